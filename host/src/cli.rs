@@ -1,0 +1,1 @@
+//! Command-line flags (clap), defined in one place.

@@ -1,0 +1,15 @@
+//! pymanager: a process manager for test and CI environments.
+//!
+//! The data flow reads in module order: [`config`] parses `pymanager.json`, [`plan`]
+//! resolves it into processes and verifiers, [`supervisor`] runs them (spawning, reaping,
+//! shutting down), [`runtime`] runs the verifiers as sandboxed WebAssembly components, and
+//! [`api`] serves the REST interface over the supervisor's handle. [`cli`] and `main.rs`
+//! are the thin edge that maps all of it to flags and exit codes.
+
+pub mod process_view;
+pub mod supervisor;
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod plan;
+pub mod runtime;

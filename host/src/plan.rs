@@ -1,0 +1,1 @@
+//! The resolved plan: processes in order with their commands, options and verifiers.

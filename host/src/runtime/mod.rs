@@ -1,0 +1,1 @@
+//! Runs verifiers as sandboxed WebAssembly components (wasmtime, WASI preview 2).
