@@ -1,0 +1,303 @@
+//! Shared by every end-to-end test: starts the real `pymanager` binary on a config in a
+//! fresh directory, finds its REST address, waits for events with generous bounds, and
+//! makes sure nothing it started outlives the test.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long any wait in a test may take before the test fails; generous, because CI
+/// machines are slow and busy. Waits return as soon as their event happens.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// The binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pymanager"))
+}
+
+/// A running (or finished) pymanager on a config of its own.
+pub struct Manager {
+    child: Child,
+    status: Option<ExitStatus>,
+    /// The directory holding `pymanager.json`; removed on drop.
+    pub dir: tempfile::TempDir,
+    output: Arc<Mutex<String>>,
+}
+
+/// Writes `cfg` as `pymanager.json` in a fresh directory. If the config has an `http`
+/// object without a port, port 0 is filled in so parallel tests never collide.
+pub fn config_dir(cfg: &Value) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = cfg.clone();
+    if let Some(http) = cfg.get_mut("http").and_then(Value::as_object_mut) {
+        http.entry("port").or_insert(Value::from(0));
+    }
+    std::fs::write(
+        dir.path().join("pymanager.json"),
+        serde_json::to_vec_pretty(&cfg).unwrap(),
+    )
+    .unwrap();
+    dir
+}
+
+impl Manager {
+    /// Starts `pymanager -f <dir>/pymanager.json` on `cfg`.
+    pub fn start(cfg: Value) -> Manager {
+        Manager::start_with(cfg, &[])
+    }
+
+    /// Starts `pymanager -f <dir>/pymanager.json <extra...>` on `cfg`.
+    pub fn start_with(cfg: Value, extra: &[&str]) -> Manager {
+        let dir = config_dir(&cfg);
+        Manager::start_in(dir, extra)
+    }
+
+    /// Starts pymanager in a directory already holding its `pymanager.json`.
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Manager {
+        let mut cmd = Command::new(bin());
+        cmd.arg("-f")
+            .arg(dir.path().join("pymanager.json"))
+            .args(extra)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn pymanager");
+        let output = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let output = output.clone();
+            std::thread::spawn(move || collect(stream, output));
+        }
+        Manager {
+            child,
+            status: None,
+            dir,
+            output,
+        }
+    }
+
+    /// The pid of the `pymanager` process the test started.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Path of a file in the config's directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Everything pymanager wrote to stdout and stderr so far.
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Waits until the output contains `needle`; false after `WAIT`.
+    pub fn wait_output(&self, needle: &str) -> bool {
+        wait_until(WAIT, || self.output().contains(needle))
+    }
+
+    /// The REST base URL (`http://127.0.0.1:PORT`), read from the address file pymanager
+    /// writes once it listens. Panics (with pymanager's output) if it never appears.
+    pub fn url(&self) -> String {
+        let file = self.dir.path().join(".pymanager/pymanager.json.addr");
+        let mut url = None;
+        wait_until(WAIT, || {
+            url = std::fs::read_to_string(&file)
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty());
+            url.is_some()
+        });
+        url.unwrap_or_else(|| panic!("no address file; output:\n{}", self.output()))
+    }
+
+    /// `GET /status` until it reports `want`; panics with the output after `WAIT`.
+    pub fn wait_status(&self, want: &str) {
+        let url = format!("{}/status", self.url());
+        let client = client();
+        let mut last = String::new();
+        let ok = wait_until(WAIT, || match client.get(&url).send() {
+            Ok(r) => {
+                last = r.text().unwrap_or_default();
+                serde_json::from_str::<Value>(&last)
+                    .ok()
+                    .and_then(|v| v["status"].as_str().map(|s| s == want))
+                    .unwrap_or(false)
+            }
+            Err(e) => {
+                last = e.to_string();
+                false
+            }
+        });
+        assert!(
+            ok,
+            "status never became {want:?} (last: {last}); output:\n{}",
+            self.output()
+        );
+    }
+
+    /// `GET /` parsed.
+    pub fn list(&self) -> Value {
+        client()
+            .get(format!("{}/", self.url()))
+            .send()
+            .and_then(|r| r.json())
+            .expect("GET /")
+    }
+
+    /// Pids of the managed processes that `GET /` reports as running.
+    pub fn pids(&self) -> Vec<i32> {
+        self.list()["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["pid"].as_i64().map(|p| p as i32))
+            .collect()
+    }
+
+    /// Sends `sig` to pymanager.
+    pub fn signal(&self, sig: i32) {
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Waits for pymanager to exit; its exit status, or `None` after `timeout`.
+    pub fn wait_exit_within(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        if self.status.is_some() {
+            return self.status;
+        }
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                self.status = Some(st);
+                // Let the reader threads drain the pipes.
+                std::thread::sleep(Duration::from_millis(50));
+                return Some(st);
+            }
+            if Instant::now() > end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits for pymanager to exit and returns its exit code; panics after `WAIT`.
+    pub fn wait_exit(&mut self) -> i32 {
+        let st = self
+            .wait_exit_within(WAIT)
+            .unwrap_or_else(|| panic!("pymanager did not exit; output:\n{}", self.output()));
+        st.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt;
+            -st.signal().unwrap_or(0)
+        })
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        if self.status.is_none() && self.child.try_wait().ok().flatten().is_none() {
+            self.signal(libc::SIGINT);
+            if self.wait_exit_within(Duration::from_secs(15)).is_none() {
+                self.signal(libc::SIGKILL);
+                let _ = self.child.wait();
+            }
+        }
+    }
+}
+
+fn collect(mut stream: Box<dyn Read + Send>, into: Arc<Mutex<String>>) {
+    let mut buf = [0u8; 8192];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => into
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+}
+
+/// A blocking HTTP client with a bound on every request.
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// Calls `f` until it returns true or `timeout` passes; true if it did.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // The state follows the command name, which is in parentheses.
+            let state = stat.rsplit_once(')').map(|(_, r)| r.trim_start().chars().next());
+            !matches!(state, Some(Some('Z')) | Some(Some('X')))
+        }
+        Err(_) => false,
+    }
+}
+
+/// True while any live (non-zombie) process is in process group `pgid`.
+pub fn group_alive(pgid: i32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .any(|pid| pgid_of(pid) == Some(pgid) && alive(pid))
+}
+
+/// The process group of `pid`, if it exists.
+pub fn pgid_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    // Fields after the name: state ppid pgrp ...
+    rest.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Waits until none of `pids` is alive; false (with the survivors named) after `timeout`.
+pub fn wait_all_gone(pids: &[i32], timeout: Duration) -> Result<(), Vec<i32>> {
+    if wait_until(timeout, || pids.iter().all(|p| !alive(*p))) {
+        Ok(())
+    } else {
+        Err(pids.iter().copied().filter(|p| alive(*p)).collect())
+    }
+}
+
+/// Reads pids that test processes wrote, one per line, into `file`.
+pub fn read_pids(file: &Path) -> Vec<i32> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// A `sh -c` process entry for a config.
+pub fn sh(script: &str) -> Value {
+    serde_json::json!({ "executable": "sh", "arguments": ["-c", script] })
+}
