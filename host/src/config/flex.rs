@@ -31,7 +31,7 @@ pub(super) fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Er
         _ => None,
     };
     match secs {
-        Some(s) if s.is_finite() && s >= 0.0 && s < 1e9 => Ok(Duration::from_secs_f64(s)),
+        Some(s) if (0.0..1e9).contains(&s) => Ok(Duration::from_secs_f64(s)),
         _ => Err(D::Error::custom(format!(
             "expected a number of seconds, found {}",
             describe(&v)
