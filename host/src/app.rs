@@ -137,14 +137,15 @@ fn run(cli: Cli) -> i32 {
         }
         None
     };
-    let pidfile = cli.daemon.then(|| {
-        cli.pidfile
-            .clone()
-            .unwrap_or_else(|| state_file(&cli.file, "pid"))
-    });
+    let pidfile = cli
+        .pidfile
+        .clone()
+        .or_else(|| cli.daemon.then(|| state_file(&cli.file, "pid")));
     // The readiness pipe goes to the manager only, so that the caller sees EOF if it dies.
     let guardian_closes = readiness.as_ref().map(|fd| fd.as_raw_fd());
-    if let Err(e) = crate::guardian::split(guardian_closes) {
+    let mut leftovers = vec![state_file(&cli.file, "addr")];
+    leftovers.extend(pidfile.clone());
+    if let Err(e) = crate::guardian::split(guardian_closes, leftovers) {
         eprintln!("[ERROR] cannot start the guardian process: {e}");
         return 5;
     }
