@@ -304,3 +304,38 @@ fn daemon_mode_reports_a_failed_start_up_with_exit_5() {
     );
     assert_all_gone(&read_pids(&dir.path().join("pids")));
 }
+
+#[test]
+fn pidfile_is_written_where_asked_and_removed_at_the_end() {
+    let dir = config_dir(&json!({"http": {"enabled": true}, "processes": {"a": recorder("pids")}}));
+    let pidfile = dir.path().join("custom.pid");
+    let out = Command::new(bin())
+        .args(["-d", "-f", "pymanager.json", "--pidfile", "custom.pid"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(alive(pid));
+    assert!(wait_until(WAIT, || read_pids(&dir.path().join("pids"))
+        .len()
+        == 2));
+    let mut pids = read_pids(&dir.path().join("pids"));
+    pids.push(pid);
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    assert_all_gone(&pids);
+    assert!(
+        wait_until(WAIT, || !pidfile.exists()),
+        "pid file left behind"
+    );
+}
