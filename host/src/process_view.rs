@@ -63,6 +63,9 @@ pub type LogSink = Arc<dyn Fn(Level, &str) + Send + Sync>;
 /// Lines of output kept per process for verifiers and `logs`, whatever the output option.
 pub const OUTPUT_HISTORY_LINES: usize = 1000;
 
+/// One numbered line of output.
+pub type NumberedLine = (u64, Arc<str>);
+
 /// The bounded output history of one process run, plus a stream of new lines.
 ///
 /// Each line carries a sequence number so that a reader that looks at the history and then
@@ -113,11 +116,15 @@ impl OutputLog {
     pub fn tail(&self, n: usize) -> Vec<String> {
         let h = self.history.lock().unwrap_or_else(|e| e.into_inner());
         let skip = h.lines.len().saturating_sub(n);
-        h.lines.iter().skip(skip).map(|(_, l)| l.to_string()).collect()
+        h.lines
+            .iter()
+            .skip(skip)
+            .map(|(_, l)| l.to_string())
+            .collect()
     }
 
     /// Lines after sequence number `after` still in the history, and the stream of lines to come.
-    pub fn follow(&self) -> (Vec<(u64, Arc<str>)>, broadcast::Receiver<(u64, Arc<str>)>) {
+    pub fn follow(&self) -> (Vec<NumberedLine>, broadcast::Receiver<NumberedLine>) {
         let h = self.history.lock().unwrap_or_else(|e| e.into_inner());
         let rx = self.live.subscribe();
         (h.lines.iter().cloned().collect(), rx)
@@ -134,7 +141,11 @@ impl OutputLog {
 
     /// Waits for a line matching `pattern` (history first, then new lines) until `stop` fires.
     /// Returns `None` when stopped or when the stream ends.
-    pub async fn wait_for(&self, pattern: &Regex, stop: impl Future<Output = ()>) -> Option<String> {
+    pub async fn wait_for(
+        &self,
+        pattern: &Regex,
+        stop: impl Future<Output = ()>,
+    ) -> Option<String> {
         let (history, mut rx) = self.follow();
         let mut last = None;
         for (seq, line) in history {
@@ -265,7 +276,10 @@ impl ProcessView {
 
     /// A view of a process that is not supervised, for validating and for tests:
     /// its state never changes and it has no output.
-    pub fn detached(name: &str, state: ProcState) -> (Self, watch::Sender<ProcState>, Arc<OutputLog>) {
+    pub fn detached(
+        name: &str,
+        state: ProcState,
+    ) -> (Self, watch::Sender<ProcState>, Arc<OutputLog>) {
         let (tx, rx) = watch::channel(state);
         let out = Arc::new(OutputLog::new());
         let view = ProcessView::new(
