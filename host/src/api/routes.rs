@@ -27,6 +27,25 @@ use crate::supervisor::{CommandError, ProcessInfo, ProcessRef, Snapshot};
 /// Lines `GET .../logs` returns when `lines` is not given.
 pub const DEFAULT_LOG_LINES: usize = 100;
 
+/// Every route served, as (method, OpenAPI path template): the list `docs/openapi.json` is
+/// checked against, and that a test checks the router against.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/"),
+    ("delete", "/"),
+    ("get", "/status"),
+    ("post", "/restart/{id}"),
+    ("get", "/api/v1/processes"),
+    ("get", "/api/v1/processes/{ref}"),
+    ("post", "/api/v1/processes/{ref}/restart"),
+    ("post", "/api/v1/processes/{ref}/stop"),
+    ("post", "/api/v1/processes/{ref}/start"),
+    ("get", "/api/v1/processes/{ref}/logs"),
+    ("get", "/api/v1/events"),
+    ("get", "/api/v1/status"),
+    ("post", "/api/v1/shutdown"),
+    ("get", "/api/v1/openapi.json"),
+];
+
 /// Every route, with the body limit in front and the error handler behind.
 pub fn all(api: Api) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     // The hottest route first: `GET /` is what polling scripts ask.

@@ -556,3 +556,25 @@ async fn a_taken_port_is_a_clear_error() {
     .unwrap();
     assert!(matches!(err, ApiError::EmptyToken));
 }
+
+#[tokio::test]
+async fn every_listed_route_is_routed() {
+    let f = fake(three(), false);
+    let s = serve(&f, None).await;
+    let c = client();
+    // The shutdown routes last: they change what the others answer.
+    let mut routes = routes::ROUTES.to_vec();
+    routes.sort_by_key(|(m, p)| (*m == "delete" || p.ends_with("shutdown"), *p));
+    for (method, template) in routes {
+        let path = template.replace("{ref}", "1").replace("{id}", "1");
+        let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let r = c
+            .request(m, format!("{}{path}", s.base))
+            .send()
+            .await
+            .unwrap();
+        // The second shutdown route is refused (403): routed all the same.
+        let st = r.status().as_u16();
+        assert!(![404, 405].contains(&st), "{method} {path}: {st}");
+    }
+}
