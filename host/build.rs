@@ -18,9 +18,17 @@ const PROFILE: &str = "guest";
 /// (package, lib name, env var) of each built-in verifier.
 const BUILTINS: &[(&str, &str, &str)] = &[
     ("verifier-http", "verifier_http", "PYMANAGER_BUILTIN_HTTP"),
-    ("verifier-exited", "verifier_exited", "PYMANAGER_BUILTIN_EXITED"),
+    (
+        "verifier-exited",
+        "verifier_exited",
+        "PYMANAGER_BUILTIN_EXITED",
+    ),
     ("verifier-tcp", "verifier_tcp", "PYMANAGER_BUILTIN_TCP"),
-    ("verifier-output", "verifier_output", "PYMANAGER_BUILTIN_OUTPUT"),
+    (
+        "verifier-output",
+        "verifier_output",
+        "PYMANAGER_BUILTIN_OUTPUT",
+    ),
 ];
 
 /// Test guests under tests/guests (package `guest-<name>`).
@@ -77,14 +85,18 @@ fn main() {
     for dir in ["guest-sdk", "verifiers", "tests/guests", "wit"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.toml").display());
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.toml").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.lock").display()
+    );
 
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     if !target_installed(&rustc) {
-        println!(
-            "cargo::error=the {TARGET} target is missing: run 'rustup target add {TARGET}'"
-        );
+        println!("cargo::error=the {TARGET} target is missing: run 'rustup target add {TARGET}'");
         exit(0);
     }
 
@@ -92,7 +104,14 @@ fn main() {
     let target_dir = root.join("target").join("guests");
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(&root)
-        .args(["build", "--target", TARGET, "--profile", PROFILE, "--target-dir"])
+        .args([
+            "build",
+            "--target",
+            TARGET,
+            "--profile",
+            PROFILE,
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for (pkg, _, _) in BUILTINS {
         cmd.args(["-p", pkg]);

@@ -176,7 +176,13 @@ fn describe_error(path: &str, msg: &str) -> String {
                 .map(|(_, e)| e.replace('`', ""))
                 .map(|e| format!(" (expected {e})"))
                 .unwrap_or_default();
-            return format!("{}: unknown argument{expected}", field(name));
+            // serde_path_to_error's path already ends with the unknown key.
+            let at = if path.ends_with(&name) {
+                path.to_string()
+            } else {
+                field(name)
+            };
+            return format!("{at}: unknown argument{expected}");
         }
     }
     let place = if path == "." || path.is_empty() {

@@ -6,10 +6,10 @@
 //! [`api`] serves the REST interface over the supervisor's handle. [`cli`] and `main.rs`
 //! are the thin edge that maps all of it to flags and exit codes.
 
-pub mod process_view;
-pub mod supervisor;
 pub mod api;
 pub mod cli;
 pub mod config;
 pub mod plan;
+pub mod process_view;
 pub mod runtime;
+pub mod supervisor;

@@ -113,7 +113,11 @@ impl OutputLog {
     pub fn tail(&self, n: usize) -> Vec<String> {
         let h = self.history.lock().unwrap_or_else(|e| e.into_inner());
         let skip = h.lines.len().saturating_sub(n);
-        h.lines.iter().skip(skip).map(|(_, l)| l.to_string()).collect()
+        h.lines
+            .iter()
+            .skip(skip)
+            .map(|(_, l)| l.to_string())
+            .collect()
     }
 
     /// Lines after sequence number `after` still in the history, and the stream of lines to come.
@@ -134,7 +138,11 @@ impl OutputLog {
 
     /// Waits for a line matching `pattern` (history first, then new lines) until `stop` fires.
     /// Returns `None` when stopped or when the stream ends.
-    pub async fn wait_for(&self, pattern: &Regex, stop: impl Future<Output = ()>) -> Option<String> {
+    pub async fn wait_for(
+        &self,
+        pattern: &Regex,
+        stop: impl Future<Output = ()>,
+    ) -> Option<String> {
         let (history, mut rx) = self.follow();
         let mut last = None;
         for (seq, line) in history {
@@ -265,7 +273,10 @@ impl ProcessView {
 
     /// A view of a process that is not supervised, for validating and for tests:
     /// its state never changes and it has no output.
-    pub fn detached(name: &str, state: ProcState) -> (Self, watch::Sender<ProcState>, Arc<OutputLog>) {
+    pub fn detached(
+        name: &str,
+        state: ProcState,
+    ) -> (Self, watch::Sender<ProcState>, Arc<OutputLog>) {
         let (tx, rx) = watch::channel(state);
         let out = Arc::new(OutputLog::new());
         let view = ProcessView::new(

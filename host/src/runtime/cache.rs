@@ -4,6 +4,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -74,17 +75,23 @@ impl DiskCache {
     }
 }
 
-/// Writes through a temporary file and a rename, so a reader never sees half a file; a
-/// cache that cannot be written is not an error (the next run compiles again).
+/// Writes through a temporary file and a rename, so a reader never sees half a file and a
+/// file already mapped by another run is never changed under it (entries are only ever
+/// replaced whole, never written in place); a cache that cannot be written is not an
+/// error (the next run compiles again).
 fn store(path: &Path, data: &[u8]) {
     let Some(dir) = path.parent() else { return };
     if std::fs::create_dir_all(dir).is_err() {
         return;
     }
+    // Unique per writer: two loads of one component (two runtimes, two processes) must
+    // never write into the same temporary file.
+    static SEQ: AtomicU64 = AtomicU64::new(0);
     let tmp = dir.join(format!(
-        ".{}.{}.tmp",
+        ".{}.{}.{}.tmp",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("entry"),
-        std::process::id()
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
     ));
     if std::fs::write(&tmp, data).is_ok() && std::fs::rename(&tmp, path).is_ok() {
         return;

@@ -154,7 +154,10 @@ impl Runtime {
 
     async fn finish_load(&self, p: Prepared) -> Result<(), RuntimeError> {
         let info = p.info.clone();
-        let names = match self.call(&info, &p.pre, "names()", Mode::Load, Call::Names).await {
+        let names = match self
+            .call(&info, &p.pre, "names()", Mode::Load, Call::Names)
+            .await
+        {
             Ok(Returned::Names(n)) => n,
             Ok(Returned::Checked(_)) => unreachable!("names() returns names"),
             Err(e) => {
@@ -198,9 +201,9 @@ impl Runtime {
     }
 
     fn resolve(&self, v: &VerifierRef) -> Result<Arc<Loaded>, VerifyError> {
-        let m = self
-            .module(&v.module)
-            .ok_or_else(|| VerifyError(format!("verifier {v}: module '{}' is not loaded", v.module)))?;
+        let m = self.module(&v.module).ok_or_else(|| {
+            VerifyError(format!("verifier {v}: module '{}' is not loaded", v.module))
+        })?;
         if !m.names.iter().any(|n| *n == v.name) {
             return Err(VerifyError(format!(
                 "module '{}' has no verifier '{}' (it provides: {})",
@@ -218,7 +221,13 @@ impl Runtime {
         let m = self.resolve(v)?;
         let who = v.to_string();
         match self
-            .call(&m.info, &m.pre, &who, Mode::Validate, Call::Validate(&v.name, args_json))
+            .call(
+                &m.info,
+                &m.pre,
+                &who,
+                Mode::Validate,
+                Call::Validate(&v.name, args_json),
+            )
             .await?
         {
             Returned::Checked(r) => r.map_err(VerifyError),
@@ -236,7 +245,13 @@ impl Runtime {
         let m = self.resolve(v)?;
         let who = v.to_string();
         match self
-            .call(&m.info, &m.pre, &who, Mode::Verify(view), Call::Verify(&v.name, args_json))
+            .call(
+                &m.info,
+                &m.pre,
+                &who,
+                Mode::Verify(view),
+                Call::Verify(&v.name, args_json),
+            )
             .await?
         {
             Returned::Checked(r) => r.map_err(VerifyError),
@@ -283,7 +298,12 @@ impl Runtime {
         let outcome = tokio::time::timeout(limits.call_timeout, run).await;
         match outcome {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(VerifyError(describe_failure(who, &limits, store.data(), &e))),
+            Ok(Err(e)) => Err(VerifyError(describe_failure(
+                who,
+                &limits,
+                store.data(),
+                &e,
+            ))),
             Err(_) => Err(VerifyError(format!(
                 "verifier {who} did not finish within {} (its module's call time-out)",
                 human_duration(limits.call_timeout)
@@ -376,7 +396,9 @@ impl Inner {
             ModuleSource::Builtin(b) => ((*b).into(), "the built-in component".into()),
             ModuleSource::File(path) => (
                 std::fs::read(path)
-                    .map_err(|e| fail(format!("cannot read {}: {}", path.display(), io_reason(&e))))?
+                    .map_err(|e| {
+                        fail(format!("cannot read {}: {}", path.display(), io_reason(&e)))
+                    })?
                     .into(),
                 path.display().to_string(),
             ),
@@ -464,4 +486,3 @@ fn one_line(e: &wasmtime::Error) -> String {
     }
     out.join(": ")
 }
-

@@ -222,7 +222,6 @@ pub const BUILTINS: &[Builtin] = &[
     },
 ];
 
-
 impl Builtin {
     /// The declaration that loads this built-in: its module name as alias, any host
     /// (its arguments name what it reaches), default limits.
@@ -239,6 +238,8 @@ impl Builtin {
 
     /// The built-in whose module name or short name is `name`.
     pub fn find(name: &str) -> Option<&'static Builtin> {
-        BUILTINS.iter().find(|b| b.module == name || b.short == name)
+        BUILTINS
+            .iter()
+            .find(|b| b.module == name || b.short == name)
     }
 }

@@ -214,10 +214,22 @@ pub enum Event {
 /// A request to the supervisor task, with the channel its answer comes back on.
 #[derive(Debug)]
 pub(crate) enum Command {
-    Restart(ProcessRef, oneshot::Sender<Result<ProcessInfo, CommandError>>),
-    Stop(ProcessRef, oneshot::Sender<Result<ProcessInfo, CommandError>>),
-    Start(ProcessRef, oneshot::Sender<Result<ProcessInfo, CommandError>>),
-    Output(ProcessRef, oneshot::Sender<Result<Arc<OutputLog>, CommandError>>),
+    Restart(
+        ProcessRef,
+        oneshot::Sender<Result<ProcessInfo, CommandError>>,
+    ),
+    Stop(
+        ProcessRef,
+        oneshot::Sender<Result<ProcessInfo, CommandError>>,
+    ),
+    Start(
+        ProcessRef,
+        oneshot::Sender<Result<ProcessInfo, CommandError>>,
+    ),
+    Output(
+        ProcessRef,
+        oneshot::Sender<Result<Arc<OutputLog>, CommandError>>,
+    ),
     Shutdown(oneshot::Sender<Result<(), CommandError>>),
     ForceShutdown,
 }

@@ -37,17 +37,18 @@ impl Verifier for ExitedVerifier {
         let timeout = secs(a.timeout);
         match process::wait_exit(timeout) {
             Some(s) if s.legacy_code() == Some(a.expect_code) => Ok(()),
-            Some(s @ State::Exited(_)) => Err(format!("{s}, expected {}", expected(a.expect_code))),
             Some(s) => Err(format!("{s}, expected {}", expected(a.expect_code))),
-            None if elapsed() < timeout => Err(format!(
-                "still {} when pymanager began shutting down",
-                process::state()
-            )),
-            None => Err(format!(
-                "still {} after {}",
-                process::state(),
-                format_duration(timeout)
-            )),
+            None => {
+                let now = match process::state() {
+                    State::NotStarted => "not started",
+                    _ => "still running",
+                };
+                if elapsed() < timeout {
+                    Err(format!("{now} when pymanager began shutting down"))
+                } else {
+                    Err(format!("{now} after {}", format_duration(timeout)))
+                }
+            }
         }
     }
 }

@@ -37,7 +37,10 @@ impl Verifier for HttpOkVerifier {
     fn validate(a: &Args) -> Result<(), String> {
         let lower = a.url.to_ascii_lowercase();
         if lower.starts_with("https://") {
-            return Err("url: https:// is not supported (pymanager's HTTP client has no TLS); use http://".into());
+            return Err(
+                "url: https:// is not supported (pymanager's HTTP client has no TLS); use http://"
+                    .into(),
+            );
         }
         if !lower.starts_with("http://") {
             return Err(format!("url: expected an http:// URL, got '{}'", a.url));

@@ -55,7 +55,9 @@ impl Verifier for TcpPortVerifier {
             .for_at_most(timeout)
             .goal("listening")
             .run(|| {
-                let left = timeout.saturating_sub(elapsed()).clamp(secs(0.1), secs(5.0));
+                let left = timeout
+                    .saturating_sub(elapsed())
+                    .clamp(secs(0.1), secs(5.0));
                 tcp::connect(&a.host, a.port, left).map_err(Step::Retry)
             })
     }

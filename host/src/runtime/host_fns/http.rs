@@ -58,7 +58,11 @@ fn check(module: &ModuleInfo, url: &Url) -> Result<(), String> {
                 "{url}: https is not supported (pymanager's HTTP client has no TLS); use http://"
             ));
         }
-        other => return Err(format!("{url}: '{other}' URLs are not supported; use http://")),
+        other => {
+            return Err(format!(
+                "{url}: '{other}' URLs are not supported; use http://"
+            ));
+        }
     }
     let host = url
         .host_str()
@@ -88,10 +92,17 @@ async fn send(
             builder = builder.body(req.body.clone());
         }
         let mut resp = builder.send().await.map_err(|e| describe(&url, &e))?;
-        let redirect = resp.status().is_redirection()
-            && (method == Method::GET || method == Method::HEAD);
+        let redirect =
+            resp.status().is_redirection() && (method == Method::GET || method == Method::HEAD);
         if let Some(next) = redirect
-            .then(|| resp.headers().get(LOCATION)?.to_str().ok()?.parse::<String>().ok())
+            .then(|| {
+                resp.headers()
+                    .get(LOCATION)?
+                    .to_str()
+                    .ok()?
+                    .parse::<String>()
+                    .ok()
+            })
             .flatten()
         {
             url = url

@@ -41,7 +41,12 @@ impl host::Host for HostState {
         http::request(self, request).await
     }
 
-    async fn tcp_connect(&mut self, host: String, port: u16, timeout_ms: u32) -> Result<(), String> {
+    async fn tcp_connect(
+        &mut self,
+        host: String,
+        port: u16,
+        timeout_ms: u32,
+    ) -> Result<(), String> {
         tcp::connect(self, &host, port, timeout_ms).await
     }
 

@@ -18,9 +18,9 @@ impl Verifier for OpenFile {
         let write = std::fs::write(&a.write, b"escaped");
         let cwd = std::fs::read_dir(".").map(|d| d.count());
         match (read, write, cwd) {
-            (Err(r), Err(w), Err(c)) => Err(format!(
-                "no file access: read: {r}; write: {w}; list: {c}"
-            )),
+            (Err(r), Err(w), Err(c)) => {
+                Err(format!("no file access: read: {r}; write: {w}; list: {c}"))
+            }
             _ => Ok(()),
         }
     }
