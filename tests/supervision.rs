@@ -339,3 +339,89 @@ fn pidfile_is_written_where_asked_and_removed_at_the_end() {
         "pid file left behind"
     );
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn each_process_is_verified_before_the_next_starts() {
+    let mut m = Manager::start(json!({"processes": {
+        "first": {"executable": "sh", "arguments": ["-c", "sleep 0.5; echo first-is-up; sleep 1000"],
+                  "verifier": {"type": "output", "arguments": {"pattern": "is-up$"}}},
+        "second": {"executable": "sh", "arguments": ["-c", "echo second-ran"],
+                   "verifier": {"type": "pymutils.exited_verifier.ExitedVerifier"}},
+        "third": sh("echo third-ran")},
+        "http": {"enabled": true}}));
+    m.wait_status("running");
+    assert!(m.wait_output("second | second-ran"));
+    let out = m.output();
+    let up = out.find("first  | first-is-up").expect(&out);
+    let second = out.find("$ sh -c echo second-ran").expect(&out);
+    let third = out.find("$ sh -c echo third-ran").expect(&out);
+    assert!(up < second && second < third, "{out}");
+    m.signal(libc::SIGINT);
+    assert_eq!(m.wait_exit(), 0);
+}
+
+#[test]
+fn a_failed_verification_stops_everything_and_exits_5() {
+    let mut m = Manager::start(json!({"processes": {
+        "a": recorder("pids"),
+        "b": {"executable": "sh", "arguments": ["-c", "exit 3"],
+              "verifier": {"type": "pymutils.exited_verifier.ExitedVerifier", "arguments": {"expect_code": 0}}},
+        "c": sh("echo ran > c-ran")}}));
+    assert_eq!(m.wait_exit(), 5);
+    let out = m.output();
+    let line = out.lines().find(|l| l.contains("[ERROR]")).expect(&out);
+    assert!(
+        line.contains("process b") && line.contains("exited with code 3"),
+        "{line}"
+    );
+    assert!(!m.path("c-ran").exists(), "c started after b failed");
+    let pids = read_pids(&m.path("pids"));
+    assert_all_gone(&pids);
+}
+
+#[test]
+fn bad_verifier_arguments_fail_before_anything_starts() {
+    let mut m = Manager::start(json!({"processes": {
+        "a": sh("echo ran > a-ran; sleep 1000"),
+        "web": {"executable": "sleep", "arguments": ["1000"],
+                "verifier": {"type": "pymutils.http_verifier.HttpOkVerifier", "arguments": {"url": 5}}}}}));
+    assert_eq!(m.wait_exit(), 5);
+    let out = m.output();
+    assert!(out.contains("processes.web.verifier.arguments"), "{out}");
+    assert!(out.contains("url"), "{out}");
+    assert!(!m.path("a-ran").exists());
+}
+
+#[test]
+fn verifier_messages_follow_the_messages_setting() {
+    let port = free_port();
+    let web = json!({"executable": "sh", "arguments": ["-c",
+        format!("sleep 1; exec python3 -m http.server {port} --bind 127.0.0.1")],
+        "verifier": {"type": "http", "arguments": {"url": format!("http://127.0.0.1:{port}/"), "interval": 0.2}}});
+    let mut m = Manager::start(
+        json!({"messages": ["verifier.fail"], "http": {"enabled": true},
+        "processes": {"web": web.clone()}}),
+    );
+    m.wait_status("running");
+    assert!(
+        m.output().contains("Verifier fail (web):"),
+        "{}",
+        m.output()
+    );
+    m.signal(libc::SIGINT);
+    assert_eq!(m.wait_exit(), 0);
+
+    let mut m = Manager::start(json!({"http": {"enabled": true}, "processes": {"web": web}}));
+    m.wait_status("running");
+    assert!(!m.output().contains("Verifier"), "{}", m.output());
+    m.signal(libc::SIGINT);
+    assert_eq!(m.wait_exit(), 0);
+}

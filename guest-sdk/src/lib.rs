@@ -464,7 +464,8 @@ pub mod retry {
                     Err(Step::Fail(why)) => return Err(why),
                     Err(Step::Retry(why)) => why,
                 };
-                log::debug(&format!("attempt {tries}: {why}"));
+                // A failed attempt is what `messages: ["verifier.fail"]` asks to see.
+                log::warn(&format!("attempt {tries}: {why}"));
                 if self.stop_on_exit {
                     if let Some(state) = process::ended() {
                         return Err(format!(
