@@ -32,6 +32,7 @@ pub fn main() -> i32 {
     }
     match &cli.command {
         Some(Sub::Check) => check(&cli.file),
+        Some(Sub::Ctl(args)) => ctl(args),
         None => run(cli),
     }
 }
@@ -68,6 +69,20 @@ fn load(file: &Path) -> Result<(Loaded, Plan), ConfigError> {
 fn fail(e: &ConfigError) -> i32 {
     eprintln!("{e}");
     e.exit_code()
+}
+
+/// `pymanager ctl`: a client of a running manager.
+fn ctl(args: &crate::ctl::CtlArgs) -> i32 {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(crate::ctl::run(args.clone())),
+        Err(e) => {
+            eprintln!("[ERROR] cannot start the async runtime: {e}");
+            2
+        }
+    }
 }
 
 /// `pymanager check`: everything up to the first spawn.
@@ -137,14 +152,15 @@ fn run(cli: Cli) -> i32 {
         }
         None
     };
-    let pidfile = cli.daemon.then(|| {
-        cli.pidfile
-            .clone()
-            .unwrap_or_else(|| state_file(&cli.file, "pid"))
-    });
+    let pidfile = cli
+        .pidfile
+        .clone()
+        .or_else(|| cli.daemon.then(|| state_file(&cli.file, "pid")));
     // The readiness pipe goes to the manager only, so that the caller sees EOF if it dies.
     let guardian_closes = readiness.as_ref().map(|fd| fd.as_raw_fd());
-    if let Err(e) = crate::guardian::split(guardian_closes) {
+    let mut leftovers = vec![state_file(&cli.file, "addr")];
+    leftovers.extend(pidfile.clone());
+    if let Err(e) = crate::guardian::split(guardian_closes, leftovers) {
         eprintln!("[ERROR] cannot start the guardian process: {e}");
         return 5;
     }

@@ -117,11 +117,17 @@ impl Console {
         let _ = self.lines.send(Item::Line(line)).await;
     }
 
-    /// A line on stdout from code that cannot wait; dropped only if the queue is full.
+    /// A line on stdout from code that cannot wait. When a flood of process output fills
+    /// the queue, a task waits for room instead, so the line is late but never lost.
     pub fn say_now(&self, text: String) {
         let mut line = text.into_bytes();
         line.push(b'\n');
-        let _ = self.lines.try_send(Item::Line(line));
+        if let Err(mpsc::error::TrySendError::Full(item)) = self.lines.try_send(Item::Line(line)) {
+            let lines = self.lines.clone();
+            tokio::spawn(async move {
+                let _ = lines.send(item).await;
+            });
+        }
     }
 
     /// An `[INFO]` line, shown with `-v` or `-w`.

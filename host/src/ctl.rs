@@ -35,7 +35,7 @@ Exit codes:
 
 /// Talk to a running pymanager: list, restart, stop and start its processes, read their
 /// output, or wait until it is running.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 #[command(after_help = EXIT_CODES_HELP)]
 pub struct CtlArgs {
     /// The config file of the manager to talk to.
@@ -63,7 +63,7 @@ pub struct CtlArgs {
 }
 
 /// The `ctl` commands.
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, Clone, clap::Subcommand)]
 pub enum CtlCommand {
     /// Print the manager's phase (running, shutdown, ...) and how many processes run.
     Status,

@@ -9,6 +9,7 @@
 //! gets a parent-death signal and kills everything at once.
 
 use std::os::fd::RawFd;
+use std::path::PathBuf;
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, killpg, sigprocmask};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -26,8 +27,12 @@ const FORWARDED: [Signal; 4] = [
 
 /// Splits the process in two. Returns in the manager; in the guardian it never returns
 /// but exits with the manager's exit code. `close_in_guardian` are descriptors only the
-/// manager may hold (the daemon's readiness pipe). Must be called while single-threaded.
-pub fn split(close_in_guardian: Option<RawFd>) -> std::io::Result<()> {
+/// manager may hold (the daemon's readiness pipe); `remove_at_exit` are the pid and
+/// address files. Must be called while single-threaded.
+pub fn split(
+    close_in_guardian: Option<RawFd>,
+    remove_at_exit: Vec<PathBuf>,
+) -> std::io::Result<()> {
     let mut set = SigSet::empty();
     for s in FORWARDED {
         set.add(s);
@@ -58,7 +63,12 @@ pub fn split(close_in_guardian: Option<RawFd>) -> std::io::Result<()> {
             }
             // SAFETY: plain prctl call.
             unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-            std::process::exit(watch(child, &set))
+            let code = watch(child, &set);
+            // The manager removes these itself; after a `kill -9` it cannot.
+            for f in remove_at_exit {
+                let _ = std::fs::remove_file(f);
+            }
+            std::process::exit(code)
         }
     }
 }

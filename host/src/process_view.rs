@@ -91,7 +91,7 @@ impl Default for OutputLog {
 impl OutputLog {
     /// An empty log.
     pub fn new() -> Self {
-        let (live, _) = broadcast::channel(256);
+        let (live, _) = broadcast::channel(128);
         OutputLog {
             history: Mutex::new(History::default()),
             live,

@@ -30,7 +30,7 @@ pub async fn pump(fd: OwnedFd, history: Arc<OutputLog>, mut sink: Sink) {
     let Ok(mut pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else {
         return;
     };
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut buf = vec![0u8; 8 * 1024];
     let mut partial: Vec<u8> = Vec::new();
     loop {
         let n = match pipe.read(&mut buf).await {
