@@ -7,8 +7,13 @@
 //! are the thin edge that maps all of it to flags and exit codes.
 
 pub mod api;
+pub mod app;
 pub mod cli;
 pub mod config;
+pub mod console;
+pub mod ctl;
+pub mod daemon;
+pub mod guardian;
 pub mod plan;
 pub mod process_view;
 pub mod runtime;

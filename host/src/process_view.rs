@@ -63,6 +63,9 @@ pub type LogSink = Arc<dyn Fn(Level, &str) + Send + Sync>;
 /// Lines of output kept per process for verifiers and `logs`, whatever the output option.
 pub const OUTPUT_HISTORY_LINES: usize = 1000;
 
+/// One numbered line of output.
+pub type NumberedLine = (u64, Arc<str>);
+
 /// The bounded output history of one process run, plus a stream of new lines.
 ///
 /// Each line carries a sequence number so that a reader that looks at the history and then
@@ -88,7 +91,7 @@ impl Default for OutputLog {
 impl OutputLog {
     /// An empty log.
     pub fn new() -> Self {
-        let (live, _) = broadcast::channel(256);
+        let (live, _) = broadcast::channel(128);
         OutputLog {
             history: Mutex::new(History::default()),
             live,
@@ -121,7 +124,7 @@ impl OutputLog {
     }
 
     /// Lines after sequence number `after` still in the history, and the stream of lines to come.
-    pub fn follow(&self) -> (Vec<(u64, Arc<str>)>, broadcast::Receiver<(u64, Arc<str>)>) {
+    pub fn follow(&self) -> (Vec<NumberedLine>, broadcast::Receiver<NumberedLine>) {
         let h = self.history.lock().unwrap_or_else(|e| e.into_inner());
         let rx = self.live.subscribe();
         (h.lines.iter().cloned().collect(), rx)

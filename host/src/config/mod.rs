@@ -1,1 +1,354 @@
-//! Reading `pymanager.json`: serde model, defaults, and errors that name the field path.
+//! `pymanager.json`: reading it, checking it, and saying exactly where it is wrong.
+//!
+//! Every key of the original tool is accepted with the original's default. Errors carry the
+//! field path (`processes.web.options.shell`) and map to the original's exit codes; unknown
+//! keys are reported as warnings so that a typo is seen but an old config still runs.
+
+mod flex;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+pub use flex::{ShellChoice, StringOrBool};
+
+/// Why a config could not be used; each variant is one exit code of the original.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Exit 1.
+    #[error("Cannot find file {}.", .0.display())]
+    NotFound(PathBuf),
+    /// Exit 2.
+    #[error("Error while loading file {path}: {err}.", path = .0.display(), err = .1)]
+    Unreadable(PathBuf, std::io::Error),
+    /// Exit 3, with the position of the first syntax error.
+    #[error("{} is not a valid JSON file: {reason} at line {line}, column {column}.", .path.display())]
+    InvalidJson {
+        /// The file.
+        path: PathBuf,
+        /// What the parser expected.
+        reason: String,
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+    },
+    /// Exit 4.
+    #[error("[ERROR] No processes listed in the configuration file.")]
+    NoProcesses,
+    /// Exit 5: a value is missing, of the wrong type, or contradicts another.
+    #[error("[ERROR] could not set up processes: {path}: {reason}")]
+    Invalid {
+        /// Where in the file, e.g. `processes.web.options.shell`.
+        path: String,
+        /// What is wrong and what is expected.
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    /// The original tool's exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ConfigError::NotFound(_) => 1,
+            ConfigError::Unreadable(..) => 2,
+            ConfigError::InvalidJson { .. } => 3,
+            ConfigError::NoProcesses => 4,
+            ConfigError::Invalid { .. } => 5,
+        }
+    }
+
+    pub(crate) fn invalid(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The whole configuration, with defaults filled in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Verifier modules to load, by name (built-in) or by `path` (external component).
+    pub modules: IndexMap<String, ModuleConfig>,
+    /// The REST interface.
+    pub http: HttpConfig,
+    /// Stay up after every process has ended (`keep-alive`, also spelt `keep_alive`).
+    #[serde(
+        rename = "keep-alive",
+        alias = "keep_alive",
+        deserialize_with = "flex::bool_like"
+    )]
+    pub keep_alive: bool,
+    /// Time every process gets between SIGTERM and SIGKILL at shutdown.
+    #[serde(deserialize_with = "flex::seconds")]
+    pub graceful_time: Duration,
+    /// The shell for `shell: true` and `environment_file`; `true` means the user's shell.
+    pub default_shell: StringOrBool,
+    /// Which extra messages to print, as written (see [`Config::messages`]).
+    #[serde(deserialize_with = "flex::string_list")]
+    pub messages: Vec<String>,
+    /// The processes, in the order they start.
+    pub processes: IndexMap<String, ProcessConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            modules: IndexMap::new(),
+            http: HttpConfig::default(),
+            keep_alive: false,
+            graceful_time: Duration::from_secs(10),
+            default_shell: StringOrBool::Bool(true),
+            messages: Vec::new(),
+            processes: IndexMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// The `messages` list as flags; `verifier.verbose` implies `verifier.fail`.
+    pub fn messages(&self) -> Messages {
+        let has = |m: &str| self.messages.iter().any(|x| x == m);
+        let verbose = has("verifier.verbose");
+        Messages {
+            process_exit: has("process.exit"),
+            verifier_fail: verbose || has("verifier.fail"),
+            verifier_verbose: verbose,
+        }
+    }
+}
+
+/// The message types `messages` may list.
+pub const MESSAGE_TYPES: &[&str] = &["process.exit", "verifier.fail", "verifier.verbose"];
+
+/// One entry under `modules`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ModuleConfig {
+    /// The classes the original loaded from the module; checked against what it provides.
+    pub verifiers: Option<Vec<String>>,
+    /// A `.wasm` component, relative to the config file; absent for built-in modules.
+    pub path: Option<PathBuf>,
+    /// What the module may reach.
+    pub allow: AllowConfig,
+    /// Resource caps for its verifier calls.
+    pub limits: LimitsConfig,
+}
+
+/// Capabilities granted to an external module.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AllowConfig {
+    /// Hosts (`host`, `host:port`, `*`) its HTTP and TCP calls may reach; loopback if absent.
+    pub hosts: Option<Vec<String>>,
+}
+
+/// Resource caps for one module's verifier calls.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Linear memory cap in MiB (64).
+    pub memory_mb: Option<u32>,
+    /// Guest CPU time per call in milliseconds (5000).
+    pub cpu_ms: Option<u64>,
+    /// Wall-clock bound per call in seconds, waits included (3600).
+    pub timeout_s: Option<u64>,
+}
+
+/// The `http` object.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// Serve the REST interface.
+    #[serde(deserialize_with = "flex::bool_like")]
+    pub enabled: bool,
+    /// Port (0 picks a free one and announces it).
+    pub port: u16,
+    /// Address to bind; loopback unless told otherwise.
+    pub host: String,
+    /// Bearer token every request must carry (also `PYMANAGER_TOKEN`).
+    pub token: Option<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            enabled: false,
+            port: 5001,
+            host: "127.0.0.1".into(),
+            token: None,
+        }
+    }
+}
+
+/// The `messages` list, as flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Messages {
+    /// `process.exit`: print each process's exit code.
+    pub process_exit: bool,
+    /// `verifier.fail`: print verifiers' failed attempts (warn and error lines).
+    pub verifier_fail: bool,
+    /// `verifier.verbose`: print every verifier line.
+    pub verifier_verbose: bool,
+}
+
+/// One entry under `processes`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProcessConfig {
+    /// The program, looked up from where pymanager was started.
+    pub executable: String,
+    /// Its arguments; required even when empty, as in the original.
+    #[serde(deserialize_with = "flex::string_list")]
+    pub arguments: Vec<String>,
+    /// How to launch it.
+    #[serde(default)]
+    pub options: ProcessOptions,
+    /// What must be true before the next process starts.
+    #[serde(default)]
+    pub verifier: Option<VerifierConfig>,
+}
+
+/// The `options` of a process.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ProcessOptions {
+    /// Keep the output off pymanager's stdout.
+    #[serde(deserialize_with = "flex::bool_like")]
+    pub suppress_output: bool,
+    /// Write the output (stdout and stderr) to this file instead.
+    pub redirect_output: Option<PathBuf>,
+    /// Run the process in this directory.
+    pub working_directory: Option<PathBuf>,
+    /// Source this file in the default shell and use the resulting environment.
+    pub environment_file: Option<PathBuf>,
+    /// Run the command line through a shell.
+    pub shell: ShellChoice,
+}
+
+/// A process's verifier.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VerifierConfig {
+    /// `module.Name`, a built-in name (`HttpOkVerifier`) or a short name (`http`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Handed to the verifier as JSON; `{}` when absent.
+    #[serde(default = "empty_object")]
+    pub arguments: Value,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+/// A config that loaded, and the warnings worth showing about it.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The config.
+    pub config: Config,
+    /// The directory of the config file; relative paths in `modules` start here.
+    pub dir: PathBuf,
+    /// One line each: unknown keys and the like.
+    pub warnings: Vec<String>,
+}
+
+/// Reads and checks the config file at `path`.
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ConfigError::NotFound(path.to_path_buf()),
+        _ => ConfigError::Unreadable(path.to_path_buf(), e),
+    })?;
+    let mut loaded = parse(&bytes, path)?;
+    loaded.dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok(loaded)
+}
+
+/// Parses and checks config text; `path` is only used in messages.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, ConfigError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| ConfigError::InvalidJson {
+        path: path.to_path_buf(),
+        reason: flex::json_reason(&e),
+        line: e.line(),
+        column: e.column(),
+    })?;
+    if !value.is_object() {
+        return Err(ConfigError::invalid(
+            "(top level)",
+            "expected a JSON object with a \"processes\" key",
+        ));
+    }
+    let mut warnings = Vec::new();
+    let mut track = serde_path_to_error::Track::new();
+    let config: Config = {
+        let de = serde_path_to_error::Deserializer::new(&value, &mut track);
+        serde_ignored::deserialize(de, |p| {
+            warnings.push(format!("[WARNING] unknown key {p} ignored."))
+        })
+        .map_err(|e| ConfigError::invalid(flex::path_of(&track.path()), flex::clean(&e)))?
+    };
+    check(&config, &mut warnings)?;
+    Ok(Loaded {
+        config,
+        dir: PathBuf::from("."),
+        warnings,
+    })
+}
+
+/// Rules that span fields.
+fn check(config: &Config, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+    if config.processes.is_empty() {
+        return Err(ConfigError::NoProcesses);
+    }
+    for (name, p) in &config.processes {
+        let at = format!("processes.{name}");
+        if p.executable.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{at}.executable"),
+                "must name a program",
+            ));
+        }
+        if p.options.suppress_output && p.options.redirect_output.is_some() {
+            return Err(ConfigError::invalid(
+                format!("{at}.options"),
+                "suppress_output and redirect_output are mutually exclusive; keep one",
+            ));
+        }
+        if let Some(v) = &p.verifier {
+            if v.kind.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("{at}.verifier.type"),
+                    "must name a verifier, e.g. \"pymutils.http_verifier.HttpOkVerifier\"",
+                ));
+            }
+            if !v.arguments.is_object() {
+                return Err(ConfigError::invalid(
+                    format!("{at}.verifier.arguments"),
+                    "expected an object of named arguments",
+                ));
+            }
+        }
+    }
+    for (i, m) in config.messages.iter().enumerate() {
+        if !MESSAGE_TYPES.contains(&m.as_str()) {
+            warnings.push(format!(
+                "[WARNING] messages.{i}: unknown message type {m:?} ignored (known: {}).",
+                MESSAGE_TYPES.join(", ")
+            ));
+        }
+    }
+    if config.graceful_time > Duration::from_secs(24 * 3600) {
+        warnings.push("[WARNING] graceful_time is longer than a day.".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,137 @@
+//! Reaps every child of the manager the moment it ends, on SIGCHLD.
+//!
+//! One task drains `waitpid(-1, WNOHANG)` on each SIGCHLD, so exits are events, never
+//! polled, and no child ever stays a zombie — including orphans re-parented to the manager
+//! (it is a child subreaper). Spawning goes through [`Reaper::spawn`], which holds the
+//! table's lock across `fork`, so an exit can never be reaped before its pid is registered.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use nix::errno::Errno;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{oneshot, watch};
+
+use crate::process_view::ProcState;
+
+/// Owns the reaping of all children; cheap to clone.
+#[derive(Clone)]
+pub struct Reaper {
+    waiting: Arc<Mutex<HashMap<i32, oneshot::Sender<ProcState>>>>,
+    children: watch::Sender<Children>,
+}
+
+/// What the reaper last saw of the manager's children.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Children {
+    /// True while the manager has any child (adopted orphans included).
+    pub any: bool,
+    /// Children reaped so far; changes whenever one ends (its own children may just have
+    /// been re-parented to the manager).
+    pub reaped: u64,
+}
+
+impl Reaper {
+    /// Installs the SIGCHLD handler and starts the reaping task. Must be called inside the
+    /// tokio runtime, before the first spawn.
+    pub fn start() -> std::io::Result<Reaper> {
+        let mut sigchld = signal(SignalKind::child())?;
+        let (children, _) = watch::channel(Children::default());
+        let reaper = Reaper {
+            waiting: Arc::default(),
+            children,
+        };
+        let r = reaper.clone();
+        tokio::spawn(async move {
+            loop {
+                r.reap();
+                if sigchld.recv().await.is_none() {
+                    return;
+                }
+            }
+        });
+        Ok(reaper)
+    }
+
+    /// Spawns `cmd` and returns the child's pid and a receiver for its end.
+    pub fn spawn(
+        &self,
+        cmd: &mut std::process::Command,
+    ) -> std::io::Result<(u32, oneshot::Receiver<ProcState>)> {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let child = cmd.spawn()?;
+        let pid = child.id();
+        // The `Child` is dropped without waiting: this reaper owns the exit status.
+        drop(child);
+        let (tx, rx) = oneshot::channel();
+        waiting.insert(pid as i32, tx);
+        self.children
+            .send_if_modified(|c| !std::mem::replace(&mut c.any, true));
+        Ok((pid, rx))
+    }
+
+    /// Wakes whenever a child ends or the last one is gone.
+    pub fn children(&self) -> watch::Receiver<Children> {
+        self.children.subscribe()
+    }
+
+    /// Reaps every child that has ended; tells their waiters; records whether any are left.
+    pub fn reap(&self) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let mut reaped = 0;
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => {
+                    reaped += 1;
+                    if let Some(tx) = waiting.remove(&pid.as_raw()) {
+                        let _ = tx.send(ProcState::Exited { code });
+                    }
+                }
+                Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                    reaped += 1;
+                    if let Some(tx) = waiting.remove(&pid.as_raw()) {
+                        let _ = tx.send(ProcState::Signaled { signal: sig as i32 });
+                    }
+                }
+                Ok(WaitStatus::StillAlive) => {
+                    self.publish(true, reaped);
+                    return;
+                }
+                Ok(_) => continue,
+                Err(Errno::EINTR) => continue,
+                Err(_) => {
+                    // ECHILD: nothing left to wait for.
+                    self.publish(false, reaped);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn publish(&self, any: bool, reaped: u64) {
+        self.children.send_if_modified(|c| {
+            let changed = c.any != any || reaped > 0;
+            c.any = any;
+            c.reaped += reaped;
+            changed
+        });
+    }
+}
+
+/// The manager's direct children right now (its own and adopted orphans), from procfs.
+pub fn direct_children() -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
+            out.extend(s.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}

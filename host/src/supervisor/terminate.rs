@@ -1,0 +1,94 @@
+//! Ending processes: one process group gracefully (restart, stop), or everything the
+//! manager has (shutdown) — every group at once, then SIGKILL for what is left at the
+//! deadline, including orphans the manager adopted as a child subreaper.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::{Pid, getpgid, getpgrp};
+use tokio::sync::watch;
+
+use super::reaper::{Children, direct_children};
+use crate::process_view::ProcState;
+
+/// Stops the run whose leader is `pgid`: SIGTERM to its group, SIGKILL to the group
+/// after `grace` (or at once if the leader is gone), and waits for the leader's end.
+pub async fn stop_group(pgid: i32, mut state: watch::Receiver<ProcState>, grace: Duration) {
+    let _ = killpg(Pid::from_raw(pgid), Signal::SIGTERM);
+    let not_running = |s: &ProcState| !matches!(s, ProcState::Running { .. });
+    let ended = tokio::time::timeout(grace, state.wait_for(not_running))
+        .await
+        .is_ok();
+    // Whatever is left in the group (children of a shell, say) goes with the leader.
+    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    if !ended {
+        let _ = state.wait_for(not_running).await;
+    }
+}
+
+/// Signals every child of the manager and the process group of each.
+fn signal_children(sig: Signal, seen: Option<&mut HashSet<i32>>) {
+    let own = getpgrp();
+    let mut seen = seen;
+    for pid in direct_children() {
+        if let Some(seen) = seen.as_deref_mut()
+            && !seen.insert(pid)
+        {
+            continue;
+        }
+        let pid = Pid::from_raw(pid);
+        if let Ok(pg) = getpgid(Some(pid))
+            && pg != own
+            && pg.as_raw() > 1
+        {
+            let _ = killpg(pg, sig);
+        }
+        let _ = kill(pid, sig);
+    }
+}
+
+/// Ends everything the manager started and everything that descends from it. Returns
+/// when the manager has no child left. SIGTERM goes to all at once; SIGKILL follows after
+/// `grace`, or as soon as `force` becomes true.
+pub async fn terminate_all(
+    mut children: watch::Receiver<Children>,
+    grace: Duration,
+    mut force: watch::Receiver<bool>,
+) {
+    let mut termed = HashSet::new();
+    if !*force.borrow() {
+        signal_children(Signal::SIGTERM, Some(&mut termed));
+        let deadline = tokio::time::sleep(grace);
+        tokio::pin!(deadline);
+        loop {
+            if !children.borrow_and_update().any {
+                return;
+            }
+            tokio::select! {
+                changed = children.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    // A child ended: its own children may now be the manager's.
+                    signal_children(Signal::SIGTERM, Some(&mut termed));
+                }
+                _ = &mut deadline => break,
+                _ = force.wait_for(|f| *f) => break,
+            }
+        }
+    }
+    // Kill what is left. Orphans re-parented to the manager by these kills arrive without
+    // a signal of their own, so look again a little later until none is left.
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        signal_children(Signal::SIGKILL, None);
+        if !children.borrow_and_update().any || tokio::time::Instant::now() > give_up {
+            return;
+        }
+        tokio::select! {
+            _ = children.changed() => {}
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
+}

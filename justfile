@@ -1,0 +1,34 @@
+# Everyday recipes. None is needed for the README's two commands.
+
+# Build the binary (and the built-in verifiers it embeds).
+build:
+    cargo build --release
+
+# Run the seed example (Ctrl-C stops it and everything it started).
+example:
+    cargo run --release -- -f examples/pymanager.json
+
+# All tests, as CI runs them.
+test:
+    cargo test
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# CI, locally.
+ci:
+    .ci/run
+
+# Benchmarks side by side with the original pymanager and supervisord.
+bench:
+    bench/run.sh
+
+# The WASM runtime's micro-benchmarks.
+bench-runtime:
+    cargo bench -p pymanager --bench runtime
+
+# Thousands of restarts through the REST API; reports fds, RSS and threads.
+soak:
+    python3 bench/soak.py
