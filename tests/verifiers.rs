@@ -55,7 +55,7 @@ fn exited_verifier_failure_stops_start_up_with_exit_5() {
 #[test]
 fn tcp_and_output_verifiers_pass_on_real_processes() {
     let port = free_port();
-    let mut m = Manager::start(json!({
+    let m = Manager::start(json!({
         "http": {"enabled": true},
         "processes": {
             "listener": {
