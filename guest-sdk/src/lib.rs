@@ -164,39 +164,36 @@ fn describe_error(path: &str, msg: &str) -> String {
             format!("{path}.{name}")
         }
     };
-    if msg.starts_with("missing field") {
-        if let Some(name) = quoted(msg) {
-            return format!("{}: missing field", field(name));
-        }
+    if msg.starts_with("missing field")
+        && let Some(name) = quoted(msg)
+    {
+        return format!("{}: missing field", field(name));
     }
-    if msg.starts_with("unknown field") {
-        if let Some(name) = quoted(msg) {
-            let expected = msg
-                .split_once(", expected ")
-                .map(|(_, e)| e.replace('`', ""))
-                .map(|e| format!(" (expected {e})"))
-                .unwrap_or_default();
-            // serde_path_to_error's path already ends with the unknown key.
-            let at = if path.ends_with(&name) {
-                path.to_string()
-            } else {
-                field(name)
-            };
-            return format!("{at}: unknown argument{expected}");
-        }
+    if msg.starts_with("unknown field")
+        && let Some(name) = quoted(msg)
+    {
+        let expected = msg
+            .split_once(", expected ")
+            .map(|(_, e)| e.replace('`', ""))
+            .map(|e| format!(" (expected {e})"))
+            .unwrap_or_default();
+        // serde_path_to_error's path already ends with the unknown key.
+        let at = if path.ends_with(&name) {
+            path.to_string()
+        } else {
+            field(name)
+        };
+        return format!("{at}: unknown argument{expected}");
     }
     let place = if path == "." || path.is_empty() {
         "arguments".to_string()
     } else {
         path.to_string()
     };
-    if let Some(rest) = msg.strip_prefix("invalid type: ") {
-        if let Some((got, expected)) = rest.rsplit_once(", expected ") {
-            return format!("{place}: expected {}, got {got}", friendly(expected));
-        }
-    }
-    if let Some(rest) = msg.strip_prefix("invalid value: ") {
-        if let Some((got, expected)) = rest.rsplit_once(", expected ") {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = msg.strip_prefix(prefix)
+            && let Some((got, expected)) = rest.rsplit_once(", expected ")
+        {
             return format!("{place}: expected {}, got {got}", friendly(expected));
         }
     }
@@ -220,6 +217,17 @@ pub fn secs(s: f64) -> Duration {
         Duration::from_secs_f64(s.min(1e9))
     } else {
         Duration::ZERO
+    }
+}
+
+/// Checks a seconds argument: a finite number, above 0 (or 0 or more with `zero_ok`);
+/// the error names the field, e.g. `interval: must be a number of seconds above 0`.
+pub fn check_seconds(field: &str, value: f64, zero_ok: bool) -> Result<(), String> {
+    match (value.is_finite(), zero_ok) {
+        (true, true) if value >= 0.0 => Ok(()),
+        (true, false) if value > 0.0 => Ok(()),
+        (_, true) => Err(format!("{field}: must be a number of seconds, 0 or more")),
+        (_, false) => Err(format!("{field}: must be a number of seconds above 0")),
     }
 }
 
@@ -466,13 +474,13 @@ pub mod retry {
                 };
                 // A failed attempt is what `messages: ["verifier.fail"]` asks to see.
                 log::warn(&format!("attempt {tries}: {why}"));
-                if self.stop_on_exit {
-                    if let Some(state) = process::ended() {
-                        return Err(format!(
-                            "process {state} before {} (last attempt: {why})",
-                            self.goal
-                        ));
-                    }
+                if self.stop_on_exit
+                    && let Some(state) = process::ended()
+                {
+                    return Err(format!(
+                        "process {state} before {} (last attempt: {why})",
+                        self.goal
+                    ));
                 }
                 let spent = elapsed();
                 if spent >= self.timeout {

@@ -66,10 +66,10 @@ impl DiskCache {
             }
         }
         let component = Component::new(engine, bytes)?;
-        if let Some(path) = path {
-            if let Ok(serialized) = component.serialize() {
-                store(&path, &serialized);
-            }
+        if let Some(path) = path
+            && let Ok(serialized) = component.serialize()
+        {
+            store(&path, &serialized);
         }
         Ok((component, CacheOutcome::Compiled))
     }

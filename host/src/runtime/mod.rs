@@ -204,7 +204,7 @@ impl Runtime {
         let m = self.module(&v.module).ok_or_else(|| {
             VerifyError(format!("verifier {v}: module '{}' is not loaded", v.module))
         })?;
-        if !m.names.iter().any(|n| *n == v.name) {
+        if !m.names.contains(&v.name) {
             return Err(VerifyError(format!(
                 "module '{}' has no verifier '{}' (it provides: {})",
                 v.module,
@@ -350,7 +350,7 @@ pub fn human_bytes(n: usize) -> String {
     const UNITS: &[(usize, &str)] = &[(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
     for &(size, unit) in UNITS {
         if n >= size {
-            return if n % size == 0 {
+            return if n.is_multiple_of(size) {
                 format!("{} {unit}", n / size)
             } else {
                 format!("{:.1} {unit}", n as f64 / size as f64)
@@ -363,9 +363,9 @@ pub fn human_bytes(n: usize) -> String {
 /// `5 s`, `1 h`, `1.5 s`, `250 ms`.
 pub fn human_duration(d: Duration) -> String {
     let s = d.as_secs();
-    if d.subsec_nanos() == 0 && s >= 3600 && s % 3600 == 0 {
+    if d.subsec_nanos() == 0 && s >= 3600 && s.is_multiple_of(3600) {
         format!("{} h", s / 3600)
-    } else if d.subsec_nanos() == 0 && s >= 60 && s % 60 == 0 {
+    } else if d.subsec_nanos() == 0 && s >= 60 && s.is_multiple_of(60) {
         format!("{} min", s / 60)
     } else if d >= Duration::from_secs(1) {
         if d.subsec_millis() == 0 {

@@ -5,7 +5,7 @@
 //! signal N has the code -N, so `"expect_code": -15` expects a SIGTERM.
 
 use pymanager_guest::process::{self, State};
-use pymanager_guest::{Verifier, elapsed, export_verifiers, format_duration, secs};
+use pymanager_guest::{Verifier, check_seconds, elapsed, export_verifiers, format_duration, secs};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -27,9 +27,7 @@ impl Verifier for ExitedVerifier {
     type Args = Args;
 
     fn validate(a: &Args) -> Result<(), String> {
-        if !(a.timeout >= 0.0) {
-            return Err("timeout: must be a number of seconds, 0 or more".into());
-        }
+        check_seconds("timeout", a.timeout, true)?;
         Ok(())
     }
 

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use pymanager_guest::retry::{self, Step};
-use pymanager_guest::{Verifier, elapsed, export_verifiers, http, secs};
+use pymanager_guest::{Verifier, check_seconds, elapsed, export_verifiers, http, secs};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -45,12 +45,8 @@ impl Verifier for HttpOkVerifier {
         if !lower.starts_with("http://") {
             return Err(format!("url: expected an http:// URL, got '{}'", a.url));
         }
-        if !(a.timeout >= 0.0) {
-            return Err("timeout: must be a number of seconds, 0 or more".into());
-        }
-        if !(a.interval > 0.0) {
-            return Err("interval: must be a number of seconds above 0".into());
-        }
+        check_seconds("timeout", a.timeout, true)?;
+        check_seconds("interval", a.interval, false)?;
         Ok(())
     }
 

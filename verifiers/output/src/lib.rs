@@ -7,7 +7,7 @@
 //! returns at once and reports a bad pattern as `pattern: <why>`.
 
 use pymanager_guest::process;
-use pymanager_guest::{Verifier, elapsed, export_verifiers, format_duration, secs};
+use pymanager_guest::{Verifier, check_seconds, elapsed, export_verifiers, format_duration, secs};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -28,9 +28,7 @@ impl Verifier for OutputVerifier {
     type Args = Args;
 
     fn validate(a: &Args) -> Result<(), String> {
-        if !(a.timeout >= 0.0) {
-            return Err("timeout: must be a number of seconds, 0 or more".into());
-        }
+        check_seconds("timeout", a.timeout, true)?;
         process::wait_output(&a.pattern, secs(0.0))
             .map(|_| ())
             .map_err(|e| format!("pattern: {e}"))

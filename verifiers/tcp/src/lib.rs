@@ -3,7 +3,7 @@
 //! (default 0.1) for at most `timeout` seconds (default 30).
 
 use pymanager_guest::retry::{self, Step};
-use pymanager_guest::{Verifier, elapsed, export_verifiers, secs, tcp};
+use pymanager_guest::{Verifier, check_seconds, elapsed, export_verifiers, secs, tcp};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -40,12 +40,8 @@ impl Verifier for TcpPortVerifier {
         if a.host.trim().is_empty() {
             return Err("host: must not be empty".into());
         }
-        if !(a.timeout >= 0.0) {
-            return Err("timeout: must be a number of seconds, 0 or more".into());
-        }
-        if !(a.interval > 0.0) {
-            return Err("interval: must be a number of seconds above 0".into());
-        }
+        check_seconds("timeout", a.timeout, true)?;
+        check_seconds("interval", a.interval, false)?;
         Ok(())
     }
 
