@@ -283,7 +283,10 @@ impl Runtime {
         let _running = inner.shared.ticker.running();
         let limits = info.limits;
         let run = async {
-            let instance = pre.instantiate_async(&mut store).await?;
+            let instance = pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| e.context(COULD_NOT_START))?;
             let guest = instance.pymanager_verifier_verifier();
             Ok::<_, wasmtime::Error>(match call {
                 Call::Names => Returned::Names(guest.call_names(&mut store).await?),
@@ -312,6 +315,9 @@ impl Runtime {
     }
 }
 
+/// Context of an instantiation failure (e.g. every pooled instance slot is in use).
+const COULD_NOT_START: &str = "instantiating the component failed";
+
 /// Turns a guest failure into one line: the limit it hit, or how it crashed.
 fn describe_failure(who: &str, limits: &Limits, st: &HostState, e: &wasmtime::Error) -> String {
     if st.memory.hit {
@@ -325,6 +331,10 @@ fn describe_failure(who: &str, limits: &Limits, st: &HostState, e: &wasmtime::Er
             "verifier {who} ran longer than {} of CPU time",
             human_duration(limits.cpu_time)
         );
+    }
+    if e.to_string() == COULD_NOT_START {
+        let root = e.chain().last().map(|c| c.to_string()).unwrap_or_default();
+        return format!("verifier {who} could not start: {root}");
     }
     let trap = e
         .downcast_ref::<wasmtime::Trap>()
