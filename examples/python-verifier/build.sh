@@ -11,6 +11,12 @@ if [ ! -x "$venv/bin/componentize-py" ]; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check componentize-py==0.25.1
 fi
 cd "$here"
+# Up to date: componentize-py's output differs from build to build, and a new file means a
+# new compile in pymanager (its cache is keyed by content), so do not rebuild for nothing.
+if [ -f verifier.wasm ] && [ -z "$(find app.py "$root/wit" -newer verifier.wasm 2>/dev/null)" ]; then
+    echo "up to date: $here/verifier.wasm"
+    exit 0
+fi
 "$venv/bin/componentize-py" -d "$root/wit" -w verifier-module componentize app -o "$here/verifier.wasm.tmp"
 mv "$here/verifier.wasm.tmp" "$here/verifier.wasm"
 echo "built $here/verifier.wasm"

@@ -59,8 +59,9 @@ pub(crate) struct Ticker {
 }
 
 struct TickerState {
-    /// Guests executing WebAssembly right now (not waiting in a host call).
-    running: usize,
+    /// Guests executing WebAssembly right now (not waiting in a host call). Signed so that
+    /// an unbalanced guard shows up (in tests) instead of being absorbed at zero.
+    running: isize,
     /// False once the runtime is dropped.
     alive: bool,
 }
@@ -87,7 +88,7 @@ impl Ticker {
         loop {
             {
                 let mut st = self.lock();
-                while st.alive && st.running == 0 {
+                while st.alive && st.running <= 0 {
                     st = self.wake.wait(st).unwrap_or_else(|e| e.into_inner());
                 }
                 if !st.alive {
@@ -106,8 +107,8 @@ impl Ticker {
     fn add(&self, n: isize) {
         let mut st = self.lock();
         let was = st.running;
-        st.running = st.running.saturating_add_signed(n);
-        if was == 0 && st.running > 0 {
+        st.running += n;
+        if was <= 0 && st.running > 0 {
             self.wake.notify_one();
         }
     }
@@ -122,6 +123,12 @@ impl Ticker {
     pub(crate) fn waiting(self: &Arc<Self>) -> Running {
         self.add(-1);
         Running(self.clone(), -1)
+    }
+
+    /// Guests executing WebAssembly now (for tests: it must return to 0).
+    #[cfg(test)]
+    pub(crate) fn running_now(&self) -> isize {
+        self.lock().running
     }
 
     /// Stops the thread.

@@ -283,7 +283,10 @@ impl Runtime {
         let _running = inner.shared.ticker.running();
         let limits = info.limits;
         let run = async {
-            let instance = pre.instantiate_async(&mut store).await?;
+            let instance = pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| e.context(COULD_NOT_START))?;
             let guest = instance.pymanager_verifier_verifier();
             Ok::<_, wasmtime::Error>(match call {
                 Call::Names => Returned::Names(guest.call_names(&mut store).await?),
@@ -312,6 +315,9 @@ impl Runtime {
     }
 }
 
+/// Context of an instantiation failure (e.g. every pooled instance slot is in use).
+const COULD_NOT_START: &str = "instantiating the component failed";
+
 /// Turns a guest failure into one line: the limit it hit, or how it crashed.
 fn describe_failure(who: &str, limits: &Limits, st: &HostState, e: &wasmtime::Error) -> String {
     if st.memory.hit {
@@ -325,6 +331,10 @@ fn describe_failure(who: &str, limits: &Limits, st: &HostState, e: &wasmtime::Er
             "verifier {who} ran longer than {} of CPU time",
             human_duration(limits.cpu_time)
         );
+    }
+    if e.to_string() == COULD_NOT_START {
+        let root = e.chain().last().map(|c| c.to_string()).unwrap_or_default();
+        return format!("verifier {who} could not start: {root}");
     }
     let trap = e
         .downcast_ref::<wasmtime::Trap>()
@@ -485,4 +495,54 @@ fn one_line(e: &wasmtime::Error) -> String {
         }
     }
     out.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process_view::ProcState;
+
+    fn good() -> ModuleDecl {
+        ModuleDecl {
+            alias: "good".into(),
+            source: ModuleSource::File(env!("PYMANAGER_TEST_GUEST_GOOD").into()),
+            grants: Grants {
+                hosts: HostGrants::loopback(),
+            },
+            limits: Limits::default(),
+        }
+    }
+
+    /// A verification dropped while its guest waits in a host call must leave the epoch
+    /// ticker idle: otherwise an idle pymanager would tick 100 times a second forever.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_dropped_verification_leaves_the_ticker_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = Runtime::new(RuntimeOptions {
+            cache_dir: Some(dir.path().into()),
+        })
+        .unwrap();
+        rt.load(vec![good()]).await.unwrap();
+        let (view, _tx, _) = ProcessView::detached("p", ProcState::Running { pid: 1 });
+        let v = VerifierRef {
+            module: "good".into(),
+            name: "WaitEnd".into(),
+        };
+        let cut = tokio::time::timeout(
+            Duration::from_millis(300),
+            rt.verify(&v, r#"{"timeout": 60}"#, view),
+        )
+        .await;
+        assert!(cut.is_err(), "WaitEnd returned while the process runs");
+        assert_eq!(rt.inner.shared.ticker.running_now(), 0);
+    }
+
+    #[test]
+    fn sizes_and_durations_read_as_written() {
+        assert_eq!(human_bytes(64 << 20), "64 MiB");
+        assert_eq!(human_bytes(1536 << 20), "1.5 GiB");
+        assert_eq!(human_duration(Duration::from_secs(5)), "5 s");
+        assert_eq!(human_duration(Duration::from_secs(3600)), "1 h");
+        assert_eq!(human_duration(Duration::from_millis(300)), "300 ms");
+    }
 }
