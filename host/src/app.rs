@@ -230,8 +230,33 @@ async fn manage(
             );
         }
     };
+    if !plan.modules.is_empty() {
+        console.info(format_args!(
+            "loading {} verifier module(s): {}",
+            plan.modules.len(),
+            plan.modules
+                .iter()
+                .map(|m| m.alias.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     if let Err(e) = plan::prepare(&plan, &runtime).await {
         return setup_failed(&console, readiness, e);
+    }
+    for m in &plan.modules {
+        if let Some(r) = runtime.load_report(&m.alias) {
+            let how = match r.outcome {
+                crate::runtime::CacheOutcome::Hit => "loaded from the cache",
+                crate::runtime::CacheOutcome::Compiled => "compiled",
+            };
+            console.info(format_args!(
+                "module {} ({}) {how} in {}",
+                m.alias,
+                crate::runtime::human_bytes(r.size),
+                crate::runtime::human_duration(r.compile)
+            ));
+        }
     }
 
     let started = match supervisor::start(plan, runtime, console.clone()) {
