@@ -255,3 +255,62 @@ fn logs_follow_prints_new_lines_until_the_manager_exits() {
     let status = follower.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// Established TCP connections whose local port is `port` (the server's side), from
+/// /proc/net/tcp: how a test knows a client is connected without sleeping.
+fn connections_to(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3
+                && f[3] == "01"
+                && f[1]
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+                    == Some(port)
+        })
+        .count()
+}
+
+#[test]
+fn wait_fails_with_the_reason_when_start_up_fails() {
+    // The verifier waits for the process to exit 0; it exits 1 once the test says so.
+    let mut m = Manager::start(json!({
+        "http": {"enabled": true},
+        "processes": {
+            "migrate": {
+                "executable": "sh",
+                "arguments": ["-c", "while [ ! -e go ]; do sleep 0.05; done; exit 1"],
+                "verifier": {
+                    "type": "pymutils.exited_verifier.ExitedVerifier",
+                    "arguments": {"expect_code": 0}
+                }
+            }
+        }
+    }));
+    let url = m.url();
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let waiter = Command::new(bin())
+        .args(["ctl", "-f"])
+        .arg(m.path("pymanager.json"))
+        .args(["wait", "--timeout", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(WAIT, || connections_to(port) >= 1),
+        "ctl never connected"
+    );
+    std::fs::write(m.path("go"), "").unwrap();
+    let o = waiter.wait_with_output().unwrap();
+    assert_code(&o, 1);
+    let err = stderr(&o);
+    assert!(err.starts_with("pymanager ctl: start-up failed: "), "{err}");
+    assert!(err.contains("migrate"), "{err}");
+    assert_eq!(m.wait_exit(), 5);
+}
