@@ -174,3 +174,19 @@ fn verbose_debug_and_logfile() {
     assert!(logged.contains("[INFO] "), "{logged}");
     assert!(!m.output().contains("[INFO] "), "{}", m.output());
 }
+
+#[test]
+fn the_file_flag_may_come_before_a_subcommand() {
+    let dir = config_dir(&json!({"processes": {"a": sh("exit 0")}}));
+    std::fs::rename(
+        dir.path().join("pymanager.json"),
+        dir.path().join("env.json"),
+    )
+    .unwrap();
+    let o = run(dir.path(), &["-f", "env.json", "check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("env.json: ok"), "{}", text(&o));
+    // ctl finds the manager of env.json (none runs: exit 2, naming where it looked).
+    let o = run(dir.path(), &["-f", "env.json", "ctl", "status"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}

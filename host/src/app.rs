@@ -32,7 +32,14 @@ pub fn main() -> i32 {
     }
     match &cli.command {
         Some(Sub::Check) => check(&cli.file),
-        Some(Sub::Ctl(args)) => ctl(args),
+        Some(Sub::Ctl(args)) => {
+            // `pymanager -f x.json ctl …` names the config before the subcommand.
+            let mut args = args.clone();
+            if args.file == Path::new("pymanager.json") {
+                args.file = cli.file.clone();
+            }
+            ctl(&args)
+        }
         None => run(cli),
     }
 }

@@ -7,11 +7,7 @@ use clap::{Parser, Subcommand};
 /// Launches the processes of a pymanager.json, verifies them, serves a REST API to
 /// control them, and stops every one of them (and their children) at the end.
 #[derive(Debug, Parser)]
-#[command(
-    name = "pymanager",
-    disable_version_flag = true,
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "pymanager", disable_version_flag = true)]
 pub struct Cli {
     /// The configuration file.
     #[arg(
