@@ -428,7 +428,12 @@ pub mod retry {
         goal: &'static str,
     }
 
-    /// Attempts every `interval` (default time budget: 30 s).
+    /// The first pause between attempts; each next one doubles, up to `interval`.
+    const FIRST_PAUSE: Duration = Duration::from_millis(10);
+
+    /// Attempts at most `interval` apart (default time budget: 30 s). The first retries
+    /// come sooner (10 ms, 20 ms, 40 ms, … up to `interval`): a service that starts in
+    /// 150 ms is seen ready after ~150 ms, not after a whole `interval`.
     pub fn every(interval: Duration) -> Retry {
         Retry {
             interval,
@@ -465,6 +470,7 @@ pub mod retry {
         /// pymanager shuts down.
         pub fn run(self, mut attempt: impl FnMut() -> Result<(), Step>) -> Result<(), String> {
             let mut tries = 0u64;
+            let mut pause = FIRST_PAUSE;
             loop {
                 tries += 1;
                 let why = match attempt() {
@@ -489,7 +495,8 @@ pub mod retry {
                         super::format_duration(self.timeout)
                     ));
                 }
-                let nap = self.interval.min(self.timeout - spent);
+                let nap = pause.min(self.interval).min(self.timeout - spent);
+                pause = pause.saturating_mul(2);
                 if !sleep(nap) {
                     return Err(format!("{why} (pymanager is shutting down)"));
                 }
