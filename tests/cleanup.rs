@@ -187,3 +187,22 @@ fn hundreds_of_restarts_leak_no_descriptor_thread_or_process() {
     assert!(current.iter().all(|p| alive(*p)));
     assert!(zombie_children(manager).is_empty());
 }
+
+#[test]
+fn five_hundred_processes_start_and_all_stop() {
+    let mut procs = serde_json::Map::new();
+    for i in 0..500 {
+        procs.insert(
+            format!("p{i}"),
+            json!({"executable": "sleep", "arguments": ["1000"]}),
+        );
+    }
+    let m = Manager::start(json!({"http": {"enabled": true}, "processes": procs}));
+    m.wait_status("running");
+    let pids = m.pids();
+    assert_eq!(pids.len(), 500);
+    let mut m = m;
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_exit(), 0);
+    check_gone(&pids);
+}

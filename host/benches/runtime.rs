@@ -5,8 +5,8 @@
 //! 3. instantiate + call of a trivial verifier from the pre-instantiated component;
 //! 4. memory and CPU of 1000 verifiers waiting at once (on a process's exit).
 //!
-//! `PYMANAGER_WASM_POOLING=0` runs it with on-demand instance allocation instead of the
-//! pooling allocator, for comparison. The figures are written up in docs/verifiers.md.
+//! `PYMANAGER_WASM_POOLING=1` runs it with the pooling allocator instead of on-demand
+//! instance allocation (the default), for comparison. The figures are written up in docs/verifiers.md.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -65,7 +65,7 @@ fn main() {
 }
 
 async fn run() {
-    let pooling = std::env::var("PYMANAGER_WASM_POOLING").map_or(true, |v| v != "0");
+    let pooling = std::env::var("PYMANAGER_WASM_POOLING").is_ok_and(|v| v == "1");
     println!(
         "verifier runtime bench ({} allocator)",
         if pooling { "pooling" } else { "on-demand" }

@@ -113,6 +113,7 @@ enum Internal {
         idx: usize,
         then: AfterStop,
     },
+    LaunchFrom(usize),
     ShutdownDone,
 }
 
@@ -346,7 +347,11 @@ impl Actor {
         rec.busy = None;
         self.dirty = true;
         match purpose {
-            Purpose::Startup => self.launch_from(idx + 1),
+            // Through the mailbox, not a call: with many processes without verifiers a
+            // direct call would recurse once per process.
+            Purpose::Startup => {
+                let _ = self.internal.send(Internal::LaunchFrom(idx + 1));
+            }
             Purpose::Request(reply) => {
                 let _ = reply.send(Ok(self.records[idx].info.clone()));
             }
@@ -448,6 +453,7 @@ impl Actor {
                     }
                 }
             }
+            Internal::LaunchFrom(idx) => self.launch_from(idx),
             Internal::ShutdownDone => {}
         }
     }
