@@ -484,6 +484,8 @@ def main():
     print(f"machine: {machine()}\nresults: {out}", flush=True)
     try:
         for name in args.only.split(","):
+            load = Path("/proc/loadavg").read_text().split()[:3]
+            res.notes.append(f"load average (1, 5, 15 min) before {name}: {' '.join(load)}")
             SCENARIOS[name](res, args)
             res.save(args)
     finally:
