@@ -136,3 +136,54 @@ fn no_zombies_are_left_while_running() {
         zombie_children(manager)
     );
 }
+
+fn fd_count(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+fn thread_count(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .count()
+}
+
+#[test]
+fn hundreds_of_restarts_leak_no_descriptor_thread_or_process() {
+    let m = Manager::start(json!({"http": {"enabled": true}, "processes": {
+        "svc": sh("echo $$ >> pids; sleep 1000 & echo $! >> pids; echo ready; wait")}}));
+    m.wait_status("running");
+    let manager = manager_of(m.pid());
+    let url = format!("{}/restart/1", m.url());
+    let c = client();
+    // Warm up: the first restarts allocate what is then reused.
+    for _ in 0..10 {
+        assert_eq!(c.post(&url).send().unwrap().status(), 200);
+    }
+    let fds = fd_count(manager);
+    let threads = thread_count(manager);
+    for _ in 0..300 {
+        let r = c.post(&url).send().unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+    }
+    assert!(
+        wait_until(WAIT, || fd_count(manager) <= fds + 2),
+        "descriptors grew from {fds} to {}",
+        fd_count(manager)
+    );
+    assert!(thread_count(manager) <= threads + 2, "threads grew");
+    // Every earlier run and its background child is gone; only the current pair lives.
+    // (A run restarted at once may not have written its pids: those are gone anyway.)
+    let leader = m.pids()[0];
+    let mut pids = Vec::new();
+    assert!(wait_until(WAIT, || {
+        pids = read_pids(&m.path("pids"));
+        pids.len() >= 2 && pids[pids.len() - 2] == leader
+    }));
+    let (old, current) = pids.split_at(pids.len() - 2);
+    assert!(old.len() > 100, "too few runs recorded: {}", old.len());
+    check_gone(old);
+    assert!(current.iter().all(|p| alive(*p)));
+    assert!(zombie_children(manager).is_empty());
+}

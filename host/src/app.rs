@@ -32,6 +32,7 @@ pub fn main() -> i32 {
     }
     match &cli.command {
         Some(Sub::Check) => check(&cli.file),
+        Some(Sub::Ctl(args)) => ctl(args),
         None => run(cli),
     }
 }
@@ -68,6 +69,20 @@ fn load(file: &Path) -> Result<(Loaded, Plan), ConfigError> {
 fn fail(e: &ConfigError) -> i32 {
     eprintln!("{e}");
     e.exit_code()
+}
+
+/// `pymanager ctl`: a client of a running manager.
+fn ctl(args: &crate::ctl::CtlArgs) -> i32 {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(crate::ctl::run(args.clone())),
+        Err(e) => {
+            eprintln!("[ERROR] cannot start the async runtime: {e}");
+            2
+        }
+    }
 }
 
 /// `pymanager check`: everything up to the first spawn.

@@ -57,6 +57,8 @@ pub struct Cli {
 pub enum Sub {
     /// Check the config (verifier arguments included) without starting anything.
     Check,
+    /// Talk to a running pymanager over its REST API.
+    Ctl(crate::ctl::CtlArgs),
 }
 
 /// The version string printed by `-V`.

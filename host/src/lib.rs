@@ -11,6 +11,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod ctl;
 pub mod daemon;
 pub mod guardian;
 pub mod plan;

@@ -1,80 +1,224 @@
-//! The REST API (placeholder until the warp server lands): `GET /status` and `GET /` in
-//! the original's shapes, enough for scripts that wait for `running`.
+//! The REST interface: the original's four endpoints, unchanged in shape, and `/api/v1/`,
+//! which says and does more (per-process stop/start, logs, an event stream, OpenAPI).
+//!
+//! Handlers never touch the process table: they read the supervisor's latest
+//! [`Snapshot`](crate::supervisor::Snapshot) or send it a command through the
+//! [`SupervisorHandle`] and await the reply, so a slow restart never blocks a `GET /`.
+//! Routes are in [`routes`], JSON shapes in [`json`], error bodies in [`error`], the
+//! long-lived streaming answers (events, followed logs) in [`stream`]. `docs/api.md` is the
+//! user's page; `docs/openapi.json` (served at `/api/v1/openapi.json`) the machine's.
+
+pub mod error;
+pub mod json;
+pub mod routes;
+pub mod stream;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
-use crate::supervisor::SupervisorHandle;
+use crate::supervisor::{Snapshot, SupervisorHandle};
 
-/// Where and how to serve.
+/// The largest request body accepted; none of our routes needs one, so anything bigger is a
+/// mistake or an attack (413).
+pub const BODY_LIMIT: u64 = 64 * 1024;
+
+/// How long in-flight requests may finish after the server is told to stop; a client
+/// following logs must not hold the manager's exit hostage.
+pub const DRAIN: Duration = Duration::from_secs(5);
+
+/// The OpenAPI 3 description of the whole API, served at `/api/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+/// Where and how to serve; built by the caller from the config's `http` object.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
-    /// Address to bind.
+    /// Host or address to bind; loopback unless the config says otherwise.
     pub host: String,
-    /// Port; 0 picks a free one.
+    /// Port to bind; 0 picks a free one (the address actually bound is returned).
     pub port: u16,
-    /// Bearer token required on every request.
+    /// If set, every request but `GET /status` and `GET /api/v1/openapi.json` must carry
+    /// `Authorization: Bearer <token>`.
     pub token: Option<String>,
 }
 
-/// The server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// Binding failed.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: String,
-        /// Why.
-        source: std::io::Error,
-    },
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            host: "127.0.0.1".into(),
+            port: 5001,
+            token: None,
+        }
+    }
 }
 
-/// Binds and returns the bound address and the server future.
+/// Why the API could not be served; one line each, naming what to fix.
+#[derive(thiserror::Error, Debug)]
+pub enum ApiError {
+    /// `http.host` does not resolve.
+    #[error("cannot resolve http.host '{host}': {}", describe(.source))]
+    Resolve {
+        /// The host as configured.
+        host: String,
+        /// The resolver's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The address is taken, or not ours to bind.
+    #[error("cannot listen on {addr}: {}", describe(.source))]
+    Listen {
+        /// The address tried.
+        addr: String,
+        /// The OS's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An empty token would be a lock anyone opens by sending `Bearer ` (or no one could):
+    /// refuse it rather than guess.
+    #[error("http token is empty: set a token or remove it")]
+    EmptyToken,
+}
+
+/// The OS's words for an I/O error, without Rust's "(os error N)" suffix.
+fn describe(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// Binds the REST interface and returns the address bound and the server future.
+///
+/// Binding happens here, so a taken port is an error the caller reports before anything
+/// starts; serving happens only when the returned future is polled. The future ends after
+/// `shutdown` resolves: new connections are refused, streams (events, followed logs) end,
+/// and in-flight requests get up to [`DRAIN`] to finish. Dropping the future stops it too.
 pub async fn bind(
     handle: SupervisorHandle,
     config: ApiConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(SocketAddr, impl Future<Output = ()> + Send + 'static), ApiError> {
-    let addr = format!("{}:{}", config.host, config.port);
-    let listener = tokio::net::TcpListener::bind(&addr)
+    if config.token.as_deref() == Some("") {
+        return Err(ApiError::EmptyToken);
+    }
+    let host = config.host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, config.port))
         .await
-        .map_err(|source| ApiError::Bind { addr, source })?;
-    let local = listener.local_addr().map_err(|source| ApiError::Bind {
-        addr: config.host.clone(),
-        source,
-    })?;
-    let server = async move {
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => return,
-                Ok((mut sock, _)) = listener.accept() => {
-                    let handle = handle.clone();
-                    tokio::spawn(async move {
-                        let mut buf = vec![0u8; 8192];
-                        let Ok(n) = sock.read(&mut buf).await else { return };
-                        let req = String::from_utf8_lossy(&buf[..n]);
-                        let line = req.lines().next().unwrap_or("");
-                        let snap = handle.snapshot();
-                        let body = match line.split_whitespace().nth(1) {
-                            Some("/status") => json!({"status": snap.phase.as_str()}),
-                            _ => json!({"count": snap.processes.len(), "processes":
-                                snap.processes.iter().map(|p| match p.state.legacy_code() {
-                                    None => json!({"id": p.id, "command": p.command, "status": p.legacy_status(),
-                                        "pid": match p.state { crate::process_view::ProcState::Running { pid } => Some(pid), _ => None }}),
-                                    Some(c) => json!({"id": p.id, "command": p.command, "status": p.legacy_status(), "code": c}),
-                                }).collect::<Vec<_>>()}),
-                        }.to_string();
-                        let resp = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
-                        let _ = sock.write_all(resp.as_bytes()).await;
-                    });
-                }
+        .map_err(|source| ApiError::Resolve {
+            host: config.host.clone(),
+            source,
+        })?
+        .collect();
+    let mut listener = Err(ApiError::Resolve {
+        host: config.host.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+    });
+    for addr in addrs {
+        match TcpListener::bind(addr).await {
+            Ok(l) => {
+                listener = Ok(l);
+                break;
+            }
+            Err(source) => {
+                listener = Err(ApiError::Listen {
+                    addr: addr.to_string(),
+                    source,
+                })
             }
         }
-    };
-    Ok((local, server))
+    }
+    let listener = listener?;
+    let local = listener.local_addr().map_err(|source| ApiError::Listen {
+        addr: format!("{}:{}", config.host, config.port),
+        source,
+    })?;
+
+    let stop = CancellationToken::new();
+    let api = Api::new(handle, config.token, stop.clone());
+    let server = warp::serve(routes::all(api))
+        .incoming(listener)
+        .graceful(stop.clone().cancelled_owned())
+        .run();
+    Ok((local, async move {
+        // Dropping the server (the caller gave up on it) ends the streams as well.
+        let _guard = stop.clone().drop_guard();
+        tokio::pin!(server);
+        tokio::select! {
+            _ = &mut server => return,
+            _ = shutdown => stop.cancel(),
+        }
+        let _ = tokio::time::timeout(DRAIN, server).await;
+    }))
 }
+
+/// What every handler shares: the supervisor's handle, the token, and the cache of the
+/// hottest answer.
+#[derive(Clone)]
+pub struct Api {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    handle: SupervisorHandle,
+    token: Option<String>,
+    /// `GET /` for the latest snapshot, serialized once per snapshot: the body only changes
+    /// when a process does, and polling clients ask far more often than that.
+    legacy_list: Mutex<Option<(Arc<Snapshot>, Bytes)>>,
+    /// Cancelled when the server stops; ends every stream.
+    stop: CancellationToken,
+}
+
+impl Api {
+    /// The shared state of one server.
+    pub fn new(handle: SupervisorHandle, token: Option<String>, stop: CancellationToken) -> Self {
+        Api {
+            inner: Arc::new(Inner {
+                handle,
+                token,
+                legacy_list: Mutex::new(None),
+                stop,
+            }),
+        }
+    }
+
+    /// The supervisor.
+    pub fn handle(&self) -> &SupervisorHandle {
+        &self.inner.handle
+    }
+
+    /// The bearer token requests must carry, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.inner.token.as_deref()
+    }
+
+    /// Fires when the server stops.
+    pub fn stopped(&self) -> &CancellationToken {
+        &self.inner.stop
+    }
+
+    /// The latest snapshot and its `GET /` body, serialized at most once per snapshot.
+    pub fn legacy_list(&self) -> (Arc<Snapshot>, Bytes) {
+        let snap = self.inner.handle.snapshot();
+        let mut cache = self
+            .inner
+            .legacy_list
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((cached, body)) = cache.as_ref()
+            && Arc::ptr_eq(cached, &snap)
+        {
+            return (snap, body.clone());
+        }
+        let body = Bytes::from(json::to_string(&json::LegacyList(&snap)));
+        *cache = Some((snap.clone(), body.clone()));
+        (snap, body)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,392 @@
+//! The JSON bodies the API answers with, in one place so that their shapes (and key order)
+//! can be read and tested without a server.
+//!
+//! Two families: the original's (`GET /`, `POST /restart/<id>`), whose shape scripts written
+//! for pymanager 0.2.6.1 parse and which therefore never change, and the `/api/v1/` ones,
+//! which say everything the supervisor knows. Both are written by hand-rolled `Serialize`
+//! impls or plain structs whose field order is the key order on the wire.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+
+use crate::process_view::ProcState;
+use crate::supervisor::{Event, Lifecycle, Phase, ProcessInfo, Snapshot, VerifierInfo};
+
+/// One process as the original's `GET /` listed it: `id, command, status, pid|code`.
+pub struct LegacyProcess<'a>(pub &'a ProcessInfo);
+
+impl Serialize for LegacyProcess<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let p = self.0;
+        let mut m = s.serialize_map(Some(4))?;
+        m.serialize_entry("id", &p.id)?;
+        m.serialize_entry("command", &p.command)?;
+        m.serialize_entry("status", p.legacy_status())?;
+        match p.state {
+            ProcState::Running { pid } => m.serialize_entry("pid", &pid)?,
+            // A process never started has no code: the original would have raised; null is
+            // what a client can still parse.
+            other => m.serialize_entry("code", &other.legacy_code())?,
+        }
+        m.end()
+    }
+}
+
+/// The original's `GET /` body: `{"count": N, "processes": [...]}`.
+pub struct LegacyList<'a>(pub &'a Snapshot);
+
+impl Serialize for LegacyList<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("count", &self.0.processes.len())?;
+        m.serialize_entry(
+            "processes",
+            &self
+                .0
+                .processes
+                .iter()
+                .map(LegacyProcess)
+                .collect::<Vec<_>>(),
+        )?;
+        m.end()
+    }
+}
+
+/// The original's answer to a restart: `{"success": true, "process": {...}}`.
+#[derive(Serialize)]
+pub struct LegacyRestarted<'a> {
+    /// Always true; failures use the error body.
+    pub success: bool,
+    /// The process after its restart.
+    pub process: LegacyProcess<'a>,
+}
+
+/// One process with everything the supervisor knows; the `/api/v1/` shape.
+///
+/// `state` is flattened to a word plus `pid` / `exit_code` / `signal` (each null when it does
+/// not apply) so that a client never has to look inside a tagged object. `started_at` is
+/// RFC 3339 in UTC with milliseconds (`2025-01-31T12:00:00.250Z`), or null before the first
+/// start: readable in a terminal, sortable as a string, parsed by every language.
+pub struct V1Process<'a>(pub &'a ProcessInfo);
+
+impl Serialize for V1Process<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let p = self.0;
+        let (state, pid, exit_code, signal) = match p.state {
+            ProcState::NotStarted => ("not-started", None, None, None),
+            ProcState::Running { pid } => ("running", Some(pid), None, None),
+            ProcState::Exited { code } => ("exited", None, Some(code), None),
+            ProcState::Signaled { signal } => ("signaled", None, None, Some(signal)),
+        };
+        let mut m = s.serialize_map(Some(13))?;
+        m.serialize_entry("id", &p.id)?;
+        m.serialize_entry("name", &p.name)?;
+        m.serialize_entry("command", &p.command)?;
+        m.serialize_entry("state", state)?;
+        m.serialize_entry("pid", &pid)?;
+        m.serialize_entry("exit_code", &exit_code)?;
+        m.serialize_entry("signal", &signal)?;
+        m.serialize_entry("status", p.legacy_status())?;
+        m.serialize_entry("lifecycle", &p.lifecycle)?;
+        m.serialize_entry("restarts", &p.restarts)?;
+        m.serialize_entry("started_at", &p.started_at.map(rfc3339))?;
+        m.serialize_entry("verifier", &p.verifier.as_ref().map(V1Verifier))?;
+        m.serialize_entry("error", &p.error)?;
+        m.end()
+    }
+}
+
+/// A verifier as `/api/v1/` reports it: `{"type", "outcome", "message"}`.
+struct V1Verifier<'a>(&'a VerifierInfo);
+
+impl Serialize for V1Verifier<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("type", &self.0.kind)?;
+        m.serialize_entry("outcome", &self.0.outcome)?;
+        m.serialize_entry("message", &self.0.message)?;
+        m.end()
+    }
+}
+
+/// The body of a successful `/api/v1/` command on one process.
+#[derive(Serialize)]
+pub struct V1Done<'a> {
+    /// Always true; failures use the error body.
+    pub success: bool,
+    /// The process after the command.
+    pub process: V1Process<'a>,
+}
+
+/// `GET /api/v1/status`: the phase and how many processes are where.
+pub struct V1Status<'a>(pub &'a Snapshot);
+
+impl Serialize for V1Status<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let snap = self.0;
+        let running = snap
+            .processes
+            .iter()
+            .filter(|p| matches!(p.state, ProcState::Running { .. }))
+            .count();
+        let count = |l: Lifecycle| snap.processes.iter().filter(|p| p.lifecycle == l).count();
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("status", snap.phase.as_str())?;
+        m.serialize_entry("shutting_down", &snap.phase.is_shutting_down())?;
+        m.serialize_entry("total", &snap.processes.len())?;
+        m.serialize_entry("running", &running)?;
+        m.serialize_entry(
+            "lifecycle",
+            &LifecycleCounts([
+                ("pending", count(Lifecycle::Pending)),
+                ("verifying", count(Lifecycle::Verifying)),
+                ("ready", count(Lifecycle::Ready)),
+                ("stopping", count(Lifecycle::Stopping)),
+                ("stopped", count(Lifecycle::Stopped)),
+                ("exited", count(Lifecycle::Exited)),
+                ("failed", count(Lifecycle::Failed)),
+            ]),
+        )?;
+        m.end()
+    }
+}
+
+struct LifecycleCounts([(&'static str, usize); 7]);
+
+impl Serialize for LifecycleCounts {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+/// An [`Event`] as the event stream sends it: the SSE event name, and its JSON data
+/// (`{"event": name, ...}` with processes in the `/api/v1/` shape).
+pub fn event_json(event: &Event) -> (&'static str, String) {
+    #[derive(Serialize)]
+    struct PhaseData {
+        event: &'static str,
+        phase: &'static str,
+    }
+    #[derive(Serialize)]
+    struct ProcessData<'a> {
+        event: &'static str,
+        process: V1Process<'a>,
+    }
+    #[derive(Serialize)]
+    struct FailedData<'a> {
+        event: &'static str,
+        message: &'a str,
+    }
+    let (name, data) = match event {
+        Event::Phase { phase } => (
+            "phase",
+            to_string(&PhaseData {
+                event: "phase",
+                phase: phase.as_str(),
+            }),
+        ),
+        Event::Process { process } => (
+            "process",
+            to_string(&ProcessData {
+                event: "process",
+                process: V1Process(process),
+            }),
+        ),
+        Event::StartupFailed { message } => (
+            "startup-failed",
+            to_string(&FailedData {
+                event: "startup-failed",
+                message,
+            }),
+        ),
+    };
+    (name, data)
+}
+
+/// The phase event the stream starts with, so a client needs no second request to know where
+/// the manager is when it subscribes.
+pub fn phase_event(phase: Phase) -> Event {
+    Event::Phase { phase }
+}
+
+/// Serializes a value whose `Serialize` impl cannot fail (all of ours: no maps with non-string
+/// keys, no I/O).
+pub fn to_string<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|e| {
+        // Unreachable for the types above; answer a valid body rather than panic.
+        format!(r#"{{"success":false,"error":{{"message":"cannot encode the answer: {e}"}}}}"#)
+    })
+}
+
+/// `t` as RFC 3339 in UTC with milliseconds; times before 1970 clamp to the epoch.
+pub fn rfc3339(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let millis = since.subsec_millis();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, mo, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::supervisor::VerifierOutcome;
+
+    /// A process record as the supervisor would publish it.
+    pub(crate) fn info(id: u32, name: &str, state: ProcState) -> ProcessInfo {
+        ProcessInfo {
+            id,
+            name: name.to_string(),
+            command: format!("sleep {id}"),
+            state,
+            lifecycle: match state {
+                ProcState::NotStarted => Lifecycle::Pending,
+                ProcState::Running { .. } => Lifecycle::Ready,
+                _ => Lifecycle::Exited,
+            },
+            restarts: 0,
+            started_at: None,
+            verifier: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn legacy_list_has_the_originals_keys_in_order() {
+        let snap = Snapshot {
+            phase: Phase::Running,
+            processes: vec![
+                info(1, "a", ProcState::Running { pid: 42 }),
+                info(2, "b", ProcState::Exited { code: 3 }),
+                info(3, "c", ProcState::Signaled { signal: 15 }),
+                info(4, "d", ProcState::NotStarted),
+            ],
+        };
+        assert_eq!(
+            to_string(&LegacyList(&snap)),
+            concat!(
+                r#"{"count":4,"processes":["#,
+                r#"{"id":1,"command":"sleep 1","status":"running","pid":42},"#,
+                r#"{"id":2,"command":"sleep 2","status":"terminated","code":3},"#,
+                r#"{"id":3,"command":"sleep 3","status":"terminated","code":-15},"#,
+                r#"{"id":4,"command":"sleep 4","status":"terminated","code":null}"#,
+                "]}"
+            )
+        );
+    }
+
+    #[test]
+    fn legacy_restart_body() {
+        let p = info(2, "b", ProcState::Running { pid: 7 });
+        assert_eq!(
+            to_string(&LegacyRestarted {
+                success: true,
+                process: LegacyProcess(&p)
+            }),
+            r#"{"success":true,"process":{"id":2,"command":"sleep 2","status":"running","pid":7}}"#
+        );
+    }
+
+    #[test]
+    fn v1_process_flattens_state_and_formats_time() {
+        let mut p = info(1, "web", ProcState::Signaled { signal: 9 });
+        p.started_at = Some(UNIX_EPOCH + Duration::from_millis(1_700_000_000_123));
+        p.restarts = 2;
+        p.verifier = Some(VerifierInfo {
+            kind: "pymutils.http_verifier.HttpOkVerifier".into(),
+            outcome: VerifierOutcome::Failed,
+            message: Some("connection refused".into()),
+        });
+        assert_eq!(
+            to_string(&V1Process(&p)),
+            concat!(
+                r#"{"id":1,"name":"web","command":"sleep 1","state":"signaled","pid":null,"#,
+                r#""exit_code":null,"signal":9,"status":"terminated","lifecycle":"exited","#,
+                r#""restarts":2,"started_at":"2023-11-14T22:13:20.123Z","#,
+                r#""verifier":{"type":"pymutils.http_verifier.HttpOkVerifier","outcome":"failed","#,
+                r#""message":"connection refused"},"error":null}"#
+            )
+        );
+    }
+
+    #[test]
+    fn v1_status_counts() {
+        let snap = Snapshot {
+            phase: Phase::Launching,
+            processes: vec![
+                info(1, "a", ProcState::Running { pid: 1 }),
+                info(2, "b", ProcState::NotStarted),
+            ],
+        };
+        assert_eq!(
+            to_string(&V1Status(&snap)),
+            concat!(
+                r#"{"status":"launching processes","shutting_down":false,"total":2,"running":1,"#,
+                r#""lifecycle":{"pending":1,"verifying":0,"ready":1,"stopping":0,"stopped":0,"#,
+                r#""exited":0,"failed":0}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn events_are_named_and_tagged() {
+        let (name, data) = event_json(&Event::Phase {
+            phase: Phase::ForceShutdown,
+        });
+        assert_eq!(name, "phase");
+        assert_eq!(data, r#"{"event":"phase","phase":"force shutdown"}"#);
+        let (name, data) = event_json(&Event::StartupFailed {
+            message: "web: verifier failed".into(),
+        });
+        assert_eq!(name, "startup-failed");
+        assert_eq!(
+            data,
+            r#"{"event":"startup-failed","message":"web: verifier failed"}"#
+        );
+        let (name, data) = event_json(&Event::Process {
+            process: info(1, "a", ProcState::Exited { code: 0 }),
+        });
+        assert_eq!(name, "process");
+        assert!(data.starts_with(r#"{"event":"process","process":{"id":1,"name":"a""#));
+    }
+
+    #[test]
+    fn rfc3339_known_dates() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        // 2000-02-29 (a leap day in a century leap year) 23:59:59.999
+        let t = UNIX_EPOCH + Duration::from_millis(951_868_799_999);
+        assert_eq!(rfc3339(t), "2000-02-29T23:59:59.999Z");
+        let t = UNIX_EPOCH + Duration::from_secs(4_102_444_800); // 2100-01-01
+        assert_eq!(rfc3339(t), "2100-01-01T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,257 @@
+//! The answers that stay open: the event stream (server-sent events) and followed logs
+//! (chunked plain text).
+//!
+//! Each is a task that writes into a small channel the response body reads from. The task
+//! ends when the client goes away (the body, hence the channel, is dropped), when the server
+//! stops, or when the supervisor is gone, so no stream outlives its reason to exist and none
+//! keeps the manager from exiting.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::Stream;
+use tokio::sync::{broadcast, mpsc};
+use warp::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use warp::reply::{Reply, Response};
+
+use super::Api;
+use super::json::{event_json, phase_event};
+use crate::process_view::OutputLog;
+use crate::supervisor::{Event, ProcessInfo, ProcessRef};
+
+/// A comment line sent this often on a quiet event stream, so that proxies and clients see
+/// the connection is alive (and the task notices a client that went away).
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Chunks queued per stream before the producer waits for a slow client.
+const QUEUE: usize = 64;
+
+/// The response body: whatever the producer task sends.
+struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl Stream for ChannelBody {
+    type Item = Result<Bytes, std::convert::Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|c| c.map(Ok))
+    }
+}
+
+fn streaming_response(rx: mpsc::Receiver<Bytes>, content_type: &'static str) -> Response {
+    let mut res = warp::reply::stream(ChannelBody(rx)).into_response();
+    let headers = res.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// One server-sent event.
+pub fn sse(name: &str, data: &str) -> Bytes {
+    // Our JSON never holds a raw newline, so one `data:` line carries it.
+    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+}
+
+/// `GET /api/v1/events`: a `phase` event with the current phase, then every [`Event`] as
+/// it happens, as server-sent events whose data is JSON.
+pub fn events(api: &Api) -> Response {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    // Subscribed before the snapshot is read, so nothing between the two is missed.
+    let mut events = api.handle().subscribe();
+    let phase = api.handle().snapshot().phase;
+    let api = api.clone();
+    tokio::spawn(async move {
+        let send = |chunk: Bytes| {
+            let tx = tx.clone();
+            async move { tx.send(chunk).await.is_ok() }
+        };
+        let (name, data) = event_json(&phase_event(phase));
+        if !send(sse(name, &data)).await {
+            return;
+        }
+        let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
+        keep_alive.reset();
+        loop {
+            let chunk = tokio::select! {
+                _ = api.stopped().cancelled() => return,
+                _ = tx.closed() => return,
+                _ = keep_alive.tick() => Bytes::from_static(b":\n\n"),
+                got = events.recv() => match got {
+                    Ok(e) => event_chunk(&e),
+                    Err(broadcast::error::RecvError::Lagged(n)) => sse(
+                        "lagged",
+                        &format!(r#"{{"event":"lagged","missed":{n}}}"#),
+                    ),
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            };
+            if !send(chunk).await {
+                return;
+            }
+        }
+    });
+    streaming_response(rx, "text/event-stream")
+}
+
+fn event_chunk(e: &Event) -> Bytes {
+    let (name, data) = event_json(e);
+    sse(name, &data)
+}
+
+/// `GET .../logs?follow=true`: the last `lines` lines of the current run, then every new
+/// line, across restarts (a new run's output follows the old one's), as plain text.
+pub fn follow_logs(api: &Api, target: ProcessRef, log: Arc<OutputLog>, lines: usize) -> Response {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let api = api.clone();
+    tokio::spawn(async move {
+        let mut follower = Follower::new(log, Some(lines));
+        let mut snapshots = api.handle().watch();
+        let mut run = run_of(&snapshots.borrow_and_update(), &target);
+        loop {
+            for chunk in follower.drain() {
+                if tx.send(chunk).await.is_err() {
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = api.stopped().cancelled() => return,
+                _ = tx.closed() => return,
+                got = follower.live.recv() => follower.receive(got),
+                changed = snapshots.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let now = run_of(&snapshots.borrow_and_update(), &target);
+                    if now != run {
+                        run = now;
+                        // A new run has a new log; keep following the old one otherwise.
+                        match api.handle().output(target.clone()).await {
+                            Ok(new) if !Arc::ptr_eq(&new, &follower.log) => {
+                                follower = Follower::new(new, None);
+                            }
+                            Ok(_) => {}
+                            Err(_) => return,
+                        }
+                    }
+                }
+            }
+        }
+    });
+    streaming_response(rx, "text/plain; charset=utf-8")
+}
+
+/// What identifies one run of a process: it changes when the process is started again.
+type RunId = Option<(Option<std::time::SystemTime>, u32)>;
+
+fn run_of(snap: &crate::supervisor::Snapshot, target: &ProcessRef) -> RunId {
+    super::routes::find(snap, target)
+        .ok()
+        .map(|p: &ProcessInfo| (p.started_at, p.restarts))
+}
+
+/// Reads one [`OutputLog`] in order, each line once, catching up from the history when the
+/// live stream lagged behind a flood.
+struct Follower {
+    log: Arc<OutputLog>,
+    live: broadcast::Receiver<(u64, Arc<str>)>,
+    last: Option<u64>,
+    pending: Vec<Bytes>,
+}
+
+impl Follower {
+    /// Starts with the last `tail` lines of the history (all of it when `None`).
+    fn new(log: Arc<OutputLog>, tail: Option<usize>) -> Self {
+        let (history, live) = log.follow();
+        let last = history.last().map(|(s, _)| *s);
+        let skip = tail.map_or(0, |n| history.len().saturating_sub(n));
+        let pending = history[skip..].iter().map(|(_, l)| line_chunk(l)).collect();
+        Follower {
+            log,
+            live,
+            last,
+            pending,
+        }
+    }
+
+    fn receive(&mut self, got: Result<(u64, Arc<str>), broadcast::error::RecvError>) {
+        match got {
+            Ok((seq, line)) => self.accept(seq, &line),
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                let (history, live) = self.log.follow();
+                self.live = live;
+                for (seq, line) in history {
+                    self.accept(seq, &line);
+                }
+            }
+            // The log's sender lives as long as the log, which we hold: never closed.
+            Err(broadcast::error::RecvError::Closed) => {}
+        }
+    }
+
+    fn accept(&mut self, seq: u64, line: &str) {
+        if self.last.is_some_and(|l| seq <= l) {
+            return;
+        }
+        self.last = Some(seq);
+        self.pending.push(line_chunk(line));
+    }
+
+    fn drain(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.pending)
+    }
+}
+
+fn line_chunk(line: &str) -> Bytes {
+    let mut s = String::with_capacity(line.len() + 1);
+    s.push_str(line);
+    s.push('\n');
+    Bytes::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follower_sends_tail_then_new_lines_once() {
+        let log = Arc::new(OutputLog::new());
+        for i in 0..5 {
+            log.push(&format!("old {i}"));
+        }
+        let mut f = Follower::new(log.clone(), Some(2));
+        assert_eq!(
+            f.drain(),
+            vec![Bytes::from("old 3\n"), Bytes::from("old 4\n")]
+        );
+        log.push("new");
+        let got = f.live.try_recv();
+        f.receive(got.map_err(|_| broadcast::error::RecvError::Closed));
+        assert_eq!(f.drain(), vec![Bytes::from("new\n")]);
+        // A replay of something already sent is dropped.
+        f.accept(5, "new");
+        assert!(f.drain().is_empty());
+    }
+
+    #[test]
+    fn follower_catches_up_after_lag() {
+        let log = Arc::new(OutputLog::new());
+        let mut f = Follower::new(log.clone(), Some(0));
+        for i in 0..300 {
+            log.push(&format!("l{i}"));
+        }
+        f.receive(Err(broadcast::error::RecvError::Lagged(44)));
+        let got = f.drain();
+        assert_eq!(got.len(), 300);
+        assert_eq!(got[299], Bytes::from("l299\n"));
+    }
+
+    #[test]
+    fn sse_framing() {
+        assert_eq!(
+            sse("phase", "{}"),
+            Bytes::from("event: phase\ndata: {}\n\n")
+        );
+    }
+}

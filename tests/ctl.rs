@@ -1,0 +1,257 @@
+//! End-to-end tests of `pymanager ctl` against a running manager (the real binary twice).
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+
+use common::{Manager, WAIT, alive, bin, sh, wait_all_gone, wait_until};
+use serde_json::{Value, json};
+
+/// `pymanager ctl -f <manager's config> <args>`.
+fn ctl(m: &Manager, args: &[&str]) -> Output {
+    ctl_in(&m.path("pymanager.json"), args, &[])
+}
+
+fn ctl_in(cfg: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(bin())
+        .arg("ctl")
+        .arg("-f")
+        .arg(cfg)
+        .args(args)
+        .env_remove("PYMANAGER_TOKEN")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pymanager ctl")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_code(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        stdout(o),
+        stderr(o)
+    );
+}
+
+#[test]
+fn list_status_restart_stop_start_and_logs() {
+    let m = Manager::start(json!({
+        "http": {"enabled": true},
+        "keep-alive": true,
+        "processes": {
+            "web server": sh("echo one; echo two; echo three; exec sleep 100"),
+            "job": sh("exit 4"),
+        }
+    }));
+    m.wait_status("running");
+    assert!(wait_until(WAIT, || m.list()["processes"][1]["status"] == "terminated"));
+
+    let o = ctl(&m, &["list"]);
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[0].starts_with("ID  NAME        STATE"), "{out}");
+    assert!(lines[1].starts_with("1   web server  running"), "{out}");
+    assert!(lines[2].starts_with("2   job         exited "), "{out}");
+    // Aligned: every column starts at the same place on every line.
+    let col = lines[0].find("COMMAND").unwrap();
+    assert!(lines[1][col..].starts_with("sh -c echo one"), "{out}");
+
+    let o = ctl(&m, &["list", "--json"]);
+    assert_code(&o, 0);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["processes"][1]["exit_code"], 4);
+
+    let o = ctl(&m, &["status"]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "running (1 of 2 processes running)\n");
+    let o = ctl(&m, &["--json", "status"]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["status"], "running");
+
+    let old = m.pids()[0];
+    let o = ctl(&m, &["restart", "web server"]);
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).starts_with("web server (1): running, pid "),
+        "{}",
+        stdout(&o)
+    );
+    wait_all_gone(&[old], WAIT).expect("old run gone");
+
+    let o = ctl(&m, &["logs", "1", "-n", "2"]);
+    assert_code(&o, 0);
+    assert!(wait_until(WAIT, || stdout(&ctl(
+        &m,
+        &["logs", "1", "-n", "2"]
+    )) == "two\nthree\n"));
+
+    let pid = m.pids()[0];
+    let o = ctl(&m, &["stop", "web server"]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).starts_with("web server (1): "), "{}", stdout(&o));
+    wait_all_gone(&[pid], WAIT).expect("stopped");
+    let o = ctl(&m, &["start", "1"]);
+    assert_code(&o, 0);
+    let pid = m.pids()[0];
+    assert!(alive(pid));
+
+    let o = ctl(&m, &["restart", "ghost"]);
+    assert_code(&o, 1);
+    assert_eq!(
+        stderr(&o),
+        "pymanager ctl: Process with id 'ghost' not found.\n"
+    );
+}
+
+#[test]
+fn stop_without_a_process_shuts_the_manager_down() {
+    let mut m = Manager::start(json!({
+        "http": {"enabled": true},
+        "processes": { "web": sh("exec sleep 100") }
+    }));
+    m.wait_status("running");
+    let pids = m.pids();
+    let o = ctl(&m, &["stop"]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "shutdown started\n");
+    assert_eq!(m.wait_exit(), 0);
+    wait_all_gone(&pids, WAIT).expect("nothing left");
+    // Gone: the address file went with it, and the config says port 0.
+    let o = ctl(&m, &["status"]);
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("no address file"), "{}", stderr(&o));
+}
+
+#[test]
+fn wait_returns_once_running_even_if_started_first() {
+    let dir = common::config_dir(&json!({
+        "http": {"enabled": true},
+        "processes": { "web": sh("exec sleep 100") }
+    }));
+    let cfg = dir.path().join("pymanager.json");
+    // ctl first: it keeps trying until the manager is there.
+    let waiter = Command::new(bin())
+        .args(["ctl", "-f"])
+        .arg(&cfg)
+        .args(["wait", "--timeout", "30"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let m = Manager::start_in(dir, &[]);
+    let o = waiter.wait_with_output().unwrap();
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "running\n");
+    assert_eq!(m.list()["processes"][0]["status"], "running");
+}
+
+#[test]
+fn unreachable_managers_and_timeouts_have_their_own_exit_code() {
+    let dir = common::config_dir(&json!({
+        "http": {"enabled": true},
+        "processes": { "web": sh("exec sleep 100") }
+    }));
+    let cfg = dir.path().join("pymanager.json");
+    let o = ctl_in(&cfg, &["wait", "--timeout", "0.5"], &[]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("could not reach the manager"),
+        "{}",
+        stderr(&o)
+    );
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = ctl_in(
+        &cfg,
+        &["list", "--url", &format!("http://127.0.0.1:{port}")],
+        &[],
+    );
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("cannot reach the manager"),
+        "{}",
+        stderr(&o)
+    );
+    let o = ctl_in(&dir.path().join("missing.json"), &["list"], &[]);
+    assert_code(&o, 2);
+    let o = ctl_in(&cfg, &["--help"], &[]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("Exit codes:"));
+}
+
+#[test]
+fn the_token_comes_from_the_flag_the_environment_or_the_config() {
+    let m = Manager::start(json!({
+        "http": {"enabled": true, "token": "s3cret"},
+        "processes": { "web": sh("exec sleep 100") }
+    }));
+    m.wait_status("running");
+    let cfg = m.path("pymanager.json");
+    // From the config.
+    assert_code(&ctl_in(&cfg, &["list"], &[]), 0);
+    let o = ctl_in(&cfg, &["list", "--token", "wrong"], &[]);
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("Invalid token."), "{}", stderr(&o));
+    assert!(stderr(&o).contains("PYMANAGER_TOKEN"), "{}", stderr(&o));
+    assert_code(&ctl_in(&cfg, &["list"], &[("PYMANAGER_TOKEN", "wrong")]), 1);
+    // The flag wins over the environment.
+    assert_code(
+        &ctl_in(
+            &cfg,
+            &["list", "--token", "s3cret"],
+            &[("PYMANAGER_TOKEN", "wrong")],
+        ),
+        0,
+    );
+    // --url bypasses the address file, not the token.
+    let o = ctl_in(
+        &cfg,
+        &["status", "--url", &m.url(), "--token", "s3cret"],
+        &[],
+    );
+    assert_code(&o, 0);
+}
+
+#[test]
+fn logs_follow_prints_new_lines_until_the_manager_exits() {
+    let mut m = Manager::start(json!({
+        "http": {"enabled": true},
+        "processes": { "talker": sh("echo first; exec sleep 100") }
+    }));
+    m.wait_status("running");
+    let mut follower = Command::new(bin())
+        .args(["ctl", "-f"])
+        .arg(m.path("pymanager.json"))
+        .args(["logs", "talker", "-f", "-n", "5"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "first");
+    // A restart's output follows on the same stream.
+    assert_code(&ctl(&m, &["restart", "talker"]), 0);
+    assert_eq!(lines.next().unwrap().unwrap(), "first");
+    assert_code(&ctl(&m, &["stop"]), 0);
+    assert_eq!(m.wait_exit(), 0);
+    assert!(lines.next().is_none());
+    let status = follower.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
