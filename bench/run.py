@@ -353,7 +353,7 @@ def footprint_manager(res: Results, manager: str, n: int, rep: int, idle: float)
         cpu1 = sum(cpu_seconds(p) for p in pids)
         res.add("footprint", case, "RSS", manager, sum(rss_kib(p) for p in pids) / 1024, "MiB", rep)
         res.add("footprint", case, "CPU while idle", manager, (cpu1 - cpu0) * 1000 / idle * 10, "ms/10s", rep)
-        res.add("footprint", case, "CPU to start", manager, cpu0, "s", rep)
+        res.add("footprint", case, "CPU to start", manager, cpu0 * 1000, "ms", rep)
         res.add("footprint", case, "threads", manager, sum(threads(p) for p in pids), "", rep)
     finally:
         r.stop()
