@@ -1,272 +1,488 @@
 //! Runs verifiers as sandboxed WebAssembly components (wasmtime, WASI preview 2).
 //!
-//! This file fixes the runtime's public contract (what [`crate::plan`] and the supervisor
-//! call). Until the wasmtime engine behind it lands, every module fails to load with a
-//! clear message, so a config that uses a verifier is refused at start-up (exit 5) while
-//! configs without verifiers run fully.
+//! A module is compiled once per run (in parallel, on blocking threads, cached on disk
+//! between runs), linked once into a pre-instantiated component, and every call
+//! (`validate`, `verify`) gets a fresh instance in a fresh store: nothing leaks from one
+//! verification into the next, and a guest that traps, loops or allocates without end
+//! fails alone. A guest sees nothing of the machine but the `host` interface of the WIT
+//! world (`wit/verifier.wit`), whose functions live in [`host_fns`], one file per
+//! capability, each checking the module's [`Grants`] first.
+//!
+//! Layout: [`types`] (the public vocabulary), `engine` (engine settings, epoch ticker),
+//! `cache` (compiled components on disk), `state` (what a store holds), `bindings` (the
+//! WIT world), [`host_fns`] (the capabilities).
 
-use std::path::PathBuf;
-use std::time::Duration;
+mod bindings;
+mod cache;
+mod engine;
+pub mod host_fns;
+mod state;
+pub mod types;
+
+pub use cache::CacheOutcome;
+pub use types::*;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, Store, UpdateDeadline};
 
 use crate::process_view::ProcessView;
-
-/// Settings for the whole runtime, fixed for one run of pymanager.
-#[derive(Debug, Clone, Default)]
-pub struct RuntimeOptions {
-    /// Where compiled components are cached between runs; `None` picks the user's cache
-    /// directory (`$XDG_CACHE_HOME/pymanager` or `~/.cache/pymanager`).
-    pub cache_dir: Option<PathBuf>,
-}
-
-/// Where a module's component comes from.
-#[derive(Debug, Clone)]
-pub enum ModuleSource {
-    /// Embedded in the binary (the built-in verifiers).
-    Builtin(&'static [u8]),
-    /// A `.wasm` file named in the config (already resolved against the config's directory).
-    File(PathBuf),
-}
-
-/// One host (and optionally one port) a module may reach over HTTP or TCP.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostPattern {
-    /// A host name or IP literal as written in URLs; `*` matches any host.
-    pub host: String,
-    /// The port, or any port when `None`.
-    pub port: Option<u16>,
-}
-
-impl HostPattern {
-    /// Parses `host`, `host:port`, `[v6]:port` or `*`; the error says what is wrong.
-    pub fn parse(s: &str) -> Result<HostPattern, String> {
-        let s = s.trim();
-        if s.is_empty() {
-            return Err("expected a host, host:port or *".into());
-        }
-        if let Some(rest) = s.strip_prefix('[') {
-            let (host, tail) = rest
-                .split_once(']')
-                .ok_or_else(|| format!("'{s}': missing ']'"))?;
-            let port = match tail.strip_prefix(':') {
-                Some(p) => Some(parse_port(s, p)?),
-                None if tail.is_empty() => None,
-                None => return Err(format!("'{s}': unexpected text after ']'")),
-            };
-            return Ok(HostPattern {
-                host: host.to_ascii_lowercase(),
-                port,
-            });
-        }
-        match s.rsplit_once(':') {
-            Some((host, p)) if !host.contains(':') => Ok(HostPattern {
-                host: host.to_ascii_lowercase(),
-                port: Some(parse_port(s, p)?),
-            }),
-            _ => Ok(HostPattern {
-                host: s.to_ascii_lowercase(),
-                port: None,
-            }),
-        }
-    }
-
-    /// True when this pattern allows `host`:`port`.
-    pub fn allows(&self, host: &str, port: u16) -> bool {
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        (self.host == "*" || self.host.eq_ignore_ascii_case(host))
-            && self.port.is_none_or(|p| p == port)
-    }
-}
-
-fn parse_port(whole: &str, p: &str) -> Result<u16, String> {
-    p.parse::<u16>()
-        .map_err(|_| format!("'{whole}': '{p}' is not a port number"))
-}
-
-/// Which hosts a module's HTTP and TCP calls may reach.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HostGrants {
-    /// Anything: the built-in verifiers reach exactly what their arguments name.
-    Any,
-    /// Only these; an external module without `allow.hosts` gets the loopback names.
-    List(Vec<HostPattern>),
-}
-
-impl HostGrants {
-    /// The default grant of an external module: loopback only.
-    pub fn loopback() -> HostGrants {
-        HostGrants::List(
-            ["127.0.0.1", "localhost", "::1"]
-                .into_iter()
-                .map(|h| HostPattern {
-                    host: h.to_string(),
-                    port: None,
-                })
-                .collect(),
-        )
-    }
-
-    /// True when `host`:`port` may be reached.
-    pub fn allows(&self, host: &str, port: u16) -> bool {
-        match self {
-            HostGrants::Any => true,
-            HostGrants::List(list) => list.iter().any(|p| p.allows(host, port)),
-        }
-    }
-}
-
-/// What a module may do; nothing beyond what is listed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grants {
-    /// Hosts reachable by `http-request` and `tcp-connect`.
-    pub hosts: HostGrants,
-}
-
-/// Resource caps per verifier call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Linear memory a guest instance may grow to.
-    pub memory_bytes: usize,
-    /// Guest execution time (not counting time spent waiting in host calls) per call.
-    pub cpu_time: Duration,
-    /// Wall-clock bound on one call, waits included.
-    pub call_timeout: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            memory_bytes: 64 << 20,
-            cpu_time: Duration::from_secs(5),
-            call_timeout: Duration::from_secs(3600),
-        }
-    }
-}
-
-/// A module to load, under the alias verifier types name it by.
-#[derive(Debug, Clone)]
-pub struct ModuleDecl {
-    /// The key under `modules` (or a built-in's original module name).
-    pub alias: String,
-    /// Where its component comes from.
-    pub source: ModuleSource,
-    /// What it may reach.
-    pub grants: Grants,
-    /// Its resource caps.
-    pub limits: Limits,
-}
-
-/// A verifier inside a loaded module.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct VerifierRef {
-    /// The module's alias.
-    pub module: String,
-    /// The verifier's name as the module lists it, e.g. `HttpOkVerifier`.
-    pub name: String,
-}
-
-impl std::fmt::Display for VerifierRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.module, self.name)
-    }
-}
-
-/// A module could not be loaded.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-#[error("module '{alias}': {reason}")]
-pub struct RuntimeError {
-    /// The module's alias.
-    pub alias: String,
-    /// One line saying what is wrong and what to fix.
-    pub reason: String,
-}
-
-/// A verifier call failed: the arguments were refused, the process never reached its
-/// state, or the guest itself failed (trap, deadline, memory cap).
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct VerifyError(pub String);
-
-/// One built-in module: its original name, a short alias, and its component.
-#[derive(Debug, Clone, Copy)]
-pub struct Builtin {
-    /// The module name the original used (`pymutils.http_verifier`), the alias configs use.
-    pub module: &'static str,
-    /// A short name (`http`) accepted as a verifier type on its own.
-    pub short: &'static str,
-    /// The one verifier it provides (`HttpOkVerifier`).
-    pub verifier: &'static str,
-    /// The compiled component, or `None` when this binary was built without it.
-    pub component: Option<&'static [u8]>,
-}
-
-/// The verifiers built into the binary.
-pub const BUILTINS: &[Builtin] = &[
-    Builtin {
-        module: "pymutils.http_verifier",
-        short: "http",
-        verifier: "HttpOkVerifier",
-        component: None,
-    },
-    Builtin {
-        module: "pymutils.exited_verifier",
-        short: "exited",
-        verifier: "ExitedVerifier",
-        component: None,
-    },
-    Builtin {
-        module: "pymanager.tcp_verifier",
-        short: "tcp",
-        verifier: "TcpPortVerifier",
-        component: None,
-    },
-    Builtin {
-        module: "pymanager.output_verifier",
-        short: "output",
-        verifier: "OutputVerifier",
-        component: None,
-    },
-];
+use bindings::{EXPORT_NAME, VerifierModule, VerifierModulePre};
+use cache::DiskCache;
+use engine::Ticker;
+use state::{HostState, Mode, ModuleInfo, Shared};
 
 /// Loads verifier modules once per run and runs their verifiers; cheap to clone.
 #[derive(Clone)]
 pub struct Runtime {
-    _options: RuntimeOptions,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: DiskCache,
+    shared: Arc<Shared>,
+    modules: RwLock<HashMap<String, Arc<Loaded>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shared.ticker.stop();
+    }
+}
+
+/// A module ready to run: its pre-instantiated component and what it provides.
+struct Loaded {
+    info: Arc<ModuleInfo>,
+    pre: VerifierModulePre<HostState>,
+    names: Vec<String>,
+    load: LoadReport,
+}
+
+/// How one module was loaded; for the bench, the tests and `--verbose` output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadReport {
+    /// From the disk cache, or compiled now.
+    pub outcome: CacheOutcome,
+    /// Time to compile or deserialize it (on a blocking thread).
+    pub compile: Duration,
+    /// Size of the component (`.wasm`) in bytes.
+    pub size: usize,
+}
+
+/// What a call into a guest is for.
+enum Call<'a> {
+    Names,
+    Validate(&'a str, &'a str),
+    Verify(&'a str, &'a str),
+}
+
+enum Returned {
+    Names(Vec<String>),
+    Checked(Result<(), String>),
 }
 
 impl Runtime {
     /// Sets up the engine (and its disk cache).
     pub fn new(options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
-        Ok(Runtime { _options: options })
+        let engine = engine::new_engine().map_err(|reason| RuntimeError {
+            alias: "*".into(),
+            reason,
+        })?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        let linked = wasmtime_wasi::p2::add_to_linker_async(&mut linker).and_then(|()| {
+            VerifierModule::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+        });
+        linked.map_err(|e| RuntimeError {
+            alias: "*".into(),
+            reason: format!("cannot link the host functions: {e}"),
+        })?;
+        let cache = DiskCache::new(&engine, options.cache_dir);
+        let shared = Arc::new(Shared {
+            http: host_fns::http::client(),
+            ticker: Ticker::start(engine.clone()),
+        });
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                cache,
+                shared,
+                modules: RwLock::new(HashMap::new()),
+            }),
+        })
     }
 
-    /// Compiles (or loads from the cache) every module, in parallel, off the async threads.
+    /// Compiles (or loads from the cache) every module, in parallel, off the async threads;
+    /// then asks each for its verifiers' names. The first failure is returned (each module
+    /// is still tried, so one bad module does not hide another's error behind it).
     pub async fn load(&self, modules: Vec<ModuleDecl>) -> Result<(), RuntimeError> {
-        match modules.into_iter().next() {
-            None => Ok(()),
-            Some(m) => Err(RuntimeError {
-                alias: m.alias,
-                reason: "this build of pymanager has no verifier runtime".into(),
-            }),
+        let tasks: Vec<_> = modules
+            .into_iter()
+            .map(|decl| {
+                let inner = self.inner.clone();
+                let alias = decl.alias.clone();
+                (
+                    alias,
+                    tokio::task::spawn_blocking(move || inner.prepare(decl)),
+                )
+            })
+            .collect();
+        let mut first_error = None;
+        for (alias, task) in tasks {
+            let prepared = match task.await {
+                Ok(r) => r,
+                Err(e) => Err(RuntimeError {
+                    alias: alias.clone(),
+                    reason: format!("compiling it failed: {e}"),
+                }),
+            };
+            let outcome = match prepared {
+                Ok(p) => self.finish_load(p).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = outcome {
+                first_error.get_or_insert(e);
+            }
         }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn finish_load(&self, p: Prepared) -> Result<(), RuntimeError> {
+        let info = p.info.clone();
+        let names = match self
+            .call(&info, &p.pre, "names()", Mode::Load, Call::Names)
+            .await
+        {
+            Ok(Returned::Names(n)) => n,
+            Ok(Returned::Checked(_)) => unreachable!("names() returns names"),
+            Err(e) => {
+                return Err(RuntimeError {
+                    alias: info.alias.clone(),
+                    reason: format!("asking it for its verifiers failed: {}", e.0),
+                });
+            }
+        };
+        let loaded = Loaded {
+            info: p.info,
+            pre: p.pre,
+            names,
+            load: p.report,
+        };
+        self.inner
+            .modules
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(info.alias.clone(), Arc::new(loaded));
+        Ok(())
     }
 
     /// The verifiers a loaded module provides; `None` if no module has that alias.
-    pub fn names(&self, _alias: &str) -> Option<Vec<String>> {
-        None
+    pub fn names(&self, alias: &str) -> Option<Vec<String>> {
+        self.module(alias).map(|m| m.names.clone())
     }
 
-    /// Checks a verifier's arguments (JSON) before anything starts.
-    pub async fn validate(&self, v: &VerifierRef, _args_json: &str) -> Result<(), VerifyError> {
-        Err(VerifyError(format!("verifier {v} is not loaded")))
+    /// How a loaded module was loaded (cache hit or compile, and how long it took).
+    pub fn load_report(&self, alias: &str) -> Option<LoadReport> {
+        self.module(alias).map(|m| m.load)
+    }
+
+    fn module(&self, alias: &str) -> Option<Arc<Loaded>> {
+        self.inner
+            .modules
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(alias)
+            .cloned()
+    }
+
+    fn resolve(&self, v: &VerifierRef) -> Result<Arc<Loaded>, VerifyError> {
+        let m = self.module(&v.module).ok_or_else(|| {
+            VerifyError(format!("verifier {v}: module '{}' is not loaded", v.module))
+        })?;
+        if !m.names.iter().any(|n| *n == v.name) {
+            return Err(VerifyError(format!(
+                "module '{}' has no verifier '{}' (it provides: {})",
+                v.module,
+                v.name,
+                m.names.join(", ")
+            )));
+        }
+        Ok(m)
+    }
+
+    /// Checks a verifier's arguments (JSON) before anything starts. The guest runs without
+    /// a process: its waits return at once and it cannot reach the network.
+    pub async fn validate(&self, v: &VerifierRef, args_json: &str) -> Result<(), VerifyError> {
+        let m = self.resolve(v)?;
+        let who = v.to_string();
+        match self
+            .call(
+                &m.info,
+                &m.pre,
+                &who,
+                Mode::Validate,
+                Call::Validate(&v.name, args_json),
+            )
+            .await?
+        {
+            Returned::Checked(r) => r.map_err(VerifyError),
+            Returned::Names(_) => unreachable!("validate() returns a result"),
+        }
     }
 
     /// Runs a verifier against a process; cancel-safe (dropping the future stops the guest).
     pub async fn verify(
         &self,
         v: &VerifierRef,
-        _args_json: &str,
-        _view: ProcessView,
+        args_json: &str,
+        view: ProcessView,
     ) -> Result<(), VerifyError> {
-        Err(VerifyError(format!("verifier {v} is not loaded")))
+        let m = self.resolve(v)?;
+        let who = v.to_string();
+        match self
+            .call(
+                &m.info,
+                &m.pre,
+                &who,
+                Mode::Verify(view),
+                Call::Verify(&v.name, args_json),
+            )
+            .await?
+        {
+            Returned::Checked(r) => r.map_err(VerifyError),
+            Returned::Names(_) => unreachable!("verify() returns a result"),
+        }
     }
+
+    /// One call into a fresh instance, under the module's limits.
+    async fn call(
+        &self,
+        info: &Arc<ModuleInfo>,
+        pre: &VerifierModulePre<HostState>,
+        who: &str,
+        mode: Mode,
+        call: Call<'_>,
+    ) -> Result<Returned, VerifyError> {
+        let inner = &self.inner;
+        let state = HostState::new(info.clone(), mode, inner.shared.clone());
+        let mut store = Store::new(&inner.engine, state);
+        store.limiter(|s| &mut s.memory);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut cx| {
+            if cx.data_mut().tick() {
+                Ok(UpdateDeadline::Yield(1))
+            } else {
+                Err(wasmtime::format_err!("CPU time limit reached"))
+            }
+        });
+        let _running = inner.shared.ticker.running();
+        let limits = info.limits;
+        let run = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            let guest = instance.pymanager_verifier_verifier();
+            Ok::<_, wasmtime::Error>(match call {
+                Call::Names => Returned::Names(guest.call_names(&mut store).await?),
+                Call::Validate(name, args) => {
+                    Returned::Checked(guest.call_validate(&mut store, name, args).await?)
+                }
+                Call::Verify(name, args) => {
+                    Returned::Checked(guest.call_verify(&mut store, name, args).await?)
+                }
+            })
+        };
+        let outcome = tokio::time::timeout(limits.call_timeout, run).await;
+        match outcome {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(VerifyError(describe_failure(
+                who,
+                &limits,
+                store.data(),
+                &e,
+            ))),
+            Err(_) => Err(VerifyError(format!(
+                "verifier {who} did not finish within {} (its module's call time-out)",
+                human_duration(limits.call_timeout)
+            ))),
+        }
+    }
+}
+
+/// Turns a guest failure into one line: the limit it hit, or how it crashed.
+fn describe_failure(who: &str, limits: &Limits, st: &HostState, e: &wasmtime::Error) -> String {
+    if st.memory.hit {
+        return format!(
+            "verifier {who} exceeded its memory limit of {}",
+            human_bytes(limits.memory_bytes)
+        );
+    }
+    if st.cpu_exceeded {
+        return format!(
+            "verifier {who} ran longer than {} of CPU time",
+            human_duration(limits.cpu_time)
+        );
+    }
+    let trap = e
+        .downcast_ref::<wasmtime::Trap>()
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| {
+            let mut text = e.to_string();
+            if let Some(root) = e.chain().last() {
+                let root = root.to_string();
+                if root != text {
+                    text = format!("{text}: {root}");
+                }
+            }
+            text
+        });
+    match st.stderr_tail() {
+        Some(said) => format!("verifier {who} crashed ({trap}): {said}"),
+        None => format!("verifier {who} crashed: {trap}"),
+    }
+}
+
+/// `64 MiB`, `1.5 GiB`, `512 KiB`, `100 bytes`.
+pub fn human_bytes(n: usize) -> String {
+    const UNITS: &[(usize, &str)] = &[(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for &(size, unit) in UNITS {
+        if n >= size {
+            return if n % size == 0 {
+                format!("{} {unit}", n / size)
+            } else {
+                format!("{:.1} {unit}", n as f64 / size as f64)
+            };
+        }
+    }
+    format!("{n} bytes")
+}
+
+/// `5 s`, `1 h`, `1.5 s`, `250 ms`.
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if d.subsec_nanos() == 0 && s >= 3600 && s % 3600 == 0 {
+        format!("{} h", s / 3600)
+    } else if d.subsec_nanos() == 0 && s >= 60 && s % 60 == 0 {
+        format!("{} min", s / 60)
+    } else if d >= Duration::from_secs(1) {
+        if d.subsec_millis() == 0 {
+            format!("{s} s")
+        } else {
+            format!("{:.1} s", d.as_secs_f64())
+        }
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
+/// A module compiled and linked, before its names are asked for.
+struct Prepared {
+    info: Arc<ModuleInfo>,
+    pre: VerifierModulePre<HostState>,
+    report: LoadReport,
+}
+
+impl Inner {
+    /// Reads, checks, compiles (or loads from the cache) and links one module. Blocking.
+    fn prepare(&self, decl: ModuleDecl) -> Result<Prepared, RuntimeError> {
+        let fail = |reason: String| RuntimeError {
+            alias: decl.alias.clone(),
+            reason,
+        };
+        let (bytes, what): (std::borrow::Cow<'static, [u8]>, String) = match &decl.source {
+            ModuleSource::Builtin(b) => ((*b).into(), "the built-in component".into()),
+            ModuleSource::File(path) => (
+                std::fs::read(path)
+                    .map_err(|e| {
+                        fail(format!("cannot read {}: {}", path.display(), io_reason(&e)))
+                    })?
+                    .into(),
+                path.display().to_string(),
+            ),
+        };
+        check_header(&bytes, &what).map_err(fail)?;
+        let started = Instant::now();
+        let (component, outcome) = self
+            .cache
+            .load_or_compile(&self.engine, &bytes)
+            .map_err(|e| fail(format!("{what} is not a valid component: {}", one_line(&e))))?;
+        let compile = started.elapsed();
+        let pre = self.link(&component, &what).map_err(fail)?;
+        Ok(Prepared {
+            info: Arc::new(ModuleInfo {
+                alias: decl.alias,
+                grants: decl.grants,
+                limits: decl.limits,
+            }),
+            pre,
+            report: LoadReport {
+                outcome,
+                compile,
+                size: bytes.len(),
+            },
+        })
+    }
+
+    fn link(
+        &self,
+        component: &Component,
+        what: &str,
+    ) -> Result<VerifierModulePre<HostState>, String> {
+        let pre = self.linker.instantiate_pre(component).map_err(|e| {
+            format!(
+                "{what} imports something pymanager does not provide ({}); a verifier may \
+                 import only pymanager:verifier/host@1.0.0 and WASI 0.2",
+                one_line(&e)
+            )
+        })?;
+        VerifierModulePre::new(pre).map_err(|e| {
+            format!(
+                "{what} does not export {EXPORT_NAME} ({}); build it against pymanager's \
+                 wit/ world 'verifier-module'",
+                one_line(&e)
+            )
+        })
+    }
+}
+
+/// Refuses what is not a component before handing it to the compiler, with the reason a
+/// user can act on.
+fn check_header(bytes: &[u8], what: &str) -> Result<(), String> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(format!("{what} is not a WebAssembly file"));
+    }
+    match bytes[4..8] {
+        [0x0d, 0x00, 0x01, 0x00] => Ok(()),
+        [0x01, 0x00, 0x00, 0x00] => Err(format!(
+            "{what} is not a WebAssembly component (a core module? build it for \
+             wasm32-wasip2, or wrap it with 'wasm-tools component new')"
+        )),
+        _ => Err(format!(
+            "{what} is a WebAssembly file of an unknown version (expected a component)"
+        )),
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// A wasmtime error on one line: the message and its innermost cause.
+fn one_line(e: &wasmtime::Error) -> String {
+    let parts: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    let mut out: Vec<String> = Vec::new();
+    for p in parts {
+        let p = p.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+        if !out.iter().any(|o| o.contains(&p)) {
+            out.push(p);
+        }
+    }
+    out.join(": ")
 }

@@ -1,0 +1,501 @@
+//! Write pymanager verifiers in Rust.
+//!
+//! A verifier module is a WebAssembly component (built for `wasm32-wasip2`) that exports the
+//! `pymanager:verifier/verifier` interface of the WIT package in the repository's `wit/`
+//! folder. This crate hides that ABI: a verifier is a type implementing [`Verifier`] with
+//! typed, serde-deserialised arguments, and [`export_verifiers!`] exports a module's
+//! verifiers by their type names. Host calls (the only way out of the sandbox) are plain
+//! functions in [`process`], [`http`], [`tcp`] and [`log`], plus [`sleep`], [`elapsed`] and
+//! the [`retry`] helper that most verifiers are built around.
+//!
+//! ```ignore
+//! use pymanager_guest::{Verifier, export_verifiers, http, retry, secs};
+//! use serde::Deserialize;
+//!
+//! #[derive(Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! struct Args { url: String, #[serde(default = "thirty")] timeout: f64 }
+//! fn thirty() -> f64 { 30.0 }
+//!
+//! struct Up;
+//! impl Verifier for Up {
+//!     type Args = Args;
+//!     fn verify(a: Args) -> Result<(), String> {
+//!         retry::every(secs(1.0)).for_at_most(secs(a.timeout)).run(|| {
+//!             let r = http::get(&a.url, &[], secs(5.0)).map_err(retry::Step::Retry)?;
+//!             if r.status < 400 { Ok(()) } else { Err(retry::Step::Retry(format!("status {}", r.status))) }
+//!         })
+//!     }
+//! }
+//! export_verifiers!(Up);
+//! ```
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+/// The generated bindings of the `verifier-module` world; [`export_verifiers!`] uses them.
+/// Public so that the macro's expansion in a verifier crate can name them; not meant to be
+/// used directly.
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "verifier-module",
+        pub_export_macro: true,
+        default_bindings_module: "pymanager_guest::bindings",
+        runtime_path: "pymanager_guest::__wit_bindgen_rt",
+    });
+}
+
+#[doc(hidden)]
+pub use wit_bindgen::rt as __wit_bindgen_rt;
+
+// Lets the generated bindings name this crate by the path verifier crates use.
+extern crate self as pymanager_guest;
+
+use bindings::pymanager::verifier::host;
+use bindings::pymanager::verifier::types;
+
+/// One verifier: typed arguments, an optional check of them, and the verification itself.
+///
+/// Both functions return `Err` with one line for the user: at validate, what is wrong with
+/// the arguments (the field first: `port: must not be 0`); at verify, why the process never
+/// reached its state (`exited with code 3, expected 0`).
+pub trait Verifier {
+    /// The arguments from the config's `verifier.arguments` (`{}` when absent). Use
+    /// `#[serde(deny_unknown_fields)]` so that a misspelt key is refused at start-up.
+    type Args: DeserializeOwned;
+
+    /// Checks the arguments beyond their types, before anything starts. Must not wait:
+    /// host calls that wait return at once while validating.
+    fn validate(_args: &Self::Args) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Verifies the process; returns when it passed, or why it never will.
+    fn verify(args: Self::Args) -> Result<(), String>;
+}
+
+/// Exports the listed [`Verifier`] types from this crate's component, each under its type
+/// name (`export_verifiers!(HttpOkVerifier)` provides the verifier `HttpOkVerifier`).
+/// Use it once, in a `cdylib` crate built for `wasm32-wasip2`.
+#[macro_export]
+macro_rules! export_verifiers {
+    ($($v:ident),+ $(,)?) => {
+        #[doc(hidden)]
+        struct __PymanagerVerifiers;
+
+        impl $crate::bindings::exports::pymanager::verifier::verifier::Guest for __PymanagerVerifiers {
+            fn names() -> ::std::vec::Vec<::std::string::String> {
+                ::std::vec![$(::std::string::String::from(stringify!($v))),+]
+            }
+            fn validate(
+                name: ::std::string::String,
+                args: ::std::string::String,
+            ) -> ::std::result::Result<(), ::std::string::String> {
+                $(if name == stringify!($v) {
+                    return $crate::__validate::<$v>(&args);
+                })+
+                Err($crate::__unknown(&name, &[$(stringify!($v)),+]))
+            }
+            fn verify(
+                name: ::std::string::String,
+                args: ::std::string::String,
+            ) -> ::std::result::Result<(), ::std::string::String> {
+                $(if name == stringify!($v) {
+                    return $crate::__verify::<$v>(&args);
+                })+
+                Err($crate::__unknown(&name, &[$(stringify!($v)),+]))
+            }
+        }
+
+        $crate::bindings::export!(__PymanagerVerifiers with_types_in $crate::bindings);
+    };
+}
+
+#[doc(hidden)]
+pub fn __validate<V: Verifier>(args: &str) -> Result<(), String> {
+    V::validate(&parse_args::<V::Args>(args)?)
+}
+
+#[doc(hidden)]
+pub fn __verify<V: Verifier>(args: &str) -> Result<(), String> {
+    V::verify(parse_args::<V::Args>(args)?)
+}
+
+#[doc(hidden)]
+pub fn __unknown(name: &str, known: &[&str]) -> String {
+    format!(
+        "this module has no verifier '{name}' (it provides: {})",
+        known.join(", ")
+    )
+}
+
+/// Parses a verifier's JSON arguments into `T`; the error names the field first, e.g.
+/// `url: missing field`, `timeout: expected a number, got string "x"`,
+/// `tiemout: unknown argument (expected one of url, timeout)`.
+pub fn parse_args<T: DeserializeOwned>(json: &str) -> Result<T, String> {
+    let value: serde_json::Value = if json.trim().is_empty() {
+        serde_json::Value::Object(Default::default())
+    } else {
+        serde_json::from_str(json).map_err(|e| format!("arguments are not valid JSON: {e}"))?
+    };
+    if !value.is_object() {
+        return Err("arguments: expected an object".into());
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        describe_error(&path, &e.into_inner().to_string())
+    })
+}
+
+/// Rewrites serde's messages into `field: what is wrong`.
+fn describe_error(path: &str, msg: &str) -> String {
+    let quoted = |m: &str| -> Option<String> {
+        let start = m.find('`')? + 1;
+        let len = m[start..].find('`')?;
+        Some(m[start..start + len].to_string())
+    };
+    let field = |name: String| {
+        if path == "." || path.is_empty() {
+            name
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    if msg.starts_with("missing field") {
+        if let Some(name) = quoted(msg) {
+            return format!("{}: missing field", field(name));
+        }
+    }
+    if msg.starts_with("unknown field") {
+        if let Some(name) = quoted(msg) {
+            let expected = msg
+                .split_once(", expected ")
+                .map(|(_, e)| e.replace('`', ""))
+                .map(|e| format!(" (expected {e})"))
+                .unwrap_or_default();
+            // serde_path_to_error's path already ends with the unknown key.
+            let at = if path.ends_with(&name) {
+                path.to_string()
+            } else {
+                field(name)
+            };
+            return format!("{at}: unknown argument{expected}");
+        }
+    }
+    let place = if path == "." || path.is_empty() {
+        "arguments".to_string()
+    } else {
+        path.to_string()
+    };
+    if let Some(rest) = msg.strip_prefix("invalid type: ") {
+        if let Some((got, expected)) = rest.rsplit_once(", expected ") {
+            return format!("{place}: expected {}, got {got}", friendly(expected));
+        }
+    }
+    if let Some(rest) = msg.strip_prefix("invalid value: ") {
+        if let Some((got, expected)) = rest.rsplit_once(", expected ") {
+            return format!("{place}: expected {}, got {got}", friendly(expected));
+        }
+    }
+    format!("{place}: {msg}")
+}
+
+fn friendly(expected: &str) -> String {
+    match expected {
+        "f64" | "f32" => "a number".into(),
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a non-negative integer".into(),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "an integer".into(),
+        "a string" | "a borrowed string" => "a string".into(),
+        e => e.to_string(),
+    }
+}
+
+/// A duration of `s` seconds (negative or not-a-number counts as zero): verifier arguments
+/// give times in seconds, as the original pymanager's did.
+pub fn secs(s: f64) -> Duration {
+    if s.is_finite() && s > 0.0 {
+        Duration::from_secs_f64(s.min(1e9))
+    } else {
+        Duration::ZERO
+    }
+}
+
+fn ms(d: Duration) -> u32 {
+    d.as_millis().min(u32::MAX as u128) as u32
+}
+
+/// Sleeps `d`. Returns false when pymanager is shutting down (the verifier should give up);
+/// while validating it returns false at once.
+pub fn sleep(d: Duration) -> bool {
+    host::sleep(ms(d))
+}
+
+/// Time since this verification started, measured by the host.
+pub fn elapsed() -> Duration {
+    Duration::from_millis(host::elapsed_ms())
+}
+
+/// The supervised process.
+pub mod process {
+    use super::{Duration, host, ms, types};
+
+    /// What the supervised process is doing.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum State {
+        /// Not spawned yet (or while validating, when there is no process).
+        NotStarted,
+        /// Running with this pid.
+        Running(u32),
+        /// Exited with this code.
+        Exited(i32),
+        /// Ended by this signal number.
+        Signaled(i32),
+    }
+
+    impl State {
+        /// True once the process has ended.
+        pub fn has_ended(self) -> bool {
+            matches!(self, State::Exited(_) | State::Signaled(_))
+        }
+
+        /// The code the original pymanager reported: the exit code, or minus the signal.
+        pub fn legacy_code(self) -> Option<i32> {
+            match self {
+                State::Exited(c) => Some(c),
+                State::Signaled(s) => Some(-s),
+                _ => None,
+            }
+        }
+    }
+
+    impl std::fmt::Display for State {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                State::NotStarted => write!(f, "not started"),
+                State::Running(pid) => write!(f, "running (pid {pid})"),
+                State::Exited(c) => write!(f, "exited with code {c}"),
+                State::Signaled(s) => write!(f, "killed by signal {s}"),
+            }
+        }
+    }
+
+    impl From<types::ProcState> for State {
+        fn from(s: types::ProcState) -> Self {
+            match s {
+                types::ProcState::NotStarted => State::NotStarted,
+                types::ProcState::Running(p) => State::Running(p),
+                types::ProcState::Exited(c) => State::Exited(c),
+                types::ProcState::Signaled(s) => State::Signaled(s),
+            }
+        }
+    }
+
+    /// The state now.
+    pub fn state() -> State {
+        host::process_state().into()
+    }
+
+    /// `Some(state)` if the process has ended; the check verifiers make between attempts so
+    /// that they give up as soon as the process can no longer reach its state.
+    pub fn ended() -> Option<State> {
+        Some(state()).filter(|s| s.has_ended())
+    }
+
+    /// Waits (on the exit event, no polling) at most `timeout` for the process to end;
+    /// `None` on time-out or shutdown.
+    pub fn wait_exit(timeout: Duration) -> Option<State> {
+        host::wait_exit(ms(timeout)).map(Into::into)
+    }
+
+    /// Waits at most `timeout` for an output line matching the regular expression
+    /// `pattern`; `Ok(None)` on time-out, shutdown or exit; `Err` if the pattern is invalid.
+    /// While validating it returns at once, after checking the pattern.
+    pub fn wait_output(pattern: &str, timeout: Duration) -> Result<Option<String>, String> {
+        host::wait_output(pattern, ms(timeout))
+    }
+}
+
+/// HTTP requests (plain `http://`), to the hosts granted to the module.
+pub mod http {
+    use super::{Duration, host, ms, types};
+
+    /// A response; `body` holds at most its first 1 MiB.
+    #[derive(Debug, Clone)]
+    pub struct Response {
+        /// The status code.
+        pub status: u16,
+        /// Headers, names in lower case.
+        pub headers: Vec<(String, String)>,
+        /// The body (truncated at 1 MiB).
+        pub body: Vec<u8>,
+    }
+
+    /// Sends `method` to `url` with `headers` and `body`; an HTTP error status is a
+    /// response, an unreachable host or a refused grant is `Err` with one line.
+    pub fn request(
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<Response, String> {
+        let r = host::http_request(&types::Request {
+            method: method.to_ascii_uppercase(),
+            url: url.to_string(),
+            headers: headers.to_vec(),
+            body: body.to_vec(),
+            timeout_ms: ms(timeout),
+        })?;
+        Ok(Response {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        })
+    }
+
+    /// `GET url`.
+    pub fn get(
+        url: &str,
+        headers: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<Response, String> {
+        request("GET", url, headers, &[], timeout)
+    }
+}
+
+/// TCP reachability checks, to the hosts granted to the module.
+pub mod tcp {
+    use super::{Duration, host, ms};
+
+    /// Connects to `host`:`port` and closes at once: `Ok` when something listens there.
+    pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<(), String> {
+        host::tcp_connect(host, port, ms(timeout))
+    }
+}
+
+/// Lines in pymanager's log, shown according to its `messages` settings.
+pub mod log {
+    use super::{host, types::Level};
+
+    /// Shown under `verifier.fail` and `verifier.verbose`.
+    pub fn error(msg: &str) {
+        host::log(Level::Error, msg)
+    }
+    /// Shown under `verifier.fail` and `verifier.verbose`.
+    pub fn warn(msg: &str) {
+        host::log(Level::Warn, msg)
+    }
+    /// Shown under `verifier.verbose`.
+    pub fn info(msg: &str) {
+        host::log(Level::Info, msg)
+    }
+    /// Shown under `verifier.verbose`.
+    pub fn debug(msg: &str) {
+        host::log(Level::Debug, msg)
+    }
+}
+
+/// Try-until-deadline loops, the shape of most verifiers.
+pub mod retry {
+    use super::{Duration, elapsed, log, process, sleep};
+
+    /// What one attempt says.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Step {
+        /// Not yet; this is why (reported if the time runs out).
+        Retry(String),
+        /// Never: stop now with this reason.
+        Fail(String),
+    }
+
+    /// A retry loop under construction: [`every`]`(interval).for_at_most(timeout).run(f)`.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Retry {
+        interval: Duration,
+        timeout: Duration,
+        stop_on_exit: bool,
+        goal: &'static str,
+    }
+
+    /// Attempts every `interval` (default time budget: 30 s).
+    pub fn every(interval: Duration) -> Retry {
+        Retry {
+            interval,
+            timeout: Duration::from_secs(30),
+            stop_on_exit: true,
+            goal: "passing",
+        }
+    }
+
+    impl Retry {
+        /// Gives up `timeout` after the verification started.
+        pub fn for_at_most(mut self, timeout: Duration) -> Retry {
+            self.timeout = timeout;
+            self
+        }
+
+        /// Names what the loop waits for, for the message when the process ends first:
+        /// `.goal("answering")` gives `process exited with code 1 before answering (…)`.
+        pub fn goal(mut self, goal: &'static str) -> Retry {
+            self.goal = goal;
+            self
+        }
+
+        /// Keeps trying after the process has ended (by default a loop stops then, since the
+        /// process can no longer reach its state).
+        pub fn even_after_exit(mut self) -> Retry {
+            self.stop_on_exit = false;
+            self
+        }
+
+        /// Runs `attempt` until it returns `Ok`, a [`Step::Fail`], the time runs out
+        /// (`<last reason> (gave up after 30 s)`), the process ends
+        /// (`process exited with code 1 before <goal> (last attempt: <reason>)`), or
+        /// pymanager shuts down.
+        pub fn run(self, mut attempt: impl FnMut() -> Result<(), Step>) -> Result<(), String> {
+            let mut tries = 0u64;
+            loop {
+                tries += 1;
+                let why = match attempt() {
+                    Ok(()) => return Ok(()),
+                    Err(Step::Fail(why)) => return Err(why),
+                    Err(Step::Retry(why)) => why,
+                };
+                log::debug(&format!("attempt {tries}: {why}"));
+                if self.stop_on_exit {
+                    if let Some(state) = process::ended() {
+                        return Err(format!(
+                            "process {state} before {} (last attempt: {why})",
+                            self.goal
+                        ));
+                    }
+                }
+                let spent = elapsed();
+                if spent >= self.timeout {
+                    return Err(format!(
+                        "{why} (gave up after {})",
+                        super::format_duration(self.timeout)
+                    ));
+                }
+                let nap = self.interval.min(self.timeout - spent);
+                if !sleep(nap) {
+                    return Err(format!("{why} (pymanager is shutting down)"));
+                }
+            }
+        }
+    }
+}
+
+/// `30 s`, `1.5 s`, `100 ms`: durations as users wrote them.
+pub fn format_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}

@@ -1,0 +1,15 @@
+//! Rust bindings of the WIT world `verifier-module` (repository `wit/`), host side.
+//!
+//! Every import is an `async fn` on [`super::state::HostState`], so a verifier that waits
+//! costs a future on the tokio runtime, never a thread; every export is called with
+//! `call_async`, so a guest can be paused (epoch yields) and cancelled (dropping the future).
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "verifier-module",
+    imports: { default: async },
+    exports: { default: async },
+});
+
+/// The exported interface every module must provide, as named in error messages.
+pub(crate) const EXPORT_NAME: &str = "pymanager:verifier/verifier@1.0.0";

@@ -1,0 +1,245 @@
+//! The runtime's public vocabulary: what a module is, what it may do, what can go wrong.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Settings for the whole runtime, fixed for one run of pymanager.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    /// Where compiled components are cached between runs; `None` picks the user's cache
+    /// directory (`$XDG_CACHE_HOME/pymanager` or `~/.cache/pymanager`).
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Where a module's component comes from.
+#[derive(Debug, Clone)]
+pub enum ModuleSource {
+    /// Embedded in the binary (the built-in verifiers).
+    Builtin(&'static [u8]),
+    /// A `.wasm` file named in the config (already resolved against the config's directory).
+    File(PathBuf),
+}
+
+/// One host (and optionally one port) a module may reach over HTTP or TCP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPattern {
+    /// A host name or IP literal as written in URLs; `*` matches any host.
+    pub host: String,
+    /// The port, or any port when `None`.
+    pub port: Option<u16>,
+}
+
+impl HostPattern {
+    /// Parses `host`, `host:port`, `[v6]:port` or `*`; the error says what is wrong.
+    pub fn parse(s: &str) -> Result<HostPattern, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("expected a host, host:port or *".into());
+        }
+        if let Some(rest) = s.strip_prefix('[') {
+            let (host, tail) = rest
+                .split_once(']')
+                .ok_or_else(|| format!("'{s}': missing ']'"))?;
+            let port = match tail.strip_prefix(':') {
+                Some(p) => Some(parse_port(s, p)?),
+                None if tail.is_empty() => None,
+                None => return Err(format!("'{s}': unexpected text after ']'")),
+            };
+            return Ok(HostPattern {
+                host: host.to_ascii_lowercase(),
+                port,
+            });
+        }
+        match s.rsplit_once(':') {
+            Some((host, p)) if !host.contains(':') => Ok(HostPattern {
+                host: host.to_ascii_lowercase(),
+                port: Some(parse_port(s, p)?),
+            }),
+            _ => Ok(HostPattern {
+                host: s.to_ascii_lowercase(),
+                port: None,
+            }),
+        }
+    }
+
+    /// True when this pattern allows `host`:`port`.
+    pub fn allows(&self, host: &str, port: u16) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        (self.host == "*" || self.host.eq_ignore_ascii_case(host))
+            && self.port.is_none_or(|p| p == port)
+    }
+}
+
+fn parse_port(whole: &str, p: &str) -> Result<u16, String> {
+    p.parse::<u16>()
+        .map_err(|_| format!("'{whole}': '{p}' is not a port number"))
+}
+
+/// Which hosts a module's HTTP and TCP calls may reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostGrants {
+    /// Anything: the built-in verifiers reach exactly what their arguments name.
+    Any,
+    /// Only these; an external module without `allow.hosts` gets the loopback names.
+    List(Vec<HostPattern>),
+}
+
+impl HostGrants {
+    /// The default grant of an external module: loopback only.
+    pub fn loopback() -> HostGrants {
+        HostGrants::List(
+            ["127.0.0.1", "localhost", "::1"]
+                .into_iter()
+                .map(|h| HostPattern {
+                    host: h.to_string(),
+                    port: None,
+                })
+                .collect(),
+        )
+    }
+
+    /// True when `host`:`port` may be reached.
+    pub fn allows(&self, host: &str, port: u16) -> bool {
+        match self {
+            HostGrants::Any => true,
+            HostGrants::List(list) => list.iter().any(|p| p.allows(host, port)),
+        }
+    }
+}
+
+/// What a module may do; nothing beyond what is listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grants {
+    /// Hosts reachable by `http-request` and `tcp-connect`.
+    pub hosts: HostGrants,
+}
+
+/// Resource caps per verifier call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Linear memory a guest instance may grow to.
+    pub memory_bytes: usize,
+    /// Guest execution time (not counting time spent waiting in host calls) per call.
+    pub cpu_time: Duration,
+    /// Wall-clock bound on one call, waits included.
+    pub call_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 64 << 20,
+            cpu_time: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A module to load, under the alias verifier types name it by.
+#[derive(Debug, Clone)]
+pub struct ModuleDecl {
+    /// The key under `modules` (or a built-in's original module name).
+    pub alias: String,
+    /// Where its component comes from.
+    pub source: ModuleSource,
+    /// What it may reach.
+    pub grants: Grants,
+    /// Its resource caps.
+    pub limits: Limits,
+}
+
+/// A verifier inside a loaded module.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct VerifierRef {
+    /// The module's alias.
+    pub module: String,
+    /// The verifier's name as the module lists it, e.g. `HttpOkVerifier`.
+    pub name: String,
+}
+
+impl std::fmt::Display for VerifierRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.module, self.name)
+    }
+}
+
+/// A module could not be loaded.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("module '{alias}': {reason}")]
+pub struct RuntimeError {
+    /// The module's alias.
+    pub alias: String,
+    /// One line saying what is wrong and what to fix.
+    pub reason: String,
+}
+
+/// A verifier call failed: the arguments were refused, the process never reached its
+/// state, or the guest itself failed (trap, deadline, memory cap).
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct VerifyError(pub String);
+
+/// One built-in module: its original name, a short alias, and its component.
+#[derive(Debug, Clone, Copy)]
+pub struct Builtin {
+    /// The module name the original used (`pymutils.http_verifier`), the alias configs use.
+    pub module: &'static str,
+    /// A short name (`http`) accepted as a verifier type on its own.
+    pub short: &'static str,
+    /// The one verifier it provides (`HttpOkVerifier`).
+    pub verifier: &'static str,
+    /// The component (`.wasm`), or `None` when this binary was built without it (every
+    /// build made by `host/build.rs` embeds all four).
+    pub component: Option<&'static [u8]>,
+}
+
+/// The verifiers built into the binary: the two of the original pymanager under their
+/// original module names, and two new ones.
+pub const BUILTINS: &[Builtin] = &[
+    Builtin {
+        module: "pymutils.http_verifier",
+        short: "http",
+        verifier: "HttpOkVerifier",
+        component: Some(include_bytes!(env!("PYMANAGER_BUILTIN_HTTP"))),
+    },
+    Builtin {
+        module: "pymutils.exited_verifier",
+        short: "exited",
+        verifier: "ExitedVerifier",
+        component: Some(include_bytes!(env!("PYMANAGER_BUILTIN_EXITED"))),
+    },
+    Builtin {
+        module: "pymanager.tcp_verifier",
+        short: "tcp",
+        verifier: "TcpPortVerifier",
+        component: Some(include_bytes!(env!("PYMANAGER_BUILTIN_TCP"))),
+    },
+    Builtin {
+        module: "pymanager.output_verifier",
+        short: "output",
+        verifier: "OutputVerifier",
+        component: Some(include_bytes!(env!("PYMANAGER_BUILTIN_OUTPUT"))),
+    },
+];
+
+impl Builtin {
+    /// The declaration that loads this built-in: its module name as alias, any host
+    /// (its arguments name what it reaches), default limits.
+    pub fn decl(&self) -> Option<ModuleDecl> {
+        Some(ModuleDecl {
+            alias: self.module.to_string(),
+            source: ModuleSource::Builtin(self.component?),
+            grants: Grants {
+                hosts: HostGrants::Any,
+            },
+            limits: Limits::default(),
+        })
+    }
+
+    /// The built-in whose module name or short name is `name`.
+    pub fn find(name: &str) -> Option<&'static Builtin> {
+        BUILTINS
+            .iter()
+            .find(|b| b.module == name || b.short == name)
+    }
+}

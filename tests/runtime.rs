@@ -1,0 +1,833 @@
+//! The verifier runtime at library level: real components (the built-ins and the hostile
+//! guests of tests/guests), real HTTP and TCP servers on loopback, and process states
+//! driven through `ProcessView::detached`.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::FutureExt;
+use pymanager::process_view::{Level, OutputLog, ProcState, ProcessView};
+use pymanager::runtime::{
+    BUILTINS, Builtin, CacheOutcome, Grants, HostGrants, HostPattern, Limits, ModuleDecl,
+    ModuleSource, Runtime, RuntimeOptions, VerifierRef,
+};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Generous bound on anything a test waits for; only reached when something is broken.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Compiled components shared by the tests of this binary (the cache tests use their own).
+fn shared_cache() -> RuntimeOptions {
+    RuntimeOptions {
+        cache_dir: Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("verifier-cache")),
+    }
+}
+
+fn guest(name: &str) -> PathBuf {
+    PathBuf::from(match name {
+        "looper" => env!("PYMANAGER_TEST_GUEST_LOOPER"),
+        "membomb" => env!("PYMANAGER_TEST_GUEST_MEMBOMB"),
+        "trapper" => env!("PYMANAGER_TEST_GUEST_TRAPPER"),
+        "fileopen" => env!("PYMANAGER_TEST_GUEST_FILEOPEN"),
+        "socket" => env!("PYMANAGER_TEST_GUEST_SOCKET"),
+        "httpgrant" => env!("PYMANAGER_TEST_GUEST_HTTPGRANT"),
+        "good" => env!("PYMANAGER_TEST_GUEST_GOOD"),
+        other => panic!("no test guest {other}"),
+    })
+}
+
+fn external(alias: &str, name: &str, hosts: HostGrants, limits: Limits) -> ModuleDecl {
+    ModuleDecl {
+        alias: alias.into(),
+        source: ModuleSource::File(guest(name)),
+        grants: Grants { hosts },
+        limits,
+    }
+}
+
+fn builtin(short: &str) -> (ModuleDecl, VerifierRef) {
+    let b = Builtin::find(short).expect("a built-in");
+    (
+        b.decl().expect("embedded"),
+        VerifierRef {
+            module: b.module.into(),
+            name: b.verifier.into(),
+        },
+    )
+}
+
+fn vref(module: &str, name: &str) -> VerifierRef {
+    VerifierRef {
+        module: module.into(),
+        name: name.into(),
+    }
+}
+
+async fn runtime(modules: Vec<ModuleDecl>) -> Runtime {
+    let rt = Runtime::new(shared_cache()).expect("runtime");
+    rt.load(modules).await.expect("modules load");
+    rt
+}
+
+fn running() -> (ProcessView, watch::Sender<ProcState>, Arc<OutputLog>) {
+    ProcessView::detached("web", ProcState::Running { pid: 4242 })
+}
+
+/// Sets the process's state after `after`, from another task.
+fn later(tx: watch::Sender<ProcState>, after: Duration, state: ProcState) {
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        let _ = tx.send(state);
+        // Keep the sender alive: a closed channel is not an exit.
+        tokio::time::sleep(WAIT).await;
+    });
+}
+
+async fn bounded<T>(f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, f)
+        .await
+        .expect("the verification did not end within the test's bound")
+}
+
+/// A real HTTP/1.1 server on an ephemeral loopback port: answers each request with the
+/// status `status(n)` for the n-th request (from 0) and counts them.
+async fn http_server(
+    status: impl Fn(usize) -> u16 + Send + Sync + 'static,
+) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let status = Arc::new(status);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let code = status(n);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let reply = format!(
+                    "HTTP/1.1 {code} Status\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                );
+                let _ = sock.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    (port, hits)
+}
+
+/// A loopback port with nothing listening on it.
+async fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn err(r: Result<(), pymanager::runtime::VerifyError>) -> String {
+    match r {
+        Ok(()) => panic!("expected the verifier to fail, it passed"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn builtins_load_and_list_their_verifier() {
+    let decls: Vec<_> = BUILTINS
+        .iter()
+        .map(|b| b.decl().expect("embedded"))
+        .collect();
+    let rt = runtime(decls).await;
+    for b in BUILTINS {
+        assert_eq!(rt.names(b.module), Some(vec![b.verifier.to_string()]));
+    }
+    assert_eq!(rt.names("nope"), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_passes_once_the_server_answers_2xx() {
+    let (decl, v) = builtin("http");
+    let rt = runtime(vec![decl]).await;
+    let (port, hits) = http_server(|n| if n < 2 { 503 } else { 204 }).await;
+    let args =
+        json!({"url": format!("http://127.0.0.1:{port}/health"), "interval": 0.05}).to_string();
+    rt.validate(&v, &args).await.expect("valid args");
+    let (view, _tx, _) = running();
+    bounded(rt.verify(&v, &args, view)).await.expect("passes");
+    assert!(hits.load(Ordering::SeqCst) >= 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_follows_a_redirect_to_a_2xx() {
+    let (decl, v) = builtin("http");
+    let rt = runtime(vec![decl]).await;
+    let (target, target_hits) = http_server(|_| 200).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = sock.read(&mut buf).await;
+            let reply = format!(
+                "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{target}/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = sock.write_all(reply.as_bytes()).await;
+        }
+    });
+    let args = json!({"url": format!("http://127.0.0.1:{port}/")}).to_string();
+    let (view, _tx, _) = running();
+    bounded(rt.verify(&v, &args, view))
+        .await
+        .expect("passes after the redirect");
+    assert_eq!(target_hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_fails_with_the_last_status_after_its_timeout() {
+    let (decl, v) = builtin("http");
+    let rt = runtime(vec![decl]).await;
+    let (port, _) = http_server(|_| 500).await;
+    let url = format!("http://127.0.0.1:{port}/");
+    let args = json!({"url": url, "timeout": 0.5, "interval": 0.1}).to_string();
+    let (view, _tx, _) = running();
+    let e = err(bounded(rt.verify(&v, &args, view)).await);
+    assert!(e.contains(&format!("{url} answered 500")), "{e}");
+    assert!(e.contains("gave up after 500 ms"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_gives_up_when_the_process_exits() {
+    let (decl, v) = builtin("http");
+    let rt = runtime(vec![decl]).await;
+    let port = closed_port().await;
+    let args = json!({"url": format!("http://127.0.0.1:{port}/"), "interval": 0.05}).to_string();
+    let (view, tx, _) = running();
+    later(
+        tx,
+        Duration::from_millis(200),
+        ProcState::Exited { code: 3 },
+    );
+    let e = err(bounded(rt.verify(&v, &args, view)).await);
+    assert!(
+        e.starts_with("process exited with code 3 before answering"),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_gives_up_on_shutdown() {
+    let (decl, v) = builtin("http");
+    let rt = runtime(vec![decl]).await;
+    let port = closed_port().await;
+    let args = json!({"url": format!("http://127.0.0.1:{port}/")}).to_string();
+    let (view, _tx, _) = running();
+    let token: CancellationToken = view.shutdown().clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        token.cancel();
+    });
+    let e = err(bounded(rt.verify(&v, &args, view)).await);
+    assert!(e.contains("pymanager is shutting down"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_arguments_are_checked_at_validate() {
+    let (decl, v) = builtin("http");
+    let rt = runtime(vec![decl]).await;
+    let cases = [
+        (json!({}), "url: missing field"),
+        (json!({"url": 5}), "url: expected a string, got integer `5`"),
+        (
+            json!({"url": "http://x/", "timeout": "x"}),
+            "timeout: expected a number, got string \"x\"",
+        ),
+        (
+            json!({"url": "http://x/", "tiemout": 3}),
+            "tiemout: unknown argument (expected one of url, timeout, interval, headers)",
+        ),
+        (
+            json!({"url": "https://x/"}),
+            "url: https:// is not supported",
+        ),
+        (
+            json!({"url": "http://x/", "headers": {"a": 1}}),
+            "headers.a: expected a string",
+        ),
+        (
+            json!({"url": "http://x/", "interval": 0}),
+            "interval: must be a number of seconds above 0",
+        ),
+    ];
+    for (args, want) in cases {
+        let e = rt.validate(&v, &args.to_string()).await.expect_err(want);
+        assert!(e.0.starts_with(want), "{args}: got '{e}', want '{want}…'");
+    }
+    rt.validate(
+        &v,
+        &json!({"url": "http://x/", "timeout": 3, "headers": {"a": "b"}}).to_string(),
+    )
+    .await
+    .expect("valid");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exited_waits_for_the_exit_event() {
+    let (decl, v) = builtin("exited");
+    let rt = runtime(vec![decl]).await;
+
+    let (view, tx, _) = running();
+    later(
+        tx,
+        Duration::from_millis(100),
+        ProcState::Exited { code: 0 },
+    );
+    bounded(rt.verify(&v, "{}", view))
+        .await
+        .expect("exit 0 passes");
+
+    let (view, tx, _) = running();
+    later(
+        tx,
+        Duration::from_millis(100),
+        ProcState::Exited { code: 3 },
+    );
+    let e = err(bounded(rt.verify(&v, "{}", view)).await);
+    assert_eq!(e, "exited with code 3, expected 0");
+
+    let (view, tx, _) = running();
+    later(
+        tx,
+        Duration::from_millis(100),
+        ProcState::Signaled { signal: 9 },
+    );
+    let e = err(bounded(rt.verify(&v, r#"{"expect_code": 0}"#, view)).await);
+    assert_eq!(e, "killed by signal 9, expected 0");
+
+    // As in the original, minus a signal number expects that signal.
+    let (view, _tx, _) = ProcessView::detached("p", ProcState::Signaled { signal: 15 });
+    bounded(rt.verify(&v, r#"{"expect_code": -15}"#, view))
+        .await
+        .expect("-15 matches SIGTERM");
+
+    let (view, _tx, _) = running();
+    let e = err(bounded(rt.verify(&v, r#"{"timeout": 0.2}"#, view)).await);
+    assert_eq!(e, "still running after 200 ms");
+
+    let e = rt
+        .validate(&v, r#"{"expect_code": "0"}"#)
+        .await
+        .unwrap_err();
+    assert_eq!(e.0, "expect_code: expected an integer, got string \"0\"");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tcp_passes_on_a_listening_port_and_gives_up_on_exit() {
+    let (decl, v) = builtin("tcp");
+    let rt = runtime(vec![decl]).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (view, _tx, _) = running();
+    bounded(rt.verify(&v, &json!({"port": port}).to_string(), view))
+        .await
+        .expect("listening");
+
+    let port = closed_port().await;
+    let (view, tx, _) = running();
+    later(
+        tx,
+        Duration::from_millis(200),
+        ProcState::Exited { code: 1 },
+    );
+    let e = err(bounded(rt.verify(&v, &json!({"port": port}).to_string(), view)).await);
+    assert!(
+        e.starts_with("process exited with code 1 before listening"),
+        "{e}"
+    );
+
+    let e = rt.validate(&v, r#"{"port": 0}"#).await.unwrap_err();
+    assert_eq!(e.0, "port: must be between 1 and 65535");
+    let e = rt.validate(&v, r#"{"port": 70000}"#).await.unwrap_err();
+    assert!(e.0.starts_with("port: expected"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn output_waits_for_a_matching_line() {
+    let (decl, v) = builtin("output");
+    let rt = runtime(vec![decl]).await;
+    let (view, _tx, out) = running();
+    out.push("starting");
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        out.push("listening on port 8080");
+    });
+    let args = json!({"pattern": r"listening on port \d+"}).to_string();
+    rt.validate(&v, &args).await.expect("valid pattern");
+    bounded(rt.verify(&v, &args, view))
+        .await
+        .expect("line seen");
+
+    let (view, tx, out) = running();
+    out.push("nothing to see");
+    later(
+        tx,
+        Duration::from_millis(100),
+        ProcState::Exited { code: 2 },
+    );
+    let e = err(bounded(rt.verify(&v, &args, view)).await);
+    assert_eq!(
+        e,
+        r"process exited with code 2 without printing a line matching /listening on port \d+/"
+    );
+
+    let e = rt
+        .validate(&v, r#"{"pattern": "(unclosed"}"#)
+        .await
+        .unwrap_err();
+    assert!(
+        e.0.starts_with("pattern: invalid regular expression /(unclosed/: unclosed group"),
+        "{e}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Hostile guests: each fails alone, with a clear message.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endless_loop_is_stopped_by_its_cpu_deadline() {
+    let limits = Limits {
+        cpu_time: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let rt = runtime(vec![external(
+        "spinner",
+        "looper",
+        HostGrants::loopback(),
+        limits,
+    )])
+    .await;
+    let (view, _tx, _) = running();
+    let e = err(bounded(rt.verify(&vref("spinner", "Spin"), "{}", view)).await);
+    assert_eq!(
+        e,
+        "verifier spinner.Spin ran longer than 300 ms of CPU time"
+    );
+    let e = bounded(rt.validate(&vref("spinner", "SpinAtValidate"), "{}"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.0,
+        "verifier spinner.SpinAtValidate ran longer than 300 ms of CPU time"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_memory_bomb_is_stopped_by_its_memory_cap() {
+    let limits = Limits {
+        memory_bytes: 16 << 20,
+        ..Limits::default()
+    };
+    let rt = runtime(vec![external(
+        "hog",
+        "membomb",
+        HostGrants::loopback(),
+        limits,
+    )])
+    .await;
+    let (view, _tx, _) = running();
+    let e = err(bounded(rt.verify(&vref("hog", "Hog"), "{}", view)).await);
+    assert_eq!(e, "verifier hog.Hog exceeded its memory limit of 16 MiB");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trap_fails_the_call_with_what_the_guest_said() {
+    let rt = runtime(vec![external(
+        "t",
+        "trapper",
+        HostGrants::loopback(),
+        Limits::default(),
+    )])
+    .await;
+    let (view, _tx, _) = running();
+    let e = err(bounded(rt.verify(&vref("t", "Panic"), "{}", view.clone())).await);
+    assert!(e.starts_with("verifier t.Panic crashed"), "{e}");
+    assert!(e.contains("the verifier gave up in a panic"), "{e}");
+    let e = err(bounded(rt.verify(&vref("t", "Unreachable"), "{}", view)).await);
+    assert!(e.starts_with("verifier t.Unreachable crashed"), "{e}");
+    assert!(e.contains("unreachable"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_has_no_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let escaped = dir.path().join("escaped.txt");
+    let rt = runtime(vec![external(
+        "f",
+        "fileopen",
+        HostGrants::loopback(),
+        Limits::default(),
+    )])
+    .await;
+    let args = json!({"read": secret, "write": escaped}).to_string();
+    let (view, _tx, _) = running();
+    let e = err(bounded(rt.verify(&vref("f", "OpenFile"), &args, view)).await);
+    assert!(e.starts_with("no file access: read: "), "{e}");
+    assert!(!escaped.exists(), "the guest created a file on the host");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_has_no_sockets_of_its_own() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let rt = runtime(vec![external(
+        "s",
+        "socket",
+        HostGrants::Any,
+        Limits::default(),
+    )])
+    .await;
+    let (view, _tx, _) = running();
+    let e = err(bounded(rt.verify(
+        &vref("s", "RawSocket"),
+        &json!({"port": port}).to_string(),
+        view,
+    ))
+    .await);
+    assert!(e.starts_with("no socket: "), "{e}");
+    tokio::task::yield_now().await;
+    assert!(
+        listener.accept().now_or_never().is_none(),
+        "the guest's connection reached the listener"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_outside_the_grants_is_refused_with_the_grant_to_add() {
+    let (port, hits) = http_server(|_| 200).await;
+    let other = closed_port().await;
+    let grants = HostGrants::List(vec![
+        HostPattern::parse(&format!("127.0.0.1:{other}")).unwrap(),
+    ]);
+    let rt = runtime(vec![external(
+        "mymod",
+        "httpgrant",
+        grants,
+        Limits::default(),
+    )])
+    .await;
+    let (view, _tx, _) = running();
+    let args = json!({"url": format!("http://127.0.0.1:{port}/")}).to_string();
+    let e = err(bounded(rt.verify(&vref("mymod", "HttpAnywhere"), &args, view.clone())).await);
+    assert_eq!(
+        e,
+        format!(
+            "host 127.0.0.1:{port} is not granted to module 'mymod' (add it to modules.mymod.allow.hosts)"
+        )
+    );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "the request reached the server"
+    );
+
+    let args = json!({"host": "10.0.0.5", "port": 80}).to_string();
+    let e = err(bounded(rt.verify(&vref("mymod", "TcpAnywhere"), &args, view)).await);
+    assert_eq!(
+        e,
+        "host 10.0.0.5:80 is not granted to module 'mymod' (add it to modules.mymod.allow.hosts)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_guests_fail_alone_while_a_good_one_passes() {
+    let tight = Limits {
+        cpu_time: Duration::from_millis(500),
+        memory_bytes: 16 << 20,
+        ..Limits::default()
+    };
+    let (http, http_ref) = builtin("http");
+    let rt = runtime(vec![
+        external("spinner", "looper", HostGrants::loopback(), tight),
+        external("hog", "membomb", HostGrants::loopback(), tight),
+        external("t", "trapper", HostGrants::loopback(), tight),
+        external("good", "good", HostGrants::loopback(), Limits::default()),
+        http,
+    ])
+    .await;
+    let (port, _) = http_server(|n| if n < 3 { 503 } else { 200 }).await;
+    let http_args =
+        json!({"url": format!("http://127.0.0.1:{port}/"), "interval": 0.1}).to_string();
+    let (view, tx, _) = running();
+    later(
+        tx,
+        Duration::from_millis(300),
+        ProcState::Exited { code: 0 },
+    );
+
+    let refs = [
+        vref("spinner", "Spin"),
+        vref("hog", "Hog"),
+        vref("t", "Panic"),
+        vref("good", "WaitEnd"),
+    ];
+    let (spin, hog, trap, good, web) = bounded(async {
+        tokio::join!(
+            rt.verify(&refs[0], "{}", view.clone()),
+            rt.verify(&refs[1], "{}", view.clone()),
+            rt.verify(&refs[2], "{}", view.clone()),
+            rt.verify(&refs[3], "{}", view.clone()),
+            rt.verify(&http_ref, &http_args, running().0),
+        )
+    })
+    .await;
+    assert!(err(spin).contains("ran longer than 500 ms of CPU time"));
+    assert!(err(hog).contains("exceeded its memory limit of 16 MiB"));
+    assert!(err(trap).contains("crashed"));
+    good.expect("the good verifier passes beside the hostile ones");
+    web.expect("the http verifier passes beside the hostile ones");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_a_verification_stops_it_and_the_runtime_goes_on() {
+    let limits = Limits {
+        cpu_time: Duration::from_secs(600),
+        ..Limits::default()
+    };
+    let rt = runtime(vec![
+        external("spinner", "looper", HostGrants::loopback(), limits),
+        external("good", "good", HostGrants::loopback(), Limits::default()),
+    ])
+    .await;
+    let (view, _tx, _) = running();
+    let cut = tokio::time::timeout(
+        Duration::from_millis(300),
+        rt.verify(&vref("spinner", "Spin"), "{}", view.clone()),
+    )
+    .await;
+    assert!(cut.is_err(), "the endless loop returned");
+    bounded(rt.verify(&vref("good", "Trivial"), "{}", view))
+        .await
+        .expect("still works");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_longer_than_the_call_timeout_is_cut() {
+    let limits = Limits {
+        call_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let rt = runtime(vec![external(
+        "good",
+        "good",
+        HostGrants::loopback(),
+        limits,
+    )])
+    .await;
+    let (view, _tx, _) = running();
+    let e = err(bounded(rt.verify(&vref("good", "WaitEnd"), r#"{"timeout": 30}"#, view)).await);
+    assert_eq!(
+        e,
+        "verifier good.WaitEnd did not finish within 300 ms (its module's call time-out)"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// External modules: loading, names, arguments, logs.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_external_module_lists_validates_and_logs() {
+    let rt = runtime(vec![external(
+        "good",
+        "good",
+        HostGrants::loopback(),
+        Limits::default(),
+    )])
+    .await;
+    assert_eq!(
+        rt.names("good"),
+        Some(vec!["Trivial".to_string(), "WaitEnd".into(), "Say".into()])
+    );
+    let e = rt.validate(&vref("good", "Nope"), "{}").await.unwrap_err();
+    assert_eq!(
+        e.0,
+        "module 'good' has no verifier 'Nope' (it provides: Trivial, WaitEnd, Say)"
+    );
+    let e = rt
+        .validate(&vref("good", "Say"), r#"{"message": ""}"#)
+        .await
+        .unwrap_err();
+    assert_eq!(e.0, "message: must not be empty");
+    let e = rt
+        .validate(&vref("good", "Say"), r#"{"message": "x", "loud": true}"#)
+        .await
+        .unwrap_err();
+    assert!(e.0.starts_with("loud: unknown argument"), "{e}");
+
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let (_tx, rx) = watch::channel(ProcState::Running { pid: 1 });
+    let view = ProcessView::new(
+        Arc::from("web"),
+        rx,
+        Arc::new(OutputLog::new()),
+        CancellationToken::new(),
+        Arc::new(move |level, msg: &str| sink.lock().unwrap().push((level, msg.to_string()))),
+    );
+    let e = err(bounded(rt.verify(
+        &vref("good", "Say"),
+        r#"{"message": "hello\nthere", "fail": true}"#,
+        view,
+    ))
+    .await);
+    assert_eq!(e, "hello\nthere");
+    assert_eq!(
+        *lines.lock().unwrap(),
+        vec![(Level::Info, "hello there".to_string())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_module_file_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |path: PathBuf| async move {
+        let rt = Runtime::new(shared_cache()).unwrap();
+        let decl = ModuleDecl {
+            alias: "mymod".into(),
+            source: ModuleSource::File(path),
+            grants: Grants {
+                hosts: HostGrants::loopback(),
+            },
+            limits: Limits::default(),
+        };
+        rt.load(vec![decl]).await.unwrap_err().to_string()
+    };
+    let missing = dir.path().join("missing.wasm");
+    assert_eq!(
+        load(missing.clone()).await,
+        format!(
+            "module 'mymod': cannot read {}: no such file",
+            missing.display()
+        )
+    );
+
+    let text = dir.path().join("text.wasm");
+    std::fs::write(&text, "hello").unwrap();
+    assert_eq!(
+        load(text.clone()).await,
+        format!(
+            "module 'mymod': {} is not a WebAssembly file",
+            text.display()
+        )
+    );
+
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let e = load(core.clone()).await;
+    assert!(
+        e.starts_with(&format!(
+            "module 'mymod': {} is not a WebAssembly component (a core module?",
+            core.display()
+        )),
+        "{e}"
+    );
+
+    // A valid, empty component: it exports nothing.
+    let empty = dir.path().join("empty.wasm");
+    std::fs::write(&empty, b"\0asm\x0d\0\x01\0").unwrap();
+    let e = load(empty.clone()).await;
+    assert!(
+        e.starts_with(&format!(
+            "module 'mymod': {} does not export pymanager:verifier/verifier@1.0.0",
+            empty.display()
+        )),
+        "{e}"
+    );
+
+    let mut truncated = std::fs::read(guest("good")).unwrap();
+    truncated.truncate(truncated.len() / 2);
+    let cut = dir.path().join("cut.wasm");
+    std::fs::write(&cut, truncated).unwrap();
+    let e = load(cut.clone()).await;
+    assert!(
+        e.starts_with(&format!(
+            "module 'mymod': {} is not a valid component",
+            cut.display()
+        )),
+        "{e}"
+    );
+    assert!(!e.contains('\n'), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compiled_components_are_cached_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = RuntimeOptions {
+        cache_dir: Some(dir.path().to_path_buf()),
+    };
+    let decl = || external("good", "good", HostGrants::loopback(), Limits::default());
+
+    let first = Runtime::new(options.clone()).unwrap();
+    first.load(vec![decl()]).await.unwrap();
+    assert_eq!(
+        first.load_report("good").unwrap().outcome,
+        CacheOutcome::Compiled
+    );
+
+    let second = Runtime::new(options.clone()).unwrap();
+    second.load(vec![decl()]).await.unwrap();
+    assert_eq!(
+        second.load_report("good").unwrap().outcome,
+        CacheOutcome::Hit
+    );
+    let (view, _tx, _) = running();
+    bounded(second.verify(&vref("good", "Trivial"), "{}", view))
+        .await
+        .unwrap();
+
+    // A damaged entry is compiled again, not trusted. (Entries are mapped into memory:
+    // the runtimes that mapped them go first; pymanager itself only ever replaces entries
+    // whole.)
+    drop((first, second));
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.truncate(bytes.len() / 3);
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let third = Runtime::new(options).unwrap();
+    third.load(vec![decl()]).await.unwrap();
+    assert_eq!(
+        third.load_report("good").unwrap().outcome,
+        CacheOutcome::Compiled
+    );
+    let (view, _tx, _) = running();
+    bounded(third.verify(&vref("good", "Trivial"), "{}", view))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn host_patterns_parse_and_match() {
+    let p = HostPattern::parse("10.0.0.5:80").unwrap();
+    assert!(p.allows("10.0.0.5", 80) && !p.allows("10.0.0.5", 81));
+    let p = HostPattern::parse("[::1]:8080").unwrap();
+    assert!(p.allows("::1", 8080));
+    assert!(HostPattern::parse("*").unwrap().allows("example.com", 1));
+    assert!(HostPattern::parse("h:x").is_err());
+    assert!(HostGrants::loopback().allows("localhost", 5000));
+    assert!(!HostGrants::loopback().allows("10.0.0.5", 80));
+}
