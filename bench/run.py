@@ -493,7 +493,7 @@ def scenario_verifier(res: Results, args):
     res.notes.append("verifier: output of `cargo bench -p pymanager --bench runtime` is in verifier-bench.txt")
     for line in p.stdout.splitlines():
         if line.strip():
-            res.notes.append(f"runtime bench: {line.strip()}")
+            res.notes.append(f"verifier: runtime bench: {line.strip()}")
 
 
 SCENARIOS = {
@@ -506,6 +506,29 @@ SCENARIOS = {
 }
 
 
+def combine(dirs: list[Path]):
+    """One summary from several runs (e.g. scenarios re-run after a merge); a scenario's
+    samples are taken from the last run that has them, never mixed across runs."""
+    merged = {"samples": [], "skips": [], "notes": [], "machine": None}
+    have: set[str] = set()
+    for d in reversed(dirs):
+        data = json.loads((d / "results.json").read_text())
+        merged["machine"] = merged["machine"] or data["machine"]
+        scen = {s["scenario"] for s in data["samples"]} | {s["scenario"] for s in data["skips"]}
+        new = scen - have
+        merged["samples"] += [s for s in data["samples"] if s["scenario"] in new]
+        merged["skips"] += [s for s in data["skips"] if s["scenario"] in new]
+        merged["notes"] += [f"[{d.name}] {n}" for n in data["notes"]
+                            if any(n.startswith(x) or f"before {x}" in n for x in new)]
+        have |= scen
+    order = list(SCENARIOS)
+    merged["samples"].sort(key=lambda s: order.index(s["scenario"]))
+    out = dirs[-1] / "summary-combined.md"
+    out.write_text(summarize(merged))
+    print(out.read_text())
+    print(f"written to {out}")
+
+
 def main():
     global MANAGERS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -513,7 +536,12 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer sizes, shorter runs")
     ap.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated: " + ",".join(SCENARIOS))
     ap.add_argument("--managers", default=",".join(MANAGERS), help="comma-separated subset of " + ",".join(MANAGERS))
+    ap.add_argument("--combine", nargs="+", metavar="DIR",
+                    help="only write one summary.md from the results.json of these result directories")
     args = ap.parse_args()
+    if args.combine:
+        combine([Path(d) for d in args.combine])
+        return
     if args.reps is None:
         args.reps = 2 if args.quick else 5
     MANAGERS = [m for m in args.managers.split(",") if m]
