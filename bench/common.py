@@ -318,6 +318,7 @@ def pymanager_config(
     keep_alive: bool = False,
     graceful_time: int | None = None,
     messages: list[str] | None = None,
+    verifier_extra: dict | None = None,
 ) -> dict:
     """A pymanager.json both implementations accept (no `timeout`: the original crashes on it)."""
     cfg: dict = {}
@@ -337,7 +338,7 @@ def pymanager_config(
         if p.verify_url:
             d["verifier"] = {
                 "type": "pymutils.http_verifier.HttpOkVerifier",
-                "arguments": {"url": p.verify_url},
+                "arguments": {"url": p.verify_url, **(verifier_extra or {})},
             }
         cfg["processes"][p.name] = d
     return cfg
@@ -436,7 +437,14 @@ def _sv_quote(a: str) -> str:
     return shlex.quote(a).replace("%", "%%")
 
 
-STARTERS = {"ours": start_ours, "original": start_original, "supervisord": start_supervisord}
+def start_ours_fast(procs: list[Proc], work: Path, **kw) -> Running:
+    """Ours with the verifier's `interval` at 50 ms instead of the default 1 s."""
+    r = start_ours(procs, work, verifier_extra={"interval": 0.05}, **kw)
+    r.kind = "ours"
+    return r
+
+
+STARTERS = {"ours-i50ms": start_ours_fast, "ours": start_ours, "original": start_original, "supervisord": start_supervisord}
 
 
 # ---------------------------------------------------------------- statistics

@@ -89,7 +89,7 @@ def summarize(data: dict) -> str:
         key = (s["scenario"], s["case"], s["metric"])
         rows.setdefault(key, {}).setdefault(s["manager"], []).append(s["value"])
         units[key] = s["unit"]
-    cols = ["ours", "original", "supervisord", "floor-seq", "floor-par", "harness-GET"]
+    cols = ["ours", "ours-i50ms", "original", "supervisord", "floor-seq", "floor-par", "harness-GET"]
     present = [c for c in cols if any(c in v for v in rows.values())]
     out = ["| scenario | case | metric | " + " | ".join(present) + " | ratio original/ours | ratio supervisord/ours |",
            "|" + "---|" * (len(present) + 5)]
@@ -172,6 +172,7 @@ def ready_manager(res: Results, manager: str, n: int, rep: int):
     procs = http_services(n, work)
     case = f"N={n}"
     r = STARTERS[manager](procs, work, **({} if manager == "supervisord" else {"graceful_time": 2}))
+    r.kind = manager if manager != "ours-i50ms" else "ours"
     try:
         t = r.wait_running(timeout=60 + 3 * n, poll=0.02)
         ok = check_answering(procs)
@@ -218,7 +219,7 @@ def scenario_ready(res: Results, args):
     for n in sizes:
         print(f"[ready] N={n}", flush=True)
         for rep in range(args.reps):
-            for m in MANAGERS:
+            for m in MANAGERS + (["ours-i50ms"] if "ours" in MANAGERS else []):
                 run_one(res, "ready", f"N={n}", m, lambda: ready_manager(res, m, n, rep), rep)
             for par in (False, True):
                 name = "floor-par" if par else "floor-seq"
