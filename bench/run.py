@@ -1,0 +1,569 @@
+#!/usr/bin/env python3
+"""Benchmarks: our pymanager, the original pymanager 0.2.6.1, and supervisord, side by side.
+
+Each scenario runs every manager once per repetition, interleaved (ours, original,
+supervisord, ours, original, …), so that a slow minute of the machine hits all of them.
+Results: bench/results/<stamp>/results.json (every sample) and summary.md (medians,
+min–max, ratio to ours). See BENCHMARKS.md at the repo root for the method.
+
+    bench/run.sh                 # everything, 5 repetitions
+    bench/run.sh --quick         # a smoke run: fewer sizes, 2 repetitions
+    bench/run.sh --only ready,exit --reps 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402
+    BENCH,
+    OURS,
+    PYTHON,
+    ROOT,
+    STARTERS,
+    Proc,
+    Skip,
+    alive,
+    answers,
+    cpu_seconds,
+    kill_session,
+    machine,
+    median,
+    rss_kib,
+    start_time,
+    threads,
+    free_port,
+)
+
+MANAGERS = ["ours", "original", "supervisord"]
+
+
+class Results:
+    def __init__(self, out: Path):
+        self.out = out
+        self.samples: list[dict] = []
+        self.skips: dict[tuple, str] = {}
+        self.notes: list[str] = []
+
+    def add(self, scenario, case, metric, manager, value, unit, rep):
+        self.samples.append(
+            dict(scenario=scenario, case=case, metric=metric, manager=manager,
+                 value=value, unit=unit, rep=rep)
+        )
+        print(f"  {scenario:<9} {case:<14} {metric:<18} {manager:<12} {value:10.4g} {unit}", flush=True)
+
+    def skip(self, scenario, case, manager, why):
+        key = (scenario, case, manager)
+        if key not in self.skips:
+            print(f"  {scenario:<9} {case:<14} {manager:<12} skipped: {why}", flush=True)
+        self.skips[key] = why
+
+    def skipped(self, scenario, case, manager) -> bool:
+        return (scenario, case, manager) in self.skips
+
+    def save(self, args):
+        data = dict(machine=machine(), args=vars(args), samples=self.samples,
+                    skips=[dict(scenario=s, case=c, manager=m, why=w) for (s, c, m), w in self.skips.items()],
+                    notes=self.notes)
+        (self.out / "results.json").write_text(json.dumps(data, indent=1))
+        (self.out / "summary.md").write_text(summarize(data))
+
+
+def summarize(data: dict) -> str:
+    rows: dict[tuple, dict[str, list[float]]] = {}
+    units = {}
+    for s in data["samples"]:
+        key = (s["scenario"], s["case"], s["metric"])
+        rows.setdefault(key, {}).setdefault(s["manager"], []).append(s["value"])
+        units[key] = s["unit"]
+    cols = ["ours", "ours-i50ms", "original", "supervisord", "floor-seq", "floor-par", "harness-GET"]
+    present = [c for c in cols if any(c in v for v in rows.values())]
+    out = ["| scenario | case | metric | " + " | ".join(present) + " | ratio original/ours | ratio supervisord/ours |",
+           "|" + "---|" * (len(present) + 5)]
+    for key, per in rows.items():
+        cells = []
+        for c in present:
+            xs = per.get(c)
+            if not xs:
+                why = next((sk["why"] for sk in data["skips"]
+                            if (sk["scenario"], sk["case"], sk["manager"]) == (key[0], key[1], c)), None)
+                cells.append("skipped" if why else "—")
+                continue
+            m = median(xs)
+            cells.append(f"**{fmt(m)}** ({fmt(min(xs))}–{fmt(max(xs))}, n={len(xs)})")
+        ratios = []
+        for other in ("original", "supervisord"):
+            a, b = per.get("ours"), per.get(other)
+            if a and b and median(a) != 0:
+                ratios.append(f"{median(b) / median(a):.3g}×")
+            else:
+                ratios.append("—")
+        out.append(f"| {key[0]} | {key[1]} | {key[2]} ({units[key]}) | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    if data["skips"]:
+        out += ["", "Skipped:", ""]
+        for sk in data["skips"]:
+            out.append(f"- {sk['scenario']} {sk['case']} {sk['manager']}: {sk['why']}")
+    if data.get("notes"):
+        out += ["", "Notes:", ""] + [f"- {n}" for n in data["notes"]]
+    return "\n".join(out) + "\n"
+
+
+def fmt(x: float) -> str:
+    if x == 0:
+        return "0"
+    if abs(x) >= 100:
+        return f"{x:.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    if abs(x) >= 1:
+        return f"{x:.2f}"
+    return f"{x:.3g}"
+
+
+def workdir(tag: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"pm-bench-{tag}-"))
+
+
+def run_one(res: Results, scenario: str, case: str, manager: str, fn, rep: int):
+    """Runs one measurement; a Skip is remembered so that later repetitions skip at once."""
+    if res.skipped(scenario, case, manager):
+        return
+    try:
+        fn()
+    except Skip as e:
+        res.skip(scenario, case, manager, str(e))
+    except Exception as e:  # a failed sample is reported, never hidden, and the run goes on
+        res.notes.append(f"{scenario} {case} {manager} rep {rep}: failed: {e}")
+        print(f"  {scenario} {case} {manager} rep {rep}: FAILED: {e}", flush=True)
+        traceback.print_exc()
+
+
+# ================================================================ 1. time to ready
+
+
+def http_services(n: int, work: Path) -> list[Proc]:
+    procs = []
+    for i in range(n):
+        port = free_port()
+        procs.append(Proc(f"web{i:03d}", [PYTHON, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+                          f"http://127.0.0.1:{port}/"))
+    return procs
+
+
+def check_answering(procs: list[Proc]) -> int:
+    return sum(answers(p.verify_url, timeout=1.0) for p in procs)
+
+
+def ready_manager(res: Results, manager: str, n: int, rep: int):
+    work = workdir("ready")
+    procs = http_services(n, work)
+    case = f"N={n}"
+    r = STARTERS[manager](procs, work, **({} if manager == "supervisord" else {"graceful_time": 2}))
+    r.kind = manager if manager != "ours-i50ms" else "ours"
+    try:
+        t = r.wait_running(timeout=60 + 3 * n, poll=0.02)
+        ok = check_answering(procs)
+        res.add("ready", case, "time to running", manager, t, "s", rep)
+        res.add("ready", case, "answering at running", manager, ok / n * 100, "%", rep)
+    finally:
+        r.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def floor(res: Results, n: int, rep: int, parallel: bool):
+    """The same services started by the harness itself: the least any manager can take."""
+    work = workdir("floor")
+    procs = http_services(n, work)
+    started = []
+    t0 = time.monotonic()
+    try:
+        if parallel:
+            for p in procs:
+                started.append(subprocess.Popen(p.argv, cwd=work, stdout=subprocess.DEVNULL,
+                                                stderr=subprocess.DEVNULL, start_new_session=True))
+            pending = list(procs)
+            while pending:
+                pending = [p for p in pending if not answers(p.verify_url, 0.5)]
+                if pending:
+                    time.sleep(0.005)
+        else:
+            for p in procs:
+                started.append(subprocess.Popen(p.argv, cwd=work, stdout=subprocess.DEVNULL,
+                                                stderr=subprocess.DEVNULL, start_new_session=True))
+                while not answers(p.verify_url, 0.5):
+                    time.sleep(0.005)
+        t = time.monotonic() - t0
+        res.add("ready", f"N={n}", "time to running", "floor-par" if parallel else "floor-seq", t, "s", rep)
+    finally:
+        for s in started:
+            kill_session(s.pid)
+            s.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def scenario_ready(res: Results, args):
+    sizes = [5, 20] if args.quick else [5, 20, 100]
+    for n in sizes:
+        print(f"[ready] N={n}", flush=True)
+        for rep in range(args.reps):
+            for m in MANAGERS + (["ours-i50ms"] if "ours" in MANAGERS else []):
+                run_one(res, "ready", f"N={n}", m, lambda: ready_manager(res, m, n, rep), rep)
+            for par in (False, True):
+                name = "floor-par" if par else "floor-seq"
+                run_one(res, "ready", f"N={n}", name, lambda: floor(res, n, rep, par), rep)
+
+
+# ================================================================ 2. exit noticed
+
+
+def exit_manager(res: Results, manager: str, rep: int):
+    work = workdir("exit")
+    marker = work / "exited"
+    # `: >` is a shell builtin: the file's mtime is the moment just before `exit 3`.
+    procs = [Proc("quitter", ["sh", "-c", f"sleep 1; : > {marker}; exit 3"])]
+    if manager == "supervisord":
+        r = STARTERS[manager](procs, work, startsecs=0)
+        pattern = r"exited: quitter \(exit status 3"
+    else:
+        r = STARTERS[manager](procs, work, http=False, messages=["process.exit"])
+        pattern = r"exited with code 3"
+    try:
+        hit = r.out.wait_for(pattern, 30)
+        if hit is None:
+            raise RuntimeError(f"no exit line; output: {r.out.tail(4)} {r.err.tail(2)}")
+        t_exit = marker.stat().st_mtime_ns / 1e9
+        res.add("exit", "1 process", "exit reported after", manager, hit[0] - t_exit, "s", rep)
+        if manager != "supervisord":
+            r.popen.wait(30)
+            while r.exited_at is None:
+                time.sleep(0.001)
+            res.add("exit", "1 process", "manager exit after", manager, r.exited_at - t_exit, "s", rep)
+            res.add("exit", "1 process", "manager exit code", manager, r.popen.returncode, "", rep)
+    finally:
+        r.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def scenario_exit(res: Results, args):
+    print("[exit]", flush=True)
+    res.notes.append("exit: supervisord keeps running when its programs end (by design); "
+                     "only its log line is timed.")
+    for rep in range(args.reps):
+        for m in MANAGERS:
+            run_one(res, "exit", "1 process", m, lambda: exit_manager(res, m, rep), rep)
+
+
+# ================================================================ 3. shutdown
+
+
+def shutdown_manager(res: Results, manager: str, rep: int, n_each: int, grace: int):
+    work = workdir("shutdown")
+    procs = []
+    for i in range(n_each):
+        # The trap makes sh ignore SIGTERM, and the background sleep inherits the ignore.
+        procs.append(Proc(f"deaf{i:02d}", ["sh", "-c",
+                     f"trap '' TERM; sleep 1000 & echo \"$$ $!\" > {work}/deaf{i:02d}.pids; wait"]))
+        procs.append(Proc(f"obey{i:02d}", ["sh", "-c",
+                     f"sleep 1000 & echo \"$$ $!\" > {work}/obey{i:02d}.pids; wait"]))
+    case = f"{n_each}+{n_each}, grace {grace}s"
+    if manager == "supervisord":
+        r = STARTERS[manager](procs, work, startsecs=0, stopwaitsecs=grace)
+    else:
+        r = STARTERS[manager](procs, work, http=False, graceful_time=grace)
+    try:
+        deadline = time.monotonic() + 60
+        files = [work / f"{p.name}.pids" for p in procs]
+        while not all(f.exists() and f.read_text().endswith("\n") for f in files):
+            if time.monotonic() > deadline or r.popen.poll() is not None:
+                raise RuntimeError(f"processes did not start: {r.out.tail(3)} {r.err.tail(3)}")
+            time.sleep(0.02)
+        time.sleep(0.3)  # let the manager finish its start-up
+        managed, descendants = {}, {}
+        for f in files:
+            sh, sleep = (int(x) for x in f.read_text().split())
+            managed[sh] = start_time(sh)
+            descendants[sleep] = start_time(sleep)
+        # Check the set-up: every sleep exists, and the deaf ones really ignore SIGTERM.
+        assert all(alive(p, s) for p, s in descendants.items()), "a sleep is missing"
+        t0 = time.monotonic()
+        os.kill(r.pid, signal.SIGINT)
+        t_managed = t_all = None
+        end = t0 + 150
+        while time.monotonic() < end:
+            now = time.monotonic()
+            if t_managed is None and not any(alive(p, s) for p, s in managed.items()):
+                t_managed = now - t0
+            if t_all is None and t_managed is not None and not any(alive(p, s) for p, s in descendants.items()):
+                t_all = now - t0
+            if r.popen.poll() is not None and (t_all is not None or
+                                               (r.exited_at and time.time() - r.exited_at > 1.0)):
+                break
+            time.sleep(0.01)
+        exit_after = (r.exited_at - r.t_launch_wall) - (t0 - r.t_launch) if r.exited_at else None
+        left = sum(alive(p, s) for p, s in descendants.items()) + sum(alive(p, s) for p, s in managed.items())
+        if t_managed is not None:
+            res.add("shutdown", case, "managed gone after", manager, t_managed, "s", rep)
+        if t_all is not None:
+            res.add("shutdown", case, "all gone after", manager, t_all, "s", rep)
+        if exit_after is not None:
+            res.add("shutdown", case, "manager exit after", manager, exit_after, "s", rep)
+        res.add("shutdown", case, "left running", manager, left, "procs", rep)
+    finally:
+        r.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def scenario_shutdown(res: Results, args):
+    n_each = 20
+    print("[shutdown]", flush=True)
+    res.notes.append("shutdown: 'left running' counts the managed sh processes and their sleep "
+                     "children still alive 1 s after the manager exited (found by recorded pid and start time).")
+    for rep in range(args.reps):
+        for m in MANAGERS:
+            run_one(res, "shutdown", f"{n_each}+{n_each}, grace 2s", m,
+                    lambda: shutdown_manager(res, m, rep, n_each, 2), rep)
+
+
+# ================================================================ 4. footprint
+
+
+def footprint_manager(res: Results, manager: str, n: int, rep: int, idle: float):
+    work = workdir("foot")
+    procs = [Proc(f"s{i:03d}", ["sleep", "1000"]) for i in range(n)]
+    case = f"{n} sleeps"
+    r = STARTERS[manager](procs, work, **({} if manager == "supervisord" else {"graceful_time": 1}))
+    try:
+        r.wait_running(timeout=120, poll=0.05)
+        time.sleep(1.0)
+        pids = r.manager_pids()
+        cpu0 = sum(cpu_seconds(p) for p in pids)
+        time.sleep(idle)
+        cpu1 = sum(cpu_seconds(p) for p in pids)
+        res.add("footprint", case, "RSS", manager, sum(rss_kib(p) for p in pids) / 1024, "MiB", rep)
+        res.add("footprint", case, "CPU while idle", manager, (cpu1 - cpu0) * 1000 / idle * 10, "ms/10s", rep)
+        res.add("footprint", case, "CPU to start", manager, cpu0 * 1000, "ms", rep)
+        res.add("footprint", case, "threads", manager, sum(threads(p) for p in pids), "", rep)
+    finally:
+        r.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def scenario_footprint(res: Results, args):
+    sizes = [20] if args.quick else [20, 500]
+    idle = 10.0
+    res.notes.append("footprint: ours is guardian + manager; CPU while idle is measured over 10 s, "
+                     "starting 1 s after the manager reports running; /proc tick resolution is 10 ms.")
+    for n in sizes:
+        print(f"[footprint] {n}", flush=True)
+        for rep in range(args.reps):
+            for m in MANAGERS:
+                run_one(res, "footprint", f"{n} sleeps", m, lambda: footprint_manager(res, m, n, rep, idle), rep)
+
+
+# ================================================================ 5. REST
+
+
+def parse_wrk(out: str) -> dict:
+    def dur(s: str) -> float:
+        m = re.match(r"([\d.]+)(us|ms|s|m)", s)
+        v, u = float(m.group(1)), m.group(2)
+        return v * {"us": 1e-3, "ms": 1, "s": 1e3, "m": 6e4}[u]
+
+    d = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    for q in ("50", "99"):
+        m = re.search(rf"^\s+{q}%\s+(\S+)", out, re.M)
+        d[f"p{q}"] = dur(m.group(1)) if m else float("nan")
+    errs = 0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errs += int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errs += sum(int(x) for x in m.groups()) if m else 0
+    d["errors"] = errs
+    return d
+
+
+def rest_manager(res: Results, manager: str, rep: int, duration: int):
+    wrk = shutil.which("wrk")
+    if not wrk:
+        raise Skip("wrk is not installed (bench/setup.sh installs it with apt-get)")
+    work = workdir("rest")
+    procs = [Proc(f"s{i:02d}", ["sleep", "1000"]) for i in range(20)]
+    r = STARTERS[manager](procs, work, **({} if manager == "supervisord" else {"graceful_time": 1}))
+    try:
+        r.wait_running(timeout=60, poll=0.05)
+        out = subprocess.run([wrk, "-t2", "-c16", f"-d{duration}s", "--latency", r.status_url + "/"],
+                             capture_output=True, text=True, timeout=duration + 60).stdout
+        d = parse_wrk(out)
+        case = "GET /, 20 procs"
+        res.add("rest", case, "requests/s", manager, d["rps"], "req/s", rep)
+        res.add("rest", case, "p50 latency", manager, d["p50"], "ms", rep)
+        res.add("rest", case, "p99 latency", manager, d["p99"], "ms", rep)
+        res.add("rest", case, "errors", manager, d["errors"], "", rep)
+    finally:
+        r.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def scenario_rest(res: Results, args):
+    duration = 3 if args.quick else 10
+    print("[rest]", flush=True)
+    res.notes.append(f"rest: wrk -t2 -c16 -d{duration}s --latency on the same 2 cores as the server. "
+                     "supervisord has no JSON list; its GET / is the HTML status page of its web UI.")
+    for rep in range(args.reps):
+        for m in MANAGERS:
+            run_one(res, "rest", "GET /, 20 procs", m, lambda: rest_manager(res, m, rep, duration), rep)
+
+
+# ================================================================ 6. verifier cost
+
+
+def verify_cost(res: Results, manager: str, n: int, rep: int, url: str):
+    """N `sleep` processes verified by one GET each on one shared server, against the same
+    N without verifiers: the difference over N is what one verification costs end to end."""
+    times = {}
+    for with_v in (True, False):
+        work = workdir("vcost")
+        procs = [Proc(f"s{i:03d}", ["sleep", "1000"], url if with_v else None) for i in range(n)]
+        r = STARTERS[manager](procs, work, graceful_time=1)
+        try:
+            times[with_v] = r.wait_running(timeout=120, poll=0.01)
+        finally:
+            r.stop()
+            shutil.rmtree(work, ignore_errors=True)
+    case = f"{n} procs, 1 GET each"
+    res.add("verifier", case, "running, verified", manager, times[True], "s", rep)
+    res.add("verifier", case, "running, no verifier", manager, times[False], "s", rep)
+    res.add("verifier", case, "cost per verification", manager, (times[True] - times[False]) / n * 1000, "ms", rep)
+
+
+def harness_get(res: Results, url: str, rep: int):
+    """The same GET made by the harness itself (Python http.client, a new connection each)."""
+    ts = []
+    for _ in range(200):
+        t = time.perf_counter()
+        answers(url)
+        ts.append(time.perf_counter() - t)
+    res.add("verifier", "50 procs, 1 GET each", "cost per verification", "harness-GET", median(ts) * 1000, "ms", rep)
+
+
+def scenario_verifier(res: Results, args):
+    """End to end: what a verification adds per process; and the WASM runtime's own
+    micro-benchmark, when the runtime is on this branch."""
+    print("[verifier]", flush=True)
+    work = workdir("vserver")
+    port = free_port()
+    server = subprocess.Popen([PYTHON, "-m", "http.server", "--bind", "127.0.0.1", str(port)], cwd=work,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        while not answers(url):
+            time.sleep(0.01)
+        for rep in range(args.reps):
+            for m in [m for m in MANAGERS if m != "supervisord"]:
+                run_one(res, "verifier", "50 procs, 1 GET each", m, lambda: verify_cost(res, m, 50, rep, url), rep)
+            harness_get(res, url, rep)
+    finally:
+        kill_session(server.pid)
+        server.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    bench = ROOT / "host" / "benches" / "runtime.rs"
+    if not bench.exists():
+        res.skip("verifier", "runtime micro-bench", "ours",
+                 "no verifier runtime on this branch yet (host/benches/runtime.rs missing); "
+                 "re-run after merging main")
+        return
+    cmd = ["cargo", "bench", "-p", "pymanager", "--bench", "runtime"]
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    (res.out / "verifier-bench.txt").write_text(p.stdout + "\n--- stderr ---\n" + p.stderr)
+    if p.returncode != 0:
+        res.skip("verifier", "runtime micro-bench", "ours", f"`{' '.join(cmd)}` failed; see verifier-bench.txt")
+        return
+    res.notes.append("verifier: output of `cargo bench -p pymanager --bench runtime` is in verifier-bench.txt")
+    for line in p.stdout.splitlines():
+        if line.strip():
+            res.notes.append(f"verifier: runtime bench: {line.strip()}")
+
+
+SCENARIOS = {
+    "ready": scenario_ready,
+    "exit": scenario_exit,
+    "shutdown": scenario_shutdown,
+    "footprint": scenario_footprint,
+    "rest": scenario_rest,
+    "verifier": scenario_verifier,
+}
+
+
+def combine(dirs: list[Path]):
+    """One summary from several runs (e.g. scenarios re-run after a merge); a scenario's
+    samples are taken from the last run that has them, never mixed across runs."""
+    merged = {"samples": [], "skips": [], "notes": [], "machine": None}
+    have: set[str] = set()
+    for d in reversed(dirs):
+        data = json.loads((d / "results.json").read_text())
+        merged["machine"] = merged["machine"] or data["machine"]
+        scen = {s["scenario"] for s in data["samples"]} | {s["scenario"] for s in data["skips"]}
+        new = scen - have
+        merged["samples"] += [s for s in data["samples"] if s["scenario"] in new]
+        merged["skips"] += [s for s in data["skips"] if s["scenario"] in new]
+        merged["notes"] += [f"[{d.name}] {n}" for n in data["notes"]
+                            if any(n.startswith(x) or f"before {x}" in n for x in new)]
+        have |= scen
+    order = list(SCENARIOS)
+    merged["samples"].sort(key=lambda s: order.index(s["scenario"]))
+    out = dirs[-1] / "summary-combined.md"
+    out.write_text(summarize(merged))
+    print(out.read_text())
+    print(f"written to {out}")
+
+
+def main():
+    global MANAGERS
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reps", type=int, default=None, help="repetitions per scenario (default 5, 2 with --quick)")
+    ap.add_argument("--quick", action="store_true", help="fewer sizes, shorter runs")
+    ap.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated: " + ",".join(SCENARIOS))
+    ap.add_argument("--managers", default=",".join(MANAGERS), help="comma-separated subset of " + ",".join(MANAGERS))
+    ap.add_argument("--combine", nargs="+", metavar="DIR",
+                    help="only write one summary.md from the results.json of these result directories")
+    args = ap.parse_args()
+    if args.combine:
+        combine([Path(d) for d in args.combine])
+        return
+    if args.reps is None:
+        args.reps = 2 if args.quick else 5
+    MANAGERS = [m for m in args.managers.split(",") if m]
+    for need in ((OURS,) if "ours" in MANAGERS else ()) + (BENCH / ".venv" / "bin" / "pymanager", BENCH / ".venv" / "bin" / "supervisord"):
+        if not need.exists():
+            sys.exit(f"{need} is missing: run bench/setup.sh (or bench/run.sh) first")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = BENCH / "results" / stamp
+    out.mkdir(parents=True, exist_ok=True)
+    res = Results(out)
+    print(f"machine: {machine()}\nresults: {out}", flush=True)
+    try:
+        for name in args.only.split(","):
+            load = Path("/proc/loadavg").read_text().split()[:3]
+            res.notes.append(f"load average (1, 5, 15 min) before {name}: {' '.join(load)}")
+            SCENARIOS[name](res, args)
+            res.save(args)
+    finally:
+        res.save(args)
+    print("\n" + (out / "summary.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the benchmarks compare against, into bench/.venv (gitignored), and builds
+# our binary in release mode. Safe to run again: it only does what is missing.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+
+python=${PYTHON:-python3}
+if [ ! -x "$here/.venv/bin/python" ]; then
+    "$python" -m venv "$here/.venv"
+fi
+if ! "$here/.venv/bin/python" -c 'import pymanager, bottle, requests, supervisor' 2>/dev/null; then
+    "$here/.venv/bin/pip" install --quiet 'pymanager==0.2.6.1' bottle requests supervisor
+fi
+
+if ! command -v wrk >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+    elif command -v sudo >/dev/null; then
+        sudo apt-get install -y wrk >/dev/null
+    else
+        echo "wrk is missing and cannot be installed here; the REST scenario will be skipped" >&2
+    fi
+fi
+
+(cd "$root" && cargo build --release --quiet)
