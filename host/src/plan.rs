@@ -187,6 +187,9 @@ pub fn build(loaded: &Loaded, warnings: &mut Vec<String>) -> Result<Plan, Config
         });
     }
 
+    for w in warnings.iter_mut() {
+        *w = crate::config::one_line(w);
+    }
     Ok(Plan {
         processes,
         modules,

@@ -61,12 +61,31 @@ impl ConfigError {
         }
     }
 
+    /// An exit-5 error. Control characters (a newline in a process name, say) are
+    /// escaped, so the error stays one line whatever the config holds.
     pub(crate) fn invalid(path: impl Into<String>, reason: impl Into<String>) -> Self {
         ConfigError::Invalid {
-            path: path.into(),
-            reason: reason.into(),
+            path: one_line(&path.into()),
+            reason: one_line(&reason.into()),
         }
     }
+}
+
+/// `s` with control characters escaped (`\n`, `\u{1b}`), for messages that must stay on
+/// one line.
+pub fn one_line(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The whole configuration, with defaults filled in.
@@ -290,7 +309,10 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, ConfigError> {
     let config: Config = {
         let de = serde_path_to_error::Deserializer::new(&value, &mut track);
         serde_ignored::deserialize(de, |p| {
-            warnings.push(format!("[WARNING] unknown key {p} ignored."))
+            warnings.push(format!(
+                "[WARNING] unknown key {} ignored.",
+                one_line(&p.to_string())
+            ))
         })
         .map_err(|e| ConfigError::invalid(flex::path_of(&track.path()), flex::clean(&e)))?
     };

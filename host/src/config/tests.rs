@@ -187,3 +187,18 @@ fn hostile_shapes_give_errors_not_panics() {
         assert_eq!(e.exit_code(), 5, "{s}: {e}");
     }
 }
+
+#[test]
+fn names_with_control_characters_still_give_one_line_errors() {
+    let e = parse_str(r#"{"processes": {"we\nb": {"executable": "x"}}}"#).unwrap_err();
+    let text = e.to_string();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("processes.we\\nb"), "{text}");
+    let l = parse_str(r#"{"ke\ny": 1, "processes": {"a": {"executable": "x", "arguments": []}}}"#)
+        .unwrap();
+    assert!(
+        l.warnings.iter().all(|w| w.lines().count() == 1),
+        "{:?}",
+        l.warnings
+    );
+}

@@ -234,6 +234,7 @@ impl Actor {
     }
 
     fn startup_failed(&mut self, line: String) {
+        let line = crate::config::one_line(&line);
         self.console.log_line(&format!("[ERROR] {line}"));
         let _ = self.events.send(Event::StartupFailed {
             message: line.clone(),
