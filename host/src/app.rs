@@ -98,15 +98,8 @@ fn check(file: &Path) -> i32 {
         Ok(x) => x,
         Err(e) => return fail(&e),
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("[ERROR] cannot start the async runtime: {e}");
-            return 5;
-        }
+    let Some(rt) = async_runtime() else {
+        return 5;
     };
     rt.block_on(async {
         let runtime = match Runtime::new(RuntimeOptions::default()) {
@@ -178,16 +171,8 @@ fn run(cli: Cli) -> i32 {
     } else {
         Verbosity::Quiet
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("[ERROR] cannot start the async runtime: {e}");
-            return 5;
-        }
+    let Some(rt) = async_runtime() else {
+        return 5;
     };
     let code = rt.block_on(manage(
         loaded,
@@ -201,6 +186,22 @@ fn run(cli: Cli) -> i32 {
         let _ = std::fs::remove_file(p);
     }
     code
+}
+
+/// The manager's async runtime: two workers are plenty (everything waits on events), and
+/// they live as long as the manager, which the children's parent-death signal relies on.
+fn async_runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("[ERROR] cannot start the async runtime: {e}");
+            None
+        }
+    }
 }
 
 fn absolute(p: &Path) -> PathBuf {
