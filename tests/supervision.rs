@@ -15,6 +15,26 @@ fn recorder(file: &str) -> serde_json::Value {
     ))
 }
 
+/// Checks that the daemon whose pid is in `pidfile` runs with its process's two pids
+/// recorded, stops it with `sig`, and checks that everything and the pid file are gone.
+fn stop_daemon(dir: &std::path::Path, pidfile: &std::path::Path, sig: i32) {
+    let pid: i32 = std::fs::read_to_string(pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(alive(pid));
+    assert!(wait_until(WAIT, || read_pids(&dir.join("pids")).len() == 2));
+    let mut pids = read_pids(&dir.join("pids"));
+    pids.push(pid);
+    unsafe { libc::kill(pid, sig) };
+    assert_all_gone(&pids);
+    assert!(
+        wait_until(WAIT, || !pidfile.exists()),
+        "pid file left behind"
+    );
+}
+
 fn assert_all_gone(pids: &[i32]) {
     assert!(!pids.is_empty(), "no pids were recorded");
     if let Err(left) = wait_all_gone(pids, Duration::from_secs(5)) {
@@ -264,23 +284,7 @@ fn daemon_mode_returns_once_started_and_keeps_running() {
         "{stdout}"
     );
     let pidfile = dir.path().join(".pymanager/pymanager.json.pid");
-    let pid: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(alive(pid));
-    assert!(wait_until(WAIT, || read_pids(&dir.path().join("pids"))
-        .len()
-        == 2));
-    let mut pids = read_pids(&dir.path().join("pids"));
-    pids.push(pid);
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    assert_all_gone(&pids);
-    assert!(
-        wait_until(WAIT, || !pidfile.exists()),
-        "pid file left behind"
-    );
+    stop_daemon(dir.path(), &pidfile, libc::SIGTERM);
 }
 
 #[test]
@@ -321,23 +325,7 @@ fn pidfile_is_written_where_asked_and_removed_at_the_end() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let pid: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(alive(pid));
-    assert!(wait_until(WAIT, || read_pids(&dir.path().join("pids"))
-        .len()
-        == 2));
-    let mut pids = read_pids(&dir.path().join("pids"));
-    pids.push(pid);
-    unsafe { libc::kill(pid, libc::SIGINT) };
-    assert_all_gone(&pids);
-    assert!(
-        wait_until(WAIT, || !pidfile.exists()),
-        "pid file left behind"
-    );
+    stop_daemon(dir.path(), &pidfile, libc::SIGINT);
 }
 
 fn free_port() -> u16 {

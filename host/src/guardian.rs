@@ -11,9 +11,9 @@
 use std::os::fd::RawFd;
 use std::path::PathBuf;
 
-use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, killpg, sigprocmask};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork, getpgid, getpgrp, getpid, getppid, setpgid};
+use nix::unistd::{ForkResult, Pid, fork, getpid, getppid, setpgid};
 
 /// The signal the manager receives when the guardian dies: kill everything at once.
 pub const PARENT_DIED: Signal = Signal::SIGUSR2;
@@ -104,17 +104,10 @@ fn reap(manager: Pid) -> Option<i32> {
 
 /// Kills every process re-parented to the guardian, and their groups, until none is left.
 fn kill_everything() {
-    let own = getpgrp();
+    use crate::supervisor::reaper::{direct_children, signal_with_group};
     loop {
-        for pid in crate::supervisor::reaper::direct_children() {
-            let pid = Pid::from_raw(pid);
-            if let Ok(pg) = getpgid(Some(pid))
-                && pg != own
-                && pg.as_raw() > 1
-            {
-                let _ = killpg(pg, Signal::SIGKILL);
-            }
-            let _ = kill(pid, Signal::SIGKILL);
+        for pid in direct_children() {
+            signal_with_group(pid, Signal::SIGKILL);
         }
         match waitpid(Pid::from_raw(-1), None) {
             Err(nix::errno::Errno::ECHILD) => return,

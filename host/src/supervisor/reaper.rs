@@ -135,3 +135,18 @@ pub fn direct_children() -> Vec<i32> {
     out.dedup();
     out
 }
+
+/// Sends `sig` to `pid` and to its process group (unless that is the caller's own group):
+/// a direct child of the manager or guardian takes its whole group with it.
+pub fn signal_with_group(pid: i32, sig: nix::sys::signal::Signal) {
+    use nix::sys::signal::{kill, killpg};
+    use nix::unistd::{getpgid, getpgrp};
+    let pid = Pid::from_raw(pid);
+    if let Ok(pg) = getpgid(Some(pid))
+        && pg != getpgrp()
+        && pg.as_raw() > 1
+    {
+        let _ = killpg(pg, sig);
+    }
+    let _ = kill(pid, sig);
+}

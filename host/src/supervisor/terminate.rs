@@ -5,11 +5,11 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill, killpg};
-use nix::unistd::{Pid, getpgid, getpgrp};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 use tokio::sync::watch;
 
-use super::reaper::{Children, direct_children};
+use super::reaper::{Children, direct_children, signal_with_group};
 use crate::process_view::ProcState;
 
 /// Stops the run whose leader is `pgid`: SIGTERM to its group, SIGKILL to the group
@@ -27,24 +27,16 @@ pub async fn stop_group(pgid: i32, mut state: watch::Receiver<ProcState>, grace:
     }
 }
 
-/// Signals every child of the manager and the process group of each.
-fn signal_children(sig: Signal, seen: Option<&mut HashSet<i32>>) {
-    let own = getpgrp();
-    let mut seen = seen;
+/// Signals every child of the manager and the process group of each; with `seen`, only
+/// those not signalled before.
+fn signal_children(sig: Signal, mut seen: Option<&mut HashSet<i32>>) {
     for pid in direct_children() {
         if let Some(seen) = seen.as_deref_mut()
             && !seen.insert(pid)
         {
             continue;
         }
-        let pid = Pid::from_raw(pid);
-        if let Ok(pg) = getpgid(Some(pid))
-            && pg != own
-            && pg.as_raw() > 1
-        {
-            let _ = killpg(pg, sig);
-        }
-        let _ = kill(pid, sig);
+        signal_with_group(pid, sig);
     }
 }
 
