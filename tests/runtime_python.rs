@@ -1,6 +1,8 @@
 //! A verifier written in Python (examples/python-verifier, built with componentize-py by
 //! its build.sh) runs through the same runtime as the Rust ones, against a real server.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
@@ -154,5 +156,170 @@ async fn a_python_verifier_runs_like_a_rust_one() {
     assert_eq!(
         again.load_report("pyverify").unwrap().outcome,
         CacheOutcome::Hit
+    );
+}
+
+/// componentize-py from the example's venv (made by its build.sh if missing).
+fn componentize_py() -> PathBuf {
+    let out = Command::new("sh")
+        .arg(example_dir().join("build.sh"))
+        .arg("--tool")
+        .output()
+        .expect("run examples/python-verifier/build.sh --tool");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// Verifiers written against the original pymanager's API, as its users wrote them.
+const CHECKS_PY: &str = r#"
+import subprocess
+import time
+
+import requests
+from requests import exceptions as reqexcept
+
+from pymutils.verifier import Verifier
+
+
+class HttpUp(Verifier):
+    def __init__(self, **kwargs):
+        self.url = kwargs["url"]
+        self.timeout = kwargs.get("timeout", 30)
+
+    def run(self, proc):
+        started = time.time()
+        while time.time() - started < self.timeout:
+            try:
+                resp = requests.get(self.url, timeout=1)
+                if resp.status_code == 200:
+                    self.log_verbose("answered from pid {0}".format(proc.pid))
+                    return True
+                self.log_fail("Got status {0} from server.".format(resp.status_code))
+            except reqexcept.ConnectionError as e:
+                self.log_fail("Connection error: {0}".format(e))
+            time.sleep(0.1)
+        return False
+
+
+class ExitsWith(Verifier):
+    def __init__(self, **kwargs):
+        self.timeout = kwargs.get("timeout", 30)
+        self.expect_code = kwargs.get("expect_code", 0)
+
+    def run(self, proc):
+        try:
+            proc.wait(self.timeout)
+        except subprocess.TimeoutExpired:
+            self.log_fail("Process did not exit in given timeframe {0}s".format(self.timeout))
+            return False
+        if proc.code() != self.expect_code:
+            self.log_fail("Expected exit code {0}, got {1}".format(self.expect_code, proc.code()))
+        return proc.code() == self.expect_code
+
+
+class ReadsAFile(Verifier):
+    def run(self, proc):
+        with open("/etc/hostname") as f:
+            return bool(f.read())
+"#;
+
+/// A config dir holding checks.py and a config whose processes use `verifiers`.
+fn original_config(processes: serde_json::Value) -> tempfile::TempDir {
+    let cfg = json!({
+        "modules": { "checks": { "verifiers": ["HttpUp", "ExitsWith", "ReadsAFile"] } },
+        "http": { "enabled": true },
+        "keep-alive": true,
+        "messages": ["verifier.fail"],
+        "processes": processes,
+    });
+    let dir = common::config_dir(&cfg);
+    std::fs::write(dir.path().join("checks.py"), CHECKS_PY).unwrap();
+    dir
+}
+
+#[test]
+fn the_originals_python_verifiers_run_unchanged_in_the_sandbox() {
+    let tool = componentize_py();
+    let cache = tempfile::tempdir().unwrap();
+    let env = [
+        ("PYMANAGER_COMPONENTIZE_PY", tool.as_path()),
+        ("XDG_CACHE_HOME", cache.path()),
+    ];
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = original_config(json!({
+        "web": {
+            "executable": "python3",
+            "arguments": ["-m", "http.server", port.to_string(), "--bind", "127.0.0.1"],
+            "verifier": { "type": "checks.HttpUp", "arguments": { "url": format!("http://127.0.0.1:{port}/") } }
+        },
+        "job": {
+            "executable": "sh",
+            "arguments": ["-c", "exit 3"],
+            "verifier": { "type": "checks.ExitsWith", "arguments": { "expect_code": 3, "timeout": 60 } }
+        }
+    }));
+    // Built with componentize-py and compiled on first use: minutes on a loaded machine.
+    let m = common::Manager::start_env(dir, &["-v"], &env);
+    assert!(
+        common::wait_until(WAIT * 5, || m.output().contains("REST API listening")),
+        "{}",
+        m.output()
+    );
+    m.wait_status("running");
+    m.signal(libc::SIGTERM);
+
+    // What the sandbox cannot give (a file) fails with a message that says so.
+    let dir = original_config(json!({
+        "reader": {
+            "executable": "sleep", "arguments": ["60"],
+            "verifier": { "type": "checks.ReadsAFile" }
+        }
+    }));
+    let mut m = common::Manager::start_env(dir, &[], &env);
+    let status = m.wait_exit_within(WAIT * 5).and_then(|s| s.code());
+    assert_eq!(status, Some(5), "{}", m.output());
+    assert!(
+        m.output().contains(
+            "ReadsAFile.run raised FileNotFoundError: [Errno 44] No such file or directory: '/etc/hostname' (pymanager's sandbox gives a verifier no files"
+        ),
+        "{}",
+        m.output()
+    );
+}
+
+#[test]
+fn without_componentize_py_the_user_is_told_how_to_install_it() {
+    let dir = original_config(json!({
+        "job": {
+            "executable": "true", "arguments": [],
+            "verifier": { "type": "checks.ExitsWith" }
+        }
+    }));
+    let cache = tempfile::tempdir().unwrap();
+    let mut m = common::Manager::start_env(
+        dir,
+        &[],
+        &[
+            (
+                "PYMANAGER_COMPONENTIZE_PY",
+                std::path::Path::new("/nonexistent/componentize-py"),
+            ),
+            ("XDG_CACHE_HOME", cache.path()),
+        ],
+    );
+    assert_eq!(m.wait_exit(), 5, "{}", m.output());
+    let out = m.output();
+    assert_eq!(
+        out.matches("pip install componentize-py==0.25.1").count(),
+        1,
+        "{out}"
     );
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds verifier.wasm from app.py with componentize-py, in a venv of its own.
 #   examples/python-verifier/build.sh            (from anywhere)
+#   examples/python-verifier/build.sh --tool     (only the venv; prints componentize-py's path)
 # Needs python3 (with venv) and PyPI the first time; ~10 s after that.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -9,6 +10,11 @@ venv="$here/.venv"
 if [ ! -x "$venv/bin/componentize-py" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check componentize-py==0.25.1
+fi
+# --tool: only make sure componentize-py is there, and print its path.
+if [ "${1:-}" = "--tool" ]; then
+    echo "$venv/bin/componentize-py"
+    exit 0
 fi
 cd "$here"
 # Up to date: componentize-py's output differs from build to build, and a new file means a

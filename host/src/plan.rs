@@ -99,7 +99,10 @@ pub fn build(loaded: &Loaded, warnings: &mut Vec<String>) -> Result<Plan, Config
                     }
                 }
             }
-            (None, None) => warnings.push(format!("[WARNING] module {alias} not found.")),
+            (None, None) => match crate::runtime::python::find(alias, &loaded.dir) {
+                Some(py) => modules.push(python_module(alias, m, py, &loaded.dir)?),
+                None => warnings.push(format!("[WARNING] module {alias} not found.")),
+            },
         }
     }
 
@@ -143,7 +146,7 @@ pub fn build(loaded: &Loaded, warnings: &mut Vec<String>) -> Result<Plan, Config
         };
         let verifier = match &p.verifier {
             Some(v) => {
-                let target = resolve_verifier(&v.kind, config).map_err(|reason| {
+                let target = resolve_verifier(&v.kind, config, &modules).map_err(|reason| {
                     ConfigError::invalid(format!("{at}.verifier.type"), reason)
                 })?;
                 if target.module_is_builtin
@@ -151,6 +154,16 @@ pub fn build(loaded: &Loaded, warnings: &mut Vec<String>) -> Result<Plan, Config
                     && !used_builtins.iter().any(|u| u.module == b.module)
                 {
                     used_builtins.push(b);
+                }
+                if target.r.module == "pymanager.output_verifier"
+                    && python_block_buffered(&p.executable, &p.arguments, env.as_deref())
+                {
+                    warnings.push(format!(
+                        "[WARNING] {at}: OutputVerifier watches a Python process, which \
+                         block-buffers its output into a pipe (a line may not arrive until \
+                         8 KiB did): add \"-u\" to its arguments or PYTHONUNBUFFERED=1 to its \
+                         environment"
+                    ));
                 }
                 Some(VerifierSpec {
                     kind: v.kind.clone(),
@@ -257,7 +270,11 @@ struct Resolved {
 }
 
 /// `module.Name`, a built-in verifier's name, or a built-in's short name.
-fn resolve_verifier(kind: &str, config: &Config) -> Result<Resolved, String> {
+fn resolve_verifier(
+    kind: &str,
+    config: &Config,
+    external: &[ModuleDecl],
+) -> Result<Resolved, String> {
     let kind = kind.trim();
     if let Some(b) = BUILTINS
         .iter()
@@ -277,7 +294,9 @@ fn resolve_verifier(kind: &str, config: &Config) -> Result<Resolved, String> {
             builtin_list()
         ));
     };
-    if config.modules.get(module).is_some_and(|m| m.path.is_some()) {
+    if config.modules.get(module).is_some_and(|m| m.path.is_some())
+        || external.iter().any(|m| m.alias == module)
+    {
         return Ok(Resolved {
             r: VerifierRef {
                 module: module.into(),
@@ -296,7 +315,7 @@ fn resolve_verifier(kind: &str, config: &Config) -> Result<Resolved, String> {
         });
     }
     Err(format!(
-        "unknown module {module:?}: declare it under modules with a \"path\" to its .wasm component, or use a built-in: {}",
+        "unknown module {module:?}: declare it under modules with a \"path\" to its .wasm component, or as a Python module ({module}.py next to the config or on PYTHONPATH), or use a built-in: {}",
         builtin_list()
     ))
 }
@@ -360,6 +379,58 @@ pub(crate) fn external_module(
     })
 }
 
+/// The declaration of a Python module written for the original: built into a component
+/// when loaded. Its verifiers reach the loopback host names unless `allow.hosts` says
+/// otherwise, so that a config written for the original runs unchanged (the original's
+/// verifiers checked services of the test environment on this machine).
+fn python_module(
+    alias: &str,
+    m: &ModuleConfig,
+    py: crate::runtime::python::PythonModule,
+    config_dir: &Path,
+) -> Result<ModuleDecl, ConfigError> {
+    let mut decl = external_module(alias, m, Path::new(""), config_dir)?;
+    if m.allow.hosts.is_none() {
+        decl.grants.hosts = HostGrants::loopback();
+    }
+    decl.source = ModuleSource::Python(py);
+    Ok(decl)
+}
+
+/// True for a Python interpreter started without `-u` and without `PYTHONUNBUFFERED`:
+/// its stdout is block-buffered into pymanager's pipe.
+fn python_block_buffered(
+    executable: &str,
+    args: &[String],
+    env: Option<&[(OsString, OsString)]>,
+) -> bool {
+    let mut words = executable.split_whitespace();
+    let program = words.next().unwrap_or("");
+    let name = Path::new(program)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    let is_python = name.starts_with("python")
+        && name[6..].chars().all(|c| c.is_ascii_digit() || c == '.');
+    if !is_python {
+        return false;
+    }
+    let unbuffered_flag = words
+        .map(str::to_string)
+        .chain(args.iter().cloned())
+        .take_while(|a| a.starts_with('-') && a != "-" && a != "--")
+        .any(|a| {
+            !a.starts_with("--")
+                && a[1..].chars().take_while(|c| *c != 'c' && *c != 'm').any(|c| c == 'u')
+        });
+    let set = |v: Option<&OsString>| v.is_some_and(|v| !v.is_empty());
+    let unbuffered_env = match env {
+        Some(vars) => set(vars.iter().find(|(k, _)| k == "PYTHONUNBUFFERED").map(|(_, v)| v)),
+        None => set(std::env::var_os("PYTHONUNBUFFERED").as_ref()),
+    };
+    !unbuffered_flag && !unbuffered_env
+}
+
 /// Sources `file` in `shell` and returns the environment it leaves.
 fn source_env_file(shell: &str, file: &Path) -> Result<Vec<(OsString, OsString)>, String> {
     use std::os::unix::ffi::OsStrExt;
@@ -398,4 +469,26 @@ fn source_env_file(shell: &str, file: &Path) -> Result<Vec<(OsString, OsString)>
             ))
         })
         .collect())
+}
+
+#[cfg(test)]
+mod buffering_tests {
+    use super::python_block_buffered as buffered;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_python_without_u_is_block_buffered() {
+        let unbuffered = [("PYTHONUNBUFFERED".into(), "1".into())];
+        assert!(buffered("python3", &args(&["server.py"]), Some(&[])));
+        assert!(buffered("/usr/bin/python3.11", &args(&["server.py", "-u"]), Some(&[])));
+        assert!(!buffered("python3", &args(&["-u", "server.py"]), Some(&[])));
+        assert!(!buffered("python3", &args(&["-Bu", "-m", "http.server"]), Some(&[])));
+        assert!(!buffered("python3 -u", &args(&[]), Some(&[])));
+        assert!(!buffered("python3", &args(&["server.py"]), Some(&unbuffered)));
+        assert!(!buffered("node", &args(&["server.js"]), Some(&[])));
+        assert!(!buffered("pythonista", &args(&[]), Some(&[])));
+    }
 }

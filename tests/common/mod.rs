@@ -59,7 +59,13 @@ impl Manager {
 
     /// Starts pymanager in a directory already holding its `pymanager.json`.
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Manager {
+        Manager::start_env(dir, extra, &[])
+    }
+
+    /// Like [`Manager::start_in`], with these environment variables set.
+    pub fn start_env(dir: tempfile::TempDir, extra: &[&str], env: &[(&str, &Path)]) -> Manager {
         let mut cmd = Command::new(bin());
+        cmd.envs(env.iter().copied());
         cmd.arg("-f")
             .arg(dir.path().join("pymanager.json"))
             .args(extra)

@@ -75,6 +75,20 @@ impl DiskCache {
     }
 }
 
+impl DiskCache {
+    /// The cache's directory, if there is one (built Python components live under it too).
+    pub(crate) fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// The cached compiled `bytes`, if there is a usable entry; never compiles. Blocking.
+    pub(crate) fn load(&self, engine: &Engine, bytes: &[u8]) -> Option<Component> {
+        let path = self.path_for(bytes)?;
+        // SAFETY: as in `load_or_compile`: an entry this cache wrote, checked by wasmtime.
+        unsafe { Component::deserialize_file(engine, &path) }.ok()
+    }
+}
+
 /// Writes through a temporary file and a rename, so a reader never sees half a file and a
 /// file already mapped by another run is never changed under it (entries are only ever
 /// replaced whole, never written in place); a cache that cannot be written is not an

@@ -18,6 +18,9 @@ pub enum ModuleSource {
     Builtin(&'static [u8]),
     /// A `.wasm` file named in the config (already resolved against the config's directory).
     File(PathBuf),
+    /// A Python module written for the original pymanager, built into a component (with
+    /// componentize-py, cached by content) when loaded.
+    Python(super::python::PythonModule),
 }
 
 /// One host (and optionally one port) a module may reach over HTTP or TCP.

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Builds verifier.wasm from src/ with ComponentizeJS, from the lockfile.
+#   examples/js-verifier/build.sh            (from anywhere)
+# Needs node >= 20 and npm (the npm registry the first time).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$here"
+if [ ! -x node_modules/.bin/componentize-js ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+fi
+# Up to date: a new file means a new compile in pymanager (its cache is keyed by content).
+if [ -f verifier.wasm ] && [ -z "$(find src "$root/wit" package-lock.json -newer verifier.wasm 2>/dev/null)" ]; then
+    echo "up to date: $here/verifier.wasm"
+    exit 0
+fi
+# -d http fetch-event: pymanager gives a verifier no wasi:http (HTTP goes through the host
+# interface, to granted hosts only); without it the component imports wasi:http/types and
+# pymanager refuses it, naming this flag.
+node_modules/.bin/componentize-js src/verifier.js --wit "$root/wit" --world-name verifier-module \
+    -d http fetch-event -o "$here/verifier.wasm.tmp"
+mv "$here/verifier.wasm.tmp" "$here/verifier.wasm"
+echo "built $here/verifier.wasm"

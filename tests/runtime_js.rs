@@ -1,0 +1,170 @@
+//! A verifier written in JavaScript (examples/js-verifier, built with ComponentizeJS from
+//! its lockfile by its build.sh) verifies a real process under the real binary, and a
+//! throw fails the verification with its message instead of crashing the component.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Manager, config_dir, wait_until};
+use serde_json::json;
+
+fn example_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/js-verifier")
+}
+
+/// Runs build.sh (`npm ci` from the lockfile when needed, then componentize-js); returns
+/// the .wasm.
+fn build_js_verifier() -> PathBuf {
+    let dir = example_dir();
+    let out = Command::new("sh")
+        .arg(dir.join("build.sh"))
+        .output()
+        .expect("run examples/js-verifier/build.sh");
+    assert!(
+        out.status.success(),
+        "build.sh failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join("verifier.wasm")
+}
+
+/// A config in a fresh directory running `server` (a node one-liner) verified by the JS
+/// example's JsonField, with the component copied beside it.
+fn config(wasm: &Path, port: u16, server: &str) -> tempfile::TempDir {
+    let cfg = json!({
+        "modules": { "jsverify": { "path": "verifier.wasm", "allow": { "hosts": [format!("127.0.0.1:{port}")] } } },
+        "messages": ["verifier.fail"],
+        "http": { "enabled": true },
+        "processes": {
+            "api": {
+                "executable": "node",
+                "arguments": ["-e", server, port.to_string()],
+                "verifier": {
+                    "type": "jsverify.JsonField",
+                    "arguments": { "url": format!("http://127.0.0.1:{port}/health"), "field": "status",
+                                   "equals": "ok", "timeout": 60, "interval": 0.1 }
+                }
+            }
+        }
+    });
+    let dir = config_dir(&cfg);
+    std::fs::copy(wasm, dir.path().join("verifier.wasm")).unwrap();
+    dir
+}
+
+/// Answers `{"status": "starting"}` twice, then `{"status": "ok"}`.
+const HEALTHY: &str = "let n = 0; require('http').createServer((q, s) => { n += 1; \
+    s.setHeader('content-type', 'application/json'); \
+    s.end(JSON.stringify({status: n > 2 ? 'ok' : 'starting'})); \
+    }).listen(Number(process.argv[1]), '127.0.0.1');";
+
+/// Answers HTML: the verifier's JSON.parse throws a SyntaxError.
+const HTML: &str = "require('http').createServer((q, s) => s.end('<html>hello</html>'))\
+    .listen(Number(process.argv[1]), '127.0.0.1');";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Compiling a 12 MB component the first time takes seconds, and minutes on a loaded
+/// machine; every later load comes from the disk cache.
+const COMPILE_WAIT: Duration = Duration::from_secs(600);
+
+#[test]
+fn a_javascript_verifier_verifies_a_real_process_and_fails_with_a_throws_message() {
+    let wasm = build_js_verifier();
+
+    // Passes once the real server says "ok"; -d returns 0 only then.
+    let port = free_port();
+    let mut m = Manager::start_in(config(&wasm, port, HEALTHY), &["-v"]);
+    assert!(
+        wait_until(COMPILE_WAIT, || m.output().contains("REST API listening")),
+        "{}",
+        m.output()
+    );
+    m.wait_status("running");
+    assert!(
+        m.output().contains("attempt 1: status is \"starting\""),
+        "{}",
+        m.output()
+    );
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_exit(), 0, "{}", m.output());
+
+    // A thrown Error fails the verification with its message (exit 5), not a crash.
+    let port = free_port();
+    let mut m = Manager::start_in(config(&wasm, port, HTML), &[]);
+    let status = m.wait_exit_within(COMPILE_WAIT).map(|s| s.code());
+    assert_eq!(status, Some(Some(5)), "{}", m.output());
+    let out = m.output();
+    assert!(
+        out.contains(&format!(
+            "http://127.0.0.1:{port}/health did not answer JSON (JSON.parse: unexpected character"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("unreachable"), "{out}");
+}
+
+/// The RSS of the manager (the child of the guardian `pymanager` starts), in KiB.
+fn manager_rss_kib(guardian: u32) -> u64 {
+    let children = std::fs::read_to_string(format!("/proc/{guardian}/task/{guardian}/children"))
+        .unwrap_or_default();
+    let manager = children
+        .split_whitespace()
+        .next()
+        .unwrap_or_else(|| panic!("the guardian {guardian} has no child"));
+    let status = std::fs::read_to_string(format!("/proc/{manager}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS")
+}
+
+/// Runs a manager that loads the JS component (compiling it or reading it from `cache`),
+/// waits until it runs, and returns its RSS in KiB and whether it compiled.
+fn rss_after_load(wasm: &Path, cache: &Path) -> (u64, bool) {
+    let cfg = json!({
+        "modules": { "jsverify": { "path": "verifier.wasm" } },
+        "http": { "enabled": true },
+        "processes": { "idle": { "executable": "sleep", "arguments": ["600"] } }
+    });
+    let dir = config_dir(&cfg);
+    std::fs::copy(wasm, dir.path().join("verifier.wasm")).unwrap();
+    let m = Manager::start_env(dir, &["-v"], &[("XDG_CACHE_HOME", cache)]);
+    assert!(
+        wait_until(COMPILE_WAIT, || m.output().contains("REST API listening")),
+        "{}",
+        m.output()
+    );
+    m.wait_status("running");
+    let rss = manager_rss_kib(m.pid());
+    let compiled = m.output().contains("jsverify") && m.output().contains(") compiled in");
+    m.signal(libc::SIGTERM);
+    (rss, compiled)
+}
+
+#[test]
+fn compiling_a_large_component_leaves_the_manager_as_small_as_the_cache_does() {
+    let wasm = build_js_verifier();
+    let cache = tempfile::tempdir().unwrap();
+    let (after_compile, compiled) = rss_after_load(&wasm, cache.path());
+    assert!(compiled, "the first run compiles");
+    let (from_cache, compiled) = rss_after_load(&wasm, cache.path());
+    assert!(!compiled, "the second run reads the cache");
+    let (a, c) = (after_compile / 1024, from_cache / 1024);
+    eprintln!("RSS after compiling: {a} MiB; after loading from the cache: {c} MiB");
+    assert!(
+        after_compile <= from_cache + 10 * 1024,
+        "RSS after compiling {a} MiB, from the cache {c} MiB"
+    );
+}
