@@ -40,7 +40,7 @@ use serde::de::DeserializeOwned;
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "verifier-module",
         pub_export_macro: true,
         default_bindings_module: "pymanager_guest::bindings",
