@@ -6,6 +6,8 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$here"
+# ComponentizeJS 0.23.0 needs @bytecodealliance/preview2-shim 0.17 but lists it only as a
+# development dependency of its own: package.json names it, pinned.
 if [ ! -x node_modules/.bin/componentize-js ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     npm ci --no-audit --no-fund --loglevel=error
 fi
