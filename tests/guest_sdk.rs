@@ -91,7 +91,11 @@ fn a_verifier_builds_against_the_packaged_sdk_outside_the_workspace() {
         .arg(tmp.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sdk = tmp.path().join("pymanager-guest-sdk-0.3.0");
 
     let mine = tmp.path().join("mine");
@@ -109,7 +113,14 @@ fn a_verifier_builds_against_the_packaged_sdk_outside_the_workspace() {
     .unwrap();
     std::fs::write(mine.join("src/lib.rs"), VERIFIER).unwrap();
     run(cargo(&mine)
-        .args(["build", "--offline", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--offline",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(&target));
     let wasm = target.join("wasm32-wasip2/release/mine.wasm");
     assert!(wasm.is_file());

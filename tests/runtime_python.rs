@@ -20,6 +20,10 @@ use tokio::net::TcpListener;
 
 const WAIT: Duration = Duration::from_secs(120);
 
+/// Building a module with componentize-py and compiling its 18 MB component the first time
+/// take seconds on a quiet machine and many minutes on a loaded one.
+const SLOW_WAIT: Duration = Duration::from_secs(1800);
+
 fn example_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/python-verifier")
 }
@@ -269,7 +273,7 @@ fn the_originals_python_verifiers_run_unchanged_in_the_sandbox() {
     // Built with componentize-py and compiled on first use: minutes on a loaded machine.
     let m = common::Manager::start_env(dir, &["-v"], &env);
     assert!(
-        common::wait_until(WAIT * 5, || m.output().contains("REST API listening")),
+        common::wait_until(SLOW_WAIT, || m.output().contains("REST API listening")),
         "{}",
         m.output()
     );
@@ -284,7 +288,7 @@ fn the_originals_python_verifiers_run_unchanged_in_the_sandbox() {
         }
     }));
     let mut m = common::Manager::start_env(dir, &[], &env);
-    let status = m.wait_exit_within(WAIT * 5).and_then(|s| s.code());
+    let status = m.wait_exit_within(SLOW_WAIT).and_then(|s| s.code());
     assert_eq!(status, Some(5), "{}", m.output());
     assert!(
         m.output().contains(

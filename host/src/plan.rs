@@ -410,8 +410,8 @@ fn python_block_buffered(
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("");
-    let is_python = name.starts_with("python")
-        && name[6..].chars().all(|c| c.is_ascii_digit() || c == '.');
+    let is_python =
+        name.starts_with("python") && name[6..].chars().all(|c| c.is_ascii_digit() || c == '.');
     if !is_python {
         return false;
     }
@@ -421,11 +421,17 @@ fn python_block_buffered(
         .take_while(|a| a.starts_with('-') && a != "-" && a != "--")
         .any(|a| {
             !a.starts_with("--")
-                && a[1..].chars().take_while(|c| *c != 'c' && *c != 'm').any(|c| c == 'u')
+                && a[1..]
+                    .chars()
+                    .take_while(|c| *c != 'c' && *c != 'm')
+                    .any(|c| c == 'u')
         });
     let set = |v: Option<&OsString>| v.is_some_and(|v| !v.is_empty());
     let unbuffered_env = match env {
-        Some(vars) => set(vars.iter().find(|(k, _)| k == "PYTHONUNBUFFERED").map(|(_, v)| v)),
+        Some(vars) => set(vars
+            .iter()
+            .find(|(k, _)| k == "PYTHONUNBUFFERED")
+            .map(|(_, v)| v)),
         None => set(std::env::var_os("PYTHONUNBUFFERED").as_ref()),
     };
     !unbuffered_flag && !unbuffered_env
@@ -483,11 +489,23 @@ mod buffering_tests {
     fn a_python_without_u_is_block_buffered() {
         let unbuffered = [("PYTHONUNBUFFERED".into(), "1".into())];
         assert!(buffered("python3", &args(&["server.py"]), Some(&[])));
-        assert!(buffered("/usr/bin/python3.11", &args(&["server.py", "-u"]), Some(&[])));
+        assert!(buffered(
+            "/usr/bin/python3.11",
+            &args(&["server.py", "-u"]),
+            Some(&[])
+        ));
         assert!(!buffered("python3", &args(&["-u", "server.py"]), Some(&[])));
-        assert!(!buffered("python3", &args(&["-Bu", "-m", "http.server"]), Some(&[])));
+        assert!(!buffered(
+            "python3",
+            &args(&["-Bu", "-m", "http.server"]),
+            Some(&[])
+        ));
         assert!(!buffered("python3 -u", &args(&[]), Some(&[])));
-        assert!(!buffered("python3", &args(&["server.py"]), Some(&unbuffered)));
+        assert!(!buffered(
+            "python3",
+            &args(&["server.py"]),
+            Some(&unbuffered)
+        ));
         assert!(!buffered("node", &args(&["server.js"]), Some(&[])));
         assert!(!buffered("pythonista", &args(&[]), Some(&[])));
     }

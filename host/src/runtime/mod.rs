@@ -433,14 +433,16 @@ impl Inner {
         check_header(&bytes, &what).map_err(fail)?;
         imports::check(&bytes, &what).map_err(fail)?;
         let started = Instant::now();
-        let (mut component, outcome) = self
-            .cache
-            .load_or_compile(&self.engine, &bytes)
-            .map_err(|e| fail(format!("{what} is not a valid component: {}", one_line(&e))))?;
+        let (component, outcome) = match self.cache.load(&self.engine, &bytes) {
+            Some(c) => (c, CacheOutcome::Hit),
+            None => (
+                self.compile_apart(&bytes).map_err(|e| {
+                    fail(format!("{what} is not a valid component: {}", one_line(&e)))
+                })?,
+                CacheOutcome::Compiled,
+            ),
+        };
         let compile = started.elapsed();
-        if outcome == CacheOutcome::Compiled {
-            component = self.settle(component, &bytes);
-        }
         let pre = self.link(&component, &what).map_err(fail)?;
         Ok(Prepared {
             info: Arc::new(ModuleInfo {
@@ -457,16 +459,26 @@ impl Inner {
         })
     }
 
-    /// Leaves a freshly compiled component as light as a cached one. Compiling a 12–18 MB
-    /// component (an interpreter inside) leaves ~300 MB in the process: the compiler's
-    /// scratch memory, freed but kept by the allocator, and the machine code in anonymous
-    /// memory. Mapping the code back from the cache entry just written (as a cache hit
-    /// does) and handing the freed heap back to the system (`malloc_trim`) brings a
-    /// manager that compiled once to the size of one that loaded from the cache.
-    fn settle(&self, compiled: Component, bytes: &[u8]) -> Component {
-        let component = self.cache.load(&self.engine, bytes).unwrap_or(compiled);
+    /// Compiles `bytes` so that the manager keeps no more memory than a cache hit would.
+    /// Compiling a 12–18 MB component (an interpreter inside) leaves hundreds of MB behind:
+    /// the compiler's contexts, which an engine keeps for its life, its freed scratch
+    /// memory, which the allocator keeps, and the machine code in anonymous memory. So the
+    /// compile runs on an engine of its own (same settings, so the same cache key), which
+    /// is dropped with everything it holds; the freed heap is handed back to the system
+    /// (`malloc_trim`); and the result is mapped from the cache entry just written, as a
+    /// hit would be (or deserialized from memory when there is no cache).
+    fn compile_apart(&self, bytes: &[u8]) -> wasmtime::Result<Component> {
+        let serialized = {
+            let compiler = engine::new_engine().map_err(wasmtime::Error::msg)?;
+            let (component, _) = self.cache.load_or_compile(&compiler, bytes)?;
+            component.serialize()?
+        };
         release_free_heap();
-        component
+        if let Some(c) = self.cache.load(&self.engine, bytes) {
+            return Ok(c);
+        }
+        // SAFETY: these bytes were serialized just now by an engine of the same settings.
+        unsafe { Component::deserialize(&self.engine, &serialized) }
     }
 
     fn link(
