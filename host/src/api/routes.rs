@@ -44,6 +44,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/status"),
     ("post", "/api/v1/shutdown"),
     ("get", "/api/v1/openapi.json"),
+    ("get", "/ui/"),
+    ("get", "/ui/app.js"),
+    ("get", "/ui/style.css"),
 ];
 
 /// Every route, with the body limit in front and the error handler behind.
@@ -164,7 +167,7 @@ pub fn all(api: Api) -> impl Filter<Extract = (Response,), Error = Infallible> +
         .boxed();
 
     content_length_within_limit()
-        .and(legacy.or(v1).unify())
+        .and(legacy.or(v1).unify().or(super::ui::routes()).unify())
         .recover(recover)
         .unify()
 }
