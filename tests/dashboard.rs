@@ -8,6 +8,7 @@
 mod browser;
 mod common;
 
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -571,6 +572,89 @@ fn api_pid(m: &Manager, token: &str) -> u64 {
         .json()
         .unwrap();
     v["pid"].as_u64().unwrap_or_else(|| panic!("{v}"))
+}
+
+/// A page of another origin (the same host, another port) that tries to drive the API with
+/// `fetch`: a restart and a stop as "simple" requests (sent without a preflight), a shutdown
+/// through both routes.
+const ATTACK: &str = r#"<!doctype html><title>attacking</title><script>
+const api = new URLSearchParams(location.search).get('api');
+const tries = [
+  ['POST', '/restart/1', 'no-cors'], ['POST', '/restart/1', 'cors'],
+  ['POST', '/api/v1/processes/1/stop', 'no-cors'],
+  ['POST', '/api/v1/processes/1/restart', 'cors'],
+  ['DELETE', '/', 'cors'], ['POST', '/api/v1/shutdown', 'no-cors'],
+];
+(async () => {
+  const results = [];
+  for (const [method, path, mode] of tries) {
+    try {
+      const r = await fetch(api + path, {method, mode, body: 'x', headers: {'Content-Type': 'text/plain'}});
+      results.push(`${method} ${path} ${mode}: ${r.type} ${r.status}`);
+    } catch (e) {
+      results.push(`${method} ${path} ${mode}: ${e}`);
+    }
+  }
+  window.results = results;
+  document.title = 'done';
+})();
+</script>"#;
+
+/// Serves [`ATTACK`] on another port of loopback until the test ends.
+fn serve_attack_page() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{ATTACK}",
+                ATTACK.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn a_page_of_another_origin_cannot_restart_or_stop_anything() {
+    let m = Manager::start(json!({
+        "http": {"enabled": true},
+        "keep-alive": true,
+        "processes": {"svc": sh("exec sleep 1000")}
+    }));
+    m.wait_status("running");
+    let base = m.url();
+    let before = api_processes(&m)["svc"].clone();
+    let port = serve_attack_page();
+    let b = Browser::start(WIDTH, HEIGHT);
+    b.goto(&format!("http://127.0.0.1:{port}/?api={base}"));
+    b.wait_for("the attack's end", "document.title === 'done'");
+    let tried = b.exec("return window.results", json!([]));
+    // The browser's own complaints about the attack page's requests (CORS) are expected.
+    let complaints = b.page_errors();
+    let tried = json!({"fetches": tried, "console": complaints});
+
+    // Every fetch has been answered (or refused by the browser) by now: nothing changed.
+    let status = client()
+        .get(format!("{base}/status"))
+        .send()
+        .and_then(|r| r.json::<Value>());
+    assert!(
+        status.as_ref().is_ok_and(|s| s["status"] == "running"),
+        "the manager was shut down ({status:?}): {tried}"
+    );
+    let after = api_processes(&m)["svc"].clone();
+    assert_eq!(
+        after["pid"], before["pid"],
+        "svc was restarted or stopped: {tried}"
+    );
+    assert_eq!(after["restarts"], 0, "svc was restarted: {tried}");
+    assert_eq!(after["lifecycle"], "ready", "{tried}");
+    assert!(common::alive(before["pid"].as_i64().unwrap() as i32));
 }
 
 /// The page's own stream parsers and styles, run in the browser: a stream cut anywhere
