@@ -1,5 +1,13 @@
-//! The task that owns the process table.
+//! The task that owns the process table and carries out what the lifecycle decides.
+//!
+//! Every message (a command, a report from a task it started) becomes an [`Input`] to one
+//! process's [`lifecycle::step`]; the actor stores the new state and carries out the
+//! effects: spawning, starting or cancelling a verifier, stopping a group, answering,
+//! writing a line. After each message it lets the start-up sequence move on, checks whether
+//! every process has ended, and publishes what changed. It decides nothing about a single
+//! process itself.
 
+use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -9,14 +17,15 @@ use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::handle::{
-    Command, CommandError, Event, Lifecycle, Phase, ProcessInfo, ProcessRef, Snapshot,
-    SupervisorHandle, VerifierInfo, VerifierOutcome,
+    Command, CommandError, Event, Phase, ProcessInfo, ProcessRef, Snapshot, SupervisorHandle,
 };
+use super::lifecycle::{self, Answer, Effect, Env, Exit, Failure, Input, Note, ReplyId, State};
 use super::output::{Sink, pump};
 use super::reaper::Reaper;
 use super::spawn::spawn;
+use super::startup::{Next, Startup};
 use super::terminate::{stop_group, terminate_all};
-use super::{Outcome, RESTART_GRACE};
+use super::{Outcome, RESTART_GRACE, view};
 use crate::config::Messages;
 use crate::console::Console;
 use crate::plan::{OutputMode, Plan, ProcessSpec};
@@ -43,15 +52,10 @@ pub fn start(plan: Plan, runtime: Runtime, console: Console) -> std::io::Result<
     let (internal_tx, internal_rx) = mpsc::unbounded_channel();
     let (events, _) = broadcast::channel(1024);
     let (ready_tx, ready) = oneshot::channel();
-    let (force_tx, _) = watch::channel(false);
-    let records: Vec<Record> = plan
-        .processes
-        .iter()
-        .map(|spec| Record::new(spec.clone()))
-        .collect();
+    let slots: Vec<Slot> = plan.processes.iter().cloned().map(Slot::new).collect();
     let first = Arc::new(Snapshot {
         phase: Phase::Launching,
-        processes: records.iter().map(|r| r.info.clone()).collect(),
+        processes: slots.iter().map(Slot::info).collect(),
     });
     let (snapshot_tx, snapshot) = watch::channel(first);
     let handle = SupervisorHandle {
@@ -60,20 +64,23 @@ pub fn start(plan: Plan, runtime: Runtime, console: Console) -> std::io::Result<
         events: events.clone(),
     };
     let actor = Actor {
+        changed: vec![false; slots.len()],
+        slots,
         plan,
         runtime,
         console,
         reaper,
-        records,
+        startup: Startup::default(),
         phase: Phase::Launching,
         snapshot_tx,
         events,
         internal: internal_tx,
         shutdown: CancellationToken::new(),
-        force: force_tx,
+        force: watch::Sender::new(false),
         ready: Some(ready_tx),
         outcome: None,
-        dirty: true,
+        replies: HashMap::new(),
+        next_reply: 0,
     };
     let done = tokio::spawn(actor.run(commands_rx, internal_rx));
     Ok(Started {
@@ -83,90 +90,65 @@ pub fn start(plan: Plan, runtime: Runtime, console: Console) -> std::io::Result<
     })
 }
 
-/// What a run of a process was started for: the reply goes out once it is verified.
-enum Purpose {
-    /// The start-up sequence: the next process starts when this one is verified.
-    Startup,
-    /// A REST restart or start: answer this requester.
-    Request(Reply),
-}
-
-/// What to do once a process has been stopped.
-enum AfterStop {
-    Restart(Reply),
-    Stop(Reply),
-}
-
-/// Reports from the tasks the actor started.
+/// Reports from the tasks the actor started, each about one run of one process.
 enum Internal {
     Exited {
         idx: usize,
-        run: u64,
-        state: ProcState,
+        run: u32,
+        exit: Exit,
     },
-    Verified {
+    Checked {
         idx: usize,
-        run: u64,
+        run: u32,
         result: Result<(), String>,
     },
-    Stopped {
+    GroupStopped {
         idx: usize,
-        then: AfterStop,
+        run: u32,
     },
-    LaunchFrom(usize),
+    /// The start-up may launch its next process.
+    Advance,
     ShutdownDone,
 }
 
-struct Record {
+/// One process: its lifecycle state, and the handles of what runs for it.
+struct Slot {
     spec: Arc<ProcessSpec>,
-    info: ProcessInfo,
-    state: watch::Sender<ProcState>,
+    state: State,
+    /// The OS-level state, derived from `state` after every step; what verifiers and the
+    /// stop task wait on.
+    os: watch::Sender<ProcState>,
+    /// The output of the current run.
     output: Arc<OutputLog>,
-    /// Counts runs, so that a late report about an old run is recognised and ignored.
-    run: u64,
-    /// The operation under way, if any; a second one is refused as busy.
-    busy: Option<&'static str>,
-    /// Who waits for the current run's verification.
-    purpose: Option<Purpose>,
-    verifier: Option<AbortHandle>,
     /// Held open while the run lives, so the process never reads EOF on stdin.
     stdin: Option<OwnedFd>,
+    verifier: Option<AbortHandle>,
 }
 
-impl Record {
-    fn new(spec: Arc<ProcessSpec>) -> Record {
-        Record {
-            info: ProcessInfo {
-                id: spec.id,
-                name: spec.name.to_string(),
-                command: spec.command.clone(),
-                state: ProcState::NotStarted,
-                lifecycle: Lifecycle::Pending,
-                restarts: 0,
-                started_at: None,
-                verifier: spec.verifier.as_ref().map(|v| VerifierInfo {
-                    kind: v.kind.clone(),
-                    outcome: VerifierOutcome::Pending,
-                    message: None,
-                }),
-                error: None,
-            },
-            state: watch::channel(ProcState::NotStarted).0,
-            output: Arc::new(OutputLog::new()),
-            run: 0,
-            busy: None,
-            purpose: None,
-            verifier: None,
-            stdin: None,
+impl Slot {
+    fn new(spec: Arc<ProcessSpec>) -> Slot {
+        Slot {
             spec,
+            state: State::Pending,
+            os: watch::Sender::new(ProcState::NotStarted),
+            output: Arc::new(OutputLog::new()),
+            stdin: None,
+            verifier: None,
         }
     }
 
-    fn running_pid(&self) -> Option<i32> {
-        match self.info.state {
-            ProcState::Running { pid } => Some(pid as i32),
-            _ => None,
-        }
+    fn info(&self) -> ProcessInfo {
+        view::info(&self.spec, &self.state)
+    }
+
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+}
+
+impl std::borrow::Borrow<State> for Slot {
+    fn borrow(&self) -> &State {
+        &self.state
     }
 }
 
@@ -175,7 +157,10 @@ struct Actor {
     runtime: Runtime,
     console: Console,
     reaper: Reaper,
-    records: Vec<Record>,
+    slots: Vec<Slot>,
+    /// Which slots changed since the last publish.
+    changed: Vec<bool>,
+    startup: Startup,
     phase: Phase,
     snapshot_tx: watch::Sender<Arc<Snapshot>>,
     events: broadcast::Sender<Event>,
@@ -185,7 +170,9 @@ struct Actor {
     force: watch::Sender<bool>,
     ready: Option<oneshot::Sender<Result<(), String>>>,
     outcome: Option<Outcome>,
-    dirty: bool,
+    /// Requesters waiting for an answer, by the id the lifecycle knows them by.
+    replies: HashMap<ReplyId, Reply>,
+    next_reply: ReplyId,
 }
 
 impl Actor {
@@ -195,9 +182,8 @@ impl Actor {
         mut internal: mpsc::UnboundedReceiver<Internal>,
     ) -> Outcome {
         self.console
-            .info(format_args!("launching {} processes", self.records.len()));
-        self.launch_from(0);
-        self.publish();
+            .info(format_args!("launching {} processes", self.slots.len()));
+        self.after_message();
         loop {
             tokio::select! {
                 Some(msg) = internal.recv() => {
@@ -208,54 +194,78 @@ impl Actor {
                 }
                 Some(cmd) = commands.recv() => self.on_command(cmd),
             }
-            self.publish();
+            self.after_message();
         }
         self.console.flush().await;
         self.outcome.take().unwrap_or(Outcome::Shutdown)
     }
 
-    // ---- start-up sequence -------------------------------------------------------
+    fn after_message(&mut self) {
+        self.advance_startup();
+        self.check_all_ended();
+        self.publish();
+    }
 
-    /// Starts processes from `idx` on, in order, each after the previous one verified.
-    fn launch_from(&mut self, idx: usize) {
-        if self.phase.is_shutting_down() {
-            return;
-        }
-        if idx == self.records.len() {
-            self.set_phase(Phase::Running);
-            self.console.info("all processes are running");
-            if let Some(ready) = self.ready.take() {
-                let _ = ready.send(Ok(()));
+    // ---- applying the lifecycle ------------------------------------------------------
+
+    /// Feeds `input` to process `idx` and carries out the effects, feeding back what they
+    /// report at once (a spawn's result).
+    fn apply(&mut self, idx: usize, input: Input) {
+        let mut next = Some(input);
+        while let Some(input) = next.take() {
+            let slot = &mut self.slots[idx];
+            let env = Env {
+                now: SystemTime::now(),
+                verifier: slot.spec.verifier.is_some(),
+                shutting_down: self.phase.is_shutting_down(),
+            };
+            let state = std::mem::replace(&mut slot.state, State::Pending);
+            let (state, effects) = lifecycle::step(state, input, &env);
+            slot.state = state;
+            // Before any effect runs: a verifier started below must see the new process.
+            slot.os.send_if_modified(|os| {
+                let now = view::proc_state(&slot.state);
+                std::mem::replace(os, now) != now
+            });
+            self.changed[idx] = true;
+            for effect in effects {
+                if let Some(report) = self.carry_out(idx, effect) {
+                    next = Some(report);
+                }
             }
-            self.check_all_ended();
-            return;
         }
-        self.start_run(idx, Purpose::Startup);
     }
 
-    fn startup_failed(&mut self, line: String) {
-        let line = crate::config::one_line(&line);
-        self.console.log_line(&format!("[ERROR] {line}"));
-        let _ = self.events.send(Event::StartupFailed {
-            message: line.clone(),
-        });
-        if let Some(ready) = self.ready.take() {
-            let _ = ready.send(Err(line.clone()));
+    fn carry_out(&mut self, idx: usize, effect: Effect) -> Option<Input> {
+        match effect {
+            Effect::Spawn { run } => return Some(self.spawn(idx, run)),
+            Effect::Verify { run } => self.verify(idx, run),
+            Effect::CancelVerify => {
+                if let Some(v) = self.slots[idx].verifier.take() {
+                    v.abort();
+                }
+            }
+            Effect::StopGroup { run, pid } => {
+                let state = self.slots[idx].os.subscribe();
+                let tx = self.internal.clone();
+                tokio::spawn(async move {
+                    stop_group(pid as i32, state, RESTART_GRACE).await;
+                    let _ = tx.send(Internal::GroupStopped { idx, run });
+                });
+            }
+            Effect::Reply { to, answer } => self.answer(idx, to, answer),
+            Effect::Note(note) => self.note(idx, note),
         }
-        self.begin_shutdown(Outcome::StartupFailed(line));
+        None
     }
 
-    // ---- one run of one process --------------------------------------------------
-
-    /// Spawns a new run of process `idx`, then verifies it; `purpose` learns the result.
-    fn start_run(&mut self, idx: usize, purpose: Purpose) {
+    /// Spawns run `run` of process `idx`; the lifecycle's next input.
+    fn spawn(&mut self, idx: usize, run: u32) -> Input {
         let console = self.console.clone();
-        let rec = &mut self.records[idx];
-        rec.run += 1;
-        rec.output = Arc::new(OutputLog::new());
-        rec.info.error = None;
-        rec.info.started_at = Some(SystemTime::now());
-        let spec = rec.spec.clone();
+        let slot = &mut self.slots[idx];
+        let spec = slot.spec.clone();
+        slot.output = Arc::new(OutputLog::new());
+        slot.stdin = None;
         console.say_now(format!("$ {}", spec.command));
         let sink = match &spec.output {
             OutputMode::Console => {
@@ -266,52 +276,47 @@ impl Actor {
                 Ok(f) => Sink::File(f),
                 Err(e) => {
                     let reason = format!("cannot open {} for output: {e}", path.display());
-                    return self.run_failed(idx, purpose, reason);
+                    return Input::SpawnFailed { reason };
                 }
             },
         };
         let spawned = match spawn(&spec, &self.reaper) {
             Ok(s) => s,
-            Err(reason) => return self.run_failed(idx, purpose, reason),
+            Err(reason) => return Input::SpawnFailed { reason },
         };
-        let rec = &mut self.records[idx];
-        let run = rec.run;
         console.debug(format_args!(
             "{} started with pid {}",
             spec.name, spawned.pid
         ));
-        rec.info.state = ProcState::Running { pid: spawned.pid };
-        rec.state.send_replace(rec.info.state);
-        rec.stdin = Some(spawned.stdin);
-        tokio::spawn(pump(spawned.output, rec.output.clone(), sink));
+        slot.stdin = Some(spawned.stdin);
+        tokio::spawn(pump(spawned.output, slot.output.clone(), sink));
         let tx = self.internal.clone();
         let exit = spawned.exit;
         tokio::spawn(async move {
             // The reaper always answers; a dropped sender means the manager is exiting.
             if let Ok(state) = exit.await {
-                let _ = tx.send(Internal::Exited { idx, run, state });
+                let exit = match state {
+                    ProcState::Signaled { signal } => Exit::Signal(signal),
+                    other => Exit::Code(other.legacy_code().unwrap_or(0)),
+                };
+                let _ = tx.send(Internal::Exited { idx, run, exit });
             }
         });
+        Input::Spawned { pid: spawned.pid }
+    }
 
-        let Some(v) = spec.verifier.clone() else {
-            rec.info.lifecycle = Lifecycle::Ready;
-            self.run_verified(idx, purpose);
+    /// Starts the verifier of run `run` of process `idx` in a task of its own.
+    fn verify(&mut self, idx: usize, run: u32) {
+        let slot = &mut self.slots[idx];
+        let Some(v) = slot.spec.verifier.clone() else {
             return;
         };
-        rec.info.lifecycle = Lifecycle::Verifying;
-        rec.busy = Some("verification");
-        rec.purpose = Some(purpose);
-        if let Some(info) = &mut rec.info.verifier {
-            info.outcome = VerifierOutcome::Running;
-            info.message = None;
-        }
-        let log = log_sink(&self.console, self.plan.messages, &spec.name);
         let view = ProcessView::new(
-            spec.name.clone(),
-            rec.state.subscribe(),
-            rec.output.clone(),
+            slot.spec.name.clone(),
+            slot.os.subscribe(),
+            slot.output.clone(),
             self.shutdown.child_token(),
-            log,
+            log_sink(&self.console, self.plan.messages, &slot.spec.name),
         );
         let runtime = self.runtime.clone();
         let tx = self.internal.clone();
@@ -320,209 +325,112 @@ impl Actor {
                 .verify(&v.target, &v.args_json, view)
                 .await
                 .map_err(|e| e.0);
-            let _ = tx.send(Internal::Verified { idx, run, result });
+            let _ = tx.send(Internal::Checked { idx, run, result });
         });
-        rec.verifier = Some(task.abort_handle());
-        self.dirty = true;
-    }
-
-    fn run_failed(&mut self, idx: usize, purpose: Purpose, reason: String) {
-        let rec = &mut self.records[idx];
-        rec.info.lifecycle = Lifecycle::Failed;
-        rec.info.error = Some(reason.clone());
-        rec.busy = None;
-        self.dirty = true;
-        let name = rec.spec.name.clone();
-        match purpose {
-            Purpose::Startup => self.startup_failed(format!(
-                "could not set up processes: processes.{name}: {reason}"
-            )),
-            Purpose::Request(reply) => {
-                let _ = reply.send(Err(CommandError::Failed(name.to_string(), reason)));
-            }
+        if let Some(old) = slot.verifier.replace(task.abort_handle()) {
+            old.abort();
         }
     }
 
-    fn run_verified(&mut self, idx: usize, purpose: Purpose) {
-        let rec = &mut self.records[idx];
-        rec.busy = None;
-        self.dirty = true;
-        match purpose {
-            // Through the mailbox, not a call: with many processes without verifiers a
-            // direct call would recurse once per process.
-            Purpose::Startup => {
-                let _ = self.internal.send(Internal::LaunchFrom(idx + 1));
-            }
-            Purpose::Request(reply) => {
-                let _ = reply.send(Ok(self.records[idx].info.clone()));
-            }
-        }
+    fn answer(&mut self, idx: usize, to: ReplyId, answer: Answer) {
+        let Some(reply) = self.replies.remove(&to) else {
+            return;
+        };
+        let name = self.slots[idx].name().to_string();
+        let result = match answer {
+            Answer::Done => Ok(self.slots[idx].info()),
+            Answer::Busy(op) => Err(CommandError::Busy(name, op)),
+            Answer::ShuttingDown => Err(CommandError::ShuttingDown),
+            Answer::Failed(reason) => Err(CommandError::Failed(name, reason)),
+        };
+        let _ = reply.send(result);
     }
 
-    fn on_internal(&mut self, msg: Internal) {
-        self.dirty = true;
-        match msg {
-            Internal::Exited { idx, run, state } => {
-                let rec = &mut self.records[idx];
-                if rec.run != run {
-                    return;
-                }
-                rec.info.state = state;
-                rec.state.send_replace(state);
-                rec.stdin = None;
-                if !matches!(rec.info.lifecycle, Lifecycle::Stopping | Lifecycle::Failed) {
-                    rec.info.lifecycle = Lifecycle::Exited;
-                }
+    /// The lines people read: `messages` on stdout, `-v` lines and warnings in the log.
+    fn note(&mut self, idx: usize, note: Note) {
+        let slot = &self.slots[idx];
+        match note {
+            Note::Exited(exit) => {
                 if self.plan.messages.process_exit {
-                    let how = match state {
-                        ProcState::Signaled { signal } => format!("code {}", -signal),
-                        _ => format!("code {}", state.legacy_code().unwrap_or(0)),
-                    };
-                    self.console
-                        .say_now(format!("Process {} exited with {how}", rec.spec.command));
+                    // The original's words: the code, or minus the signal number.
+                    self.console.say_now(format!(
+                        "Process {} exited with code {}",
+                        slot.spec.command,
+                        exit.legacy_code()
+                    ));
                 }
                 self.console
-                    .info(format_args!("process {} ended: {state:?}", rec.spec.name));
-                self.check_all_ended();
+                    .info(format_args!("process {}: {exit}", slot.name()));
             }
-            Internal::Verified { idx, run, result } => {
-                let rec = &mut self.records[idx];
-                if rec.run != run {
-                    return;
-                }
-                rec.verifier = None;
-                let purpose = rec.purpose.take();
-                if let Some(info) = &mut rec.info.verifier {
-                    info.outcome = match result {
-                        Ok(()) => VerifierOutcome::Passed,
-                        Err(_) => VerifierOutcome::Failed,
-                    };
-                    info.message = result.as_ref().err().cloned();
-                }
-                match result {
-                    Ok(()) => {
-                        if rec.info.lifecycle == Lifecycle::Verifying {
-                            rec.info.lifecycle = Lifecycle::Ready;
-                        }
-                        self.console
-                            .info(format_args!("process {} verified", rec.spec.name));
-                        if let Some(p) = purpose {
-                            self.run_verified(idx, p);
-                        }
-                    }
-                    Err(reason) => {
-                        let name = rec.spec.name.clone();
-                        let kind = rec
-                            .spec
-                            .verifier
-                            .as_ref()
-                            .map_or(String::new(), |v| v.kind.clone());
-                        rec.info.lifecycle = Lifecycle::Failed;
-                        rec.busy = None;
-                        match purpose {
-                            Some(Purpose::Startup) => self.startup_failed(format!(
-                                "process {name} failed verification ({kind}): {reason}"
-                            )),
-                            Some(Purpose::Request(reply)) => {
-                                let _ = reply.send(Err(CommandError::Failed(
-                                    name.to_string(),
-                                    format!("verification failed: {reason}"),
-                                )));
-                            }
-                            None => {}
-                        }
-                    }
-                }
+            Note::Verified => self
+                .console
+                .info(format_args!("process {} verified", slot.name())),
+            // A failure the start-up waits on is reported as the start-up's failure.
+            Note::VerifyFailed(reason) if self.startup.waiting_on() != Some(idx) => {
+                self.console.log_line(&format!(
+                    "[WARNING] process {} failed verification ({}): {}",
+                    slot.name(),
+                    verifier_kind(&slot.spec),
+                    crate::config::one_line(&reason)
+                ));
             }
-            Internal::Stopped { idx, then } => {
-                let rec = &mut self.records[idx];
-                rec.busy = None;
-                match then {
-                    AfterStop::Restart(reply) => {
-                        if self.phase.is_shutting_down() {
-                            let _ = reply.send(Err(CommandError::ShuttingDown));
-                            return;
-                        }
-                        rec.info.restarts += 1;
-                        rec.busy = Some("restart");
-                        self.start_run(idx, Purpose::Request(reply));
-                    }
-                    AfterStop::Stop(reply) => {
-                        rec.info.lifecycle = Lifecycle::Stopped;
-                        let _ = reply.send(Ok(rec.info.clone()));
-                        self.check_all_ended();
-                    }
-                }
-            }
-            Internal::LaunchFrom(idx) => self.launch_from(idx),
-            Internal::ShutdownDone => {}
+            Note::VerifyFailed(_) => {}
         }
     }
 
-    // ---- commands ------------------------------------------------------------------
+    // ---- messages ----------------------------------------------------------------------
+
+    fn on_internal(&mut self, msg: Internal) {
+        match msg {
+            Internal::Exited { idx, run, exit } => {
+                if self.slots[idx].state.run().is_some_and(|r| r.n == run) {
+                    self.slots[idx].stdin = None;
+                }
+                self.apply(idx, Input::Exited { run, exit });
+            }
+            Internal::Checked { idx, run, result } => {
+                if self.slots[idx].state.run().is_some_and(|r| r.n == run) {
+                    self.slots[idx].verifier = None;
+                }
+                self.apply(idx, Input::Checked { run, result });
+            }
+            Internal::GroupStopped { idx, run } => self.apply(idx, Input::GroupStopped { run }),
+            Internal::Advance | Internal::ShutdownDone => {}
+        }
+    }
 
     fn find(&self, target: &ProcessRef) -> Result<usize, CommandError> {
         let found = match target {
             ProcessRef::Id(id) => (*id as usize)
                 .checked_sub(1)
-                .filter(|i| *i < self.records.len()),
-            ProcessRef::Name(n) => self.records.iter().position(|r| *r.spec.name == **n),
+                .filter(|i| *i < self.slots.len()),
+            ProcessRef::Name(n) => self.slots.iter().position(|s| s.name() == n),
         };
         found.ok_or_else(|| CommandError::NotFound(target.to_string()))
     }
 
-    /// Checks that a mutating command may run on `target` now.
-    fn claim(&self, target: &ProcessRef) -> Result<usize, CommandError> {
-        if self.phase.is_shutting_down() {
-            return Err(CommandError::ShuttingDown);
+    /// Hands a user's request to the lifecycle of the process it names.
+    fn request(&mut self, target: &ProcessRef, reply: Reply, input: fn(ReplyId) -> Input) {
+        match self.find(target) {
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+            Ok(idx) => {
+                let id = self.next_reply;
+                self.next_reply += 1;
+                self.replies.insert(id, reply);
+                self.apply(idx, input(id));
+            }
         }
-        let idx = self.find(target)?;
-        if let Some(op) = self.records[idx].busy {
-            return Err(CommandError::Busy(
-                self.records[idx].spec.name.to_string(),
-                op,
-            ));
-        }
-        if self.phase == Phase::Launching && self.records[idx].info.lifecycle == Lifecycle::Pending
-        {
-            return Err(CommandError::Busy(
-                self.records[idx].spec.name.to_string(),
-                "start-up",
-            ));
-        }
-        Ok(idx)
     }
 
     fn on_command(&mut self, cmd: Command) {
         match cmd {
-            Command::Restart(target, reply) => match self.claim(&target) {
-                Err(e) => {
-                    let _ = reply.send(Err(e));
-                }
-                Ok(idx) => self.stop_then(idx, "restart", AfterStop::Restart(reply)),
-            },
-            Command::Stop(target, reply) => match self.claim(&target) {
-                Err(e) => {
-                    let _ = reply.send(Err(e));
-                }
-                Ok(idx) => self.stop_then(idx, "stop", AfterStop::Stop(reply)),
-            },
-            Command::Start(target, reply) => match self.claim(&target) {
-                Err(e) => {
-                    let _ = reply.send(Err(e));
-                }
-                Ok(idx) if self.records[idx].running_pid().is_some() => {
-                    let _ = reply.send(Ok(self.records[idx].info.clone()));
-                }
-                Ok(idx) => {
-                    self.records[idx].info.restarts += 1;
-                    self.records[idx].busy = Some("start");
-                    self.start_run(idx, Purpose::Request(reply));
-                    self.dirty = true;
-                }
-            },
+            Command::Restart(target, reply) => self.request(&target, reply, Input::Restart),
+            Command::Stop(target, reply) => self.request(&target, reply, Input::Stop),
+            Command::Start(target, reply) => self.request(&target, reply, Input::Start),
             Command::Output(target, reply) => {
-                let _ = reply.send(self.find(&target).map(|i| self.records[i].output.clone()));
+                let _ = reply.send(self.find(&target).map(|i| self.slots[i].output.clone()));
             }
             Command::Shutdown(reply) => {
                 if self.phase.is_shutting_down() {
@@ -540,41 +448,70 @@ impl Actor {
         }
     }
 
-    /// Stops process `idx` gracefully in a task of its own, then does `then`.
-    fn stop_then(&mut self, idx: usize, op: &'static str, then: AfterStop) {
-        let rec = &mut self.records[idx];
-        rec.busy = Some(op);
-        rec.info.lifecycle = Lifecycle::Stopping;
-        if let Some(v) = rec.verifier.take() {
-            v.abort();
+    // ---- start-up and the end ----------------------------------------------------------
+
+    /// Launches the next process in order when the start-up allows it, one per message so
+    /// that requests are answered between launches.
+    fn advance_startup(&mut self) {
+        if self.phase.is_shutting_down() {
+            return;
         }
-        let pid = rec.running_pid();
-        let state = rec.state.subscribe();
-        let tx = self.internal.clone();
-        self.dirty = true;
-        tokio::spawn(async move {
-            if let Some(pid) = pid {
-                stop_group(pid, state, RESTART_GRACE).await;
+        match self.startup.next(&self.slots) {
+            Next::Wait => {}
+            Next::Launch(idx) => {
+                self.apply(idx, Input::Launch);
+                let _ = self.internal.send(Internal::Advance);
             }
-            let _ = tx.send(Internal::Stopped { idx, then });
-        });
+            Next::Ready => {
+                self.set_phase(Phase::Running);
+                self.console.info("all processes are running");
+                if let Some(ready) = self.ready.take() {
+                    let _ = ready.send(Ok(()));
+                }
+            }
+            Next::Failed(idx) => {
+                let slot = &self.slots[idx];
+                let line = match &slot.state {
+                    State::Failed {
+                        why: Failure::Verify(reason),
+                        ..
+                    } => format!(
+                        "process {} failed verification ({}): {reason}",
+                        slot.name(),
+                        verifier_kind(&slot.spec)
+                    ),
+                    State::Failed {
+                        why: Failure::Spawn(reason),
+                        ..
+                    } => format!(
+                        "could not set up processes: processes.{}: {reason}",
+                        slot.name()
+                    ),
+                    _ => format!("process {} failed", slot.name()),
+                };
+                self.startup_failed(line);
+            }
+        }
     }
 
-    // ---- the end ---------------------------------------------------------------------
+    fn startup_failed(&mut self, line: String) {
+        let line = crate::config::one_line(&line);
+        self.console.log_line(&format!("[ERROR] {line}"));
+        let _ = self.events.send(Event::StartupFailed {
+            message: line.clone(),
+        });
+        if let Some(ready) = self.ready.take() {
+            let _ = ready.send(Err(line.clone()));
+        }
+        self.begin_shutdown(Outcome::StartupFailed(line));
+    }
 
-    /// Without keep-alive, the manager ends once every process has ended.
+    /// Without keep-alive, the manager ends once no process runs any more.
     fn check_all_ended(&mut self) {
         if self.plan.keep_alive || self.phase != Phase::Running {
             return;
         }
-        let all_ended = self.records.iter().all(|r| {
-            r.busy.is_none()
-                && matches!(
-                    r.info.lifecycle,
-                    Lifecycle::Exited | Lifecycle::Stopped | Lifecycle::Failed
-                )
-        });
-        if all_ended {
+        if self.slots.iter().all(|s| s.state.is_ended()) {
             self.console.info("all processes have ended");
             self.begin_shutdown(Outcome::AllEnded);
         }
@@ -593,18 +530,11 @@ impl Actor {
         if let Some(ready) = self.ready.take() {
             let _ = ready.send(Err("pymanager was shut down during start-up".into()));
         }
+        self.startup.abandon();
         self.set_phase(Phase::Shutdown);
         self.shutdown.cancel();
-        for rec in &mut self.records {
-            if let Some(v) = rec.verifier.take() {
-                v.abort();
-            }
-            if let Some(Purpose::Request(reply)) = rec.purpose.take() {
-                let _ = reply.send(Err(CommandError::ShuttingDown));
-            }
-            if rec.running_pid().is_some() {
-                rec.info.lifecycle = Lifecycle::Stopping;
-            }
+        for idx in 0..self.slots.len() {
+            self.apply(idx, Input::Shutdown);
         }
         let children = self.reaper.children();
         let grace = self.plan.graceful_time;
@@ -619,29 +549,50 @@ impl Actor {
     fn set_phase(&mut self, phase: Phase) {
         if self.phase != phase {
             self.phase = phase;
-            self.dirty = true;
             let _ = self.events.send(Event::Phase { phase });
+            self.snapshot_tx.send_modify(|s| {
+                *s = Arc::new(Snapshot {
+                    phase,
+                    processes: s.processes.clone(),
+                })
+            });
         }
     }
 
-    /// Publishes a new snapshot (and a process event for each changed record).
+    /// Publishes a new snapshot if a record changed, with an event for each that did.
     fn publish(&mut self) {
-        if !self.dirty {
+        if !self.changed.iter().any(|c| *c) {
             return;
         }
-        self.dirty = false;
         let old = self.snapshot_tx.borrow().clone();
-        let processes: Vec<ProcessInfo> = self.records.iter().map(|r| r.info.clone()).collect();
-        for (i, p) in processes.iter().enumerate() {
-            if old.processes.get(i).is_none_or(|o| !same(o, p)) {
-                let _ = self.events.send(Event::Process { process: p.clone() });
+        let mut processes = Vec::with_capacity(self.slots.len());
+        let mut any = false;
+        for (idx, slot) in self.slots.iter().enumerate() {
+            let was = &old.processes[idx];
+            if !std::mem::take(&mut self.changed[idx]) {
+                processes.push(was.clone());
+                continue;
             }
+            let now = slot.info();
+            if now != *was {
+                any = true;
+                let _ = self.events.send(Event::Process {
+                    process: now.clone(),
+                });
+            }
+            processes.push(now);
         }
-        self.snapshot_tx.send_replace(Arc::new(Snapshot {
-            phase: self.phase,
-            processes,
-        }));
+        if any {
+            self.snapshot_tx.send_replace(Arc::new(Snapshot {
+                phase: self.phase,
+                processes,
+            }));
+        }
     }
+}
+
+fn verifier_kind(spec: &ProcessSpec) -> &str {
+    spec.verifier.as_ref().map_or("", |v| v.kind.as_str())
 }
 
 /// Routes a verifier's log lines through the config's `messages`.
@@ -655,13 +606,4 @@ fn log_sink(console: &Console, messages: Messages, name: &str) -> crate::process
         _ if messages.verifier_verbose => console.say_now(format!("Verifier ({name}): {msg}")),
         _ => console.debug(format_args!("verifier of {name}: {msg}")),
     })
-}
-
-fn same(a: &ProcessInfo, b: &ProcessInfo) -> bool {
-    a.state == b.state
-        && a.lifecycle == b.lifecycle
-        && a.restarts == b.restarts
-        && a.verifier == b.verifier
-        && a.error == b.error
-        && a.started_at == b.started_at
 }
