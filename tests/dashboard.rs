@@ -192,8 +192,9 @@ fn it_lists_every_process_and_follows_exits_and_output_without_a_reload() {
             "done": sh("echo bye; exit 2"),
             "job": sh(&format!("{}; exit 3", until("exit-now"))),
             "talker": sh(&format!(
-                "echo first line; {}; echo said after the page loaded; exec sleep 1000",
-                until("speak")
+                "echo first line; {}; echo said after the page loaded; {}; seq 1 5000; exec sleep 1000",
+                until("speak"),
+                until("flood")
             )),
         }
     }));
@@ -267,6 +268,24 @@ fn it_lists_every_process_and_follows_exits_and_output_without_a_reload() {
     );
     assert_eq!(b.find("#log .line").text(&b), "said after the page loaded");
     assert_eq!(b.find("#log-count").text(&b), "1 of 2 lines");
+
+    // A flood: the page keeps the last 2000 lines, up to the newest.
+    b.exec(
+        "const f = document.getElementById('filter'); f.value = ''; \
+         f.dispatchEvent(new Event('input'))",
+        json!([]),
+    );
+    touch(&m, "flood");
+    b.wait_for(
+        "the last line of the flood",
+        "(l => l && l.textContent === '5000')(document.querySelector('#log .line:last-child'))",
+    );
+    let kept = b.exec(
+        "return document.querySelectorAll('#log .line').length",
+        json!([]),
+    );
+    assert!(kept.as_u64().unwrap() <= 2000, "{kept} lines kept");
+    assert_eq!(b.find("#log-count").text(&b), format!("{kept} lines"));
     assert_not_reloaded(&b);
 }
 

@@ -709,7 +709,8 @@ function addLines(texts) {
   const log = $('log');
   const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 24;
   const frag = document.createDocumentFragment();
-  for (const text of texts) {
+  // A flood is cut to what is kept before any element is made for it.
+  for (const text of texts.length > LOG_KEEP ? texts.slice(-LOG_KEEP) : texts) {
     const line = { text, el: null };
     if (matches(text)) {
       line.el = lineElement(text);
@@ -719,11 +720,13 @@ function addLines(texts) {
     logState.lines.push(line);
   }
   log.append(frag);
-  while (logState.lines.length > LOG_KEEP) {
-    const old = logState.lines.shift();
-    if (old.el) {
-      old.el.remove();
-      logState.shown--;
+  const excess = logState.lines.length - LOG_KEEP;
+  if (excess > 0) {
+    for (const old of logState.lines.splice(0, excess)) {
+      if (old.el) {
+        old.el.remove();
+        logState.shown--;
+      }
     }
   }
   if (atBottom) log.scrollTop = log.scrollHeight;
