@@ -44,6 +44,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/status"),
     ("post", "/api/v1/shutdown"),
     ("get", "/api/v1/openapi.json"),
+    ("get", "/ui/"),
+    ("get", "/ui/app.js"),
+    ("get", "/ui/style.css"),
 ];
 
 /// Every route, with the checks every request passes first (another site's page is refused,
@@ -168,7 +171,7 @@ pub fn all(api: Api) -> impl Filter<Extract = (Response,), Error = Infallible> +
 
     same_site(&api)
         .and(content_length_within_limit())
-        .and(legacy.or(v1).unify())
+        .and(legacy.or(v1).unify().or(super::ui::routes()).unify())
         .recover(recover)
         .unify()
 }
@@ -364,11 +367,8 @@ async fn legacy_restart(api: &Api, id: &str) -> Response {
 
 /// The process a reference names in a snapshot, or the supervisor's own 404.
 pub fn find<'a>(snap: &'a Snapshot, r: &ProcessRef) -> Result<&'a ProcessInfo, Failure> {
-    match r {
-        ProcessRef::Id(id) => snap.processes.iter().find(|p| p.id == *id),
-        ProcessRef::Name(n) => snap.processes.iter().find(|p| &p.name == n),
-    }
-    .ok_or_else(|| Failure::from(CommandError::NotFound(r.to_string())))
+    snap.get(r)
+        .ok_or_else(|| Failure::from(CommandError::NotFound(r.to_string())))
 }
 
 fn v1_list(api: &Api) -> Response {
