@@ -20,9 +20,7 @@ use tokio::net::TcpListener;
 
 const WAIT: Duration = Duration::from_secs(120);
 
-/// Building a module with componentize-py and compiling its 18 MB component the first time
-/// take seconds on a quiet machine and many minutes on a loaded one.
-const SLOW_WAIT: Duration = Duration::from_secs(1800);
+
 
 fn example_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/python-verifier")
@@ -163,21 +161,6 @@ async fn a_python_verifier_runs_like_a_rust_one() {
     );
 }
 
-/// componentize-py from the example's venv (made by its build.sh if missing).
-fn componentize_py() -> PathBuf {
-    let out = Command::new("sh")
-        .arg(example_dir().join("build.sh"))
-        .arg("--tool")
-        .output()
-        .expect("run examples/python-verifier/build.sh --tool");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
 /// Verifiers written against the original pymanager's API, as its users wrote them.
 const CHECKS_PY: &str = r#"
 import subprocess
@@ -243,60 +226,6 @@ fn original_config(processes: serde_json::Value) -> tempfile::TempDir {
     let dir = common::config_dir(&cfg);
     std::fs::write(dir.path().join("checks.py"), CHECKS_PY).unwrap();
     dir
-}
-
-#[test]
-fn the_originals_python_verifiers_run_unchanged_in_the_sandbox() {
-    let tool = componentize_py();
-    let cache = tempfile::tempdir().unwrap();
-    let env = [
-        ("PYMANAGER_COMPONENTIZE_PY", tool.as_path()),
-        ("XDG_CACHE_HOME", cache.path()),
-    ];
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = original_config(json!({
-        "web": {
-            "executable": "python3",
-            "arguments": ["-m", "http.server", port.to_string(), "--bind", "127.0.0.1"],
-            "verifier": { "type": "checks.HttpUp", "arguments": { "url": format!("http://127.0.0.1:{port}/") } }
-        },
-        "job": {
-            "executable": "sh",
-            "arguments": ["-c", "exit 3"],
-            "verifier": { "type": "checks.ExitsWith", "arguments": { "expect_code": 3, "timeout": 60 } }
-        }
-    }));
-    // Built with componentize-py and compiled on first use: minutes on a loaded machine.
-    let m = common::Manager::start_env(dir, &["-v"], &env);
-    assert!(
-        common::wait_until(SLOW_WAIT, || m.output().contains("REST API listening")),
-        "{}",
-        m.output()
-    );
-    m.wait_status("running");
-    m.signal(libc::SIGTERM);
-
-    // What the sandbox cannot give (a file) fails with a message that says so.
-    let dir = original_config(json!({
-        "reader": {
-            "executable": "sleep", "arguments": ["60"],
-            "verifier": { "type": "checks.ReadsAFile" }
-        }
-    }));
-    let mut m = common::Manager::start_env(dir, &[], &env);
-    let status = m.wait_exit_within(SLOW_WAIT).and_then(|s| s.code());
-    assert_eq!(status, Some(5), "{}", m.output());
-    assert!(
-        m.output().contains(
-            "ReadsAFile.run raised FileNotFoundError: [Errno 44] No such file or directory: '/etc/hostname' (pymanager's sandbox gives a verifier no files"
-        ),
-        "{}",
-        m.output()
-    );
 }
 
 #[test]
