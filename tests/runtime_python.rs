@@ -20,8 +20,6 @@ use tokio::net::TcpListener;
 
 const WAIT: Duration = Duration::from_secs(120);
 
-
-
 fn example_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/python-verifier")
 }
