@@ -14,6 +14,7 @@ use crate::config::{ConfigError, Loaded, Messages, ShellChoice};
 use crate::runtime::{Builtin, ModuleDecl, VerifierRef};
 
 use command::{default_shell, find_executable, source_env_file};
+pub(crate) use verifiers::external_module;
 pub use verifiers::prepare;
 
 /// Everything needed to run one config.

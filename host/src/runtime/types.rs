@@ -251,6 +251,15 @@ impl Builtin {
             .find(|b| b.verifier == kind || b.short == kind)
     }
 
+    /// The built-in a verifier type names when no `modules` entry says otherwise: its
+    /// verifier's name, its short name, or `module.Name` of a built-in module or package.
+    pub fn resolve(kind: &str) -> Option<&'static Builtin> {
+        Self::named(kind).or_else(|| {
+            let (module, name) = kind.rsplit_once('.')?;
+            Self::in_module(module, name)
+        })
+    }
+
     /// The built-in verifier `name` as the module (or package) `module` provides it.
     ///
     /// The original loaded a module with Python's `__import__`, which hands back the
