@@ -188,7 +188,7 @@ fn external_modules_are_found_beside_the_config_with_their_grants_and_limits() {
     assert!(m.grants.hosts.allows("db", 5432) && m.grants.hosts.allows("x", 1));
     assert_eq!(m.limits.memory_bytes, 8 << 20);
     assert_eq!(m.limits.cpu_time, Duration::from_millis(10));
-    assert_eq!(m.limits.call_timeout, Duration::from_secs(2));
+    assert_eq!(m.limits.call_timeout, Some(Duration::from_secs(2)));
     assert_eq!(target(&p, 0), ("mine".into(), "Check".into()));
 
     let (path, _) = invalid(json!({
