@@ -17,8 +17,8 @@ use tokio::sync::{broadcast, mpsc};
 use warp::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use warp::reply::{Reply, Response};
 
-use super::Api;
 use super::json::{event_json, phase_event};
+use super::{Api, StreamSlot};
 use crate::process_view::OutputLog;
 use crate::supervisor::{Event, ProcessInfo, ProcessRef};
 
@@ -56,13 +56,15 @@ pub fn sse(name: &str, data: &str) -> Bytes {
 
 /// `GET /api/v1/events`: a `phase` event with the current phase, then every [`Event`] as
 /// it happens, as server-sent events whose data is JSON.
-pub fn events(api: &Api) -> Response {
+/// The stream holds `slot` until it ends.
+pub fn events(api: &Api, slot: StreamSlot) -> Response {
     let (tx, rx) = mpsc::channel(QUEUE);
     // Subscribed before the snapshot is read, so nothing between the two is missed.
     let mut events = api.handle().subscribe();
     let phase = api.handle().snapshot().phase;
     let api = api.clone();
     tokio::spawn(async move {
+        let _slot = slot;
         let send = |chunk: Bytes| {
             let tx = tx.clone();
             async move { tx.send(chunk).await.is_ok() }
@@ -102,10 +104,18 @@ fn event_chunk(e: &Event) -> Bytes {
 
 /// `GET .../logs?follow=true`: the last `lines` lines of the current run, then every new
 /// line, across restarts (a new run's output follows the old one's), as plain text.
-pub fn follow_logs(api: &Api, target: ProcessRef, log: Arc<OutputLog>, lines: usize) -> Response {
+/// The stream holds `slot` until it ends.
+pub fn follow_logs(
+    api: &Api,
+    target: ProcessRef,
+    log: Arc<OutputLog>,
+    lines: usize,
+    slot: StreamSlot,
+) -> Response {
     let (tx, rx) = mpsc::channel(QUEUE);
     let api = api.clone();
     tokio::spawn(async move {
+        let _slot = slot;
         let mut follower = Follower::new(log, Some(lines));
         let mut snapshots = api.handle().watch();
         let mut run = run_of(&snapshots.borrow_and_update(), &target);
