@@ -51,11 +51,14 @@ pub fn connection_cap() -> usize {
 }
 
 /// The answer to a connection beyond the cap when none can be closed for it.
-const BUSY_ANSWER: &str = "HTTP/1.1 503 Service Unavailable\r\n\
-    Content-Type: application/json\r\n\
-    Content-Length: 97\r\n\
-    Connection: close\r\n\r\n\
-    {\"success\": false, \"error\": {\"message\": \"Too many connections: every one is busy; retry.\"}}";
+fn busy_answer() -> String {
+    let body = r#"{"success": false, "error": {"message": "Too many connections: every one is busy; retry."}}"#;
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
 
 /// Serves `filter` on `listener` until `stop` fires; then stops accepting, lets each
 /// connection finish the request it is on, and returns when all are closed. Dropping the
@@ -87,7 +90,7 @@ where
         };
         let Some(slot) = table.admit() else {
             // Best effort and never waiting: a fresh socket's send buffer is empty.
-            let _ = stream.try_write(BUSY_ANSWER.as_bytes());
+            let _ = stream.try_write(busy_answer().as_bytes());
             continue;
         };
         tokio::spawn(connection(stream, service.clone(), slot, stop.clone()));
@@ -317,7 +320,8 @@ mod tests {
 
     #[test]
     fn the_busy_answer_is_well_formed() {
-        let (head, body) = BUSY_ANSWER.split_once("\r\n\r\n").unwrap();
+        let answer = busy_answer();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
         assert!(head.contains(&format!("Content-Length: {}", body.len())));
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(v["success"], false);
