@@ -309,7 +309,10 @@ fn builtin_list() -> String {
         .join(", ")
 }
 
-fn external_module(
+/// The declaration of an external module: its path resolved against `config_dir`, its
+/// grants and limits from the config (shared with `pymanager verify`'s flags, so that both
+/// grant the same by default).
+pub(crate) fn external_module(
     alias: &str,
     m: &ModuleConfig,
     path: &Path,
