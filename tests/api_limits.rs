@@ -235,3 +235,62 @@ fn event_streams_that_never_read_keep_memory_bounded() {
     assert!(grown_mib < 64, "RSS grew by {grown_mib} MiB");
     drop(stuck);
 }
+/// The number at the start of the last line of `web`'s output.
+fn last_line_number(addr: &str) -> u64 {
+    common::client()
+        .get(format!("http://{addr}/api/v1/processes/web/logs?lines=1"))
+        .send()
+        .and_then(|r| r.text())
+        .ok()
+        .and_then(|t| t.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[test]
+fn followers_that_never_read_a_flood_keep_memory_bounded() {
+    // 60 KB lines as fast as a shell can print them; kept only in the history.
+    let flood = "pad=$(head -c 60000 /dev/zero | tr '\\0' x); i=0; \
+                 while :; do i=$((i+1)); echo \"$i $pad\"; done";
+    let m = Manager::start(json!({
+        "http": {"enabled": true}, "keep-alive": true,
+        "processes": {"web": {"executable": "sh", "arguments": ["-c", flood],
+                              "options": {"suppress_output": true}}}
+    }));
+    m.wait_status("running");
+    let addr = addr_of(&m);
+    let manager = m.manager_pid();
+    assert!(
+        wait_until(WAIT, || last_line_number(&addr) > 2000),
+        "no flood"
+    );
+    let rss_before = rss_kib(manager);
+    // Every follower asks for the whole history and then never reads a byte.
+    let stuck: Vec<TcpStream> = (0..MAX_LOG_FOLLOWS)
+        .map(|_| open_stream(&addr, "/api/v1/processes/web/logs?follow=true&lines=1000").0)
+        .collect();
+    let start = last_line_number(&addr);
+    // Let ~1.2 GB more flow past them (20 000 lines of 60 KB).
+    assert!(
+        wait_until(Duration::from_secs(120), || last_line_number(&addr)
+            > start + 20_000),
+        "the flood stalled at {} (from {start})",
+        last_line_number(&addr)
+    );
+    let rss_after = rss_kib(manager);
+    let grown_mib = rss_after.saturating_sub(rss_before) / 1024;
+    eprintln!(
+        "RSS {rss_before} KiB -> {rss_after} KiB with {} stuck followers",
+        stuck.len()
+    );
+    assert!(
+        grown_mib < 512,
+        "RSS grew by {grown_mib} MiB with {} followers that never read",
+        stuck.len()
+    );
+    let r = common::client()
+        .get(format!("http://{addr}/status"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    drop(stuck);
+}

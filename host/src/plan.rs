@@ -341,12 +341,12 @@ pub(crate) fn external_module(
             .limits
             .cpu_ms
             .map_or(defaults.cpu_time, Duration::from_millis),
-        call_timeout: m
-            .limits
-            .timeout_s
-            .map_or(defaults.call_timeout, Duration::from_secs),
+        call_timeout: m.limits.timeout_s.map(Duration::from_secs),
     };
-    if limits.memory_bytes < 1 << 20 || limits.cpu_time.is_zero() || limits.call_timeout.is_zero() {
+    if limits.memory_bytes < 1 << 20
+        || limits.cpu_time.is_zero()
+        || limits.call_timeout.is_some_and(|d| d.is_zero())
+    {
         return Err(ConfigError::invalid(
             format!("{at}.limits"),
             "memory_mb must be at least 1, cpu_ms and timeout_s above 0",
