@@ -14,6 +14,7 @@ pub mod origin;
 pub mod routes;
 pub mod server;
 pub mod stream;
+pub mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
