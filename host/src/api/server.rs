@@ -88,7 +88,7 @@ where
                 continue;
             }
         };
-        let Some(slot) = table.admit() else {
+        let Some(slot) = table.admit().await else {
             // Best effort and never waiting: a fresh socket's send buffer is empty.
             let _ = stream.try_write(busy_answer().as_bytes());
             continue;
@@ -165,13 +165,28 @@ impl Table {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A slot for a new connection, closing the oldest idle one if the table is full;
-    /// `None` when full of busy connections.
-    fn admit(self: &Arc<Self>) -> Option<Slot> {
-        let mut open = self.lock();
-        if open.conns.len() >= self.cap && !Self::evict_oldest_idle(&mut open) {
-            return None;
+    /// A slot for a new connection. When the table is full, the oldest idle connection is
+    /// told to close and its slot awaited (so that the sockets open never exceed the cap,
+    /// not even for a moment); `None` when every connection is busy.
+    async fn admit(self: &Arc<Self>) -> Option<Slot> {
+        loop {
+            // Registered before looking, so a slot freed in between is not missed.
+            let freed = self.closed.notified();
+            {
+                let mut open = self.lock();
+                if open.conns.len() < self.cap {
+                    return Some(self.insert(&mut open));
+                }
+                let closing = open.conns.values().any(|e| e.evict.is_cancelled());
+                if !closing && !Self::evict_oldest_idle(&open) {
+                    return None;
+                }
+            }
+            freed.await;
         }
+    }
+
+    fn insert(self: &Arc<Self>, open: &mut Open) -> Slot {
         let id = open.next;
         open.next += 1;
         let entry = Entry {
@@ -185,21 +200,21 @@ impl Table {
             evict: entry.evict.clone(),
         };
         open.conns.insert(id, entry);
-        Some(slot)
+        slot
     }
 
-    /// Closes the oldest idle connection, if any.
+    /// Tells the oldest idle connection, if any, to close.
     fn evict_idle(&self) {
-        Self::evict_oldest_idle(&mut self.lock());
+        Self::evict_oldest_idle(&self.lock());
     }
 
-    fn evict_oldest_idle(open: &mut Open) -> bool {
+    /// The connection keeps its place until its task has closed the socket.
+    fn evict_oldest_idle(open: &Open) -> bool {
         let idle = open
             .conns
-            .iter()
-            .find(|(_, e)| e.busy.load(Ordering::Acquire) == 0)
-            .map(|(id, _)| *id);
-        match idle.and_then(|id| open.conns.remove(&id)) {
+            .values()
+            .find(|e| !e.evict.is_cancelled() && e.busy.load(Ordering::Acquire) == 0);
+        match idle {
             Some(e) => {
                 e.evict.cancel();
                 true
@@ -296,20 +311,31 @@ impl<B: Body + Unpin> Body for Guarded<B> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_full_table_closes_its_oldest_idle_connection() {
+    #[tokio::test]
+    async fn a_full_table_closes_its_oldest_idle_connection() {
         let table = Arc::new(Table::new(2));
-        let a = table.admit().unwrap();
-        let b = table.admit().unwrap();
-        let _busy_a = Busy::enter(&a.busy);
-        let c = table.admit().expect("b is idle and makes room");
+        let a = table.admit().await.unwrap();
+        let b = table.admit().await.unwrap();
+        let busy_a = Busy::enter(&a.busy);
+        // b is idle: it is told to close, and its place is given once it has.
+        let b_evict = b.evict.clone();
+        let closer = tokio::spawn(async move {
+            b_evict.cancelled().await;
+            drop(b);
+        });
+        let c = table.admit().await.expect("b is idle and makes room");
+        closer.await.unwrap();
         assert!(!a.evict.is_cancelled());
-        assert!(b.evict.is_cancelled());
         let _busy_c = Busy::enter(&c.busy);
-        assert!(table.admit().is_none(), "every connection is busy");
-        drop(_busy_a);
-        assert!(table.admit().is_some());
-        assert!(a.evict.is_cancelled());
+        assert!(table.admit().await.is_none(), "every connection is busy");
+        drop(busy_a);
+        let a_evict = a.evict.clone();
+        let closer = tokio::spawn(async move {
+            a_evict.cancelled().await;
+            drop(a);
+        });
+        assert!(table.admit().await.is_some());
+        closer.await.unwrap();
     }
 
     #[test]
