@@ -62,7 +62,7 @@ impl Verifier for HttpOkVerifier {
                 match http::get(&a.url, &headers, left) {
                     Ok(r) if (200..300).contains(&r.status) => Ok(()),
                     Ok(r) => Err(Step::Retry(format!("{} answered {}", a.url, r.status))),
-                    Err(e) => Err(Step::Retry(e)),
+                    Err(e) => Err(Step::connect_failed(retry::url_host(&a.url), e)),
                 }
             })
     }

@@ -54,7 +54,7 @@ impl Verifier for TcpPortVerifier {
                 let left = timeout
                     .saturating_sub(elapsed())
                     .clamp(secs(0.1), secs(5.0));
-                tcp::connect(&a.host, a.port, left).map_err(Step::Retry)
+                tcp::connect(&a.host, a.port, left).map_err(|e| Step::connect_failed(&a.host, e))
             })
     }
 }
