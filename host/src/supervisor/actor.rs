@@ -12,6 +12,7 @@ use super::handle::{
     Command, CommandError, Event, Lifecycle, Phase, ProcessInfo, ProcessRef, Snapshot,
     SupervisorHandle, VerifierInfo, VerifierOutcome,
 };
+use super::leader::Leader;
 use super::output::{Sink, pump};
 use super::reaper::Reaper;
 use super::spawn::spawn;
@@ -131,6 +132,8 @@ struct Record {
     verifier: Option<AbortHandle>,
     /// Held open while the run lives, so the process never reads EOF on stdin.
     stdin: Option<OwnedFd>,
+    /// The current run's process group, signalled through its pidfd.
+    leader: Option<Arc<Leader>>,
 }
 
 impl Record {
@@ -158,6 +161,7 @@ impl Record {
             purpose: None,
             verifier: None,
             stdin: None,
+            leader: None,
             spec,
         }
     }
@@ -283,6 +287,7 @@ impl Actor {
         rec.info.state = ProcState::Running { pid: spawned.pid };
         rec.state.send_replace(rec.info.state);
         rec.stdin = Some(spawned.stdin);
+        rec.leader = Some(spawned.leader);
         tokio::spawn(pump(spawned.output, rec.output.clone(), sink));
         let tx = self.internal.clone();
         let exit = spawned.exit;
@@ -548,13 +553,13 @@ impl Actor {
         if let Some(v) = rec.verifier.take() {
             v.abort();
         }
-        let pid = rec.running_pid();
+        let leader = rec.running_pid().and(rec.leader.clone());
         let state = rec.state.subscribe();
         let tx = self.internal.clone();
         self.dirty = true;
         tokio::spawn(async move {
-            if let Some(pid) = pid {
-                stop_group(pid, state, RESTART_GRACE).await;
+            if let Some(leader) = leader {
+                stop_group(leader, state, RESTART_GRACE).await;
             }
             let _ = tx.send(Internal::Stopped { idx, then });
         });

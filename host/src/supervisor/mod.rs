@@ -7,7 +7,9 @@
 //! never race: the second is refused as busy.
 
 mod actor;
+mod clone_exec;
 pub mod handle;
+pub mod leader;
 mod output;
 pub mod reaper;
 mod spawn;
