@@ -40,6 +40,7 @@ pub fn main() -> i32 {
             }
             ctl(&args)
         }
+        Some(Sub::Verify(args)) => crate::verify::main(args),
         None => run(cli),
     }
 }

@@ -62,11 +62,24 @@ impl Console {
             ),
             None => Box::new(std::io::stderr()),
         };
+        let colour = std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Console::with_writers(verbosity, Box::new(std::io::stdout()), log, colour, names)
+    }
+
+    /// A console writing what belongs on stdout to `out` and log lines to `log`: what
+    /// [`Console::new`] builds on, and what tests read back.
+    pub fn with_writers<'a>(
+        verbosity: Verbosity,
+        mut out: Box<dyn Write + Send>,
+        log: Box<dyn Write + Send>,
+        colour: bool,
+        names: impl Iterator<Item = &'a str>,
+    ) -> std::io::Result<Console> {
         let (lines, mut rx) = mpsc::channel::<Item>(QUEUE_LINES);
         std::thread::Builder::new()
             .name("pymanager-stdout".into())
             .spawn(move || {
-                let mut out = std::io::stdout();
                 let mut broken = false;
                 while let Some(item) = rx.blocking_recv() {
                     match item {
@@ -83,8 +96,6 @@ impl Console {
                     }
                 }
             })?;
-        let colour = std::io::stdout().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         Ok(Console {
             lines,
             log: Arc::new(Mutex::new(log)),

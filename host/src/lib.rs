@@ -18,3 +18,4 @@ pub mod plan;
 pub mod process_view;
 pub mod runtime;
 pub mod supervisor;
+pub mod verify;

@@ -131,35 +131,25 @@ impl Serialize for V1Status<'_> {
             .iter()
             .filter(|p| matches!(p.state, ProcState::Running { .. }))
             .count();
-        let count = |l: Lifecycle| snap.processes.iter().filter(|p| p.lifecycle == l).count();
         let mut m = s.serialize_map(Some(5))?;
         m.serialize_entry("status", snap.phase.as_str())?;
         m.serialize_entry("shutting_down", &snap.phase.is_shutting_down())?;
         m.serialize_entry("total", &snap.processes.len())?;
         m.serialize_entry("running", &running)?;
-        m.serialize_entry(
-            "lifecycle",
-            &LifecycleCounts([
-                ("pending", count(Lifecycle::Pending)),
-                ("verifying", count(Lifecycle::Verifying)),
-                ("ready", count(Lifecycle::Ready)),
-                ("stopping", count(Lifecycle::Stopping)),
-                ("stopped", count(Lifecycle::Stopped)),
-                ("exited", count(Lifecycle::Exited)),
-                ("failed", count(Lifecycle::Failed)),
-            ]),
-        )?;
+        m.serialize_entry("lifecycle", &LifecycleCounts(snap))?;
         m.end()
     }
 }
 
-struct LifecycleCounts([(&'static str, usize); 7]);
+/// How many processes have each lifecycle word, every word listed (zeros included).
+struct LifecycleCounts<'a>(&'a Snapshot);
 
-impl Serialize for LifecycleCounts {
+impl Serialize for LifecycleCounts<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            m.serialize_entry(k, v)?;
+        let mut m = s.serialize_map(Some(Lifecycle::ALL.len()))?;
+        for l in Lifecycle::ALL {
+            let n = self.0.processes.iter().filter(|p| p.lifecycle == l).count();
+            m.serialize_entry(l.as_str(), &n)?;
         }
         m.end()
     }
@@ -352,7 +342,7 @@ pub(crate) mod tests {
             to_string(&V1Status(&snap)),
             concat!(
                 r#"{"status":"launching processes","shutting_down":false,"total":2,"running":1,"#,
-                r#""lifecycle":{"pending":1,"verifying":0,"ready":1,"stopping":0,"stopped":0,"#,
+                r#""lifecycle":{"pending":1,"starting":0,"verifying":0,"ready":1,"stopping":0,"stopped":0,"#,
                 r#""exited":0,"failed":0}}"#
             )
         );
