@@ -13,6 +13,7 @@ pub mod json;
 pub mod origin;
 pub mod routes;
 pub mod stream;
+pub mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
