@@ -18,10 +18,10 @@ use tokio_util::sync::CancellationToken;
 use super::handle::{
     Command, CommandError, Event, Phase, ProcessInfo, ProcessRef, Snapshot, SupervisorHandle,
 };
+use super::leader::Leader;
 use super::lifecycle::{Exit, Failure, Input, ReplyId, State};
 use super::reaper::Reaper;
 use super::startup::{Next, Startup};
-use super::leader::Leader;
 use super::terminate::terminate_all;
 use super::{Outcome, view};
 use crate::console::Console;
