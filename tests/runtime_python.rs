@@ -19,6 +19,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 const WAIT: Duration = Duration::from_secs(120);
+/// Bound for a run that first builds a Python component with componentize-py and compiles
+/// it (an 18 MB component): seconds on a quiet machine, minutes on a loaded one. The test
+/// goes on the moment the event it waits for happens; this only bounds a hang.
+const SLOW_WAIT: Duration = Duration::from_secs(20 * 60);
 
 fn example_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/python-verifier")
@@ -252,5 +256,94 @@ fn without_componentize_py_the_user_is_told_how_to_install_it() {
         out.matches("pip install componentize-py==0.25.1").count(),
         1,
         "{out}"
+    );
+}
+
+/// componentize-py from the example's venv (made by its build.sh if missing).
+fn componentize_py() -> PathBuf {
+    let out = Command::new("sh")
+        .arg(example_dir().join("build.sh"))
+        .arg("--tool")
+        .output()
+        .expect("run examples/python-verifier/build.sh --tool");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+#[test]
+fn the_originals_python_verifiers_run_unchanged_in_the_sandbox() {
+    let tool = componentize_py();
+    let cache = tempfile::tempdir().unwrap();
+    let env = [
+        ("PYMANAGER_COMPONENTIZE_PY", tool.as_path()),
+        ("XDG_CACHE_HOME", cache.path()),
+    ];
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = original_config(json!({
+        "web": {
+            "executable": "python3",
+            "arguments": ["-m", "http.server", port.to_string(), "--bind", "127.0.0.1"],
+            "verifier": { "type": "checks.HttpUp", "arguments": { "url": format!("http://127.0.0.1:{port}/") } }
+        },
+        "job": {
+            "executable": "sh",
+            "arguments": ["-c", "exit 3"],
+            "verifier": { "type": "checks.ExitsWith", "arguments": { "expect_code": 3, "timeout": 60 } }
+        }
+    }));
+    // Built with componentize-py and compiled on first use: minutes on a loaded machine.
+    let m = common::Manager::start_env(dir, &["-v"], &env);
+    assert!(
+        common::wait_until(SLOW_WAIT, || m.output().contains("REST API listening")),
+        "{}",
+        m.output()
+    );
+    // Both verified: the server answered HttpUp, the job exited 3 as ExitsWith expects.
+    let status = format!("{}/status", m.url());
+    let client = common::client();
+    assert!(
+        common::wait_until(SLOW_WAIT, || {
+            client
+                .get(&status)
+                .send()
+                .and_then(|r| r.text())
+                .is_ok_and(|t| t.contains(r#""status": "running""#))
+        }),
+        "{}",
+        m.output()
+    );
+    m.signal(libc::SIGTERM);
+    let mut m = m;
+    assert_eq!(
+        m.wait_exit_within(SLOW_WAIT).and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        m.output()
+    );
+
+    // What the sandbox cannot give (a file) fails with a message that says so.
+    let dir = original_config(json!({
+        "reader": {
+            "executable": "sleep", "arguments": ["60"],
+            "verifier": { "type": "checks.ReadsAFile" }
+        }
+    }));
+    let mut m = common::Manager::start_env(dir, &[], &env);
+    let status = m.wait_exit_within(SLOW_WAIT).and_then(|s| s.code());
+    assert_eq!(status, Some(5), "{}", m.output());
+    assert!(
+        m.output().contains(
+            "ReadsAFile.run raised FileNotFoundError: [Errno 44] No such file or directory: '/etc/hostname' (pymanager's sandbox gives a verifier no files"
+        ),
+        "{}",
+        m.output()
     );
 }
