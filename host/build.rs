@@ -40,6 +40,7 @@ const TEST_GUESTS: &[&str] = &[
     "socket",
     "httpgrant",
     "good",
+    "v100",
 ];
 
 /// Environment variables of the outer build that must not reach the nested one: they

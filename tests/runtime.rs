@@ -38,6 +38,7 @@ fn guest(name: &str) -> PathBuf {
         "socket" => env!("PYMANAGER_TEST_GUEST_SOCKET"),
         "httpgrant" => env!("PYMANAGER_TEST_GUEST_HTTPGRANT"),
         "good" => env!("PYMANAGER_TEST_GUEST_GOOD"),
+        "v100" => env!("PYMANAGER_TEST_GUEST_V100"),
         other => panic!("no test guest {other}"),
     })
 }
@@ -566,6 +567,109 @@ async fn a_host_outside_the_grants_is_refused_with_the_grant_to_add() {
     );
 }
 
+/// The SDK's retry loop stops at the first refusal that retrying cannot fix (a host not
+/// granted, a URL that is not one) instead of retrying it until its ten minutes are up
+/// (this test's bound is one minute), and still retries what may pass later.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sdks_retry_fails_at_once_on_what_retrying_cannot_fix() {
+    let (port, hits) = http_server(|n| if n < 2 { 503 } else { 200 }).await;
+    let closed = closed_port().await;
+    let grants = HostGrants::List(vec![
+        HostPattern::parse(&format!("127.0.0.1:{closed}")).unwrap(),
+    ]);
+    let rt = runtime(vec![external(
+        "mymod",
+        "httpgrant",
+        grants,
+        Limits::default(),
+    )])
+    .await;
+    let (view, _tx, _) = running();
+    let retry = vref("mymod", "RetryAnywhere");
+
+    let args = json!({"url": format!("http://127.0.0.1:{port}/")}).to_string();
+    let e = err(bounded(rt.verify(&retry, &args, view.clone())).await);
+    assert_eq!(
+        e,
+        format!(
+            "host 127.0.0.1:{port} is not granted to module 'mymod' (add it to modules.mymod.allow.hosts)"
+        )
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+
+    let args = json!({"url": "ftp://127.0.0.1/"}).to_string();
+    let e = err(bounded(rt.verify(&retry, &args, view.clone())).await);
+    assert_eq!(
+        e,
+        "ftp://127.0.0.1/: 'ftp' URLs are not supported; use http://"
+    );
+
+    // A refused connection is retried: the process ending stops the loop, with the refusal.
+    let (view, tx, _) = running();
+    later(
+        tx,
+        Duration::from_millis(300),
+        ProcState::Exited { code: 1 },
+    );
+    let args = json!({"url": format!("http://127.0.0.1:{closed}/")}).to_string();
+    let e = err(bounded(rt.verify(&retry, &args, view)).await);
+    assert!(
+        e.starts_with("process exited with code 1 before passing (last attempt: "),
+        "{e}"
+    );
+}
+
+/// A module built against WIT 1.0.0 (tests/guests/v100: bindings from its own copy of the
+/// 1.0.0 WIT, no SDK) still runs on this host: HTTP and TCP to granted hosts, the exit
+/// event, and a refusal as the plain string 1.0.0 defines.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_built_against_wit_1_0_0_still_runs() {
+    let bytes = std::fs::read(guest("v100")).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("pymanager:verifier/host@1.0.0"));
+    assert!(text.contains("pymanager:verifier/verifier@1.0.0"));
+    assert!(
+        !text.contains("@1.1.0"),
+        "the 1.0.0 guest was built against 1.1.0"
+    );
+
+    let (port, hits) = http_server(|_| 200).await;
+    let grants = HostGrants::List(vec![
+        HostPattern::parse(&format!("127.0.0.1:{port}")).unwrap(),
+    ]);
+    let rt = runtime(vec![external("old", "v100", grants, Limits::default())]).await;
+    assert_eq!(
+        rt.names("old"),
+        Some(vec![
+            "HttpGet".to_string(),
+            "TcpOpen".to_string(),
+            "ExitsZero".to_string()
+        ])
+    );
+    let (view, tx, _) = running();
+    let args = json!({"url": format!("http://127.0.0.1:{port}/")}).to_string();
+    bounded(rt.verify(&vref("old", "HttpGet"), &args, view.clone()))
+        .await
+        .expect("HTTP through 1.0.0's http-request");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    let args = json!({"port": port}).to_string();
+    bounded(rt.verify(&vref("old", "TcpOpen"), &args, view.clone()))
+        .await
+        .expect("TCP through 1.0.0's tcp-connect");
+
+    let args = json!({"port": 1}).to_string();
+    let e = err(bounded(rt.verify(&vref("old", "TcpOpen"), &args, view.clone())).await);
+    assert_eq!(
+        e,
+        "host 127.0.0.1:1 is not granted to module 'old' (add it to modules.old.allow.hosts)"
+    );
+
+    later(tx, Duration::from_millis(50), ProcState::Exited { code: 0 });
+    bounded(rt.verify(&vref("old", "ExitsZero"), "{}", view))
+        .await
+        .expect("the exit event through 1.0.0's wait-exit");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_guests_fail_alone_while_a_good_one_passes() {
     let tight = Limits {
@@ -765,7 +869,7 @@ async fn a_bad_module_file_is_one_clear_line() {
     let e = load(empty.clone()).await;
     assert!(
         e.starts_with(&format!(
-            "module 'mymod': {} does not export pymanager:verifier/verifier@1.0.0",
+            "module 'mymod': {} does not export pymanager:verifier/verifier@1.1.0",
             empty.display()
         )),
         "{e}"

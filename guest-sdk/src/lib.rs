@@ -9,6 +9,10 @@
 //! the [`retry`] helper that most verifiers are built around. Time arguments are
 //! [`Timeout`] and [`Interval`] (seconds, with the default in the type).
 //!
+//! Host calls that can fail return a [`HostError`] whose [`ErrorKind`] says whether trying
+//! again can help: `?` in a [`retry`] attempt stops the loop at once on a host not granted,
+//! a bad request or a shutdown, and retries the rest.
+//!
 //! ```ignore
 //! use pymanager_guest::{Timeout, Verifier, export_verifiers, http, retry, secs};
 //! use serde::Deserialize;
@@ -21,7 +25,7 @@
 //!     type Args = Args;
 //!     fn verify(a: Args) -> Result<(), String> {
 //!         retry::every(secs(1.0)).for_at_most(a.timeout.duration()).run(|| {
-//!             let r = http::get(&a.url, &[], secs(5.0)).map_err(retry::Step::Retry)?;
+//!             let r = http::get(&a.url, &[], secs(5.0))?;
 //!             if r.status < 400 { Ok(()) } else { Err(retry::Step::Retry(format!("status {}", r.status))) }
 //!         })
 //!     }
@@ -59,8 +63,87 @@ pub use wit_bindgen::rt as __wit_bindgen_rt;
 // Lets the generated bindings name this crate by the path verifier crates use.
 extern crate self as pymanager_guest;
 
-use bindings::pymanager::verifier::host;
 use bindings::pymanager::verifier::types;
+use bindings::pymanager::verifier::{host, probe};
+
+/// Why a host call failed: its [`kind`](HostError::kind) says whether trying again can
+/// help, its message is one line for the user (it is what `Display` and `String::from`
+/// give).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostError {
+    /// What kind of failure it is.
+    pub kind: ErrorKind,
+    /// One line naming what failed and, when something can be fixed, what to fix.
+    pub message: String,
+}
+
+/// The kinds of [`HostError`]. The first three are permanent for the call as made
+/// ([`ErrorKind::is_permanent`]); the others may pass on a later attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The module's grants do not reach this host and port (the message names the grant
+    /// to add), or the call is not available now (reaching out while validating).
+    NotGranted,
+    /// The call itself is wrong: not a URL, not an HTTP method, an unsupported scheme, an
+    /// empty host, an invalid regular expression.
+    BadRequest,
+    /// pymanager is shutting down.
+    ShuttingDown,
+    /// The connection was refused: nothing listens there (yet).
+    Refused,
+    /// No answer within the call's time-out.
+    TimedOut,
+    /// Anything else: a name that does not resolve, a reset connection, a bad redirect.
+    Failed,
+}
+
+impl ErrorKind {
+    /// True when repeating the same call cannot succeed: a verifier should stop and report.
+    pub fn is_permanent(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::NotGranted | ErrorKind::BadRequest | ErrorKind::ShuttingDown
+        )
+    }
+}
+
+impl HostError {
+    /// True when repeating the same call cannot succeed (see [`ErrorKind::is_permanent`]).
+    pub fn is_permanent(&self) -> bool {
+        self.kind.is_permanent()
+    }
+}
+
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for HostError {}
+
+impl From<HostError> for String {
+    fn from(e: HostError) -> String {
+        e.message
+    }
+}
+
+impl From<types::HostError> for HostError {
+    fn from(e: types::HostError) -> HostError {
+        let kind = match e.kind {
+            types::ErrorKind::NotGranted => ErrorKind::NotGranted,
+            types::ErrorKind::BadRequest => ErrorKind::BadRequest,
+            types::ErrorKind::ShuttingDown => ErrorKind::ShuttingDown,
+            types::ErrorKind::Refused => ErrorKind::Refused,
+            types::ErrorKind::TimedOut => ErrorKind::TimedOut,
+            types::ErrorKind::Failed => ErrorKind::Failed,
+        };
+        HostError {
+            kind,
+            message: e.message,
+        }
+    }
+}
 
 /// One verifier: typed arguments, an optional check of them, and the verification itself.
 ///
@@ -160,7 +243,7 @@ pub fn elapsed() -> Duration {
 
 /// The supervised process.
 pub mod process {
-    use super::{Duration, host, ms, types};
+    use super::{Duration, HostError, host, ms, probe, types};
 
     /// What the supervised process is doing.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,17 +314,18 @@ pub mod process {
     }
 
     /// Waits at most `timeout` for an output line matching the regular expression
-    /// `pattern`; `Ok(None)` on time-out, shutdown or exit; `Err` if the pattern is invalid.
+    /// `pattern`; `Ok(None)` on time-out, shutdown or exit; `Err` (a
+    /// [`BadRequest`](super::ErrorKind::BadRequest)) if the pattern is invalid.
     /// While validating it returns at once, after checking the pattern.
-    pub fn wait_output(pattern: &str, timeout: Duration) -> Result<Option<String>, String> {
-        host::wait_output(pattern, ms(timeout))
+    pub fn wait_output(pattern: &str, timeout: Duration) -> Result<Option<String>, HostError> {
+        probe::wait_output(pattern, ms(timeout)).map_err(Into::into)
     }
 }
 
 /// HTTP requests (`http://` and `https://`, certificates checked against the system's roots
 /// and the verifier's `ca_file`), to the hosts granted to the module.
 pub mod http {
-    use super::{Duration, host, ms, types};
+    use super::{Duration, HostError, ms, probe, types};
 
     /// A response; `body` holds at most its first 1 MiB.
     #[derive(Debug, Clone)]
@@ -255,21 +339,22 @@ pub mod http {
     }
 
     /// Sends `method` to `url` with `headers` and `body`; an HTTP error status is a
-    /// response, an unreachable host or a refused grant is `Err` with one line.
+    /// response; an unreachable host, a time-out or a refused grant is a [`HostError`].
     pub fn request(
         method: &str,
         url: &str,
         headers: &[(String, String)],
         body: &[u8],
         timeout: Duration,
-    ) -> Result<Response, String> {
-        let r = host::http_request(&types::Request {
+    ) -> Result<Response, HostError> {
+        let r = probe::http_request(&types::Request {
             method: method.to_ascii_uppercase(),
             url: url.to_string(),
             headers: headers.to_vec(),
             body: body.to_vec(),
             timeout_ms: ms(timeout),
-        })?;
+        })
+        .map_err(HostError::from)?;
         Ok(Response {
             status: r.status,
             headers: r.headers,
@@ -282,18 +367,18 @@ pub mod http {
         url: &str,
         headers: &[(String, String)],
         timeout: Duration,
-    ) -> Result<Response, String> {
+    ) -> Result<Response, HostError> {
         request("GET", url, headers, &[], timeout)
     }
 }
 
 /// TCP reachability checks, to the hosts granted to the module.
 pub mod tcp {
-    use super::{Duration, host, ms};
+    use super::{Duration, HostError, ms, probe};
 
     /// Connects to `host`:`port` and closes at once: `Ok` when something listens there.
-    pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<(), String> {
-        host::tcp_connect(host, port, ms(timeout))
+    pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<(), HostError> {
+        probe::tcp_connect(host, port, ms(timeout)).map_err(Into::into)
     }
 }
 
@@ -321,7 +406,7 @@ pub mod log {
 
 /// Try-until-deadline loops, the shape of most verifiers.
 pub mod retry {
-    use super::{Duration, elapsed, log, process, sleep};
+    use super::{Duration, ErrorKind, HostError, elapsed, log, process, sleep};
 
     /// What one attempt says.
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -340,14 +425,29 @@ pub mod retry {
     }
 
     impl Step {
-        /// The step for a failed connection attempt to `host`: [`Step::Soon`] when this
-        /// machine refused it (nothing listens there yet: cheap to ask again), else
-        /// [`Step::Retry`] (a remote host, a time-out, a refused grant).
-        pub fn connect_failed(host: &str, why: String) -> Step {
-            if is_loopback(host) && is_refusal(&why) {
-                Step::Soon(why)
+        /// The step for a failed connection attempt to `host`: [`Step::Fail`] when retrying
+        /// cannot help (a host not granted, a bad request, a shutdown), [`Step::Soon`] when
+        /// this machine refused it (nothing listens there yet: cheap to ask again), else
+        /// [`Step::Retry`] (a remote host, a time-out).
+        pub fn connect_failed(host: &str, why: HostError) -> Step {
+            if why.is_permanent() {
+                Step::Fail(why.message)
+            } else if why.kind == ErrorKind::Refused && is_loopback(host) {
+                Step::Soon(why.message)
             } else {
-                Step::Retry(why)
+                Step::Retry(why.message)
+            }
+        }
+    }
+
+    /// `?` on a host call in an attempt: [`Step::Fail`] when retrying cannot help,
+    /// [`Step::Retry`] otherwise.
+    impl From<HostError> for Step {
+        fn from(why: HostError) -> Step {
+            if why.is_permanent() {
+                Step::Fail(why.message)
+            } else {
+                Step::Retry(why.message)
             }
         }
     }
@@ -366,11 +466,6 @@ pub mod retry {
         }
         host.parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
-    }
-
-    /// True if the host's error message says the connection was refused (`ECONNREFUSED`).
-    fn is_refusal(why: &str) -> bool {
-        why.contains("os error 111") || why.to_ascii_lowercase().contains("connection refused")
     }
 
     /// The host of an `http://` URL (`[::1]` as `::1`), for [`Step::connect_failed`].
@@ -498,26 +593,56 @@ pub mod retry {
 #[cfg(test)]
 mod tests {
     use super::retry::{Step, is_loopback, pause, url_host};
+    use super::{ErrorKind, HostError};
     use std::time::Duration;
 
     const MS: Duration = Duration::from_millis(1);
 
+    fn error(kind: ErrorKind, message: &str) -> HostError {
+        HostError {
+            kind,
+            message: message.into(),
+        }
+    }
+
     #[test]
     fn a_refused_loopback_connection_is_retried_soon_and_a_remote_one_backs_off() {
-        let refused = "127.0.0.1:8080: Connection refused (os error 111)".to_string();
+        let refused = "127.0.0.1:8080: Connection refused (os error 111)";
         assert_eq!(
-            Step::connect_failed("127.0.0.1", refused.clone()),
-            Step::Soon(refused.clone())
+            Step::connect_failed("127.0.0.1", error(ErrorKind::Refused, refused)),
+            Step::Soon(refused.into())
         );
         assert_eq!(
-            Step::connect_failed("example.com", refused.clone()),
-            Step::Retry(refused)
+            Step::connect_failed("example.com", error(ErrorKind::Refused, refused)),
+            Step::Retry(refused.into())
         );
-        let late = "127.0.0.1:8080: no answer within 100 ms".to_string();
+        let late = "127.0.0.1:8080: no answer within 100 ms";
         assert_eq!(
-            Step::connect_failed("localhost", late.clone()),
-            Step::Retry(late)
+            Step::connect_failed("localhost", error(ErrorKind::TimedOut, late)),
+            Step::Retry(late.into())
         );
+    }
+
+    #[test]
+    fn what_retrying_cannot_fix_fails_the_loop_at_once() {
+        for kind in [
+            ErrorKind::NotGranted,
+            ErrorKind::BadRequest,
+            ErrorKind::ShuttingDown,
+        ] {
+            let e = error(kind, "no");
+            assert_eq!(
+                Step::connect_failed("127.0.0.1", e.clone()),
+                Step::Fail("no".into())
+            );
+            assert_eq!(Step::from(e), Step::Fail("no".into()));
+        }
+        for kind in [ErrorKind::Refused, ErrorKind::TimedOut, ErrorKind::Failed] {
+            assert_eq!(
+                Step::from(error(kind, "later")),
+                Step::Retry("later".into())
+            );
+        }
     }
 
     #[test]

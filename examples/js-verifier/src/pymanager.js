@@ -12,17 +12,21 @@
 //   with the reason when it rejects, never the other way round;
 // - `false` returned (the original pymanager's convention) read as a failure.
 //
-// Host calls that fail throw; `hostError(e)` gives their message.
+// Host calls that fail throw a host error (WIT 1.1.0's `probe`): `hostError(e)` gives its
+// message, `isPermanent(e)` says whether trying again cannot help (a host not granted, a
+// bad request, pymanager shutting down), so a retry loop can stop at once.
 
-import * as host from 'pymanager:verifier/host@1.0.0';
+import * as host from 'pymanager:verifier/host@1.1.0';
+import * as probe from 'pymanager:verifier/probe@1.1.0';
 
-export { host };
+export { host, probe };
 
 /** The message of anything thrown: a host error's payload, an Error's "Name: message". */
 export function message(e) {
   if (typeof e === 'string') return e;
   if (e && typeof e === 'object') {
     if (typeof e.payload === 'string') return e.payload;
+    if (e.payload && typeof e.payload.message === 'string') return e.payload.message;
     if (e instanceof Error || typeof e.message === 'string') {
       const name = e.name && e.name !== 'Error' ? `${e.name}: ` : '';
       return `${name}${e.message}`;
@@ -37,6 +41,14 @@ export function message(e) {
 
 /** The message of a failed host call (`httpRequest`, `tcpConnect`, …). */
 export const hostError = message;
+
+/** The kinds of host error that retrying cannot fix. */
+const PERMANENT = new Set(['not-granted', 'bad-request', 'shutting-down']);
+
+/** True when `e` is a host error that the same call cannot get past by trying again. */
+export function isPermanent(e) {
+  return Boolean(e && e.payload && PERMANENT.has(e.payload.kind));
+}
 
 function oneLine(text) {
   return String(text).replace(/[\r\n]+/g, ' ').trim() || 'the verifier failed without a message';
@@ -113,9 +125,9 @@ export function ended() {
   return null;
 }
 
-/** `GET url` → `{ status, headers, body: Uint8Array, text() }`; throws the host's reason. */
+/** `GET url` → `{ status, headers, body: Uint8Array, text() }`; throws a host error. */
 export function get(url, { headers = [], timeoutMs = 5000 } = {}) {
-  const r = host.httpRequest({
+  const r = probe.httpRequest({
     method: 'GET',
     url,
     headers: Object.entries(headers instanceof Array ? Object.fromEntries(headers) : headers),

@@ -10,7 +10,7 @@
 // A body that is not JSON fails the verification at once with the parser's message: a
 // service that answers HTML on its health URL is misconfigured, waiting will not help.
 
-import { verifiers, get, sleep, ended, elapsedMs, log, hostError } from './pymanager.js';
+import { verifiers, get, sleep, ended, elapsedMs, log, hostError, isPermanent } from './pymanager.js';
 
 const KEYS = ['url', 'field', 'equals', 'timeout', 'interval'];
 
@@ -49,6 +49,8 @@ export const verifier = verifiers({
           }
         } catch (e) {
           if (e instanceof SyntaxError) throw new Error(`${a.url} did not answer JSON (${e.message})`);
+          // A host not granted or a bad URL will not change: fail now with the reason.
+          if (isPermanent(e)) throw new Error(hostError(e));
           why = hostError(e);
         }
         log.warn(`attempt ${attempt}: ${why}`);

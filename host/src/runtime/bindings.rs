@@ -11,5 +11,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-/// The exported interface every module must provide, as named in error messages.
-pub(crate) const EXPORT_NAME: &str = "pymanager:verifier/verifier@1.0.0";
+/// The exported interface every module must provide, as named in error messages. A module
+/// built against 1.0.0 exports `…/verifier@1.0.0`, which wasmtime finds under this name by
+/// semver (the interface is the same in both versions).
+pub(crate) const EXPORT_NAME: &str = "pymanager:verifier/verifier@1.1.0";

@@ -125,6 +125,8 @@ fn async_feature(f: &CanonicalFunction) -> Option<&'static str> {
 }
 
 /// True when the host links this import (`pymanager:verifier/host@1.0.0`, WASI 0.2 …).
+/// `probe` came with 1.1.0; `host` and `types` of 1.0.0 are served by their 1.1.0 versions,
+/// which keep every 1.0.0 function and type unchanged.
 fn provided(name: &str) -> bool {
     let Some((path, version)) = name.split_once('@') else {
         return false;
@@ -133,6 +135,9 @@ fn provided(name: &str) -> bool {
     let (major, minor) = (v.next().flatten(), v.next().flatten());
     if matches!(path, "pymanager:verifier/host" | "pymanager:verifier/types") {
         return major == Some(1) && minor.is_some_and(|m| PYMANAGER_MINORS.contains(&m));
+    }
+    if path == "pymanager:verifier/probe" {
+        return major == Some(1) && minor.is_some_and(|m| m >= 1 && PYMANAGER_MINORS.contains(&m));
     }
     WASI_PROVIDED.iter().any(|p| path.starts_with(p)) && major == Some(0) && minor == Some(2)
 }
@@ -160,7 +165,7 @@ fn remedy(import: &str, verb: &str) -> String {
             .into();
     }
     format!(
-        "a verifier may import only pymanager:verifier/host and the WASI 0.2 interfaces \
+        "a verifier may import only pymanager:verifier/host, pymanager:verifier/probe and the WASI 0.2 interfaces \
          io, clocks, random, cli, filesystem and sockets: remove what uses {verb}"
     )
 }
@@ -175,6 +180,9 @@ mod tests {
         assert!(provided("pymanager:verifier/host@1.1.0"));
         assert!(!provided("pymanager:verifier/host@1.2.0"));
         assert!(!provided("pymanager:verifier/host@2.0.0"));
+        assert!(provided("pymanager:verifier/probe@1.1.0"));
+        assert!(!provided("pymanager:verifier/probe@1.0.0"));
+        assert!(!provided("pymanager:verifier/probe@1.2.0"));
         assert!(provided("wasi:cli/environment@0.2.6"));
         assert!(provided("wasi:io/streams@0.2.10"));
         assert!(!provided("wasi:io/streams@0.3.0"));

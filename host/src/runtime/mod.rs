@@ -506,7 +506,7 @@ impl Inner {
         let pre = self.linker.instantiate_pre(component).map_err(|e| {
             format!(
                 "{what} imports something pymanager does not provide ({}); a verifier may \
-                 import only pymanager:verifier/host@1.0.0 and WASI 0.2",
+                 import only pymanager:verifier/host and probe (@1.0 or @1.1) and WASI 0.2",
                 one_line(&e)
             )
         })?;

@@ -11,7 +11,7 @@ use reqwest::{Method, Url};
 
 use super::super::bindings::pymanager::verifier::types::{Request, Response};
 use super::super::state::{HostState, ModuleInfo};
-use super::{not_granted, not_while_validating};
+use super::{ErrorKind, HostError, fail, not_granted, not_while_validating};
 
 /// The most of a response body handed to a guest.
 pub(crate) const MAX_BODY: usize = 1 << 20;
@@ -28,13 +28,23 @@ pub(crate) fn client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-pub(crate) async fn request(st: &mut HostState, req: Request) -> Result<Response, String> {
+pub(crate) async fn request(st: &mut HostState, req: Request) -> Result<Response, HostError> {
     let Some(view) = st.view().cloned() else {
         return Err(not_while_validating("http-request"));
     };
-    let method = Method::from_bytes(req.method.trim().to_ascii_uppercase().as_bytes())
-        .map_err(|_| format!("'{}' is not an HTTP method", req.method))?;
-    let url = Url::parse(req.url.trim()).map_err(|e| format!("'{}' is not a URL: {e}", req.url))?;
+    let method =
+        Method::from_bytes(req.method.trim().to_ascii_uppercase().as_bytes()).map_err(|_| {
+            fail(
+                ErrorKind::BadRequest,
+                format!("'{}' is not an HTTP method", req.method),
+            )
+        })?;
+    let url = Url::parse(req.url.trim()).map_err(|e| {
+        fail(
+            ErrorKind::BadRequest,
+            format!("'{}' is not a URL: {e}", req.url),
+        )
+    })?;
     check(&st.module, &url)?;
     let (module, shared) = (st.module.clone(), st.shared.clone());
     let _waiting = st.shared.ticker.waiting();
@@ -43,30 +53,39 @@ pub(crate) async fn request(st: &mut HostState, req: Request) -> Result<Response
     tokio::select! {
         r = tokio::time::timeout(timeout, send(&module, &shared.http, method, url, &req)) => match r {
             Ok(r) => r,
-            Err(_) => Err(format!("{shown}: no answer within {} ms", req.timeout_ms)),
+            Err(_) => Err(fail(
+                ErrorKind::TimedOut,
+                format!("{shown}: no answer within {} ms", req.timeout_ms),
+            )),
         },
-        _ = view.shutdown().cancelled() => Err("pymanager is shutting down".into()),
+        _ = view.shutdown().cancelled() => {
+            Err(fail(ErrorKind::ShuttingDown, "pymanager is shutting down"))
+        }
     }
 }
 
 /// Refuses anything but `http://` to a granted host.
-fn check(module: &ModuleInfo, url: &Url) -> Result<(), String> {
+fn check(module: &ModuleInfo, url: &Url) -> Result<(), HostError> {
     match url.scheme() {
         "http" => {}
         "https" => {
-            return Err(format!(
-                "{url}: https is not supported (pymanager's HTTP client has no TLS); use http://"
+            return Err(fail(
+                ErrorKind::BadRequest,
+                format!(
+                    "{url}: https is not supported (pymanager's HTTP client has no TLS); use http://"
+                ),
             ));
         }
         other => {
-            return Err(format!(
-                "{url}: '{other}' URLs are not supported; use http://"
+            return Err(fail(
+                ErrorKind::BadRequest,
+                format!("{url}: '{other}' URLs are not supported; use http://"),
             ));
         }
     }
     let host = url
         .host_str()
-        .ok_or_else(|| format!("{url}: no host"))?
+        .ok_or_else(|| fail(ErrorKind::BadRequest, format!("{url}: no host")))?
         .trim_start_matches('[')
         .trim_end_matches(']');
     let port = url.port_or_known_default().unwrap_or(80);
@@ -82,7 +101,7 @@ async fn send(
     method: Method,
     mut url: Url,
     req: &Request,
-) -> Result<Response, String> {
+) -> Result<Response, HostError> {
     for _ in 0..=MAX_REDIRECTS {
         let mut builder = client.request(method.clone(), url.clone());
         for (k, v) in &req.headers {
@@ -105,9 +124,12 @@ async fn send(
             })
             .flatten()
         {
-            url = url
-                .join(&next)
-                .map_err(|e| format!("{url}: bad redirect to '{next}': {e}"))?;
+            url = url.join(&next).map_err(|e| {
+                fail(
+                    ErrorKind::Failed,
+                    format!("{url}: bad redirect to '{next}': {e}"),
+                )
+            })?;
             check(module, &url)?;
             continue;
         }
@@ -139,14 +161,28 @@ async fn send(
             body,
         });
     }
-    Err(format!("{url}: more than {MAX_REDIRECTS} redirects"))
+    Err(fail(
+        ErrorKind::Failed,
+        format!("{url}: more than {MAX_REDIRECTS} redirects"),
+    ))
 }
 
-/// `http://x/: Connection refused (os error 111)`: the innermost cause is the useful one.
-fn describe(url: &Url, e: &reqwest::Error) -> String {
+/// `http://x/: Connection refused (os error 111)`: the innermost cause is the useful one,
+/// and the operating system's error in the chain gives the kind.
+fn describe(url: &Url, e: &reqwest::Error) -> HostError {
+    let mut kind = if e.is_timeout() {
+        ErrorKind::TimedOut
+    } else {
+        ErrorKind::Failed
+    };
     let mut cause: &dyn std::error::Error = e;
     while let Some(next) = cause.source() {
         cause = next;
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && kind == ErrorKind::Failed
+        {
+            kind = super::io_kind(io);
+        }
     }
-    format!("{url}: {cause}")
+    fail(kind, format!("{url}: {cause}"))
 }

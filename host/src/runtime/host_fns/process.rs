@@ -9,6 +9,7 @@ use regex::{Regex, RegexBuilder};
 
 use super::super::bindings::pymanager::verifier::types::ProcState as WitState;
 use super::super::state::HostState;
+use super::{ErrorKind, HostError, fail};
 use crate::process_view::ProcState;
 
 /// Bound on the compiled size of a guest's pattern (the regex crate's own defence).
@@ -42,8 +43,8 @@ pub(crate) async fn wait_output(
     st: &mut HostState,
     pattern: &str,
     timeout_ms: u32,
-) -> Result<Option<String>, String> {
-    let re = compile(pattern)?;
+) -> Result<Option<String>, HostError> {
+    let re = compile(pattern).map_err(|m| fail(ErrorKind::BadRequest, m))?;
     let Some(view) = st.view().cloned() else {
         return Ok(None);
     };

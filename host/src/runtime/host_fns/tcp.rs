@@ -3,20 +3,20 @@
 use std::time::Duration;
 
 use super::super::state::HostState;
-use super::{not_granted, not_while_validating};
+use super::{ErrorKind, HostError, fail, io_kind, not_granted, not_while_validating};
 
 pub(crate) async fn connect(
     st: &mut HostState,
     host: &str,
     port: u16,
     timeout_ms: u32,
-) -> Result<(), String> {
+) -> Result<(), HostError> {
     let Some(view) = st.view().cloned() else {
         return Err(not_while_validating("tcp-connect"));
     };
     let host = host.trim().trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
-        return Err("tcp-connect: empty host".into());
+        return Err(fail(ErrorKind::BadRequest, "tcp-connect: empty host"));
     }
     if !st.module.grants.hosts.allows(host, port) {
         return Err(not_granted(&st.module.alias, host, port));
@@ -27,9 +27,14 @@ pub(crate) async fn connect(
     tokio::select! {
         r = connect => match r {
             Ok(Ok(_stream)) => Ok(()),
-            Ok(Err(e)) => Err(format!("{host}:{port}: {e}")),
-            Err(_) => Err(format!("{host}:{port}: no answer within {timeout_ms} ms")),
+            Ok(Err(e)) => Err(fail(io_kind(&e), format!("{host}:{port}: {e}"))),
+            Err(_) => Err(fail(
+                ErrorKind::TimedOut,
+                format!("{host}:{port}: no answer within {timeout_ms} ms"),
+            )),
         },
-        _ = view.shutdown().cancelled() => Err("pymanager is shutting down".into()),
+        _ = view.shutdown().cancelled() => {
+            Err(fail(ErrorKind::ShuttingDown, "pymanager is shutting down"))
+        }
     }
 }
