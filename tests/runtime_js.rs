@@ -15,10 +15,15 @@ fn example_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/js-verifier")
 }
 
-/// Runs build.sh (`npm ci` from the lockfile when needed, then componentize-js); returns
-/// the .wasm.
+/// Runs build.sh (`npm ci` from the lockfile when needed, then componentize-js) once for
+/// the tests of this file, which run in parallel; returns the .wasm.
 fn build_js_verifier() -> PathBuf {
+    static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
     let dir = example_dir();
+    if *built {
+        return dir.join("verifier.wasm");
+    }
     let out = Command::new("sh")
         .arg(dir.join("build.sh"))
         .output()
@@ -29,7 +34,14 @@ fn build_js_verifier() -> PathBuf {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    *built = true;
     dir.join("verifier.wasm")
+}
+
+/// True once pymanager listens, or once it has said why it never will.
+fn listening_or_failed(m: &Manager) -> bool {
+    let out = m.output();
+    out.contains("REST API listening") || out.contains("[ERROR]")
 }
 
 /// A config in a fresh directory running `server` (a node one-liner) verified by the JS
@@ -86,7 +98,8 @@ fn a_javascript_verifier_verifies_a_real_process_and_fails_with_a_throws_message
     let port = free_port();
     let mut m = Manager::start_in(config(&wasm, port, HEALTHY), &["-v"]);
     assert!(
-        wait_until(COMPILE_WAIT, || m.output().contains("REST API listening")),
+        wait_until(COMPILE_WAIT, || listening_or_failed(&m))
+            && m.output().contains("REST API listening"),
         "{}",
         m.output()
     );
@@ -143,7 +156,8 @@ fn rss_after_load(wasm: &Path, cache: &Path) -> (u64, bool) {
     std::fs::copy(wasm, dir.path().join("verifier.wasm")).unwrap();
     let m = Manager::start_env(dir, &["-v"], &[("XDG_CACHE_HOME", cache)]);
     assert!(
-        wait_until(COMPILE_WAIT, || m.output().contains("REST API listening")),
+        wait_until(COMPILE_WAIT, || listening_or_failed(&m))
+            && m.output().contains("REST API listening"),
         "{}",
         m.output()
     );

@@ -19,7 +19,11 @@ fi
 # -d http fetch-event: pymanager gives a verifier no wasi:http (HTTP goes through the host
 # interface, to granted hosts only); without it the component imports wasi:http/types and
 # pymanager refuses it, naming this flag.
+# A temporary file of this run's own: two builds at once each write a whole file, and the
+# rename makes one of them verifier.wasm, never a mix of both.
+tmp="$here/verifier.wasm.$$.tmp"
+trap 'rm -f "$tmp"' EXIT
 node_modules/.bin/componentize-js src/verifier.js --wit "$root/wit" --world-name verifier-module \
-    -d http fetch-event -o "$here/verifier.wasm.tmp"
-mv "$here/verifier.wasm.tmp" "$here/verifier.wasm"
+    -d http fetch-event -o "$tmp"
+mv "$tmp" "$here/verifier.wasm"
 echo "built $here/verifier.wasm"

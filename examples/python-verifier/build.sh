@@ -23,6 +23,10 @@ if [ -f verifier.wasm ] && [ -z "$(find app.py "$root/wit" -newer verifier.wasm 
     echo "up to date: $here/verifier.wasm"
     exit 0
 fi
-"$venv/bin/componentize-py" -d "$root/wit" -w verifier-module componentize app -o "$here/verifier.wasm.tmp"
-mv "$here/verifier.wasm.tmp" "$here/verifier.wasm"
+# A temporary file of this run's own: two builds at once each write a whole file, and the
+# rename makes one of them verifier.wasm, never a mix of both.
+tmp="$here/verifier.wasm.$$.tmp"
+trap 'rm -f "$tmp"' EXIT
+"$venv/bin/componentize-py" -d "$root/wit" -w verifier-module componentize app -o "$tmp"
+mv "$tmp" "$here/verifier.wasm"
 echo "built $here/verifier.wasm"
