@@ -178,10 +178,10 @@ fn compiling_a_large_component_leaves_the_manager_as_small_as_the_cache_does() {
     assert!(!compiled, "the second run reads the cache");
     let (a, c) = (after_compile / 1024, from_cache / 1024);
     eprintln!("RSS after compiling: {a} MiB; after loading from the cache: {c} MiB");
-    // The goal is 10 MiB; measured so far: 92 MiB after compiling against 46 MiB from the
-    // cache (346 MiB before compiling apart). This bound keeps what was gained.
+    // The compile runs in a child process that fills the cache; the manager then maps the
+    // entry as a later run does, so it must end up (nearly) as small.
     assert!(
-        after_compile <= from_cache + 64 * 1024,
+        after_compile <= from_cache + 10 * 1024,
         "RSS after compiling {a} MiB, from the cache {c} MiB"
     );
 }

@@ -41,6 +41,7 @@ pub fn main() -> i32 {
             ctl(&args)
         }
         Some(Sub::Verify(args)) => crate::verify::main(args),
+        Some(Sub::CompileComponent(args)) => crate::runtime::compile_child::child_main(args),
         None => run(cli),
     }
 }
@@ -93,6 +94,17 @@ fn ctl(args: &crate::ctl::CtlArgs) -> i32 {
     }
 }
 
+/// The verifier runtime of this binary: components missing from the disk cache are
+/// compiled by a child `pymanager` (see [`crate::runtime::compile_child`]), so that the
+/// compiler's memory never stays with the manager.
+pub(crate) fn new_runtime() -> Result<Runtime, crate::runtime::RuntimeError> {
+    let runtime = Runtime::new(RuntimeOptions::default())?;
+    if let Ok(exe) = std::env::current_exe() {
+        runtime.compile_in_child(exe);
+    }
+    Ok(runtime)
+}
+
 /// `pymanager check`: everything up to the first spawn.
 fn check(file: &Path) -> i32 {
     let (_, plan) = match load(file) {
@@ -103,7 +115,7 @@ fn check(file: &Path) -> i32 {
         return 5;
     };
     rt.block_on(async {
-        let runtime = match Runtime::new(RuntimeOptions::default()) {
+        let runtime = match new_runtime() {
             Ok(r) => r,
             Err(e) => return fail(&ConfigError::invalid("modules", e.to_string())),
         };
@@ -232,7 +244,7 @@ async fn manage(
             return 5;
         }
     };
-    let runtime = match Runtime::new(RuntimeOptions::default()) {
+    let runtime = match new_runtime() {
         Ok(r) => r,
         Err(e) => {
             return setup_failed(

@@ -57,6 +57,10 @@ pub enum Sub {
     Ctl(crate::ctl::CtlArgs),
     /// Run one verifier once, outside a manager (exit 0 passed, 1 failed, 2 usage error).
     Verify(crate::verify::VerifyArgs),
+    /// Internal: compiles the component on stdin into the disk cache. pymanager runs
+    /// itself with it so that the compiler's memory ends with this short-lived process.
+    #[command(name = "__compile-component", hide = true)]
+    CompileComponent(crate::runtime::compile_child::ChildArgs),
 }
 
 /// The version string printed by `-V`.

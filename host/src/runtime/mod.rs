@@ -14,6 +14,7 @@
 
 mod bindings;
 mod cache;
+pub mod compile_child;
 mod engine;
 pub mod host_fns;
 mod imports;
@@ -26,8 +27,8 @@ pub use engine::ASYNC_STACK_SIZE;
 pub use types::*;
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -51,6 +52,9 @@ struct Inner {
     cache: DiskCache,
     shared: Arc<Shared>,
     modules: RwLock<HashMap<String, Arc<Loaded>>>,
+    /// The pymanager binary that compiles in a child process, when set (see
+    /// [`compile_child`]).
+    compiler: OnceLock<PathBuf>,
 }
 
 impl Drop for Inner {
@@ -118,8 +122,17 @@ impl Runtime {
                 cache,
                 shared,
                 modules: RwLock::new(HashMap::new()),
+                compiler: OnceLock::new(),
             }),
         })
+    }
+
+    /// Compiles components that are not in the disk cache in a child process: `exe` (the
+    /// pymanager binary) run with a hidden subcommand fills the cache and exits, so the
+    /// compiler's memory never stays with the caller. Without it (or without a cache
+    /// directory, or if the child fails) components are compiled in this process.
+    pub fn compile_in_child(&self, exe: PathBuf) {
+        let _ = self.inner.compiler.set(exe);
     }
 
     /// Compiles (or loads from the cache) every module, in parallel, off the async threads;
@@ -479,12 +492,21 @@ impl Inner {
     /// Compiles `bytes` so that the manager keeps no more memory than a cache hit would.
     /// Compiling a 12–18 MB component (an interpreter inside) leaves hundreds of MB behind:
     /// the compiler's contexts, which an engine keeps for its life, its freed scratch
-    /// memory, which the allocator keeps, and the machine code in anonymous memory. So the
+    /// memory, which the allocator keeps, and the machine code in anonymous memory. So,
+    /// when a compiling child is set and there is a disk cache, a child process compiles
+    /// into the cache and the result is mapped from there, as a hit would be. Otherwise the
     /// compile runs on an engine of its own (same settings, so the same cache key), which
     /// is dropped with everything it holds; the freed heap is handed back to the system
-    /// (`malloc_trim`); and the result is mapped from the cache entry just written, as a
-    /// hit would be (or deserialized from memory when there is no cache).
+    /// (`malloc_trim`); and the result is mapped from the cache entry just written (or
+    /// deserialized from memory when there is no cache).
     fn compile_apart(&self, bytes: &[u8]) -> wasmtime::Result<Component> {
+        if let (Some(exe), Some(dir)) = (self.compiler.get(), self.cache.dir())
+            && compile_child::compile(exe, dir, bytes).is_ok()
+            && let Some(c) = self.cache.load(&self.engine, bytes)
+        {
+            release_free_heap();
+            return Ok(c);
+        }
         let serialized = {
             let compiler = engine::new_engine().map_err(wasmtime::Error::msg)?;
             let (component, _) = self.cache.load_or_compile(&compiler, bytes)?;
