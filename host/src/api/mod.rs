@@ -12,6 +12,7 @@ pub mod error;
 pub mod json;
 pub mod routes;
 pub mod stream;
+pub mod v1;
 
 use std::future::Future;
 use std::net::SocketAddr;
