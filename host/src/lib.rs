@@ -18,4 +18,6 @@ pub mod guardian;
 pub mod plan;
 pub mod process_view;
 pub mod runtime;
+pub mod state_files;
 pub mod supervisor;
+pub mod token;
