@@ -10,6 +10,7 @@
 
 pub mod error;
 pub mod json;
+pub mod origin;
 pub mod routes;
 pub mod stream;
 pub mod v1;
@@ -132,7 +133,7 @@ pub async fn bind(
     })?;
 
     let stop = CancellationToken::new();
-    let api = Api::new(handle, config.token, stop.clone());
+    let api = Api::new(handle, config.token, stop.clone()).serving(origin::Site::new(local));
     let server = warp::serve(routes::all(api))
         .incoming(listener)
         .graceful(stop.clone().cancelled_owned())
@@ -154,6 +155,7 @@ pub async fn bind(
 #[derive(Clone)]
 pub struct Api {
     inner: Arc<Inner>,
+    site: origin::Site,
 }
 
 struct Inner {
@@ -176,7 +178,20 @@ impl Api {
                 legacy_list: Mutex::new(None),
                 stop,
             }),
+            site: origin::Site::default(),
         }
+    }
+
+    /// The same API, told where it listens: requests from other sites are told apart by
+    /// it (see [`origin`]). Without it the API assumes loopback.
+    pub fn serving(mut self, site: origin::Site) -> Self {
+        self.site = site;
+        self
+    }
+
+    /// Where the API listens, as [`origin::check`] needs it.
+    pub fn site(&self) -> &origin::Site {
+        &self.site
     }
 
     /// The supervisor.

@@ -46,7 +46,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/openapi.json"),
 ];
 
-/// Every route, with the body limit in front and the error handler behind.
+/// Every route, with the checks every request passes first (another site's page is refused,
+/// see [`super::origin`]; a body over the limit is refused) and the error handler behind.
+/// A route added to `legacy` or `v1` (or beside them, inside `same_site`) is covered by
+/// both checks without doing anything.
 pub fn all(api: Api) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     // The hottest route first: `GET /` is what polling scripts ask.
     let legacy_list = warp::path::end()
@@ -163,7 +166,8 @@ pub fn all(api: Api) -> impl Filter<Extract = (Response,), Error = Infallible> +
         .unify()
         .boxed();
 
-    content_length_within_limit()
+    same_site(&api)
+        .and(content_length_within_limit())
         .and(legacy.or(v1).unify())
         .recover(recover)
         .unify()
@@ -173,6 +177,17 @@ pub fn all(api: Api) -> impl Filter<Extract = (Response,), Error = Infallible> +
 fn with(api: &Api) -> impl Filter<Extract = (Api,), Error = Infallible> + Clone + use<> {
     let api = api.clone();
     warp::any().map(move || api.clone())
+}
+
+/// Rejects with 403 a request a browser sends on behalf of another site (see
+/// [`super::origin`]), before routing: no route can forget it.
+fn same_site(api: &Api) -> impl Filter<Extract = (), Error = Rejection> + Clone + use<> {
+    let site = *api.site();
+    warp::header::headers_cloned()
+        .and_then(move |headers: warp::http::HeaderMap| async move {
+            super::origin::check(&site, &headers).map_err(warp::reject::custom)
+        })
+        .untuple_one()
 }
 
 /// Rejects with 401 unless the request carries the configured bearer token (if any).
