@@ -415,10 +415,15 @@ impl Inner {
         };
         check_header(&bytes, &what).map_err(fail)?;
         let started = Instant::now();
-        let (component, outcome) = self
-            .cache
-            .load_or_compile(&self.engine, &bytes)
-            .map_err(|e| fail(format!("{what} is not a valid component: {}", crate::error_text::chain(e.as_ref()))))?;
+        let (component, outcome) =
+            self.cache
+                .load_or_compile(&self.engine, &bytes)
+                .map_err(|e| {
+                    fail(format!(
+                        "{what} is not a valid component: {}",
+                        crate::error_text::chain(e.as_ref())
+                    ))
+                })?;
         let compile = started.elapsed();
         let pre = self.link(&component, &what).map_err(fail)?;
         Ok(Prepared {
@@ -483,7 +488,6 @@ fn io_reason(e: &std::io::Error) -> String {
         _ => e.to_string(),
     }
 }
-
 
 #[cfg(test)]
 mod tests {
