@@ -182,6 +182,7 @@ async fn manage(
         announce,
         ..
     } = setup;
+    let signals = signals::listen(&console);
     let runtime = verifier_runtime()?;
     if !plan.modules.is_empty() {
         console.info(format_args!(
@@ -213,7 +214,7 @@ async fn manage(
     let started =
         supervisor::start(plan, runtime, console.clone()).map_err(SetupError::Supervisor)?;
     let handle = started.handle.clone();
-    tokio::spawn(signals::forward(handle.clone(), console.clone()));
+    tokio::spawn(signals::forward(signals, handle.clone()));
 
     let http = &loaded.config.http;
     let mut announced = String::new();

@@ -59,12 +59,19 @@ pub fn requests(
     (futures::stream::select_all(streams).boxed(), failures)
 }
 
-/// Turns signals into shutdown requests to the supervisor, for the manager's whole life.
-pub async fn forward(handle: SupervisorHandle, console: Console) {
-    let (mut requests, failures) = requests(wanted());
+/// Installs the handlers of every signal the manager answers, reporting those it cannot
+/// handle. Called before anything starts, so that no signal finds the default action (an
+/// abrupt death) once a process runs or a state file says the manager is there.
+pub fn listen(console: &Console) -> BoxStream<'static, Request> {
+    let (requests, failures) = requests(wanted());
     for line in failures {
         console.log_line(&line);
     }
+    requests
+}
+
+/// Turns signals into shutdown requests to the supervisor, for the manager's whole life.
+pub async fn forward(mut requests: BoxStream<'static, Request>, handle: SupervisorHandle) {
     let mut seen = 0;
     while let Some(request) = requests.next().await {
         seen += 1;
