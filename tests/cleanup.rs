@@ -119,22 +119,42 @@ fn misbehaving_processes_are_reported_truthfully() {
     check_gone(&[manager, forker]);
 }
 
+/// The parent of `pid`, while it exists (a zombie included).
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the name: state ppid ...
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 #[test]
 fn no_zombies_are_left_while_running() {
     let m = Manager::start(json!({"http": {"enabled": true}, "keep_alive": true,
         "processes": {
             "a": sh("exit 0"),
-            "orphans": sh("for i in 1 2 3 4 5; do (sleep 0.1 &); done; sleep 1000")}}));
+            "orphans": sh("for i in 1 2 3 4 5; do (sh -c 'echo $$ >> orphans; exec sleep 0.1' &); done; sleep 1000")}}));
     m.wait_status("running");
     let manager = manager_of(m.pid());
     assert!(wait_until(WAIT, || m.list()["processes"][0]["status"] == "terminated"));
-    // The short-lived orphans were re-parented to the manager and must be reaped.
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(wait_until(WAIT, || read_pids(&m.path("orphans")).len() == 5));
+    // Each short-lived orphan was re-parented to the manager when its subshell exited, and
+    // must be reaped when it ends: a zombie would keep the manager as its parent forever.
+    let orphans = read_pids(&m.path("orphans"));
     assert!(
-        wait_until(WAIT, || zombie_children(manager).is_empty()),
-        "zombies: {:?}",
-        zombie_children(manager)
+        wait_until(WAIT, || orphans
+            .iter()
+            .all(|p| parent_of(*p) != Some(manager))),
+        "not reaped: {:?}",
+        orphans
+            .iter()
+            .filter(|p| parent_of(**p) == Some(manager))
+            .collect::<Vec<_>>()
     );
+    assert!(wait_until(WAIT, || zombie_children(manager).is_empty()));
 }
 
 fn fd_count(pid: i32) -> usize {

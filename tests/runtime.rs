@@ -627,7 +627,7 @@ async fn dropping_a_verification_stops_it_and_the_runtime_goes_on() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_call_longer_than_the_call_timeout_is_cut() {
     let limits = Limits {
-        call_timeout: Duration::from_millis(300),
+        call_timeout: Some(Duration::from_millis(300)),
         ..Limits::default()
     };
     let rt = runtime(vec![external(

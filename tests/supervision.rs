@@ -315,8 +315,12 @@ fn daemon_mode_returns_once_started_and_keeps_running() {
 
 #[test]
 fn daemon_mode_reports_a_failed_start_up_with_exit_5() {
+    // `a` is verified once it has recorded both pids, so `b` (which cannot start) is tried
+    // only then: the pids are there to check, however loaded the machine.
+    let mut a = sh("echo $$ >> pids; sleep 1000 & echo $! >> pids; echo recorded; wait");
+    a["verifier"] = json!({"type": "output", "arguments": {"pattern": "^recorded$"}});
     let dir = config_dir(&json!({"processes": {
-        "a": recorder("pids"),
+        "a": a,
         "b": {"executable": "no-such-program-here", "arguments": []}}}));
     let log = dir.path().join("daemon.log");
     let out = Command::new(bin())

@@ -78,6 +78,8 @@ pub enum Sub {
     Check,
     /// Talk to a running pymanager over its REST API.
     Ctl(crate::ctl::CtlArgs),
+    /// Run one verifier once, outside a manager (exit 0 passed, 1 failed, 2 usage error).
+    Verify(crate::verify::VerifyArgs),
 }
 
 /// The version string printed by `-V`.

@@ -114,16 +114,16 @@ impl Console {
             Some(f) => Box::new(f),
             None => Box::new(std::io::stderr()),
         };
-        let mut c = Console::with_output(Box::new(std::io::stdout()), log, verbosity, names)?;
-        c.colour = colour;
-        Ok(c)
+        Console::with_writers(verbosity, Box::new(std::io::stdout()), log, colour, names)
     }
 
-    /// A console writing to `out`, with log lines in `log`; never coloured.
-    pub fn with_output<'a>(
+    /// A console writing what belongs on stdout to `out` and log lines to `log`: what
+    /// [`Console::new`] builds on, and what tests read back.
+    pub fn with_writers<'a>(
+        verbosity: Verbosity,
         out: Box<dyn Write + Send>,
         log: Box<dyn Write + Send>,
-        verbosity: Verbosity,
+        colour: bool,
         names: impl Iterator<Item = &'a str>,
     ) -> std::io::Result<Console> {
         let shared = Arc::new(Shared {
@@ -140,7 +140,7 @@ impl Console {
             _open: Arc::new(Open(shared.clone())),
             shared,
             verbosity,
-            colour: false,
+            colour,
             width: names.map(str::len).max().unwrap_or(0).min(24),
         })
     }
@@ -373,10 +373,11 @@ mod tests {
             opened: false,
             got: got.clone(),
         };
-        let c = Console::with_output(
+        let c = Console::with_writers(
+            Verbosity::Quiet,
             Box::new(out),
             Box::new(std::io::sink()),
-            Verbosity::Quiet,
+            false,
             std::iter::empty(),
         )
         .unwrap();

@@ -21,3 +21,4 @@ pub mod runtime;
 pub mod state_files;
 pub mod supervisor;
 pub mod token;
+pub mod verify;

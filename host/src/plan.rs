@@ -330,7 +330,10 @@ fn builtin_list() -> String {
         .join(", ")
 }
 
-fn external_module(
+/// The declaration of an external module: its path resolved against `config_dir`, its
+/// grants and limits from the config (shared with `pymanager verify`'s flags, so that both
+/// grant the same by default).
+pub(crate) fn external_module(
     alias: &str,
     m: &ModuleConfig,
     path: &Path,
@@ -359,12 +362,12 @@ fn external_module(
             .limits
             .cpu_ms
             .map_or(defaults.cpu_time, Duration::from_millis),
-        call_timeout: m
-            .limits
-            .timeout_s
-            .map_or(defaults.call_timeout, Duration::from_secs),
+        call_timeout: m.limits.timeout_s.map(Duration::from_secs),
     };
-    if limits.memory_bytes < 1 << 20 || limits.cpu_time.is_zero() || limits.call_timeout.is_zero() {
+    if limits.memory_bytes < 1 << 20
+        || limits.cpu_time.is_zero()
+        || limits.call_timeout.is_some_and(|d| d.is_zero())
+    {
         return Err(ConfigError::invalid(
             format!("{at}.limits"),
             "memory_mb must be at least 1, cpu_ms and timeout_s above 0",

@@ -246,7 +246,7 @@ pub(crate) mod tests {
             to_string(&V1Status(&snap)),
             concat!(
                 r#"{"status":"launching processes","shutting_down":false,"total":2,"running":1,"#,
-                r#""lifecycle":{"pending":1,"verifying":0,"ready":1,"stopping":0,"stopped":0,"#,
+                r#""lifecycle":{"pending":1,"starting":0,"verifying":0,"ready":1,"stopping":0,"stopped":0,"#,
                 r#""exited":0,"failed":0}}"#
             )
         );

@@ -364,11 +364,8 @@ async fn legacy_restart(api: &Api, id: &str) -> Response {
 
 /// The process a reference names in a snapshot, or the supervisor's own 404.
 pub fn find<'a>(snap: &'a Snapshot, r: &ProcessRef) -> Result<&'a ProcessInfo, Failure> {
-    match r {
-        ProcessRef::Id(id) => snap.processes.iter().find(|p| p.id == *id),
-        ProcessRef::Name(n) => snap.processes.iter().find(|p| &p.name == n),
-    }
-    .ok_or_else(|| Failure::from(CommandError::NotFound(r.to_string())))
+    snap.get(r)
+        .ok_or_else(|| Failure::from(CommandError::NotFound(r.to_string())))
 }
 
 fn v1_list(api: &Api) -> Response {

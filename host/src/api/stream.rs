@@ -19,8 +19,8 @@ use warp::reply::{Reply, Response};
 
 use super::Api;
 use super::json::{event_json, phase_event};
-use crate::process_view::OutputLog;
-use crate::supervisor::{Event, ProcessInfo, ProcessRef};
+use crate::process_view::{OutputLog, ReadFrom};
+use crate::supervisor::{Event, ProcessRef, Snapshot};
 
 /// A comment line sent this often on a quiet event stream, so that proxies and clients see
 /// the connection is alive (and the task notices a client that went away).
@@ -101,24 +101,29 @@ fn event_chunk(e: &Event) -> Bytes {
 }
 
 /// `GET .../logs?follow=true`: the last `lines` lines of the current run, then every new
-/// line, across restarts (a new run's output follows the old one's), as plain text.
+/// line, across restarts (a new run's output follows the old one's), as plain text. The
+/// history is read lazily, a line at a time, however many clients follow it.
 pub fn follow_logs(api: &Api, target: ProcessRef, log: Arc<OutputLog>, lines: usize) -> Response {
     let (tx, rx) = mpsc::channel(QUEUE);
     let api = api.clone();
     tokio::spawn(async move {
-        let mut follower = Follower::new(log, Some(lines));
+        let mut reader = log.reader(ReadFrom::Tail(lines));
         let mut snapshots = api.handle().watch();
         let mut run = run_of(&snapshots.borrow_and_update(), &target);
         loop {
-            for chunk in follower.drain() {
-                if tx.send(chunk).await.is_err() {
+            while let Some(line) = reader.try_next() {
+                if tx.send(line_chunk(&line)).await.is_err() {
                     return;
                 }
             }
             tokio::select! {
                 _ = api.stopped().cancelled() => return,
                 _ = tx.closed() => return,
-                got = follower.live.recv() => follower.receive(got),
+                line = reader.next() => {
+                    if tx.send(line_chunk(&line)).await.is_err() {
+                        return;
+                    }
+                }
                 changed = snapshots.changed() => {
                     if changed.is_err() {
                         return;
@@ -128,8 +133,8 @@ pub fn follow_logs(api: &Api, target: ProcessRef, log: Arc<OutputLog>, lines: us
                         run = now;
                         // A new run has a new log; keep following the old one otherwise.
                         match api.handle().output(target.clone()).await {
-                            Ok(new) if !Arc::ptr_eq(&new, &follower.log) => {
-                                follower = Follower::new(new, None);
+                            Ok(new) if !Arc::ptr_eq(&new, reader.log()) => {
+                                reader = new.reader(ReadFrom::Start);
                             }
                             Ok(_) => {}
                             Err(_) => return,
@@ -145,62 +150,8 @@ pub fn follow_logs(api: &Api, target: ProcessRef, log: Arc<OutputLog>, lines: us
 /// What identifies one run of a process: it changes when the process is started again.
 type RunId = Option<(Option<std::time::SystemTime>, u32)>;
 
-fn run_of(snap: &crate::supervisor::Snapshot, target: &ProcessRef) -> RunId {
-    super::routes::find(snap, target)
-        .ok()
-        .map(|p: &ProcessInfo| (p.started_at, p.restarts))
-}
-
-/// Reads one [`OutputLog`] in order, each line once, catching up from the history when the
-/// live stream lagged behind a flood.
-struct Follower {
-    log: Arc<OutputLog>,
-    live: broadcast::Receiver<(u64, Arc<str>)>,
-    last: Option<u64>,
-    pending: Vec<Bytes>,
-}
-
-impl Follower {
-    /// Starts with the last `tail` lines of the history (all of it when `None`).
-    fn new(log: Arc<OutputLog>, tail: Option<usize>) -> Self {
-        let (history, live) = log.follow();
-        let last = history.last().map(|(s, _)| *s);
-        let skip = tail.map_or(0, |n| history.len().saturating_sub(n));
-        let pending = history[skip..].iter().map(|(_, l)| line_chunk(l)).collect();
-        Follower {
-            log,
-            live,
-            last,
-            pending,
-        }
-    }
-
-    fn receive(&mut self, got: Result<(u64, Arc<str>), broadcast::error::RecvError>) {
-        match got {
-            Ok((seq, line)) => self.accept(seq, &line),
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                let (history, live) = self.log.follow();
-                self.live = live;
-                for (seq, line) in history {
-                    self.accept(seq, &line);
-                }
-            }
-            // The log's sender lives as long as the log, which we hold: never closed.
-            Err(broadcast::error::RecvError::Closed) => {}
-        }
-    }
-
-    fn accept(&mut self, seq: u64, line: &str) {
-        if self.last.is_some_and(|l| seq <= l) {
-            return;
-        }
-        self.last = Some(seq);
-        self.pending.push(line_chunk(line));
-    }
-
-    fn drain(&mut self) -> Vec<Bytes> {
-        std::mem::take(&mut self.pending)
-    }
+fn run_of(snap: &Snapshot, target: &ProcessRef) -> RunId {
+    snap.get(target).map(|p| (p.started_at, p.restarts))
 }
 
 fn line_chunk(line: &str) -> Bytes {
@@ -213,39 +164,6 @@ fn line_chunk(line: &str) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn follower_sends_tail_then_new_lines_once() {
-        let log = Arc::new(OutputLog::new());
-        for i in 0..5 {
-            log.push(&format!("old {i}"));
-        }
-        let mut f = Follower::new(log.clone(), Some(2));
-        assert_eq!(
-            f.drain(),
-            vec![Bytes::from("old 3\n"), Bytes::from("old 4\n")]
-        );
-        log.push("new");
-        let got = f.live.try_recv();
-        f.receive(got.map_err(|_| broadcast::error::RecvError::Closed));
-        assert_eq!(f.drain(), vec![Bytes::from("new\n")]);
-        // A replay of something already sent is dropped.
-        f.accept(5, "new");
-        assert!(f.drain().is_empty());
-    }
-
-    #[test]
-    fn follower_catches_up_after_lag() {
-        let log = Arc::new(OutputLog::new());
-        let mut f = Follower::new(log.clone(), Some(0));
-        for i in 0..300 {
-            log.push(&format!("l{i}"));
-        }
-        f.receive(Err(broadcast::error::RecvError::Lagged(44)));
-        let got = f.drain();
-        assert_eq!(got.len(), 300);
-        assert_eq!(got[299], Bytes::from("l299\n"));
-    }
 
     #[test]
     fn sse_framing() {

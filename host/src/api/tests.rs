@@ -1,162 +1,71 @@
-//! The routes over real HTTP on loopback, against a small stand-in for the supervisor task
-//! that answers the handle's commands from a table. The real supervisor is exercised by the
-//! end-to-end tests in `tests/api.rs`; these pin down routing, shapes and error mapping.
+//! The routes over real HTTP on loopback, against the real supervisor running real
+//! short-lived processes (`sleep`, `sh -c`): routing, shapes and error mapping, with every
+//! answer the supervisor's own. Where a test needs a process to hold still (a restart in
+//! flight, a line written on cue), the process waits on a FIFO the test writes to.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::Value;
-use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
 
-use super::json::tests::info;
 use super::*;
-use crate::process_view::{OutputLog, ProcState};
-use crate::supervisor::{Command, CommandError, Event, Phase, ProcessInfo, ProcessRef};
+use crate::process_view::ProcState;
+use crate::supervisor::tests::{Running, bounded, exclusive, run};
+use crate::supervisor::{Phase, ProcessRef};
 
-struct Fake {
-    handle: SupervisorHandle,
-    snapshot: watch::Sender<Arc<Snapshot>>,
-    logs: HashMap<u32, Arc<OutputLog>>,
-    /// Restarts wait for this before answering, so a test can hold one in flight.
-    gate: Arc<Notify>,
+/// A `sh -c` process whose output stays out of the test's own.
+fn sh(script: &str) -> Value {
+    json!({"executable": "sh", "arguments": ["-c", script],
+           "options": {"suppress_output": true}})
 }
 
-fn fake(processes: Vec<ProcessInfo>, gated: bool) -> Fake {
-    let (cmd_tx, mut cmd_rx) = mpsc::channel::<Command>(16);
-    let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot {
-        phase: Phase::Running,
-        processes,
-    }));
-    let (events, _) = broadcast::channel(64);
-    let handle = SupervisorHandle {
-        commands: cmd_tx,
-        snapshot: snap_rx,
-        events: events.clone(),
-    };
-    let logs: HashMap<u32, Arc<OutputLog>> = snap_tx
-        .borrow()
-        .processes
-        .iter()
-        .map(|p| (p.id, Arc::new(OutputLog::new())))
-        .collect();
-    let gate = Arc::new(Notify::new());
-    let (snap, logs2, gate2) = (snap_tx.clone(), logs.clone(), gate.clone());
-    tokio::spawn(async move {
-        let busy = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
-        while let Some(cmd) = cmd_rx.recv().await {
-            let find = |r: &ProcessRef| -> Result<ProcessInfo, CommandError> {
-                let s = snap.borrow();
-                if s.phase.is_shutting_down() {
-                    return Err(CommandError::ShuttingDown);
-                }
-                super::routes::find(&s, r)
-                    .cloned()
-                    .map_err(|_| CommandError::NotFound(r.to_string()))
-            };
-            let set = |p: ProcessInfo| {
-                snap.send_modify(|s| {
-                    let mut n = (**s).clone();
-                    n.processes[p.id as usize - 1] = p.clone();
-                    *s = Arc::new(n);
-                });
-                let _ = events.send(Event::Process { process: p });
-            };
-            match cmd {
-                Command::Restart(r, tx) => {
-                    let p = match find(&r) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                            continue;
-                        }
-                    };
-                    if !busy.lock().unwrap().insert(p.id) {
-                        let _ = tx.send(Err(CommandError::Busy(p.name.clone(), "restart")));
-                        continue;
-                    }
-                    let (gate, busy, snap, events) =
-                        (gate2.clone(), busy.clone(), snap.clone(), events.clone());
-                    tokio::spawn(async move {
-                        if gated {
-                            gate.notified().await;
-                        }
-                        let mut p = p;
-                        p.restarts += 1;
-                        p.state = ProcState::Running {
-                            pid: 1000 + p.restarts,
-                        };
-                        snap.send_modify(|s| {
-                            let mut n = (**s).clone();
-                            n.processes[p.id as usize - 1] = p.clone();
-                            *s = Arc::new(n);
-                        });
-                        let _ = events.send(Event::Process { process: p.clone() });
-                        busy.lock().unwrap().remove(&p.id);
-                        let _ = tx.send(Ok(p));
-                    });
-                }
-                Command::Stop(r, tx) => {
-                    let _ = tx.send(find(&r).map(|mut p| {
-                        p.state = ProcState::Signaled { signal: 15 };
-                        set(p.clone());
-                        p
-                    }));
-                }
-                Command::Start(r, tx) => {
-                    let _ = tx.send(find(&r).map(|mut p| {
-                        p.state = ProcState::Running { pid: 77 };
-                        set(p.clone());
-                        p
-                    }));
-                }
-                Command::Output(r, tx) => {
-                    let s = snap.borrow().clone();
-                    let _ = tx.send(
-                        super::routes::find(&s, &r)
-                            .map(|p| logs2[&p.id].clone())
-                            .map_err(|_| CommandError::NotFound(r.to_string())),
-                    );
-                }
-                Command::Shutdown(tx) => {
-                    if snap.borrow().phase.is_shutting_down() {
-                        let _ = tx.send(Err(CommandError::ShuttingDown));
-                        continue;
-                    }
-                    snap.send_modify(|s| {
-                        let mut n = (**s).clone();
-                        n.phase = Phase::Shutdown;
-                        *s = Arc::new(n);
-                    });
-                    let _ = events.send(Event::Phase {
-                        phase: Phase::Shutdown,
-                    });
-                    let _ = tx.send(Ok(()));
-                }
-                Command::ForceShutdown => {
-                    snap.send_modify(|s| {
-                        let mut n = (**s).clone();
-                        n.phase = Phase::ForceShutdown;
-                        *s = Arc::new(n);
-                    });
-                }
-            }
-        }
-    });
-    Fake {
-        handle,
-        snapshot: snap_tx,
-        logs,
-        gate,
+/// `web` runs, `db` exited with code 1, `job` was killed by SIGTERM.
+async fn three() -> Running {
+    let mut m = run(json!({"keep-alive": true, "processes": {
+        "web": sh("exec sleep 100"),
+        "db": sh("exit 1"),
+        "job": sh("kill -TERM $$")}}))
+    .await;
+    m.ready().await;
+    m.until("db and job ended", |s| {
+        s.processes[1].state.has_ended() && s.processes[2].state.has_ended()
+    })
+    .await;
+    m
+}
+
+/// A FIFO in a fresh directory: a process reading it blocks until the test writes.
+struct Gate {
+    dir: tempfile::TempDir,
+}
+
+impl Gate {
+    fn new() -> Gate {
+        let dir = tempfile::tempdir().unwrap();
+        nix::unistd::mkfifo(&dir.path().join("gate"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        Gate { dir }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("gate")
+    }
+
+    /// Lets one reader through (opening blocks until a reader has the FIFO open).
+    async fn open(&self) {
+        let path = self.path();
+        bounded(
+            "gate",
+            tokio::task::spawn_blocking(move || std::fs::write(path, "go\n")),
+        )
+        .await
+        .unwrap()
+        .unwrap();
     }
 }
 
-fn three() -> Vec<ProcessInfo> {
-    vec![
-        info(1, "web", ProcState::Running { pid: 4242 }),
-        info(2, "db", ProcState::Exited { code: 1 }),
-        info(3, "job", ProcState::NotStarted),
-    ]
+fn wait_at(gate: &Path) -> String {
+    format!("read x < {}", gate.display())
 }
 
 struct Server {
@@ -165,10 +74,10 @@ struct Server {
     done: tokio::task::JoinHandle<()>,
 }
 
-async fn serve(fake: &Fake, token: Option<&str>) -> Server {
+async fn serve(m: &Running, token: Option<&str>) -> Server {
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let (addr, server) = bind(
-        fake.handle.clone(),
+        m.handle.clone(),
         ApiConfig {
             host: "127.0.0.1".into(),
             port: 0,
@@ -185,6 +94,23 @@ async fn serve(fake: &Fake, token: Option<&str>) -> Server {
         stop: Some(stop_tx),
         done: tokio::spawn(server),
     }
+}
+
+/// Shuts the supervisor down and waits until nothing it started is left.
+async fn finish(m: Running) {
+    let _ = m.handle.shutdown().await;
+    m.done().await;
+}
+
+fn pid_of(m: &Running, r: &str) -> u32 {
+    m.handle
+        .snapshot()
+        .get(&ProcessRef::parse(r))
+        .and_then(|p| match p.state {
+            ProcState::Running { pid } => Some(pid),
+            _ => None,
+        })
+        .expect("running")
 }
 
 fn client() -> reqwest::Client {
@@ -207,17 +133,22 @@ fn error_body(msg: &str) -> String {
 
 #[tokio::test]
 async fn legacy_routes_answer_like_the_original() {
-    let f = fake(three(), false);
-    let s = serve(&f, None).await;
+    let _one = exclusive().await;
+    let m = three().await;
+    let s = serve(&m, None).await;
     let c = client();
+    let web = pid_of(&m, "1");
     let (st, body) = call(c.get(format!("{}/", s.base))).await;
     assert_eq!(st, 200);
     assert_eq!(
         body,
-        concat!(
-            r#"{"count":3,"processes":[{"id":1,"command":"sleep 1","status":"running","pid":4242},"#,
-            r#"{"id":2,"command":"sleep 2","status":"terminated","code":1},"#,
-            r#"{"id":3,"command":"sleep 3","status":"terminated","code":null}]}"#
+        format!(
+            concat!(
+                r#"{{"count":3,"processes":[{{"id":1,"command":"sh -c exec sleep 100","status":"running","pid":{}}},"#,
+                r#"{{"id":2,"command":"sh -c exit 1","status":"terminated","code":1}},"#,
+                r#"{{"id":3,"command":"sh -c kill -TERM $$","status":"terminated","code":-15}}]}}"#
+            ),
+            web
         )
     );
     assert_eq!(
@@ -236,12 +167,18 @@ async fn legacy_routes_answer_like_the_original() {
         call(c.post(format!("{}/restart/-1", s.base))).await,
         (404, error_body("Process with id '-1' not found."))
     );
+    let (st, body) = call(c.post(format!("{}/restart/2", s.base))).await;
+    assert_eq!(st, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
-        call(c.post(format!("{}/restart/2", s.base))).await,
-        (
-            200,
-            r#"{"success":true,"process":{"id":2,"command":"sleep 2","status":"running","pid":1001}}"#
-                .into()
+        body,
+        format!(
+            r#"{{"success":true,"process":{{"id":2,"command":"sh -c exit 1","status":"{}",{}}}}}"#,
+            v["process"]["status"].as_str().unwrap(),
+            match v["process"]["pid"].as_u64() {
+                Some(pid) => format!(r#""pid":{pid}"#),
+                None => r#""code":1"#.to_string(),
+            }
         )
     );
     assert_eq!(
@@ -266,10 +203,13 @@ async fn legacy_routes_answer_like_the_original() {
         call(c.post(format!("{}/restart/x", s.base))).await,
         (403, shutdown.clone())
     );
-    assert_eq!(
-        call(c.get(format!("{}/status", s.base))).await,
-        (200, r#"{"status":"shutdown"}"#.into())
+    let (st, body) = call(c.get(format!("{}/status", s.base))).await;
+    assert_eq!(st, 200);
+    assert!(
+        [r#"{"status":"shutdown"}"#, r#"{"status":"force shutdown"}"#].contains(&body.as_str()),
+        "{body}"
     );
+    m.done().await;
 }
 
 /// POSTs a chunked body of `n` chunks of `size` bytes over a raw connection (no client
@@ -302,8 +242,9 @@ async fn chunked_post(base: &str, path: &str, n: usize, size: usize) -> u16 {
 
 #[tokio::test]
 async fn warps_rejections_use_the_error_body() {
-    let f = fake(three(), false);
-    let s = serve(&f, None).await;
+    let _one = exclusive().await;
+    let m = three().await;
+    let s = serve(&m, None).await;
     let c = client();
     let (st, body) = call(c.get(format!("{}/nope", s.base))).await;
     assert_eq!((st, body), (404, error_body("No such route.")));
@@ -327,14 +268,16 @@ async fn warps_rejections_use_the_error_body() {
     assert_eq!(status, 200);
     let (st, body) = call(c.get(format!("{}/api/v1/processes/1/logs?lines=x", s.base))).await;
     assert_eq!(st, 400, "{body}");
-    // The restart above never happened.
-    assert_eq!(f.snapshot.borrow().processes[0].restarts, 0);
+    // The restarts above never happened.
+    assert_eq!(m.handle.snapshot().processes[0].restarts, 0);
+    finish(m).await;
 }
 
 #[tokio::test]
 async fn token_guards_everything_but_status() {
-    let f = fake(three(), false);
-    let s = serve(&f, Some("s3cret")).await;
+    let _one = exclusive().await;
+    let m = three().await;
+    let s = serve(&m, Some("s3cret")).await;
     let c = client();
     let (st, body) = call(c.get(format!("{}/", s.base))).await;
     assert_eq!(
@@ -350,7 +293,7 @@ async fn token_guards_everything_but_status() {
     assert_eq!(st, 200);
     let (st, _) = call(c.post(format!("{}/api/v1/shutdown", s.base))).await;
     assert_eq!(st, 401);
-    assert_eq!(f.snapshot.borrow().phase, Phase::Running);
+    assert_eq!(m.handle.snapshot().phase, Phase::Running);
     let (st, _) = call(c.get(format!("{}/status", s.base))).await;
     assert_eq!(st, 200);
     let (st, _) = call(c.get(format!("{}/api/v1/openapi.json", s.base))).await;
@@ -359,20 +302,23 @@ async fn token_guards_everything_but_status() {
     // the OpenAPI description anyway).
     let (st, _) = call(c.get(format!("{}/nope", s.base))).await;
     assert_eq!(st, 404);
+    finish(m).await;
 }
 
 #[tokio::test]
 async fn v1_reads_and_commands() {
-    let f = fake(three(), false);
-    let s = serve(&f, None).await;
+    let _one = exclusive().await;
+    let m = three().await;
+    let s = serve(&m, None).await;
     let c = client();
     let (st, body) = call(c.get(format!("{}/api/v1/processes", s.base))).await;
     assert_eq!(st, 200);
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["count"], 3);
     assert_eq!(v["processes"][0]["name"], "web");
-    assert_eq!(v["processes"][0]["pid"], 4242);
+    assert_eq!(v["processes"][0]["pid"], pid_of(&m, "web"));
     assert_eq!(v["processes"][1]["exit_code"], 1);
+    assert_eq!(v["processes"][2]["signal"], 15);
     let (st, body) = call(c.get(format!("{}/api/v1/processes/db", s.base))).await;
     assert_eq!(st, 200);
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["id"], 2);
@@ -385,14 +331,14 @@ async fn v1_reads_and_commands() {
     assert_eq!(st, 200);
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["success"], true);
+    assert_eq!(v["process"]["lifecycle"], "stopped");
     assert_eq!(v["process"]["state"], "signaled");
     assert_eq!(v["process"]["signal"], 15);
     let (st, body) = call(c.post(format!("{}/api/v1/processes/1/start", s.base))).await;
     assert_eq!(st, 200);
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap()["process"]["pid"],
-        77
-    );
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["process"]["pid"], pid_of(&m, "web"));
+    assert_eq!(v["process"]["restarts"], 1);
     let (st, body) = call(c.post(format!("{}/api/v1/processes/3/restart", s.base))).await;
     assert_eq!(st, 200, "{body}");
     let (st, body) = call(c.get(format!("{}/api/v1/status", s.base))).await;
@@ -400,7 +346,10 @@ async fn v1_reads_and_commands() {
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["status"], "running");
     assert_eq!(v["total"], 3);
-    assert_eq!(v["running"], 2);
+    assert_eq!(
+        v["lifecycle"]["ready"].as_u64().unwrap() + v["lifecycle"]["exited"].as_u64().unwrap(),
+        3
+    );
     let (st, body) = call(c.post(format!("{}/api/v1/shutdown", s.base))).await;
     assert_eq!((st, body.as_str()), (202, r#"{"success":true}"#));
     let (st, _) = call(c.post(format!("{}/api/v1/shutdown", s.base))).await;
@@ -409,50 +358,74 @@ async fn v1_reads_and_commands() {
     assert_eq!(st, 403);
     let (st, _) = call(c.post(format!("{}/api/v1/shutdown?force=true", s.base))).await;
     assert_eq!(st, 202);
-    assert_eq!(f.snapshot.borrow().phase, Phase::ForceShutdown);
-    // Reads stay open during the shutdown.
+    // Reads stay open during the shutdown, and after it.
+    let (st, _) = call(c.get(format!("{}/api/v1/processes", s.base))).await;
+    assert_eq!(st, 200);
+    let handle = m.handle.clone();
+    m.done().await;
+    assert!(handle.snapshot().phase.is_shutting_down());
     let (st, _) = call(c.get(format!("{}/api/v1/processes", s.base))).await;
     assert_eq!(st, 200);
 }
 
 #[tokio::test]
 async fn a_restart_in_flight_blocks_nothing_and_a_second_one_is_refused() {
-    let f = fake(three(), true);
-    let s = serve(&f, None).await;
+    let _one = exclusive().await;
+    let gate = Gate::new();
+    let dir = tempfile::tempdir().unwrap();
+    let started = dir.path().join("started");
+    // The first run is verified at once; the next one only once the gate opens.
+    let web = json!({"executable": "sh", "arguments": ["-c", format!(
+            "if [ -e {s} ]; then {wait}; fi; touch {s}; echo up; exec sleep 100",
+            s = started.display(), wait = wait_at(&gate.path()))],
+        "options": {"suppress_output": true},
+        "verifier": {"type": "output", "arguments": {"pattern": "^up$", "timeout": 3600}}});
+    let mut m = run(json!({"processes": {"web": web, "db": sh("exec sleep 100")}})).await;
+    m.ready().await;
+    let s = serve(&m, None).await;
     let c = client();
     let first = tokio::spawn(call(c.post(format!("{}/restart/1", s.base))));
-    // Wait until the supervisor has the first restart (it holds the process busy).
-    let mut second = (0, String::new());
-    for _ in 0..500 {
-        second = call(c.post(format!("{}/api/v1/processes/web/restart", s.base))).await;
-        if second.0 == 409 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    m.until("the restart's verification", |s| {
+        s.processes[0].restarts == 1
+            && s.processes[0].lifecycle == crate::supervisor::Lifecycle::Verifying
+    })
+    .await;
+    let busy = error_body("process 'web' is busy: restart in progress");
     assert_eq!(
-        second,
-        (
-            409,
-            error_body("process 'web' is busy: restart in progress")
-        )
+        call(c.post(format!("{}/api/v1/processes/web/restart", s.base))).await,
+        (409, busy.clone())
+    );
+    assert_eq!(
+        call(c.post(format!("{}/api/v1/processes/web/stop", s.base))).await,
+        (409, busy)
     );
     // Other requests are answered meanwhile.
     let (st, _) = call(c.get(format!("{}/", s.base))).await;
     assert_eq!(st, 200);
-    f.gate.notify_one();
-    let (st, body) = first.await.unwrap();
+    let (st, body) = call(c.post(format!("{}/api/v1/processes/db/restart", s.base))).await;
     assert_eq!(st, 200, "{body}");
+    assert!(!first.is_finished());
+    gate.open().await;
+    let (st, body) = bounded("restart", first).await.unwrap();
+    assert_eq!(st, 200, "{body}");
+    finish(m).await;
 }
 
 #[tokio::test]
 async fn logs_tail_and_follow() {
-    let f = fake(three(), false);
-    let s = serve(&f, None).await;
+    let _one = exclusive().await;
+    let gate = Gate::new();
+    let talker = sh(&format!(
+        "i=0; while [ $i -lt 150 ]; do echo \"line $i\"; i=$((i+1)); done; {}; echo fresh; exec sleep 100",
+        wait_at(&gate.path())
+    ));
+    let mut m = run(json!({"processes": {"web": talker}})).await;
+    m.ready().await;
+    let log = m.handle.output(ProcessRef::Id(1)).await.unwrap();
+    let last = regex::Regex::new("^line 149$").unwrap();
+    bounded("150 lines", log.wait_for(&last, std::future::pending())).await;
+    let s = serve(&m, None).await;
     let c = client();
-    for i in 0..150 {
-        f.logs[&1].push(&format!("line {i}"));
-    }
     let (st, body) = call(c.get(format!("{}/api/v1/processes/web/logs", s.base))).await;
     assert_eq!(st, 200);
     assert_eq!(body.lines().count(), routes::DEFAULT_LOG_LINES);
@@ -472,18 +445,24 @@ async fn logs_tail_and_follow() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let mut got = String::from_utf8(r.chunk().await.unwrap().unwrap().to_vec()).unwrap();
-    f.logs[&1].push("fresh");
+    assert_eq!(got, "line 149\n");
+    gate.open().await;
     while !got.contains("fresh\n") {
-        let chunk = r.chunk().await.unwrap().expect("stream ended early");
+        let chunk = bounded("fresh", r.chunk())
+            .await
+            .unwrap()
+            .expect("stream ended early");
         got.push_str(std::str::from_utf8(&chunk).unwrap());
     }
     assert_eq!(got, "line 149\nfresh\n");
+    finish(m).await;
 }
 
 #[tokio::test]
 async fn events_stream_then_end_with_the_server() {
-    let f = fake(three(), false);
-    let mut s = serve(&f, None).await;
+    let _one = exclusive().await;
+    let m = three().await;
+    let mut s = serve(&m, None).await;
     let c = client();
     let mut r = c
         .get(format!("{}/api/v1/events", s.base))
@@ -513,6 +492,7 @@ async fn events_stream_then_end_with_the_server() {
         got.starts_with("event: process\ndata: {\"event\":\"process\",\"process\":{\"id\":2,"),
         "{got}"
     );
+    assert!(got.contains(r#""lifecycle":"stopped""#), "{got}");
     // Stopping the server ends the open stream, and the server future itself.
     s.stop.take().unwrap().send(()).unwrap();
     while let Ok(Some(_)) = r.chunk().await {}
@@ -520,15 +500,17 @@ async fn events_stream_then_end_with_the_server() {
         .await
         .expect("server ended")
         .unwrap();
+    finish(m).await;
 }
 
 #[tokio::test]
 async fn a_taken_port_is_a_clear_error() {
-    let f = fake(three(), false);
-    let s = serve(&f, None).await;
+    let _one = exclusive().await;
+    let m = three().await;
+    let s = serve(&m, None).await;
     let port: u16 = s.base.rsplit(':').next().unwrap().parse().unwrap();
     let err = bind(
-        f.handle.clone(),
+        m.handle.clone(),
         ApiConfig {
             host: "127.0.0.1".into(),
             port,
@@ -544,7 +526,7 @@ async fn a_taken_port_is_a_clear_error() {
         format!("cannot listen on 127.0.0.1:{port}: Address already in use")
     );
     let err = bind(
-        f.handle.clone(),
+        m.handle.clone(),
         ApiConfig {
             token: Some(String::new()),
             ..ApiConfig::default()
@@ -555,12 +537,14 @@ async fn a_taken_port_is_a_clear_error() {
     .err()
     .unwrap();
     assert!(matches!(err, ApiError::EmptyToken));
+    finish(m).await;
 }
 
 #[tokio::test]
 async fn every_listed_route_is_routed() {
-    let f = fake(three(), false);
-    let s = serve(&f, None).await;
+    let _one = exclusive().await;
+    let m = three().await;
+    let s = serve(&m, None).await;
     let c = client();
     // The shutdown routes last: they change what the others answer.
     let mut routes = routes::ROUTES.to_vec();
@@ -577,4 +561,5 @@ async fn every_listed_route_is_routed() {
         let st = r.status().as_u16();
         assert!(![404, 405].contains(&st), "{method} {path}: {st}");
     }
+    m.done().await;
 }

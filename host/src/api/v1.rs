@@ -19,12 +19,6 @@ use crate::supervisor::{self as sv, ProcessInfo, Snapshot};
 /// The manager's phase, in the original's words (`GET /status` and `GET /api/v1/status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
-    /// Reading the config.
-    #[serde(rename = "booting")]
-    Booting,
-    /// Compiling and validating verifier modules.
-    #[serde(rename = "parsing modules")]
-    ParsingModules,
     /// Starting and verifying processes.
     #[serde(rename = "launching processes")]
     Launching,
@@ -46,8 +40,6 @@ impl Phase {
     /// The word on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
-            Phase::Booting => "booting",
-            Phase::ParsingModules => "parsing modules",
             Phase::Launching => "launching processes",
             Phase::Running => "running",
             Phase::Shutdown => "shutdown",
@@ -60,8 +52,6 @@ impl Phase {
 impl From<sv::Phase> for Phase {
     fn from(p: sv::Phase) -> Self {
         match p {
-            sv::Phase::Booting => Phase::Booting,
-            sv::Phase::ParsingModules => Phase::ParsingModules,
             sv::Phase::Launching => Phase::Launching,
             sv::Phase::Running => Phase::Running,
             sv::Phase::Shutdown => Phase::Shutdown,
@@ -103,6 +93,8 @@ pub enum LegacyStatus {
 pub enum Lifecycle {
     /// Waiting for its turn.
     Pending,
+    /// Being spawned.
+    Starting,
     /// Spawned, its verifier running.
     Verifying,
     /// Running and verified.
@@ -138,6 +130,7 @@ impl Lifecycle {
     pub fn as_str(self) -> &'static str {
         match self {
             Lifecycle::Pending => "pending",
+            Lifecycle::Starting => "starting",
             Lifecycle::Verifying => "verifying",
             Lifecycle::Ready => "ready",
             Lifecycle::Stopping => "stopping",
@@ -153,6 +146,7 @@ impl From<sv::Lifecycle> for Lifecycle {
     fn from(l: sv::Lifecycle) -> Self {
         match l {
             sv::Lifecycle::Pending => Lifecycle::Pending,
+            sv::Lifecycle::Starting => Lifecycle::Starting,
             sv::Lifecycle::Verifying => Lifecycle::Verifying,
             sv::Lifecycle::Ready => Lifecycle::Ready,
             sv::Lifecycle::Stopping => Lifecycle::Stopping,
@@ -175,6 +169,8 @@ pub enum Outcome {
     Passed,
     /// Failed; the message says why.
     Failed,
+    /// Cut short by a stop, restart or shutdown.
+    Cancelled,
     /// An outcome this client does not know (a newer manager).
     #[serde(other)]
     Unknown,
@@ -188,6 +184,7 @@ impl Outcome {
             Outcome::Running => "running",
             Outcome::Passed => "passed",
             Outcome::Failed => "failed",
+            Outcome::Cancelled => "cancelled",
             Outcome::Unknown => "unknown",
         }
     }
@@ -200,6 +197,7 @@ impl From<sv::VerifierOutcome> for Outcome {
             sv::VerifierOutcome::Running => Outcome::Running,
             sv::VerifierOutcome::Passed => Outcome::Passed,
             sv::VerifierOutcome::Failed => Outcome::Failed,
+            sv::VerifierOutcome::Cancelled => Outcome::Cancelled,
         }
     }
 }
@@ -323,6 +321,8 @@ pub struct Status {
 pub struct LifecycleCounts {
     /// Waiting for their turn.
     pub pending: usize,
+    /// Being spawned.
+    pub starting: usize,
     /// Being verified.
     pub verifying: usize,
     /// Running and verified.
@@ -343,6 +343,7 @@ impl From<&Snapshot> for Status {
         for p in &snap.processes {
             let n = match Lifecycle::from(p.lifecycle) {
                 Lifecycle::Pending => &mut counts.pending,
+                Lifecycle::Starting => &mut counts.starting,
                 Lifecycle::Verifying => &mut counts.verifying,
                 Lifecycle::Ready => &mut counts.ready,
                 Lifecycle::Stopping => &mut counts.stopping,

@@ -43,6 +43,7 @@ pub fn try_main() -> Result<i32, AppError> {
         Some(Sub::Check) => check(file),
         // `ctl -f x` or `-f x ctl`: either names the manager's config.
         Some(Sub::Ctl(args)) => ctl(args, args.file.as_deref().unwrap_or(file)),
+        Some(Sub::Verify(args)) => Ok(crate::verify::main(args)),
         None => run::run(&cli, file),
     }
 }

@@ -154,8 +154,9 @@ impl Runtime {
 
     async fn finish_load(&self, p: Prepared) -> Result<(), RuntimeError> {
         let info = p.info.clone();
+        let bound = CallBound::setup(&info.limits);
         let names = match self
-            .call(&info, &p.pre, "names()", Mode::Load, Call::Names)
+            .call(&info, &p.pre, "names()", Mode::Load, Call::Names, bound)
             .await
         {
             Ok(Returned::Names(n)) => n,
@@ -227,6 +228,7 @@ impl Runtime {
                 &who,
                 Mode::Validate,
                 Call::Validate(&v.name, args_json),
+                CallBound::setup(&m.info.limits),
             )
             .await?
         {
@@ -236,6 +238,10 @@ impl Runtime {
     }
 
     /// Runs a verifier against a process; cancel-safe (dropping the future stops the guest).
+    ///
+    /// The call is bounded by the module's `limits.timeout_s` if it sets one, else by the
+    /// verifier's own `timeout` argument plus a margin ([`Limits::verification_bound`]); a
+    /// verifier given `"timeout": null` runs until it returns or the future is dropped.
     pub async fn verify(
         &self,
         v: &VerifierRef,
@@ -251,6 +257,7 @@ impl Runtime {
                 &who,
                 Mode::Verify(view),
                 Call::Verify(&v.name, args_json),
+                m.info.limits.verification_bound(args_json),
             )
             .await?
         {
@@ -267,6 +274,7 @@ impl Runtime {
         who: &str,
         mode: Mode,
         call: Call<'_>,
+        bound: CallBound,
     ) -> Result<Returned, VerifyError> {
         let inner = &self.inner;
         let state = HostState::new(info.clone(), mode, inner.shared.clone());
@@ -298,7 +306,10 @@ impl Runtime {
                 }
             })
         };
-        let outcome = tokio::time::timeout(limits.call_timeout, run).await;
+        let outcome = match bound.limit() {
+            Some(limit) => tokio::time::timeout(limit, run).await,
+            None => Ok(run.await),
+        };
         match outcome {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => Err(VerifyError(describe_failure(
@@ -307,10 +318,7 @@ impl Runtime {
                 store.data(),
                 &e,
             ))),
-            Err(_) => Err(VerifyError(format!(
-                "verifier {who} did not finish within {} (its module's call time-out)",
-                human_duration(limits.call_timeout)
-            ))),
+            Err(_) => Err(VerifyError(bound.exceeded(who))),
         }
     }
 }
@@ -527,6 +535,40 @@ mod tests {
         .await;
         assert!(cut.is_err(), "WaitEnd returned while the process runs");
         assert_eq!(rt.inner.shared.ticker.running_now(), 0);
+    }
+
+    #[test]
+    fn a_verification_is_bounded_by_its_own_timeout_unless_the_module_says_otherwise() {
+        let follow = Limits::default();
+        let bound = |args: &str| follow.verification_bound(args);
+        let args = |s: u64| CallBound::Arguments {
+            timeout: Duration::from_secs(s),
+        };
+        assert_eq!(bound(r#"{"timeout": 5}"#), args(5));
+        assert_eq!(
+            bound(r#"{"timeout": 5}"#).limit(),
+            Some(Duration::from_secs(15))
+        );
+        assert_eq!(bound(r#"{"timeout": "7"}"#), args(7));
+        assert_eq!(bound(r#"{"url": "x"}"#), args(30));
+        assert_eq!(bound("{}"), args(30));
+        assert_eq!(bound(r#"{"timeout": -1}"#), args(0));
+        assert_eq!(bound(r#"{"timeout": null}"#), CallBound::Unbounded);
+        assert_eq!(bound(r#"{"timeout": 1e300}"#), CallBound::Unbounded);
+        assert_eq!(CallBound::Unbounded.limit(), None);
+        let fixed = Limits {
+            call_timeout: Some(Duration::from_secs(2)),
+            ..Limits::default()
+        };
+        assert_eq!(
+            fixed.verification_bound(r#"{"timeout": null}"#),
+            CallBound::Module(Duration::from_secs(2))
+        );
+        assert_eq!(
+            args(30).exceeded("m.V"),
+            "verifier m.V did not finish within 40 s (its timeout of 30 s plus 10 s)"
+        );
+        assert_eq!(CallBound::setup(&follow).limit(), Some(SETUP_CALL_TIMEOUT));
     }
 
     #[test]

@@ -115,7 +115,7 @@ impl HostState {
         (!tail.is_empty()).then(|| tail.chars().take(500).collect())
     }
 
-    /// Milliseconds since the call started.
+    /// Time since the call started (what `elapsed-ms` reports).
     pub(crate) fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }

@@ -121,8 +121,10 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Guest execution time (not counting time spent waiting in host calls) per call.
     pub cpu_time: Duration,
-    /// Wall-clock bound on one call, waits included.
-    pub call_timeout: Duration,
+    /// Wall-clock bound on one call, waits included, when the module sets one
+    /// (`limits.timeout_s`). `None`, the default, lets a verification follow its verifier's
+    /// own `timeout` argument (see [`Limits::verification_bound`]).
+    pub call_timeout: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -130,8 +132,114 @@ impl Default for Limits {
         Limits {
             memory_bytes: 64 << 20,
             cpu_time: Duration::from_secs(5),
-            call_timeout: Duration::from_secs(3600),
+            call_timeout: None,
         }
+    }
+}
+
+/// The `timeout` a verifier has when its arguments name none: what every built-in verifier,
+/// the guest SDK's examples and the original's verifiers default to.
+pub const CONVENTIONAL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Added to a verifier's own `timeout` for the wall-clock bound of its call: the verifier
+/// should give up by itself first and say why; the bound is only the backstop for one that
+/// does not.
+pub const CALL_MARGIN: Duration = Duration::from_secs(10);
+
+/// How long one call into a guest may take, and why; the reason goes into the message when
+/// the bound is hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallBound {
+    /// The module's `limits.timeout_s`.
+    Module(Duration),
+    /// The verifier's own `timeout` argument (or [`CONVENTIONAL_TIMEOUT`]) plus
+    /// [`CALL_MARGIN`].
+    Arguments {
+        /// The verifier's own time limit.
+        timeout: Duration,
+    },
+    /// `"timeout": null`: the verifier waits without limit; only a stop, restart or
+    /// shutdown ends it (by dropping the call).
+    Unbounded,
+    /// `names()` and `validate()`, whose host calls never wait: [`SETUP_CALL_TIMEOUT`].
+    Setup,
+}
+
+/// The bound of the calls made while loading (`names()`, `validate()`) when the module sets
+/// none; they never wait, so only a guest stuck in host code could come near it.
+pub const SETUP_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl CallBound {
+    /// The wall-clock limit, if any.
+    pub fn limit(self) -> Option<Duration> {
+        match self {
+            CallBound::Module(d) => Some(d),
+            CallBound::Arguments { timeout } => Some(timeout.saturating_add(CALL_MARGIN)),
+            CallBound::Unbounded => None,
+            CallBound::Setup => Some(SETUP_CALL_TIMEOUT),
+        }
+    }
+
+    /// Why the call had to end by now, for the message when it did not.
+    fn reason(self) -> String {
+        match self {
+            CallBound::Module(_) => "its module's call time-out".into(),
+            CallBound::Arguments { timeout } => format!(
+                "its timeout of {} plus {}",
+                crate::runtime::human_duration(timeout),
+                crate::runtime::human_duration(CALL_MARGIN)
+            ),
+            CallBound::Unbounded => "no limit".into(),
+            CallBound::Setup => "the limit for loading a module".into(),
+        }
+    }
+
+    /// The message of a call that did not finish within this bound.
+    pub fn exceeded(self, who: &str) -> String {
+        match self.limit() {
+            Some(d) => format!(
+                "verifier {who} did not finish within {} ({})",
+                crate::runtime::human_duration(d),
+                self.reason()
+            ),
+            None => format!("verifier {who} did not finish"),
+        }
+    }
+
+    /// The bound of a call that runs no verification, for a module with these limits.
+    pub fn setup(limits: &Limits) -> CallBound {
+        limits
+            .call_timeout
+            .map_or(CallBound::Setup, CallBound::Module)
+    }
+}
+
+impl Limits {
+    /// The bound of one verification with these arguments (JSON): the module's own limit
+    /// wins; otherwise the verifier's `timeout` argument in seconds plus a margin; a
+    /// `timeout` of `null` means no bound; without a `timeout` the conventional 30 s.
+    pub fn verification_bound(&self, args_json: &str) -> CallBound {
+        if let Some(d) = self.call_timeout {
+            return CallBound::Module(d);
+        }
+        let args: serde_json::Value = serde_json::from_str(args_json).unwrap_or_default();
+        let seconds = match args.get("timeout") {
+            Some(serde_json::Value::Null) => return CallBound::Unbounded,
+            Some(serde_json::Value::Number(n)) => n.as_f64(),
+            // A loose value (`"30"`) is the verifier's to accept or refuse; read it as it would.
+            Some(serde_json::Value::String(s)) => s.trim().parse::<f64>().ok(),
+            _ => None,
+        };
+        let timeout = match seconds {
+            None => CONVENTIONAL_TIMEOUT,
+            Some(s) if s.is_nan() || s <= 0.0 => Duration::ZERO,
+            Some(s) => match Duration::try_from_secs_f64(s) {
+                Ok(d) => d,
+                // Longer than a Duration holds: as good as no bound.
+                Err(_) => return CallBound::Unbounded,
+            },
+        };
+        CallBound::Arguments { timeout }
     }
 }
 

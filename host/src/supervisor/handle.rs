@@ -15,12 +15,6 @@ use crate::process_view::{OutputLog, ProcState};
 /// The application's phase, reported by `GET /status` with the original's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Phase {
-    /// Reading the config.
-    #[serde(rename = "booting")]
-    Booting,
-    /// Compiling and validating verifier modules.
-    #[serde(rename = "parsing modules")]
-    ParsingModules,
     /// Starting and verifying processes, in config order.
     #[serde(rename = "launching processes")]
     Launching,
@@ -39,8 +33,6 @@ impl Phase {
     /// The word `GET /status` reports.
     pub fn as_str(self) -> &'static str {
         match self {
-            Phase::Booting => "booting",
-            Phase::ParsingModules => "parsing modules",
             Phase::Launching => "launching processes",
             Phase::Running => "running",
             Phase::Shutdown => "shutdown",
@@ -54,12 +46,15 @@ impl Phase {
     }
 }
 
-/// Where one process is in its lifecycle, finer than its OS state.
+/// Where one process is in its lifecycle, finer than its OS state: the word the API
+/// reports, derived from the supervisor's [`State`](super::lifecycle::State).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Lifecycle {
     /// Waiting for its turn in config order.
     Pending,
+    /// Being spawned.
+    Starting,
     /// Spawned, its verifier running.
     Verifying,
     /// Running (and verified, if it has a verifier).
@@ -74,6 +69,34 @@ pub enum Lifecycle {
     Failed,
 }
 
+impl Lifecycle {
+    /// Every word, in the order `GET /api/v1/status` counts them.
+    pub const ALL: [Lifecycle; 8] = [
+        Lifecycle::Pending,
+        Lifecycle::Starting,
+        Lifecycle::Verifying,
+        Lifecycle::Ready,
+        Lifecycle::Stopping,
+        Lifecycle::Stopped,
+        Lifecycle::Exited,
+        Lifecycle::Failed,
+    ];
+
+    /// The word on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lifecycle::Pending => "pending",
+            Lifecycle::Starting => "starting",
+            Lifecycle::Verifying => "verifying",
+            Lifecycle::Ready => "ready",
+            Lifecycle::Stopping => "stopping",
+            Lifecycle::Stopped => "stopped",
+            Lifecycle::Exited => "exited",
+            Lifecycle::Failed => "failed",
+        }
+    }
+}
+
 /// The outcome of a process's verifier for its current run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -86,6 +109,8 @@ pub enum VerifierOutcome {
     Passed,
     /// Failed; the message says why.
     Failed,
+    /// Cut short by a stop, restart or shutdown.
+    Cancelled,
 }
 
 /// A process's verifier as the API reports it.
@@ -100,8 +125,10 @@ pub struct VerifierInfo {
     pub message: Option<String>,
 }
 
-/// Everything known about one process, as of one snapshot.
-#[derive(Debug, Clone, Serialize)]
+/// Everything known about one process, as of one snapshot. Derived from the supervisor's
+/// state in one place (`supervisor/view.rs`); two records compare equal when nothing a
+/// client can see has changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProcessInfo {
     /// 1-based position in the config; the original's internal id.
     pub id: u32,
@@ -140,6 +167,16 @@ pub struct Snapshot {
     pub phase: Phase,
     /// Every process, in config order (index = id - 1).
     pub processes: Vec<ProcessInfo>,
+}
+
+impl Snapshot {
+    /// The process a reference names.
+    pub fn get(&self, r: &ProcessRef) -> Option<&ProcessInfo> {
+        match r {
+            ProcessRef::Id(id) => self.processes.iter().find(|p| p.id == *id),
+            ProcessRef::Name(n) => self.processes.iter().find(|p| &p.name == n),
+        }
+    }
 }
 
 /// Names a process in a request: by 1-based id or by config name.

@@ -1,17 +1,26 @@
 //! Runs the processes: spawns them in config order, verifies them, reaps them, and stops
 //! every one of them (and their descendants) on shutdown.
 //!
-//! One task, the [`actor`], owns the process table. Everything that takes time — a
-//! verifier, a graceful stop, the shutdown — runs in a task of its own and reports back
-//! with a message, so the actor always answers at once and two operations on one process
-//! never race: the second is refused as busy.
+//! Each process's life is one value, a [`lifecycle::State`], changed only by the pure
+//! [`lifecycle::step`]. One task, the `actor`, owns the table of them: it turns commands
+//! and reports into inputs, carries out the effects the step returns, lets the [`startup`]
+//! sequence move on, and publishes the records [`view`] derives. Everything that takes time
+//! — a verifier, a graceful stop, the shutdown — runs in a task of its own and reports back
+//! with a message, so the actor always answers at once. A user's stop, restart or shutdown
+//! cuts a verification short; only two user requests on one process conflict (409).
 
 mod actor;
 pub mod handle;
+pub mod lifecycle;
 mod output;
 pub mod reaper;
 mod spawn;
+pub mod startup;
 mod terminate;
+pub mod view;
+
+#[cfg(test)]
+pub(crate) mod tests;
 
 use std::time::Duration;
 

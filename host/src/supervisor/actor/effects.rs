@@ -1,0 +1,203 @@
+//! Carrying out what the lifecycle decided: each [`Effect`] of a step becomes a spawn, a
+//! verifier task, a cancelled task, a graceful stop, an answer or a line for people. The
+//! only decision made here is none: every rule is in [`lifecycle::step`].
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::{Actor, Internal, verifier_kind};
+use crate::config::Messages;
+use crate::console::Console;
+use crate::plan::OutputMode;
+use crate::process_view::{Level, OutputLog, ProcState, ProcessView};
+use crate::supervisor::handle::CommandError;
+use crate::supervisor::lifecycle::{self, Answer, Effect, Env, Exit, Input, Note, ReplyId, State};
+use crate::supervisor::output::{Sink, pump};
+use crate::supervisor::spawn::spawn;
+use crate::supervisor::terminate::stop_group;
+use crate::supervisor::{RESTART_GRACE, view};
+
+impl Actor {
+    /// Feeds `input` to process `idx` and carries out the effects, feeding back what they
+    /// report at once (a spawn's result).
+    pub(super) fn apply(&mut self, idx: usize, input: Input) {
+        let mut next = Some(input);
+        while let Some(input) = next.take() {
+            let slot = &mut self.slots[idx];
+            let env = Env {
+                now: SystemTime::now(),
+                verifier: slot.spec.verifier.is_some(),
+                shutting_down: self.phase.is_shutting_down(),
+            };
+            let state = std::mem::replace(&mut slot.state, State::Pending);
+            let (state, effects) = lifecycle::step(state, input, &env);
+            slot.state = state;
+            // Before any effect runs: a verifier started below must see the new process.
+            slot.os.send_if_modified(|os| {
+                let now = view::proc_state(&slot.state);
+                std::mem::replace(os, now) != now
+            });
+            self.changed[idx] = true;
+            for effect in effects {
+                if let Some(report) = self.carry_out(idx, effect) {
+                    next = Some(report);
+                }
+            }
+        }
+    }
+
+    fn carry_out(&mut self, idx: usize, effect: Effect) -> Option<Input> {
+        match effect {
+            Effect::Spawn { run } => return Some(self.spawn(idx, run)),
+            Effect::Verify { run } => self.verify(idx, run),
+            Effect::CancelVerify => {
+                if let Some(v) = self.slots[idx].verifier.take() {
+                    v.abort();
+                }
+            }
+            Effect::StopGroup { run, pid } => {
+                let state = self.slots[idx].os.subscribe();
+                let tx = self.internal.clone();
+                tokio::spawn(async move {
+                    stop_group(pid as i32, state, RESTART_GRACE).await;
+                    let _ = tx.send(Internal::GroupStopped { idx, run });
+                });
+            }
+            Effect::Reply { to, answer } => self.answer(idx, to, answer),
+            Effect::Note(note) => self.note(idx, note),
+        }
+        None
+    }
+
+    /// Spawns run `run` of process `idx`; the lifecycle's next input.
+    fn spawn(&mut self, idx: usize, run: u32) -> Input {
+        let console = self.console.clone();
+        let slot = &mut self.slots[idx];
+        let spec = slot.spec.clone();
+        slot.output = Arc::new(OutputLog::new());
+        slot.stdin = None;
+        console.say_now(format!("$ {}", spec.command));
+        let sink = match &spec.output {
+            OutputMode::Console => {
+                Sink::Console(console.clone(), console.prefix(spec.id, &spec.name))
+            }
+            OutputMode::Suppress => Sink::Discard,
+            OutputMode::File(path) => match Console::open_output_file(path) {
+                Ok(f) => Sink::File(f),
+                Err(e) => {
+                    let reason = format!("cannot open {} for output: {e}", path.display());
+                    return Input::SpawnFailed { reason };
+                }
+            },
+        };
+        let spawned = match spawn(&spec, &self.reaper) {
+            Ok(s) => s,
+            Err(reason) => return Input::SpawnFailed { reason },
+        };
+        console.debug(format_args!(
+            "{} started with pid {}",
+            spec.name, spawned.pid
+        ));
+        slot.stdin = Some(spawned.stdin);
+        tokio::spawn(pump(spawned.output, slot.output.clone(), sink));
+        let tx = self.internal.clone();
+        let exit = spawned.exit;
+        tokio::spawn(async move {
+            // The reaper always answers; a dropped sender means the manager is exiting.
+            if let Ok(state) = exit.await {
+                let exit = match state {
+                    ProcState::Signaled { signal } => Exit::Signal(signal),
+                    other => Exit::Code(other.legacy_code().unwrap_or(0)),
+                };
+                let _ = tx.send(Internal::Exited { idx, run, exit });
+            }
+        });
+        Input::Spawned { pid: spawned.pid }
+    }
+
+    /// Starts the verifier of run `run` of process `idx` in a task of its own.
+    fn verify(&mut self, idx: usize, run: u32) {
+        let slot = &mut self.slots[idx];
+        let Some(v) = slot.spec.verifier.clone() else {
+            return;
+        };
+        let view = ProcessView::new(
+            slot.spec.name.clone(),
+            slot.os.subscribe(),
+            slot.output.clone(),
+            self.shutdown.child_token(),
+            log_sink(&self.console, self.plan.messages, &slot.spec.name),
+        );
+        let runtime = self.runtime.clone();
+        let tx = self.internal.clone();
+        let task = tokio::spawn(async move {
+            let result = runtime
+                .verify(&v.target, &v.args_json, view)
+                .await
+                .map_err(|e| e.0);
+            let _ = tx.send(Internal::Checked { idx, run, result });
+        });
+        if let Some(old) = slot.verifier.replace(task.abort_handle()) {
+            old.abort();
+        }
+    }
+
+    fn answer(&mut self, idx: usize, to: ReplyId, answer: Answer) {
+        let Some(reply) = self.replies.remove(&to) else {
+            return;
+        };
+        let name = self.slots[idx].name().to_string();
+        let result = match answer {
+            Answer::Done => Ok(self.slots[idx].info()),
+            Answer::Busy(op) => Err(CommandError::Busy(name, op)),
+            Answer::ShuttingDown => Err(CommandError::ShuttingDown),
+            Answer::Failed(reason) => Err(CommandError::Failed(name, reason)),
+        };
+        let _ = reply.send(result);
+    }
+
+    /// The lines people read: `messages` on stdout, `-v` lines and warnings in the log.
+    fn note(&mut self, idx: usize, note: Note) {
+        let slot = &self.slots[idx];
+        match note {
+            Note::Exited(exit) => {
+                if self.plan.messages.process_exit {
+                    // The original's words: the code, or minus the signal number.
+                    self.console.say_now(format!(
+                        "Process {} exited with code {}",
+                        slot.spec.command,
+                        exit.legacy_code()
+                    ));
+                }
+                self.console
+                    .info(format_args!("process {}: {exit}", slot.name()));
+            }
+            Note::Verified => self
+                .console
+                .info(format_args!("process {} verified", slot.name())),
+            // A failure the start-up waits on is reported as the start-up's failure.
+            Note::VerifyFailed(reason) if self.startup.waiting_on() != Some(idx) => {
+                self.console.log_line(&format!(
+                    "[WARNING] process {} failed verification ({}): {}",
+                    slot.name(),
+                    verifier_kind(&slot.spec),
+                    crate::config::one_line(&reason)
+                ));
+            }
+            Note::VerifyFailed(_) => {}
+        }
+    }
+}
+
+/// Routes a verifier's log lines through the config's `messages`.
+fn log_sink(console: &Console, messages: Messages, name: &str) -> crate::process_view::LogSink {
+    let console = console.clone();
+    let name = name.to_string();
+    Arc::new(move |level, msg| match level {
+        Level::Error | Level::Warn if messages.verifier_fail => {
+            console.say_or_drop(format!("Verifier fail ({name}): {msg}"))
+        }
+        _ if messages.verifier_verbose => console.say_or_drop(format!("Verifier ({name}): {msg}")),
+        _ => console.debug(format_args!("verifier of {name}: {msg}")),
+    })
+}

@@ -1,0 +1,422 @@
+//! The task that owns the process table and carries out what the lifecycle decides.
+//!
+//! Every message (a command, a report from a task it started) becomes an [`Input`] to one
+//! process's [`lifecycle::step`](super::lifecycle::step); the actor stores the new state
+//! and carries out the effects (`effects.rs`): spawning, starting or cancelling a verifier,
+//! stopping a group, answering, writing a line. After each message it lets the start-up sequence move on, checks whether
+//! every process has ended, and publishes what changed. It decides nothing about a single
+//! process itself.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::handle::{
+    Command, CommandError, Event, Phase, ProcessInfo, ProcessRef, Snapshot, SupervisorHandle,
+};
+use super::lifecycle::{Exit, Failure, Input, ReplyId, State};
+use super::reaper::Reaper;
+use super::startup::{Next, Startup};
+use super::terminate::terminate_all;
+use super::{Outcome, view};
+use crate::console::Console;
+use crate::plan::{Plan, ProcessSpec};
+use crate::process_view::{OutputLog, ProcState};
+use crate::runtime::Runtime;
+
+mod effects;
+
+type Reply = oneshot::Sender<Result<ProcessInfo, CommandError>>;
+
+/// What a running supervisor gives its owner.
+pub struct Started {
+    /// For the REST API and signal handlers.
+    pub handle: SupervisorHandle,
+    /// Resolves once every process is started and verified (`Ok`), or start-up failed.
+    pub ready: oneshot::Receiver<Result<(), String>>,
+    /// Resolves when the supervisor is done and nothing it started is left.
+    pub done: tokio::task::JoinHandle<Outcome>,
+}
+
+/// Starts the supervisor task, which launches the plan's processes in order at once.
+/// Must run inside the tokio runtime.
+pub fn start(plan: Plan, runtime: Runtime, console: Console) -> std::io::Result<Started> {
+    let reaper = Reaper::start()?;
+    let (commands, commands_rx) = mpsc::channel(256);
+    let (internal_tx, internal_rx) = mpsc::unbounded_channel();
+    let (events, _) = broadcast::channel(1024);
+    let (ready_tx, ready) = oneshot::channel();
+    let slots: Vec<Slot> = plan.processes.iter().cloned().map(Slot::new).collect();
+    let first = Arc::new(Snapshot {
+        phase: Phase::Launching,
+        processes: slots.iter().map(Slot::info).collect(),
+    });
+    let (snapshot_tx, snapshot) = watch::channel(first);
+    let handle = SupervisorHandle {
+        commands,
+        snapshot,
+        events: events.clone(),
+    };
+    let actor = Actor {
+        changed: vec![false; slots.len()],
+        slots,
+        plan,
+        runtime,
+        console,
+        reaper,
+        startup: Startup::default(),
+        phase: Phase::Launching,
+        snapshot_tx,
+        events,
+        internal: internal_tx,
+        shutdown: CancellationToken::new(),
+        force: watch::Sender::new(false),
+        ready: Some(ready_tx),
+        outcome: None,
+        replies: HashMap::new(),
+        next_reply: 0,
+    };
+    let done = tokio::spawn(actor.run(commands_rx, internal_rx));
+    Ok(Started {
+        handle,
+        ready,
+        done,
+    })
+}
+
+/// Reports from the tasks the actor started, each about one run of one process.
+enum Internal {
+    Exited {
+        idx: usize,
+        run: u32,
+        exit: Exit,
+    },
+    Checked {
+        idx: usize,
+        run: u32,
+        result: Result<(), String>,
+    },
+    GroupStopped {
+        idx: usize,
+        run: u32,
+    },
+    /// The start-up may launch its next process.
+    Advance,
+    ShutdownDone,
+}
+
+/// One process: its lifecycle state, and the handles of what runs for it.
+struct Slot {
+    spec: Arc<ProcessSpec>,
+    state: State,
+    /// The OS-level state, derived from `state` after every step; what verifiers and the
+    /// stop task wait on.
+    os: watch::Sender<ProcState>,
+    /// The output of the current run.
+    output: Arc<OutputLog>,
+    /// Held open while the run lives, so the process never reads EOF on stdin.
+    stdin: Option<OwnedFd>,
+    verifier: Option<AbortHandle>,
+}
+
+impl Slot {
+    fn new(spec: Arc<ProcessSpec>) -> Slot {
+        Slot {
+            spec,
+            state: State::Pending,
+            os: watch::Sender::new(ProcState::NotStarted),
+            output: Arc::new(OutputLog::new()),
+            stdin: None,
+            verifier: None,
+        }
+    }
+
+    fn info(&self) -> ProcessInfo {
+        view::info(&self.spec, &self.state)
+    }
+
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+}
+
+impl std::borrow::Borrow<State> for Slot {
+    fn borrow(&self) -> &State {
+        &self.state
+    }
+}
+
+struct Actor {
+    plan: Plan,
+    runtime: Runtime,
+    console: Console,
+    reaper: Reaper,
+    slots: Vec<Slot>,
+    /// Which slots changed since the last publish.
+    changed: Vec<bool>,
+    startup: Startup,
+    phase: Phase,
+    snapshot_tx: watch::Sender<Arc<Snapshot>>,
+    events: broadcast::Sender<Event>,
+    internal: mpsc::UnboundedSender<Internal>,
+    /// Cancelled when the shutdown begins: verifiers and their waits end early.
+    shutdown: CancellationToken,
+    force: watch::Sender<bool>,
+    ready: Option<oneshot::Sender<Result<(), String>>>,
+    outcome: Option<Outcome>,
+    /// Requesters waiting for an answer, by the id the lifecycle knows them by.
+    replies: HashMap<ReplyId, Reply>,
+    next_reply: ReplyId,
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut internal: mpsc::UnboundedReceiver<Internal>,
+    ) -> Outcome {
+        self.console
+            .info(format_args!("launching {} processes", self.slots.len()));
+        self.after_message();
+        loop {
+            tokio::select! {
+                Some(msg) = internal.recv() => {
+                    if let Internal::ShutdownDone = msg {
+                        break;
+                    }
+                    self.on_internal(msg);
+                }
+                Some(cmd) = commands.recv() => self.on_command(cmd),
+            }
+            self.after_message();
+        }
+        self.console.flush().await;
+        self.outcome.take().unwrap_or(Outcome::Shutdown)
+    }
+
+    fn after_message(&mut self) {
+        self.advance_startup();
+        self.check_all_ended();
+        self.publish();
+    }
+
+    // ---- messages ----------------------------------------------------------------------
+
+    fn on_internal(&mut self, msg: Internal) {
+        match msg {
+            Internal::Exited { idx, run, exit } => {
+                if self.slots[idx].state.run().is_some_and(|r| r.n == run) {
+                    self.slots[idx].stdin = None;
+                }
+                self.apply(idx, Input::Exited { run, exit });
+            }
+            Internal::Checked { idx, run, result } => {
+                if self.slots[idx].state.run().is_some_and(|r| r.n == run) {
+                    self.slots[idx].verifier = None;
+                }
+                self.apply(idx, Input::Checked { run, result });
+            }
+            Internal::GroupStopped { idx, run } => self.apply(idx, Input::GroupStopped { run }),
+            Internal::Advance | Internal::ShutdownDone => {}
+        }
+    }
+
+    fn find(&self, target: &ProcessRef) -> Result<usize, CommandError> {
+        let found = match target {
+            ProcessRef::Id(id) => (*id as usize)
+                .checked_sub(1)
+                .filter(|i| *i < self.slots.len()),
+            ProcessRef::Name(n) => self.slots.iter().position(|s| s.name() == n),
+        };
+        found.ok_or_else(|| CommandError::NotFound(target.to_string()))
+    }
+
+    /// Hands a user's request to the lifecycle of the process it names.
+    fn request(&mut self, target: &ProcessRef, reply: Reply, input: fn(ReplyId) -> Input) {
+        match self.find(target) {
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+            Ok(idx) => {
+                let id = self.next_reply;
+                self.next_reply += 1;
+                self.replies.insert(id, reply);
+                self.apply(idx, input(id));
+            }
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Restart(target, reply) => self.request(&target, reply, Input::Restart),
+            Command::Stop(target, reply) => self.request(&target, reply, Input::Stop),
+            Command::Start(target, reply) => self.request(&target, reply, Input::Start),
+            Command::Output(target, reply) => {
+                let _ = reply.send(self.find(&target).map(|i| self.slots[i].output.clone()));
+            }
+            Command::Shutdown(reply) => {
+                if self.phase.is_shutting_down() {
+                    let _ = reply.send(Err(CommandError::ShuttingDown));
+                } else {
+                    let _ = reply.send(Ok(()));
+                    self.begin_shutdown(Outcome::Shutdown);
+                }
+            }
+            Command::ForceShutdown => {
+                self.force.send_replace(true);
+                self.begin_shutdown(Outcome::Shutdown);
+                self.set_phase(Phase::ForceShutdown);
+            }
+        }
+    }
+
+    // ---- start-up and the end ----------------------------------------------------------
+
+    /// Launches the next process in order when the start-up allows it, one per message so
+    /// that requests are answered between launches.
+    fn advance_startup(&mut self) {
+        if self.phase.is_shutting_down() {
+            return;
+        }
+        match self.startup.next(&self.slots) {
+            Next::Wait => {}
+            Next::Launch(idx) => {
+                self.apply(idx, Input::Launch);
+                let _ = self.internal.send(Internal::Advance);
+            }
+            Next::Ready => {
+                self.set_phase(Phase::Running);
+                self.console.info("all processes are running");
+                if let Some(ready) = self.ready.take() {
+                    let _ = ready.send(Ok(()));
+                }
+            }
+            Next::Failed(idx) => {
+                let slot = &self.slots[idx];
+                let line = match &slot.state {
+                    State::Failed {
+                        why: Failure::Verify(reason),
+                        ..
+                    } => format!(
+                        "process {} failed verification ({}): {reason}",
+                        slot.name(),
+                        verifier_kind(&slot.spec)
+                    ),
+                    State::Failed {
+                        why: Failure::Spawn(reason),
+                        ..
+                    } => format!(
+                        "could not set up processes: processes.{}: {reason}",
+                        slot.name()
+                    ),
+                    _ => format!("process {} failed", slot.name()),
+                };
+                self.startup_failed(line);
+            }
+        }
+    }
+
+    fn startup_failed(&mut self, line: String) {
+        let line = crate::config::one_line(&line);
+        self.console.log_line(&format!("[ERROR] {line}"));
+        let _ = self.events.send(Event::StartupFailed {
+            message: line.clone(),
+        });
+        if let Some(ready) = self.ready.take() {
+            let _ = ready.send(Err(line.clone()));
+        }
+        self.begin_shutdown(Outcome::StartupFailed(line));
+    }
+
+    /// Without keep-alive, the manager ends once no process runs any more.
+    fn check_all_ended(&mut self) {
+        if self.plan.keep_alive || self.phase != Phase::Running {
+            return;
+        }
+        if self.slots.iter().all(|s| s.state.is_ended()) {
+            self.console.info("all processes have ended");
+            self.begin_shutdown(Outcome::AllEnded);
+        }
+    }
+
+    fn begin_shutdown(&mut self, outcome: Outcome) {
+        if self.phase.is_shutting_down() {
+            return;
+        }
+        if !matches!(outcome, Outcome::AllEnded) {
+            self.console.say_now(
+                "Shutting down gracefully (SIGINT again to terminate immediately)...".into(),
+            );
+        }
+        self.outcome = Some(outcome);
+        if let Some(ready) = self.ready.take() {
+            let _ = ready.send(Err("pymanager was shut down during start-up".into()));
+        }
+        self.startup.abandon();
+        self.set_phase(Phase::Shutdown);
+        self.shutdown.cancel();
+        for idx in 0..self.slots.len() {
+            self.apply(idx, Input::Shutdown);
+        }
+        let children = self.reaper.children();
+        let grace = self.plan.graceful_time;
+        let force = self.force.subscribe();
+        let tx = self.internal.clone();
+        tokio::spawn(async move {
+            terminate_all(children, grace, force).await;
+            let _ = tx.send(Internal::ShutdownDone);
+        });
+    }
+
+    fn set_phase(&mut self, phase: Phase) {
+        if self.phase != phase {
+            self.phase = phase;
+            let _ = self.events.send(Event::Phase { phase });
+            self.snapshot_tx.send_modify(|s| {
+                *s = Arc::new(Snapshot {
+                    phase,
+                    processes: s.processes.clone(),
+                })
+            });
+        }
+    }
+
+    /// Publishes a new snapshot if a record changed, with an event for each that did.
+    fn publish(&mut self) {
+        if !self.changed.iter().any(|c| *c) {
+            return;
+        }
+        let old = self.snapshot_tx.borrow().clone();
+        let mut processes = Vec::with_capacity(self.slots.len());
+        let mut any = false;
+        for (idx, slot) in self.slots.iter().enumerate() {
+            let was = &old.processes[idx];
+            if !std::mem::take(&mut self.changed[idx]) {
+                processes.push(was.clone());
+                continue;
+            }
+            let now = slot.info();
+            if now != *was {
+                any = true;
+                let _ = self.events.send(Event::Process {
+                    process: now.clone(),
+                });
+            }
+            processes.push(now);
+        }
+        if any {
+            self.snapshot_tx.send_replace(Arc::new(Snapshot {
+                phase: self.phase,
+                processes,
+            }));
+        }
+    }
+}
+
+pub(super) fn verifier_kind(spec: &ProcessSpec) -> &str {
+    spec.verifier.as_ref().map_or("", |v| v.kind.as_str())
+}

@@ -1,0 +1,323 @@
+//! `pymanager verify`: one verifier, run by the real binary against real processes, as a
+//! healthcheck or a probe would run it.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{WAIT, bin};
+
+/// `pymanager verify <args...>`, run to its end.
+fn verify(args: &[&str]) -> Output {
+    Command::new(bin())
+        .arg("verify")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pymanager verify")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A child killed and reaped when the test ends, whatever happens.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `python3 -m http.server` on an ephemeral port of 127.0.0.1; returns it and its port
+/// (read from its first line, which `-u` makes arrive at once).
+fn http_server() -> (Reaped, u16) {
+    let mut child = Command::new("python3")
+        .args(["-u", "-m", "http.server", "0", "--bind", "127.0.0.1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let child = Reaped(child);
+    let line = rx
+        .recv_timeout(WAIT)
+        .expect("http.server announces its port");
+    // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
+    let port = line
+        .split_whitespace()
+        .skip_while(|w| *w != "port")
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    (child, port)
+}
+
+#[test]
+fn passes_against_a_running_http_server() {
+    let (_server, port) = http_server();
+    let args = format!(r#"{{"url": "http://127.0.0.1:{port}/", "timeout": 20}}"#);
+    let out = verify(&["http", "--args", &args]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("passed\n"));
+}
+
+#[test]
+fn fails_with_the_reason_against_a_closed_port() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        format!(r#"{{"url": "http://127.0.0.1:{port}/", "timeout": 0.5}}"#),
+    )
+    .unwrap();
+    let at = format!("@{}", file.path().display());
+    let out = verify(&["pymutils.http_verifier.HttpOkVerifier", "--args", &at]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "failed: http://127.0.0.1:{port}/: Connection refused"
+        )),
+        "{}",
+        text(&out)
+    );
+    assert!(err.contains("gave up after"), "{}", text(&out));
+    // Each attempt is in the verifier's log, on stdout.
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("[WARN] attempt 1: "),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_with_one_line() {
+    for (args, says) in [
+        (vec!["nope"], "unknown verifier 'nope'"),
+        (vec![], "name a verifier"),
+        (
+            vec!["http", "--args", "{\"url\": 1}"],
+            "--args: url: expected a string",
+        ),
+        (vec!["http", "--args", "[1"], "--args: not valid JSON"),
+        (
+            vec!["http", "--args", "@/nonexistent/x.json"],
+            "--args @/nonexistent/x.json",
+        ),
+        (
+            vec!["--module", "/nonexistent/x.wasm", "--verifier", "V"],
+            "no such file",
+        ),
+        (vec!["exited", "--pid", "0"], "--pid 0: not a process id"),
+        (vec!["exited", "--timeout", "-1"], "--timeout -1"),
+        (
+            vec![
+                "output",
+                "--args",
+                "{\"pattern\": \"x\"}",
+                "--log",
+                "/nonexistent/dir/log",
+            ],
+            "no such directory",
+        ),
+    ] {
+        let out = verify(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {}", text(&out));
+        assert!(err.contains(says), "{args:?}: {}", text(&out));
+    }
+}
+
+/// Starts `pymanager verify` with its stdout piped, and returns it and a channel of its
+/// stdout lines.
+fn spawn_verify(args: &[&str]) -> (Reaped, mpsc::Receiver<String>) {
+    let mut child = Command::new(bin())
+        .arg("verify")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pymanager verify");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (Reaped(child), rx)
+}
+
+/// Waits until a line containing `needle` arrives.
+fn wait_line(rx: &mpsc::Receiver<String>, needle: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    panic!("no line with {needle:?}");
+}
+
+/// Waits for the verify process to end; its exit code and stderr.
+fn finish(mut v: Reaped) -> (Option<i32>, String) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some(status) = v.0.try_wait().unwrap() {
+            let mut err = String::new();
+            v.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            return (status.code(), err);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "verify did not end within {WAIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A process that runs until its stdin is closed, then exits with `code`.
+fn exits_on_eof(code: i32) -> Child {
+    Command::new("python3")
+        .args([
+            "-c",
+            &format!("import sys; sys.stdin.read(); sys.exit({code})"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("python3")
+}
+
+#[test]
+fn attaches_to_a_pid_and_sees_its_exit_code() {
+    for (code, expect, passes) in [(3, 3, true), (3, 0, false)] {
+        let mut proc = exits_on_eof(code);
+        let pid = proc.id().to_string();
+        let args = format!(r#"{{"expect_code": {expect}, "timeout": 60}}"#);
+        let (v, rx) = spawn_verify(&["exited", "--pid", &pid, "--args", &args]);
+        wait_line(&rx, &format!("watching process {pid}"));
+        // Only now does it exit: the verifier sees the exit as an event, not a state it
+        // found at start. (The test does not reap it yet, so its code can be read.)
+        drop(proc.stdin.take());
+        let (got, err) = finish(v);
+        let _ = proc.wait();
+        if passes {
+            assert_eq!(got, Some(0), "{err}");
+        } else {
+            assert_eq!(got, Some(1), "{err}");
+            assert!(err.contains("exited with code 3, expected 0"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn a_verifier_gives_up_when_the_attached_pid_ends() {
+    let mut proc = exits_on_eof(0);
+    let pid = proc.id().to_string();
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let args = format!(r#"{{"port": {port}, "timeout": 60}}"#);
+    let (v, rx) = spawn_verify(&["tcp", "--pid", &pid, "--args", &args]);
+    wait_line(&rx, "watching process");
+    drop(proc.stdin.take());
+    let (got, err) = finish(v);
+    let _ = proc.wait();
+    assert_eq!(got, Some(1), "{err}");
+    assert!(err.contains("process exited with code 0 before"), "{err}");
+}
+
+#[test]
+fn follows_a_log_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "starting\n").unwrap();
+    let log_arg = log.display().to_string();
+    let (v, rx) = spawn_verify(&[
+        "output",
+        "--log",
+        &log_arg,
+        "--args",
+        r#"{"pattern": "^listening on \\d+$", "timeout": 60}"#,
+    ]);
+    wait_line(&rx, "following");
+    // Appended after it attached, in two writes that split the line.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    f.write_all(b"still starting\nlisten").unwrap();
+    f.flush().unwrap();
+    f.write_all(b"ing on 8080\n").unwrap();
+    drop(f);
+    let (got, err) = finish(v);
+    assert_eq!(got, Some(0), "{err}");
+}
+
+#[test]
+fn a_log_file_that_does_not_exist_yet_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("later.log");
+    let log_arg = log.display().to_string();
+    let (v, rx) = spawn_verify(&[
+        "output",
+        "--log",
+        &log_arg,
+        "--args",
+        r#"{"pattern": "ready", "timeout": 60}"#,
+    ]);
+    wait_line(&rx, "following");
+    // Written elsewhere and renamed into place, as log writers and rotators do.
+    let tmp = dir.path().join("tmp");
+    std::fs::write(&tmp, "ready\n").unwrap();
+    std::fs::rename(&tmp, &log).unwrap();
+    let (got, err) = finish(v);
+    assert_eq!(got, Some(0), "{err}");
+}
+
+#[test]
+fn a_log_line_that_never_comes_fails_after_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "starting\n").unwrap();
+    let out = verify(&[
+        "output",
+        "--log",
+        &log.display().to_string(),
+        "--args",
+        r#"{"pattern": "ready", "timeout": 0.3}"#,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no output line matched /ready/"),
+        "{}",
+        text(&out)
+    );
+}
