@@ -12,6 +12,10 @@ example:
 test:
     cargo test
 
+# The README's picture of the dashboard, taken by its browser test.
+screenshot:
+    PYMANAGER_SCREENSHOT=1 cargo test --test dashboard usable
+
 # Formatting and lints, as CI checks them.
 lint:
     cargo fmt --all --check

@@ -13,6 +13,7 @@ pub mod json;
 pub mod origin;
 pub mod routes;
 pub mod stream;
+pub mod ui;
 pub mod v1;
 
 use std::future::Future;

@@ -44,6 +44,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/status"),
     ("post", "/api/v1/shutdown"),
     ("get", "/api/v1/openapi.json"),
+    ("get", "/ui/"),
+    ("get", "/ui/app.js"),
+    ("get", "/ui/style.css"),
 ];
 
 /// Every route, with the checks every request passes first (another site's page is refused,
@@ -168,7 +171,7 @@ pub fn all(api: Api) -> impl Filter<Extract = (Response,), Error = Infallible> +
 
     same_site(&api)
         .and(content_length_within_limit())
-        .and(legacy.or(v1).unify())
+        .and(legacy.or(v1).unify().or(super::ui::routes()).unify())
         .recover(recover)
         .unify()
 }
