@@ -129,8 +129,13 @@ impl OutputLog {
             h.first += 1;
         }
         h.lines.push_back(line);
-        // Under the lock, so that the number readers see never goes backwards.
-        self.written.send_replace(h.end());
+        // Under the lock, so that the number readers see never goes backwards, and so that
+        // a reader created now (it subscribes under the same lock) is either counted here or
+        // finds this line in the history. Without readers, nobody is woken: a flood of
+        // output nobody follows costs no notification.
+        if self.written.receiver_count() > 0 {
+            self.written.send_replace(h.end());
+        }
     }
 
     /// The last `n` lines, oldest first.
@@ -147,10 +152,12 @@ impl OutputLog {
             ReadFrom::Start => h.first,
             ReadFrom::Tail(n) => h.end().saturating_sub(n as u64).max(h.first),
         };
+        // Subscribed under the history lock: see `push`.
+        let written = self.written.subscribe();
         drop(h);
         LogReader {
             log: self.clone(),
-            written: self.written.subscribe(),
+            written,
             next,
             skipped: 0,
         }
