@@ -20,7 +20,7 @@ use warp::reply::Response;
 
 use super::error::{Failure, json_response, recover, too_large};
 use super::json::{self, LegacyProcess, LegacyRestarted, V1Done, V1Process, V1Status};
-use super::{Api, BODY_LIMIT, OPENAPI};
+use super::{Api, BODY_LIMIT, OPENAPI, StreamKind};
 use crate::process_view::OUTPUT_HISTORY_LINES;
 use crate::supervisor::{CommandError, ProcessInfo, ProcessRef, Snapshot};
 
@@ -126,7 +126,10 @@ pub fn all(api: Api) -> impl Filter<Extract = (Response,), Error = Infallible> +
         .and(warp::get())
         .and(auth(&api))
         .and(with(&api))
-        .map(|api: Api| super::stream::events(&api));
+        .map(|api: Api| match api.stream_slot(StreamKind::Events) {
+            Ok(slot) => super::stream::events(&api, slot),
+            Err(f) => f.into_response(),
+        });
     let v1_status = v1
         .and(warp::path!("status"))
         .and(warp::get())
@@ -465,7 +468,10 @@ async fn v1_logs(api: &Api, r: &str, q: &HashMap<String, String>) -> Response {
         Err(e) => return Failure::from(e).into_response(),
     };
     if q.follow {
-        return super::stream::follow_logs(api, target, log, q.lines);
+        return match api.stream_slot(StreamKind::LogFollow) {
+            Ok(slot) => super::stream::follow_logs(api, target, log, q.lines, slot),
+            Err(f) => f.into_response(),
+        };
     }
     let mut body = String::new();
     for line in log.tail(q.lines) {
