@@ -75,7 +75,9 @@ fn check(file: &Path) -> Result<i32, AppError> {
     let (_, plan) = load(file, EnvFiles::CheckReadable)?;
     async_runtime()?.block_on(async {
         let runtime = verifier_runtime()?;
-        plan::prepare(&plan, &runtime).await?;
+        for w in plan::prepare(&plan, &runtime).await? {
+            eprintln!("{w}");
+        }
         println!(
             "{}: ok ({} processes, {} with verifiers)",
             file.display(),

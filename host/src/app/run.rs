@@ -195,7 +195,9 @@ async fn manage(
                 .join(", ")
         ));
     }
-    plan::prepare(&plan, &runtime).await?;
+    for w in plan::prepare(&plan, &runtime).await? {
+        console.log_line(&w);
+    }
     for m in &plan.modules {
         if let Some(r) = runtime.load_report(&m.alias) {
             let how = match r.outcome {
