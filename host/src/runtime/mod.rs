@@ -20,6 +20,7 @@ mod state;
 pub mod types;
 
 pub use cache::CacheOutcome;
+pub use engine::ASYNC_STACK_SIZE;
 pub use types::*;
 
 use std::collections::HashMap;
