@@ -65,6 +65,11 @@ fn run(api_port: u16, hosts: Option<Vec<String>>, verifier: Value) -> (i32, Stri
         "http": {"enabled": true, "port": api_port},
         "modules": {"mine": module},
         "processes": {
+            // The API is bound while the first process starts: the probe comes once its
+            // address file is written, so that it meets a listening API.
+            "api-up": {"executable": "sh", "arguments": ["-c",
+                       "while ! [ -s .pymanager/pymanager.json.addr ]; do sleep 0.02; done"],
+                       "verifier": {"type": "exited"}},
             "db": {"executable": "sh", "arguments": ["-c", "echo password=$(echo aHVudGVyMg== | base64 -d); exec sleep 1000"],
                    "options": {"suppress_output": true}},
             "probe": {"executable": "sh", "arguments": ["-c", "exec sleep 1000"], "verifier": verifier}
