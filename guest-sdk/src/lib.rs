@@ -6,22 +6,21 @@
 //! typed, serde-deserialised arguments, and [`export_verifiers!`] exports a module's
 //! verifiers by their type names. Host calls (the only way out of the sandbox) are plain
 //! functions in [`process`], [`http`], [`tcp`] and [`log`], plus [`sleep`], [`elapsed`] and
-//! the [`retry`] helper that most verifiers are built around.
+//! the [`retry`] helper that most verifiers are built around. Time arguments are
+//! [`Timeout`] and [`Interval`] (seconds, with the default in the type).
 //!
 //! ```ignore
-//! use pymanager_guest::{Verifier, export_verifiers, http, retry, secs};
+//! use pymanager_guest::{Timeout, Verifier, export_verifiers, http, retry, secs};
 //! use serde::Deserialize;
 //!
 //! #[derive(Deserialize)]
-//! #[serde(deny_unknown_fields)]
-//! struct Args { url: String, #[serde(default = "thirty")] timeout: f64 }
-//! fn thirty() -> f64 { 30.0 }
+//! struct Args { url: String, #[serde(default)] timeout: Timeout<30_000> }
 //!
 //! struct Up;
 //! impl Verifier for Up {
 //!     type Args = Args;
 //!     fn verify(a: Args) -> Result<(), String> {
-//!         retry::every(secs(1.0)).for_at_most(secs(a.timeout)).run(|| {
+//!         retry::every(secs(1.0)).for_at_most(a.timeout.duration()).run(|| {
 //!             let r = http::get(&a.url, &[], secs(5.0)).map_err(retry::Step::Retry)?;
 //!             if r.status < 400 { Ok(()) } else { Err(retry::Step::Retry(format!("status {}", r.status))) }
 //!         })
@@ -30,9 +29,15 @@
 //! export_verifiers!(Up);
 //! ```
 
+mod args;
+mod seconds;
+
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
+
+pub use args::{number_or_string, parse_args};
+pub use seconds::{Interval, Timeout, format_duration, secs};
 
 /// The generated bindings of the `verifier-module` world; [`export_verifiers!`] uses them.
 /// Public so that the macro's expansion in a verifier crate can name them; not meant to be
@@ -63,8 +68,9 @@ use bindings::pymanager::verifier::types;
 /// the arguments (the field first: `port: must not be 0`); at verify, why the process never
 /// reached its state (`exited with code 3, expected 0`).
 pub trait Verifier {
-    /// The arguments from the config's `verifier.arguments` (`{}` when absent). Use
-    /// `#[serde(deny_unknown_fields)]` so that a misspelt key is refused at start-up.
+    /// The arguments from the config's `verifier.arguments` (`{}` when absent). A key the
+    /// type does not take is reported as a warning when the config is loaded (the original
+    /// pymanager ignored such keys); `#[serde(deny_unknown_fields)]` refuses it instead.
     type Args: DeserializeOwned;
 
     /// Checks the arguments beyond their types, before anything starts. Must not wait:
@@ -116,7 +122,12 @@ macro_rules! export_verifiers {
 
 #[doc(hidden)]
 pub fn __validate<V: Verifier>(args: &str) -> Result<(), String> {
-    V::validate(&parse_args::<V::Args>(args)?)
+    let parsed = args::parse::<V::Args>(args)?;
+    // While validating, a warning line becomes a warning about the config, shown once.
+    for path in &parsed.unknown {
+        log::warn(&args::unknown_warning::<V::Args>(path));
+    }
+    V::validate(&parsed.args)
 }
 
 #[doc(hidden)]
@@ -130,105 +141,6 @@ pub fn __unknown(name: &str, known: &[&str]) -> String {
         "this module has no verifier '{name}' (it provides: {})",
         known.join(", ")
     )
-}
-
-/// Parses a verifier's JSON arguments into `T`; the error names the field first, e.g.
-/// `url: missing field`, `timeout: expected a number, got string "x"`,
-/// `tiemout: unknown argument (expected one of url, timeout)`.
-pub fn parse_args<T: DeserializeOwned>(json: &str) -> Result<T, String> {
-    let value: serde_json::Value = if json.trim().is_empty() {
-        serde_json::Value::Object(Default::default())
-    } else {
-        serde_json::from_str(json).map_err(|e| format!("arguments are not valid JSON: {e}"))?
-    };
-    if !value.is_object() {
-        return Err("arguments: expected an object".into());
-    }
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        describe_error(&path, &e.into_inner().to_string())
-    })
-}
-
-/// Rewrites serde's messages into `field: what is wrong`.
-fn describe_error(path: &str, msg: &str) -> String {
-    let quoted = |m: &str| -> Option<String> {
-        let start = m.find('`')? + 1;
-        let len = m[start..].find('`')?;
-        Some(m[start..start + len].to_string())
-    };
-    let field = |name: String| {
-        if path == "." || path.is_empty() {
-            name
-        } else {
-            format!("{path}.{name}")
-        }
-    };
-    if msg.starts_with("missing field")
-        && let Some(name) = quoted(msg)
-    {
-        return format!("{}: missing field", field(name));
-    }
-    if msg.starts_with("unknown field")
-        && let Some(name) = quoted(msg)
-    {
-        let expected = msg
-            .split_once(", expected ")
-            .map(|(_, e)| e.replace('`', ""))
-            .map(|e| format!(" (expected {e})"))
-            .unwrap_or_default();
-        // serde_path_to_error's path already ends with the unknown key.
-        let at = if path.ends_with(&name) {
-            path.to_string()
-        } else {
-            field(name)
-        };
-        return format!("{at}: unknown argument{expected}");
-    }
-    let place = if path == "." || path.is_empty() {
-        "arguments".to_string()
-    } else {
-        path.to_string()
-    };
-    for prefix in ["invalid type: ", "invalid value: "] {
-        if let Some(rest) = msg.strip_prefix(prefix)
-            && let Some((got, expected)) = rest.rsplit_once(", expected ")
-        {
-            return format!("{place}: expected {}, got {got}", friendly(expected));
-        }
-    }
-    format!("{place}: {msg}")
-}
-
-fn friendly(expected: &str) -> String {
-    match expected {
-        "f64" | "f32" => "a number".into(),
-        "u8" | "u16" | "u32" | "u64" | "usize" => "a non-negative integer".into(),
-        "i8" | "i16" | "i32" | "i64" | "isize" => "an integer".into(),
-        "a string" | "a borrowed string" => "a string".into(),
-        e => e.to_string(),
-    }
-}
-
-/// A duration of `s` seconds (negative or not-a-number counts as zero): verifier arguments
-/// give times in seconds, as the original pymanager's did.
-pub fn secs(s: f64) -> Duration {
-    if s.is_finite() && s > 0.0 {
-        Duration::from_secs_f64(s.min(1e9))
-    } else {
-        Duration::ZERO
-    }
-}
-
-/// Checks a seconds argument: a finite number, above 0 (or 0 or more with `zero_ok`);
-/// the error names the field, e.g. `interval: must be a number of seconds above 0`.
-pub fn check_seconds(field: &str, value: f64, zero_ok: bool) -> Result<(), String> {
-    match (value.is_finite(), zero_ok) {
-        (true, true) if value >= 0.0 => Ok(()),
-        (true, false) if value > 0.0 => Ok(()),
-        (_, true) => Err(format!("{field}: must be a number of seconds, 0 or more")),
-        (_, false) => Err(format!("{field}: must be a number of seconds above 0")),
-    }
 }
 
 fn ms(d: Duration) -> u32 {
@@ -326,7 +238,8 @@ pub mod process {
     }
 }
 
-/// HTTP requests (plain `http://`), to the hosts granted to the module.
+/// HTTP requests (`http://` and `https://`, certificates checked against the system's roots
+/// and the verifier's `ca_file`), to the hosts granted to the module.
 pub mod http {
     use super::{Duration, host, ms, types};
 
@@ -502,16 +415,5 @@ pub mod retry {
                 }
             }
         }
-    }
-}
-
-/// `30 s`, `1.5 s`, `100 ms`: durations as users wrote them.
-pub fn format_duration(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else if d.subsec_millis() == 0 {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
     }
 }
