@@ -326,10 +326,79 @@ pub mod retry {
     /// What one attempt says.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub enum Step {
-        /// Not yet; this is why (reported if the time runs out).
+        /// Not yet; this is why (reported if the time runs out). The next attempts come
+        /// 10 ms, 20 ms, 40 ms, … later, up to `interval`.
         Retry(String),
+        /// Not yet, and looking again costs next to nothing: a connection refused by this
+        /// machine (nothing listens yet). Retried within [`SOON_FIRST`] at first, then
+        /// after 1/[`SOON_RATIO`] of the time waited so far (up to `interval`), so a
+        /// service is seen within ~3% of its start-up time, while one that never comes
+        /// costs a few hundred attempts in 30 s. Logged at most once per `interval`.
+        Soon(String),
         /// Never: stop now with this reason.
         Fail(String),
+    }
+
+    impl Step {
+        /// The step for a failed connection attempt to `host`: [`Step::Soon`] when this
+        /// machine refused it (nothing listens there yet: cheap to ask again), else
+        /// [`Step::Retry`] (a remote host, a time-out, a refused grant).
+        pub fn connect_failed(host: &str, why: String) -> Step {
+            if is_loopback(host) && is_refusal(&why) {
+                Step::Soon(why)
+            } else {
+                Step::Retry(why)
+            }
+        }
+    }
+
+    /// The shortest pause after a [`Step::Soon`]: a refused loopback connection costs
+    /// microseconds, and a service is seen at most this late in its first moments.
+    pub const SOON_FIRST: Duration = Duration::from_millis(2);
+    /// After a [`Step::Soon`], the pause is the time waited so far divided by this.
+    pub const SOON_RATIO: u32 = 32;
+
+    /// True for the names and addresses of this machine's loopback interface.
+    pub fn is_loopback(host: &str) -> bool {
+        let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+        if host.eq_ignore_ascii_case("localhost") {
+            return true;
+        }
+        host.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// True if the host's error message says the connection was refused (`ECONNREFUSED`).
+    fn is_refusal(why: &str) -> bool {
+        why.contains("os error 111") || why.to_ascii_lowercase().contains("connection refused")
+    }
+
+    /// The host of an `http://` URL (`[::1]` as `::1`), for [`Step::connect_failed`].
+    pub fn url_host(url: &str) -> &str {
+        let rest = url.trim();
+        let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if let Some(v6) = host_port.strip_prefix('[') {
+            return v6.split(']').next().unwrap_or("");
+        }
+        host_port.split(':').next().unwrap_or("")
+    }
+
+    /// The pause before the next attempt: after a [`Step::Soon`], proportional to the
+    /// time waited so far; otherwise the doubling `backoff`; never above `interval`.
+    pub(crate) fn pause(
+        soon: bool,
+        spent: Duration,
+        backoff: Duration,
+        interval: Duration,
+    ) -> Duration {
+        let nap = if soon {
+            (spent / SOON_RATIO).max(SOON_FIRST)
+        } else {
+            backoff
+        };
+        nap.min(interval)
     }
 
     /// A retry loop under construction: [`every`]`(interval).for_at_most(timeout).run(f)`.
@@ -345,8 +414,9 @@ pub mod retry {
     const FIRST_PAUSE: Duration = Duration::from_millis(10);
 
     /// Attempts at most `interval` apart (default time budget: 30 s). The first retries
-    /// come sooner (10 ms, 20 ms, 40 ms, … up to `interval`): a service that starts in
-    /// 150 ms is seen ready after ~150 ms, not after a whole `interval`.
+    /// come sooner (10 ms, 20 ms, 40 ms, … up to `interval`; after a [`Step::Soon`], a
+    /// few ms): a service that starts in 150 ms is seen ready after ~150 ms, not after a
+    /// whole `interval`.
     pub fn every(interval: Duration) -> Retry {
         Retry {
             interval,
@@ -383,16 +453,23 @@ pub mod retry {
         /// pymanager shuts down.
         pub fn run(self, mut attempt: impl FnMut() -> Result<(), Step>) -> Result<(), String> {
             let mut tries = 0u64;
-            let mut pause = FIRST_PAUSE;
+            let mut backoff = FIRST_PAUSE;
+            let mut logged: Option<Duration> = None;
             loop {
                 tries += 1;
-                let why = match attempt() {
+                let (why, soon) = match attempt() {
                     Ok(()) => return Ok(()),
                     Err(Step::Fail(why)) => return Err(why),
-                    Err(Step::Retry(why)) => why,
+                    Err(Step::Retry(why)) => (why, false),
+                    Err(Step::Soon(why)) => (why, true),
                 };
-                // A failed attempt is what `messages: ["verifier.fail"]` asks to see.
-                log::warn(&format!("attempt {tries}: {why}"));
+                let spent = elapsed();
+                // A failed attempt is what `messages: ["verifier.fail"]` asks to see; the
+                // quick attempts after a refusal are shown at the pace of `interval`.
+                if !soon || logged.is_none_or(|at| spent.saturating_sub(at) >= self.interval) {
+                    log::warn(&format!("attempt {tries}: {why}"));
+                    logged = Some(spent);
+                }
                 if self.stop_on_exit
                     && let Some(state) = process::ended()
                 {
@@ -401,19 +478,72 @@ pub mod retry {
                         self.goal
                     ));
                 }
-                let spent = elapsed();
                 if spent >= self.timeout {
                     return Err(format!(
                         "{why} (gave up after {})",
                         super::format_duration(self.timeout)
                     ));
                 }
-                let nap = pause.min(self.interval).min(self.timeout - spent);
-                pause = pause.saturating_mul(2);
+                let nap = pause(soon, spent, backoff, self.interval).min(self.timeout - spent);
+                if !soon {
+                    backoff = backoff.saturating_mul(2);
+                }
                 if !sleep(nap) {
                     return Err(format!("{why} (pymanager is shutting down)"));
                 }
             }
         }
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::retry::{Step, is_loopback, pause, url_host};
+    use std::time::Duration;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_refused_loopback_connection_is_retried_soon_and_a_remote_one_backs_off() {
+        let refused = "127.0.0.1:8080: Connection refused (os error 111)".to_string();
+        assert_eq!(
+            Step::connect_failed("127.0.0.1", refused.clone()),
+            Step::Soon(refused.clone())
+        );
+        assert_eq!(
+            Step::connect_failed("example.com", refused.clone()),
+            Step::Retry(refused)
+        );
+        let late = "127.0.0.1:8080: no answer within 100 ms".to_string();
+        assert_eq!(
+            Step::connect_failed("localhost", late.clone()),
+            Step::Retry(late)
+        );
+    }
+
+    #[test]
+    fn loopback_names_and_url_hosts() {
+        for h in ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "LOCALHOST"] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in ["10.0.0.1", "example.com", ""] {
+            assert!(!is_loopback(h), "{h}");
+        }
+        assert_eq!(url_host("http://127.0.0.1:8000/x?y"), "127.0.0.1");
+        assert_eq!(url_host("http://user:pw@[::1]:80/"), "::1");
+        assert_eq!(url_host("http://localhost"), "localhost");
+    }
+
+    #[test]
+    fn pauses_after_a_refusal_grow_with_the_time_waited_and_stay_within_interval() {
+        let second = Duration::from_secs(1);
+        assert_eq!(pause(true, Duration::ZERO, 10 * MS, second), 2 * MS);
+        assert_eq!(pause(true, 32 * MS, 10 * MS, second), 2 * MS);
+        assert_eq!(pause(true, 3200 * MS, 10 * MS, second), 100 * MS);
+        assert_eq!(
+            pause(true, Duration::from_secs(600), 10 * MS, second),
+            second
+        );
+        assert_eq!(pause(false, 3200 * MS, 40 * MS, second), 40 * MS);
+        assert_eq!(pause(false, Duration::ZERO, 4 * second, second), second);
     }
 }

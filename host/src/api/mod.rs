@@ -296,7 +296,7 @@ impl Api {
         {
             return (snap, body.clone());
         }
-        let body = Bytes::from(json::to_string(&json::LegacyList(&snap)));
+        let body = Bytes::from(json::to_legacy_string(&json::LegacyList(&snap)));
         *cache = Some((snap.clone(), body.clone()));
         (snap, body)
     }

@@ -21,6 +21,7 @@ mod state;
 pub mod types;
 
 pub use cache::CacheOutcome;
+pub use engine::ASYNC_STACK_SIZE;
 pub use forbidden::forbid_address;
 pub use types::*;
 

@@ -6,6 +6,7 @@
 //! of the `ca_file` argument, which pymanager reads itself: it never reaches this guest.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use pymanager_guest::retry::{self, Step};
 use pymanager_guest::{
@@ -43,24 +44,33 @@ impl Verifier for HttpOkVerifier {
     fn verify(a: Args) -> Result<(), String> {
         let headers: Vec<(String, String)> = a.headers.into_iter().collect();
         let timeout = a.timeout.duration();
-        retry::every(a.interval.duration())
+        let interval = a.interval.duration();
+        // Quick retries after a refusal are announced at the pace of `interval`.
+        let mut announced: Option<Duration> = None;
+        retry::every(interval)
             .for_at_most(timeout)
             .goal("answering")
             .run(|| {
                 // One request may use what is left of the budget, but never less than 100 ms.
-                let left = timeout.saturating_sub(elapsed()).max(secs(0.1));
-                match a.timeout.limit() {
+                let now = elapsed();
+                let left = timeout.saturating_sub(now).max(secs(0.1));
+                let announce = announced.is_none_or(|at| now.saturating_sub(at) >= interval);
+                if announce {
+                    announced = Some(now);
+                }
+                match a.timeout.limit().filter(|_| announce) {
                     Some(_) => log::info(&format!(
                         "Attempting connection to {} with a timeout of {}",
                         a.url,
                         format_duration(left)
                     )),
-                    None => log::info(&format!("Attempting connection to {}", a.url)),
+                    None if announce => log::info(&format!("Attempting connection to {}", a.url)),
+                    None => {}
                 }
                 match http::get(&a.url, &headers, left) {
                     Ok(r) if (200..300).contains(&r.status) => Ok(()),
                     Ok(r) => Err(Step::Retry(format!("{} answered {}", a.url, r.status))),
-                    Err(e) => Err(Step::Retry(e)),
+                    Err(e) => Err(Step::connect_failed(retry::url_host(&a.url), e)),
                 }
             })
     }

@@ -41,15 +41,22 @@ impl Verifier for TcpPortVerifier {
 
     fn verify(a: Args) -> Result<(), String> {
         let timeout = a.timeout.duration();
-        retry::every(a.interval.duration())
+        let interval = a.interval.duration();
+        // Quick retries after a refusal are announced at the pace of `interval`.
+        let mut announced: Option<std::time::Duration> = None;
+        retry::every(interval)
             .for_at_most(timeout)
             .goal("listening")
             .run(|| {
                 let left = timeout
                     .saturating_sub(elapsed())
                     .clamp(secs(0.1), secs(5.0));
-                log::info(&format!("Attempting connection to {}:{}", a.host, a.port));
-                tcp::connect(&a.host, a.port, left).map_err(Step::Retry)
+                let now = elapsed();
+                if announced.is_none_or(|at| now.saturating_sub(at) >= interval) {
+                    announced = Some(now);
+                    log::info(&format!("Attempting connection to {}:{}", a.host, a.port));
+                }
+                tcp::connect(&a.host, a.port, left).map_err(|e| Step::connect_failed(&a.host, e))
             })
     }
 }

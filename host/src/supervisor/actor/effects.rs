@@ -57,9 +57,15 @@ impl Actor {
             }
             Effect::StopGroup { run, pid } => {
                 let state = self.slots[idx].os.subscribe();
+                let leader = self.slots[idx]
+                    .leader
+                    .clone()
+                    .filter(|l| l.pid() == pid as i32);
                 let tx = self.internal.clone();
                 tokio::spawn(async move {
-                    stop_group(pid as i32, state, RESTART_GRACE).await;
+                    if let Some(leader) = leader {
+                        stop_group(leader, state, RESTART_GRACE).await;
+                    }
                     let _ = tx.send(Internal::GroupStopped { idx, run });
                 });
             }
@@ -76,6 +82,7 @@ impl Actor {
         let spec = slot.spec.clone();
         slot.output = Arc::new(OutputLog::new());
         slot.stdin = None;
+        slot.leader = None;
         console.say_now(format!("$ {}", spec.command));
         let sink = match &spec.output {
             OutputMode::Console => {
@@ -99,6 +106,7 @@ impl Actor {
             spec.name, spawned.pid
         ));
         slot.stdin = Some(spawned.stdin);
+        slot.leader = Some(spawned.leader);
         tokio::spawn(pump(spawned.output, slot.output.clone(), sink));
         let tx = self.internal.clone();
         let exit = spawned.exit;

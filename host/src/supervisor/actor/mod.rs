@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::handle::{
     Command, CommandError, Event, Phase, ProcessInfo, ProcessRef, Snapshot, SupervisorHandle,
 };
+use super::leader::Leader;
 use super::lifecycle::{Exit, Failure, Input, ReplyId, State};
 use super::reaper::Reaper;
 use super::startup::{Next, Startup};
@@ -120,6 +121,8 @@ struct Slot {
     output: Arc<OutputLog>,
     /// Held open while the run lives, so the process never reads EOF on stdin.
     stdin: Option<OwnedFd>,
+    /// The current run's process group, signalled through its leader's pidfd.
+    leader: Option<Arc<Leader>>,
     verifier: Option<AbortHandle>,
 }
 
@@ -131,6 +134,7 @@ impl Slot {
             os: watch::Sender::new(ProcState::NotStarted),
             output: Arc::new(OutputLog::new()),
             stdin: None,
+            leader: None,
             verifier: None,
         }
     }
