@@ -15,6 +15,7 @@ pub mod routes;
 pub mod server;
 pub mod stream;
 pub mod ui;
+pub mod v1;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -72,7 +73,7 @@ impl Default for ApiConfig {
 #[derive(thiserror::Error, Debug)]
 pub enum ApiError {
     /// `http.host` does not resolve.
-    #[error("cannot resolve http.host '{host}': {}", describe(.source))]
+    #[error("cannot resolve http.host '{host}': {}", crate::error_text::io(.source))]
     Resolve {
         /// The host as configured.
         host: String,
@@ -81,7 +82,7 @@ pub enum ApiError {
         source: std::io::Error,
     },
     /// The address is taken, or not ours to bind.
-    #[error("cannot listen on {addr}: {}", describe(.source))]
+    #[error("cannot listen on {addr}: {}", crate::error_text::io(.source))]
     Listen {
         /// The address tried.
         addr: String,
@@ -93,14 +94,6 @@ pub enum ApiError {
     /// refuse it rather than guess.
     #[error("http token is empty: set a token or remove it")]
     EmptyToken,
-}
-
-/// The OS's words for an I/O error, without Rust's "(os error N)" suffix.
-fn describe(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
-        None => e.to_string(),
-    }
 }
 
 /// Binds the REST interface and returns the address bound and the server future.
@@ -130,7 +123,7 @@ pub async fn bind(
         source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
     });
     for addr in addrs {
-        match TcpListener::bind(addr).await {
+        match listen(addr) {
             Ok(l) => {
                 listener = Ok(l);
                 break;
@@ -143,11 +136,7 @@ pub async fn bind(
             }
         }
     }
-    let listener = listener?;
-    let local = listener.local_addr().map_err(|source| ApiError::Listen {
-        addr: format!("{}:{}", config.host, config.port),
-        source,
-    })?;
+    let (listener, local) = listener?;
 
     let stop = CancellationToken::new();
     let api = Api::new(handle, config.token, stop.clone()).serving(origin::Site::new(local));
@@ -167,6 +156,22 @@ pub async fn bind(
         }
         let _ = tokio::time::timeout(DRAIN, server).await;
     }))
+}
+
+/// Binds `addr`, makes the bound address one no verifier may reach, then listens: no
+/// connection can be accepted before the address is forbidden.
+fn listen(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As TcpListener::bind does: a restarted manager may take its port back at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let local = socket.local_addr()?;
+    crate::runtime::forbid_address(local);
+    Ok((socket.listen(1024)?, local))
 }
 
 /// What every handler shares: the supervisor's handle, the token, and the cache of the

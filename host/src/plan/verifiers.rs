@@ -235,7 +235,7 @@ pub(crate) fn external_module(
 ) -> Result<ModuleDecl, ConfigError> {
     let at = format!("modules.{alias}");
     let hosts = match &m.allow.hosts {
-        None => HostGrants::loopback(),
+        None => HostGrants::none(),
         Some(list) => HostGrants::List(
             list.iter()
                 .enumerate()
@@ -287,7 +287,7 @@ fn python_module(
 ) -> Result<ModuleDecl, ConfigError> {
     let mut decl = external_module(alias, m, Path::new(""), config_dir)?;
     if m.allow.hosts.is_none() {
-        decl.grants.hosts = HostGrants::loopback();
+        decl.grants.hosts = HostGrants::Loopback;
     }
     decl.source = ModuleSource::Python(py);
     Ok(decl)

@@ -16,6 +16,7 @@ mod bindings;
 mod cache;
 pub mod compile_child;
 mod engine;
+mod forbidden;
 pub mod host_fns;
 mod imports;
 pub mod python;
@@ -24,6 +25,7 @@ pub mod types;
 
 pub use cache::CacheOutcome;
 pub use engine::ASYNC_STACK_SIZE;
+pub use forbidden::forbid_address;
 pub use types::*;
 
 use std::collections::HashMap;
@@ -112,7 +114,7 @@ impl Runtime {
         })?;
         let cache = DiskCache::new(&engine, options.cache_dir);
         let shared = Arc::new(Shared {
-            http: host_fns::http::client(),
+            http: host_fns::http::Clients::new(),
             ticker: Ticker::start(engine.clone()),
         });
         Ok(Runtime {
@@ -467,7 +469,10 @@ impl Inner {
             Some(c) => (c, CacheOutcome::Hit),
             None => (
                 self.compile_apart(&bytes).map_err(|e| {
-                    fail(format!("{what} is not a valid component: {}", one_line(&e)))
+                    fail(format!(
+                        "{what} is not a valid component: {}",
+                        crate::error_text::chain(e.as_ref())
+                    ))
                 })?,
                 CacheOutcome::Compiled,
             ),
@@ -529,14 +534,14 @@ impl Inner {
             format!(
                 "{what} imports something pymanager does not provide ({}); a verifier may \
                  import only pymanager:verifier/host and probe (@1.0 or @1.1) and WASI 0.2",
-                one_line(&e)
+                crate::error_text::chain(e.as_ref())
             )
         })?;
         VerifierModulePre::new(pre).map_err(|e| {
             format!(
                 "{what} does not export {EXPORT_NAME} ({}); build it against pymanager's \
                  wit/ world 'verifier-module'",
-                one_line(&e)
+                crate::error_text::chain(e.as_ref())
             )
         })
     }
@@ -578,19 +583,6 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-/// A wasmtime error on one line: the message and its innermost cause.
-fn one_line(e: &wasmtime::Error) -> String {
-    let parts: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-    let mut out: Vec<String> = Vec::new();
-    for p in parts {
-        let p = p.lines().map(str::trim).collect::<Vec<_>>().join(" ");
-        if !out.iter().any(|o| o.contains(&p)) {
-            out.push(p);
-        }
-    }
-    out.join(": ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,7 +593,7 @@ mod tests {
             alias: "good".into(),
             source: ModuleSource::File(env!("PYMANAGER_TEST_GUEST_GOOD").into()),
             grants: Grants {
-                hosts: HostGrants::loopback(),
+                hosts: HostGrants::none(),
             },
             limits: Limits::default(),
         }

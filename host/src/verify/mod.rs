@@ -40,7 +40,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "JSON", default_value = "{}")]
     pub args: String,
 
-    /// A host (host:port, host, [v6]:port or *) the module may reach; repeat for more.
+    /// A host:port (or [v6]:port) the module may reach; repeat for more.
     /// Without it the module gets what a config's module gets by default.
     #[arg(long = "allow-host", value_name = "HOST")]
     pub allow_hosts: Vec<String>,
@@ -87,32 +87,6 @@ impl ProbeError {
     }
 }
 
-/// Runs `pymanager verify` and returns its exit code; the verifier's log goes to stdout,
-/// then `passed` (stdout) or the reason it failed (stderr).
-pub fn main(args: &VerifyArgs) -> i32 {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("[ERROR] cannot start the async runtime: {e}");
-            return 2;
-        }
-    };
-    match rt.block_on(run(args)) {
-        Ok(()) => {
-            println!("passed");
-            0
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            e.exit_code()
-        }
-    }
-}
-
 /// The verification itself: load, validate, attach, verify.
 pub async fn run(args: &VerifyArgs) -> Result<(), ProbeError> {
     let usage = ProbeError::Usage;
@@ -124,7 +98,7 @@ pub async fn run(args: &VerifyArgs) -> Result<(), ProbeError> {
         None => None,
     };
 
-    let runtime = crate::app::new_runtime().map_err(|e| usage(e.to_string()))?;
+    let runtime = crate::app::verifier_runtime().map_err(|e| usage(e.to_string()))?;
     runtime
         .load(vec![decl])
         .await

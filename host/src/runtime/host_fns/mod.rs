@@ -17,6 +17,7 @@ pub(crate) mod clock;
 pub(crate) mod http;
 pub(crate) mod log;
 pub(crate) mod process;
+pub(crate) mod reach;
 pub(crate) mod tcp;
 
 use super::bindings::pymanager::verifier::{host, probe, types};
@@ -29,6 +30,20 @@ pub(crate) fn fail(kind: ErrorKind, message: impl Into<String>) -> HostError {
     HostError {
         kind,
         message: message.into(),
+    }
+}
+
+/// Any other failure: [`ErrorKind::Failed`], which a verifier may retry.
+impl From<String> for HostError {
+    fn from(message: String) -> HostError {
+        fail(ErrorKind::Failed, message)
+    }
+}
+
+impl HostError {
+    /// The same failure, its message prefixed with what was being reached.
+    pub(crate) fn about(self, what: impl std::fmt::Display) -> HostError {
+        fail(self.kind, format!("{what}: {}", self.message))
     }
 }
 
@@ -116,21 +131,6 @@ impl probe::Host for HostState {
     ) -> Result<(), HostError> {
         tcp::connect(self, &host, port, timeout_ms).await
     }
-}
-
-/// The refusal a guest gets for a host it was not granted: names the grant to add.
-pub(crate) fn not_granted(alias: &str, host: &str, port: u16) -> HostError {
-    let shown = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    fail(
-        ErrorKind::NotGranted,
-        format!(
-            "host {shown} is not granted to module '{alias}' (add it to modules.{alias}.allow.hosts)"
-        ),
-    )
 }
 
 /// The refusal for reaching out while validating.
