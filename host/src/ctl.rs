@@ -255,6 +255,7 @@ impl Server {
                         .map(String::from)
                 })
             });
+        crate::tls::install_crypto_provider();
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .build()

@@ -18,4 +18,5 @@ pub mod plan;
 pub mod process_view;
 pub mod runtime;
 pub mod supervisor;
+pub mod tls;
 pub mod verify;

@@ -86,6 +86,8 @@ pub fn build(loaded: &Loaded, warnings: &mut Vec<String>) -> Result<Plan, Config
     let cwd = std::env::current_dir()
         .map_err(|e| ConfigError::invalid("(working directory)", e.to_string()))?;
 
+    // Absolute (`./` dropped), for the paths the runtime reads later.
+    let config_dir: PathBuf = cwd.join(&loaded.dir).components().collect();
     let mut modules = verifiers::declared_modules(config, &loaded.dir, warnings)?;
     let mut used_builtins: Vec<&'static Builtin> = Vec::new();
 
@@ -125,7 +127,8 @@ pub fn build(loaded: &Loaded, warnings: &mut Vec<String>) -> Result<Plan, Config
         };
         let verifier = match &p.verifier {
             Some(v) => {
-                let (spec, builtin) = verifiers::spec(&format!("{at}.verifier"), v, config)?;
+                let (spec, builtin) =
+                    verifiers::spec(&format!("{at}.verifier"), v, config, &config_dir)?;
                 if let Some(b) = builtin
                     && !used_builtins.iter().any(|u| u.module == b.module)
                 {

@@ -17,6 +17,7 @@ mod cache;
 mod engine;
 pub mod host_fns;
 mod state;
+pub mod trust;
 pub mod types;
 
 pub use cache::CacheOutcome;
@@ -105,7 +106,7 @@ impl Runtime {
         })?;
         let cache = DiskCache::new(&engine, options.cache_dir);
         let shared = Arc::new(Shared {
-            http: host_fns::http::client(),
+            http: trust::Clients::new(),
             ticker: Ticker::start(engine.clone()),
         });
         Ok(Runtime {
@@ -158,7 +159,15 @@ impl Runtime {
         let info = p.info.clone();
         let bound = CallBound::setup(&info.limits);
         let names = match self
-            .call(&info, &p.pre, "names()", Mode::Load, Call::Names, bound)
+            .call(
+                &info,
+                &p.pre,
+                "names()",
+                Mode::Load,
+                Call::Names,
+                bound,
+                self.inner.shared.http.shared(),
+            )
             .await
         {
             Ok(Returned::Names(n)) => n,
@@ -229,14 +238,18 @@ impl Runtime {
     ) -> Result<Vec<String>, VerifyError> {
         let m = self.resolve(v)?;
         let who = v.to_string();
+        // The CA file is read (and its client built) now, so that a bad one fails the load.
+        let (args_json, ca_file) = trust::split(args_json).map_err(VerifyError)?;
+        let http = self.http_client(ca_file.as_deref())?;
         match self
             .call(
                 &m.info,
                 &m.pre,
                 &who,
                 Mode::Validate,
-                Call::Validate(&v.name, args_json),
+                Call::Validate(&v.name, &args_json),
                 CallBound::setup(&m.info.limits),
+                http,
             )
             .await?
         {
@@ -258,14 +271,17 @@ impl Runtime {
     ) -> Result<(), VerifyError> {
         let m = self.resolve(v)?;
         let who = v.to_string();
+        let (guest_args, ca_file) = trust::split(args_json).map_err(VerifyError)?;
+        let http = self.http_client(ca_file.as_deref())?;
         match self
             .call(
                 &m.info,
                 &m.pre,
                 &who,
                 Mode::Verify(view),
-                Call::Verify(&v.name, args_json),
+                Call::Verify(&v.name, &guest_args),
                 m.info.limits.verification_bound(args_json),
+                http,
             )
             .await?
         {
@@ -274,7 +290,17 @@ impl Runtime {
         }
     }
 
-    /// One call into a fresh instance, under the module's limits.
+    /// The HTTP client for a call: the shared one, or the one that also trusts `ca_file`.
+    fn http_client(
+        &self,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<reqwest::Client, VerifyError> {
+        self.inner.shared.http.get(ca_file).map_err(VerifyError)
+    }
+
+    /// One call into a fresh instance, under the module's limits; `http` serves its
+    /// `http-request` calls.
+    #[allow(clippy::too_many_arguments)]
     async fn call(
         &self,
         info: &Arc<ModuleInfo>,
@@ -283,9 +309,10 @@ impl Runtime {
         mode: Mode,
         call: Call<'_>,
         bound: CallBound,
+        http: reqwest::Client,
     ) -> Result<Returned, VerifyError> {
         let inner = &self.inner;
-        let state = HostState::new(info.clone(), mode, inner.shared.clone());
+        let state = HostState::new(info.clone(), mode, inner.shared.clone(), http);
         let mut store = Store::new(&inner.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(1);

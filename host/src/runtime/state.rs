@@ -34,9 +34,10 @@ pub(crate) enum Mode {
     Verify(ProcessView),
 }
 
-/// Things every call shares: the HTTP client (one connection pool) and the epoch ticker.
+/// Things every call shares: the HTTP clients (one connection pool each) and the epoch
+/// ticker.
 pub(crate) struct Shared {
-    pub http: reqwest::Client,
+    pub http: super::trust::Clients,
     pub ticker: Arc<Ticker>,
 }
 
@@ -52,6 +53,9 @@ pub(crate) struct HostState {
     pub mode: Mode,
     pub started: Instant,
     pub shared: Arc<Shared>,
+    /// The client `http-request` uses: the shared one, or one that also trusts the
+    /// verifier's `ca_file`.
+    pub http: reqwest::Client,
     /// Warnings the guest logged while validating (its `warn` and `error` lines).
     pub warnings: Vec<String>,
 }
@@ -59,8 +63,13 @@ pub(crate) struct HostState {
 impl HostState {
     /// A state with nothing granted through WASI: no preopened directories, no
     /// environment, no arguments, no sockets, no stdin; stdout discarded; stderr kept
-    /// (bounded) for crash messages.
-    pub(crate) fn new(module: Arc<ModuleInfo>, mode: Mode, shared: Arc<Shared>) -> HostState {
+    /// (bounded) for crash messages. `http` is the client for `http-request`.
+    pub(crate) fn new(
+        module: Arc<ModuleInfo>,
+        mode: Mode,
+        shared: Arc<Shared>,
+        http: reqwest::Client,
+    ) -> HostState {
         let stderr = MemoryOutputPipe::new(STDERR_KEPT);
         let wasi = WasiCtx::builder()
             .allow_tcp(false)
@@ -83,6 +92,7 @@ impl HostState {
             mode,
             started: Instant::now(),
             shared,
+            http,
             warnings: Vec::new(),
         }
     }

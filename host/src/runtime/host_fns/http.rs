@@ -1,8 +1,9 @@
-//! `http-request`: plain `http://` to granted hosts, redirects followed (each hop checked
-//! against the grants), body capped at 1 MiB.
+//! `http-request`: `http://` and `https://` to granted hosts, redirects followed (each hop
+//! checked against the grants), body capped at 1 MiB.
 //!
-//! The client has no TLS (the workspace builds reqwest without it): an `https://` URL is
-//! refused with a message saying so.
+//! `https://` server certificates are checked against the system's roots (rustls with the
+//! platform verifier), plus the CA file a verifier's `ca_file` argument names (see
+//! `runtime::trust`).
 
 use std::time::Duration;
 
@@ -18,14 +19,20 @@ pub(crate) const MAX_BODY: usize = 1 << 20;
 /// Redirects followed before giving up, as browsers and `requests` do.
 const MAX_REDIRECTS: usize = 10;
 
-/// The shared client: no proxy from the environment (verifiers talk to local services),
-/// redirects handled here so that each hop is checked against the grants.
-pub(crate) fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+/// A verifier client: no proxy from the environment (verifiers talk to local services),
+/// redirects handled here so that each hop is checked against the grants; `extra_roots`
+/// trusted besides the system's roots.
+pub(crate) fn client(extra_roots: Vec<reqwest::Certificate>) -> reqwest::Result<reqwest::Client> {
+    crate::tls::install_crypto_provider();
+    let builder = reqwest::Client::builder()
         .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default()
+        .redirect(reqwest::redirect::Policy::none());
+    let builder = if extra_roots.is_empty() {
+        builder
+    } else {
+        builder.tls_certs_merge(extra_roots)
+    };
+    builder.build()
 }
 
 pub(crate) async fn request(st: &mut HostState, req: Request) -> Result<Response, String> {
@@ -36,12 +43,12 @@ pub(crate) async fn request(st: &mut HostState, req: Request) -> Result<Response
         .map_err(|_| format!("'{}' is not an HTTP method", req.method))?;
     let url = Url::parse(req.url.trim()).map_err(|e| format!("'{}' is not a URL: {e}", req.url))?;
     check(&st.module, &url)?;
-    let (module, shared) = (st.module.clone(), st.shared.clone());
+    let (module, client) = (st.module.clone(), st.http.clone());
     let _waiting = st.shared.ticker.waiting();
     let timeout = Duration::from_millis(req.timeout_ms.into());
     let shown = url.to_string();
     tokio::select! {
-        r = tokio::time::timeout(timeout, send(&module, &shared.http, method, url, &req)) => match r {
+        r = tokio::time::timeout(timeout, send(&module, &client, method, url, &req)) => match r {
             Ok(r) => r,
             Err(_) => Err(format!("{shown}: no answer within {} ms", req.timeout_ms)),
         },
@@ -49,18 +56,13 @@ pub(crate) async fn request(st: &mut HostState, req: Request) -> Result<Response
     }
 }
 
-/// Refuses anything but `http://` to a granted host.
+/// Refuses anything but `http://` and `https://` to a granted host.
 fn check(module: &ModuleInfo, url: &Url) -> Result<(), String> {
     match url.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(format!(
-                "{url}: https is not supported (pymanager's HTTP client has no TLS); use http://"
-            ));
-        }
+        "http" | "https" => {}
         other => {
             return Err(format!(
-                "{url}: '{other}' URLs are not supported; use http://"
+                "{url}: '{other}' URLs are not supported; use http:// or https://"
             ));
         }
     }
