@@ -184,7 +184,15 @@ impl Target {
 /// verifier's name, or a built-in's short name.
 fn resolve_verifier(kind: &str, config: &Config) -> Result<Target, String> {
     let kind = kind.trim();
-    if let Some(b) = Builtin::named(kind) {
+    if let Some((module, name)) = kind.rsplit_once('.')
+        && config.modules.get(module).is_some_and(|m| m.path.is_some())
+    {
+        return Ok(Target::External {
+            module: module.into(),
+            name: name.into(),
+        });
+    }
+    if let Some(b) = Builtin::resolve(kind) {
         return Ok(Target::Builtin(b));
     }
     let Some((module, name)) = kind.rsplit_once('.') else {
@@ -193,15 +201,6 @@ fn resolve_verifier(kind: &str, config: &Config) -> Result<Target, String> {
             builtin_list()
         ));
     };
-    if config.modules.get(module).is_some_and(|m| m.path.is_some()) {
-        return Ok(Target::External {
-            module: module.into(),
-            name: name.into(),
-        });
-    }
-    if let Some(b) = Builtin::in_module(module, name) {
-        return Ok(Target::Builtin(b));
-    }
     if Builtin::provided_by(module).next().is_some() {
         return Err(format!(
             "module {module} has no verifier {name:?} (it provides {})",

@@ -236,26 +236,8 @@ impl Runtime {
         v: &VerifierRef,
         args_json: &str,
     ) -> Result<Vec<String>, VerifyError> {
-        let m = self.resolve(v)?;
-        let who = v.to_string();
-        // The CA file is read (and its client built) now, so that a bad one fails the load.
-        let (args_json, ca_file) = trust::split(args_json).map_err(VerifyError)?;
-        let http = self.http_client(ca_file.as_deref())?;
-        match self
-            .call(
-                &m.info,
-                &m.pre,
-                &who,
-                Mode::Validate,
-                Call::Validate(&v.name, &args_json),
-                CallBound::setup(&m.info.limits),
-                http,
-            )
-            .await?
-        {
-            Returned::Checked(r, warnings) => r.map(|()| warnings).map_err(VerifyError),
-            Returned::Names(_) => unreachable!("validate() returns a result"),
-        }
+        let (verdict, warnings) = self.check(v, args_json, Mode::Validate).await?;
+        verdict.map(|()| warnings).map_err(VerifyError)
     }
 
     /// Runs a verifier against a process; cancel-safe (dropping the future stops the guest).
@@ -269,24 +251,39 @@ impl Runtime {
         args_json: &str,
         view: ProcessView,
     ) -> Result<(), VerifyError> {
+        let (verdict, _) = self.check(v, args_json, Mode::Verify(view)).await?;
+        verdict.map_err(VerifyError)
+    }
+
+    /// `validate()` or `verify()` (by `mode`): the guest's verdict and the warnings it
+    /// logged. `ca_file` is taken off the arguments here; validating reads the file (and
+    /// builds its client), so that a bad one fails the load.
+    async fn check(
+        &self,
+        v: &VerifierRef,
+        args_json: &str,
+        mode: Mode,
+    ) -> Result<(Result<(), String>, Vec<String>), VerifyError> {
         let m = self.resolve(v)?;
         let who = v.to_string();
         let (guest_args, ca_file) = trust::split(args_json).map_err(VerifyError)?;
         let http = self.http_client(ca_file.as_deref())?;
-        match self
-            .call(
-                &m.info,
-                &m.pre,
-                &who,
-                Mode::Verify(view),
+        let (call, bound) = match mode {
+            Mode::Verify(_) => (
                 Call::Verify(&v.name, &guest_args),
                 m.info.limits.verification_bound(args_json),
-                http,
-            )
+            ),
+            Mode::Validate | Mode::Load => (
+                Call::Validate(&v.name, &guest_args),
+                CallBound::setup(&m.info.limits),
+            ),
+        };
+        match self
+            .call(&m.info, &m.pre, &who, mode, call, bound, http)
             .await?
         {
-            Returned::Checked(r, _) => r.map_err(VerifyError),
-            Returned::Names(_) => unreachable!("verify() returns a result"),
+            Returned::Checked(verdict, warnings) => Ok((verdict, warnings)),
+            Returned::Names(_) => unreachable!("validate() and verify() return a result"),
         }
     }
 
