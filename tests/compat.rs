@@ -44,8 +44,14 @@ fn a_relative_executable_is_found_in_the_working_directory_then_the_launch_direc
     let mut m = Manager::start_in(dir, &[]);
     assert_eq!(m.wait_exit(), 0, "{}", m.output());
     let out = m.output();
-    assert!(out.contains(&format!("inside in {}", sub.display())), "{out}");
-    assert!(out.contains(&format!("beside in {}", sub.display())), "{out}");
+    assert!(
+        out.contains(&format!("inside in {}", sub.display())),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("beside in {}", sub.display())),
+        "{out}"
+    );
 }
 
 /// The original passed a verifier's arguments as keyword arguments and its verifiers read

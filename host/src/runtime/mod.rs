@@ -15,6 +15,7 @@
 mod bindings;
 mod cache;
 mod engine;
+mod forbidden;
 pub mod host_fns;
 mod state;
 pub mod trust;
@@ -22,6 +23,7 @@ pub mod types;
 
 pub use cache::CacheOutcome;
 pub use engine::ASYNC_STACK_SIZE;
+pub use forbidden::forbid_address;
 pub use types::*;
 
 use std::collections::HashMap;
@@ -106,7 +108,8 @@ impl Runtime {
         })?;
         let cache = DiskCache::new(&engine, options.cache_dir);
         let shared = Arc::new(Shared {
-            http: trust::Clients::new(),
+            http: host_fns::http::Clients::new(),
+            ca_files: trust::CaFiles::default(),
             ticker: Ticker::start(engine.clone()),
         });
         Ok(Runtime {
@@ -166,7 +169,7 @@ impl Runtime {
                 Mode::Load,
                 Call::Names,
                 bound,
-                self.inner.shared.http.shared(),
+                None,
             )
             .await
         {
@@ -256,7 +259,7 @@ impl Runtime {
     }
 
     /// `validate()` or `verify()` (by `mode`): the guest's verdict and the warnings it
-    /// logged. `ca_file` is taken off the arguments here; validating reads the file (and
+    /// logged. `ca_file` is taken off the arguments here; the first use reads the file (and
     /// builds its client), so that a bad one fails the load.
     async fn check(
         &self,
@@ -267,7 +270,10 @@ impl Runtime {
         let m = self.resolve(v)?;
         let who = v.to_string();
         let (guest_args, ca_file) = trust::split(args_json).map_err(VerifyError)?;
-        let http = self.http_client(ca_file.as_deref())?;
+        let ca_file = match ca_file {
+            Some(path) => Some(self.inner.shared.ca_files.get(&path).map_err(VerifyError)?),
+            None => None,
+        };
         let (call, bound) = match mode {
             Mode::Verify(_) => (
                 Call::Verify(&v.name, &guest_args),
@@ -279,7 +285,7 @@ impl Runtime {
             ),
         };
         match self
-            .call(&m.info, &m.pre, &who, mode, call, bound, http)
+            .call(&m.info, &m.pre, &who, mode, call, bound, ca_file)
             .await?
         {
             Returned::Checked(verdict, warnings) => Ok((verdict, warnings)),
@@ -287,16 +293,8 @@ impl Runtime {
         }
     }
 
-    /// The HTTP client for a call: the shared one, or the one that also trusts `ca_file`.
-    fn http_client(
-        &self,
-        ca_file: Option<&std::path::Path>,
-    ) -> Result<reqwest::Client, VerifyError> {
-        self.inner.shared.http.get(ca_file).map_err(VerifyError)
-    }
-
-    /// One call into a fresh instance, under the module's limits; `http` serves its
-    /// `http-request` calls.
+    /// One call into a fresh instance, under the module's limits; its `http-request` calls
+    /// trust `ca_file` besides the system's roots.
     #[allow(clippy::too_many_arguments)]
     async fn call(
         &self,
@@ -306,10 +304,10 @@ impl Runtime {
         mode: Mode,
         call: Call<'_>,
         bound: CallBound,
-        http: reqwest::Client,
+        ca_file: Option<Arc<trust::CaFile>>,
     ) -> Result<Returned, VerifyError> {
         let inner = &self.inner;
-        let state = HostState::new(info.clone(), mode, inner.shared.clone(), http);
+        let state = HostState::new(info.clone(), mode, inner.shared.clone(), ca_file);
         let mut store = Store::new(&inner.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(1);
@@ -540,7 +538,7 @@ mod tests {
             alias: "good".into(),
             source: ModuleSource::File(env!("PYMANAGER_TEST_GUEST_GOOD").into()),
             grants: Grants {
-                hosts: HostGrants::loopback(),
+                hosts: HostGrants::none(),
             },
             limits: Limits::default(),
         }

@@ -34,10 +34,11 @@ pub(crate) enum Mode {
     Verify(ProcessView),
 }
 
-/// Things every call shares: the HTTP clients (one connection pool each) and the epoch
-/// ticker.
+/// Things every call shares: the HTTP clients (connection pools), the CA files read, and
+/// the epoch ticker.
 pub(crate) struct Shared {
-    pub http: super::trust::Clients,
+    pub http: super::host_fns::http::Clients,
+    pub ca_files: super::trust::CaFiles,
     pub ticker: Arc<Ticker>,
 }
 
@@ -53,9 +54,9 @@ pub(crate) struct HostState {
     pub mode: Mode,
     pub started: Instant,
     pub shared: Arc<Shared>,
-    /// The client `http-request` uses: the shared one, or one that also trusts the
-    /// verifier's `ca_file`.
-    pub http: reqwest::Client,
+    /// The CA file the verifier's `ca_file` names: its `https://` requests trust it besides
+    /// the system's roots.
+    pub ca_file: Option<Arc<super::trust::CaFile>>,
     /// Warnings the guest logged while validating (its `warn` and `error` lines).
     pub warnings: Vec<String>,
 }
@@ -63,12 +64,12 @@ pub(crate) struct HostState {
 impl HostState {
     /// A state with nothing granted through WASI: no preopened directories, no
     /// environment, no arguments, no sockets, no stdin; stdout discarded; stderr kept
-    /// (bounded) for crash messages. `http` is the client for `http-request`.
+    /// (bounded) for crash messages. `ca_file` is trusted by its `http-request` calls.
     pub(crate) fn new(
         module: Arc<ModuleInfo>,
         mode: Mode,
         shared: Arc<Shared>,
-        http: reqwest::Client,
+        ca_file: Option<Arc<super::trust::CaFile>>,
     ) -> HostState {
         let stderr = MemoryOutputPipe::new(STDERR_KEPT);
         let wasi = WasiCtx::builder()
@@ -92,7 +93,7 @@ impl HostState {
             mode,
             started: Instant::now(),
             shared,
-            http,
+            ca_file,
             warnings: Vec::new(),
         }
     }

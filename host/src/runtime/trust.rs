@@ -3,15 +3,15 @@
 //!
 //! The host reads the file, not the guest (a guest has no files): the argument is taken off
 //! the arguments before they reach the guest, the file is read and checked when the config
-//! is validated (a missing or certificate-less file is a config error, at load), and the
-//! HTTP client that trusts it is built then, once per file, and reused by every
-//! verification that names it. A relative path is resolved by the plan against the config
+//! is validated (a missing or certificate-less file is a config error, at load), and every
+//! verification that names it uses what was read then (the HTTP clients that trust it are
+//! kept with the others, see `host_fns::http`). A relative path is resolved by the plan against the config
 //! file's directory.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The argument's name in a verifier's `arguments`.
 pub const CA_FILE: &str = "ca_file";
@@ -52,44 +52,45 @@ pub fn read_pem(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
     Ok(certs)
 }
 
-/// The HTTP clients of the verifiers: the shared one (system roots only) and one per CA
-/// file, each with its own connection pool.
-pub(crate) struct Clients {
-    base: reqwest::Client,
-    with_ca: Mutex<HashMap<PathBuf, reqwest::Client>>,
+/// A CA file read: its path (which names the clients that trust it) and its certificates.
+#[derive(Debug)]
+pub(crate) struct CaFile {
+    pub path: PathBuf,
+    pub certs: Vec<reqwest::Certificate>,
 }
 
-impl Clients {
-    pub(crate) fn new() -> Clients {
-        Clients {
-            base: super::host_fns::http::client(Vec::new()).unwrap_or_default(),
-            with_ca: Mutex::new(HashMap::new()),
-        }
-    }
+/// The CA files read so far, each read (and checked) once, when the config is validated;
+/// verifications use what was read then.
+#[derive(Default)]
+pub(crate) struct CaFiles {
+    read: Mutex<HashMap<PathBuf, Arc<CaFile>>>,
+}
 
-    /// The client that trusts the system's roots only.
-    pub(crate) fn shared(&self) -> reqwest::Client {
-        self.base.clone()
-    }
-
-    /// The client for a verification: the shared one, or the one that also trusts the CA
-    /// file (read and built on first use, i.e. when the config is validated).
-    pub(crate) fn get(&self, ca_file: Option<&Path>) -> Result<reqwest::Client, String> {
-        let Some(path) = ca_file else {
-            return Ok(self.shared());
-        };
-        let mut clients = self.with_ca.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = clients.get(path) {
-            return Ok(c.clone());
+impl CaFiles {
+    /// The CA file at `path`, read and checked on first use: its certificates must make an
+    /// HTTP client, so that a file that cannot fails the load rather than each attempt.
+    pub(crate) fn get(&self, path: &Path) -> Result<Arc<CaFile>, String> {
+        let mut read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ca) = read.get(path) {
+            return Ok(ca.clone());
         }
-        let client = super::host_fns::http::client(read_pem(path)?).map_err(|e| {
-            format!(
-                "{CA_FILE}: cannot use the certificates of {}: {e}",
-                path.display()
-            )
-        })?;
-        clients.insert(path.to_path_buf(), client.clone());
-        Ok(client)
+        let certs = read_pem(path)?;
+        super::host_fns::http::builder()
+            .tls_certs_merge(certs.iter().cloned())
+            .build()
+            .map_err(|e| {
+                format!(
+                    "{CA_FILE}: cannot use the certificates of {}: {}",
+                    path.display(),
+                    crate::error_text::chain(&e)
+                )
+            })?;
+        let ca = Arc::new(CaFile {
+            path: path.to_path_buf(),
+            certs,
+        });
+        read.insert(path.to_path_buf(), ca.clone());
+        Ok(ca)
     }
 }
 

@@ -1,10 +1,17 @@
 //! `http-request`: `http://` and `https://` to granted hosts, redirects followed (each hop
-//! checked against the grants), body capped at 1 MiB.
+//! checked against the grants and resolved once, see [`super::reach`]), body capped at
+//! 1 MiB. The headers a verifier sets go only to the origin it asked for: a redirect to
+//! another host, port or scheme drops them (a token for one service is not handed to
+//! another).
 //!
 //! `https://` server certificates are checked against the system's roots (rustls with the
-//! platform verifier), plus the CA file a verifier's `ca_file` argument names (see
+//! platform verifier), plus the CA file the verifier's `ca_file` argument names (see
 //! `runtime::trust`).
 
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use reqwest::header::LOCATION;
@@ -12,27 +19,90 @@ use reqwest::{Method, Url};
 
 use super::super::bindings::pymanager::verifier::types::{Request, Response};
 use super::super::state::{HostState, ModuleInfo};
-use super::{not_granted, not_while_validating};
+use super::super::trust::CaFile;
+use super::not_while_validating;
+use super::reach::resolve;
 
 /// The most of a response body handed to a guest.
 pub(crate) const MAX_BODY: usize = 1 << 20;
 /// Redirects followed before giving up, as browsers and `requests` do.
 const MAX_REDIRECTS: usize = 10;
+/// Clients kept for names resolved to checked addresses; past this the cache starts over.
+const MAX_PINNED: usize = 64;
 
-/// A verifier client: no proxy from the environment (verifiers talk to local services),
-/// redirects handled here so that each hop is checked against the grants; `extra_roots`
-/// trusted besides the system's roots.
-pub(crate) fn client(extra_roots: Vec<reqwest::Certificate>) -> reqwest::Result<reqwest::Client> {
+/// The HTTP clients every call shares: no proxy from the environment (verifiers talk to
+/// local services), redirects handled here so that each hop is checked.
+///
+/// A URL with an IP address goes through one shared client. A URL with a name goes through
+/// a client told to resolve that name to the addresses already checked (and nothing else),
+/// kept per name and addresses so that a verifier polling one URL reuses its connections.
+/// A verifier with a `ca_file` gets clients of their own that also trust it, kept the same
+/// way.
+pub(crate) struct Clients {
+    plain: reqwest::Client,
+    pinned: Mutex<HashMap<PinKey, reqwest::Client>>,
+}
+
+/// What a kept client is for: the CA file it trusts (if any), and the name with the
+/// addresses it resolves to (empty for a URL with an IP address).
+type PinKey = (Option<PathBuf>, String, Vec<SocketAddr>);
+
+impl Clients {
+    pub(crate) fn new() -> Clients {
+        Clients {
+            plain: builder().build().unwrap_or_default(),
+            pinned: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The client that connects `host` to `addrs` and nowhere else, trusting `ca` besides
+    /// the system's roots.
+    fn for_target(
+        &self,
+        ca: Option<&CaFile>,
+        host: &str,
+        addrs: &[SocketAddr],
+    ) -> Result<reqwest::Client, String> {
+        let by_address = host.parse::<IpAddr>().is_ok();
+        if by_address && ca.is_none() {
+            return Ok(self.plain.clone());
+        }
+        let key = match by_address {
+            true => (ca.map(|c| c.path.clone()), String::new(), Vec::new()),
+            false => (
+                ca.map(|c| c.path.clone()),
+                host.to_ascii_lowercase(),
+                addrs.to_vec(),
+            ),
+        };
+        let mut pinned = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = pinned.get(&key) {
+            return Ok(c.clone());
+        }
+        let mut builder = builder();
+        if !by_address {
+            builder = builder.resolve_to_addrs(host, addrs);
+        }
+        if let Some(ca) = ca {
+            builder = builder.tls_certs_merge(ca.certs.iter().cloned());
+        }
+        let client = builder
+            .build()
+            .map_err(|e| format!("cannot set up an HTTP client for {host}: {e}"))?;
+        if pinned.len() >= MAX_PINNED {
+            pinned.clear();
+        }
+        pinned.insert(key, client.clone());
+        Ok(client)
+    }
+}
+
+/// The settings of every client.
+pub(crate) fn builder() -> reqwest::ClientBuilder {
     crate::tls::install_crypto_provider();
-    let builder = reqwest::Client::builder()
+    reqwest::Client::builder()
         .no_proxy()
-        .redirect(reqwest::redirect::Policy::none());
-    let builder = if extra_roots.is_empty() {
-        builder
-    } else {
-        builder.tls_certs_merge(extra_roots)
-    };
-    builder.build()
+        .redirect(reqwest::redirect::Policy::none())
 }
 
 pub(crate) async fn request(st: &mut HostState, req: Request) -> Result<Response, String> {
@@ -42,13 +112,13 @@ pub(crate) async fn request(st: &mut HostState, req: Request) -> Result<Response
     let method = Method::from_bytes(req.method.trim().to_ascii_uppercase().as_bytes())
         .map_err(|_| format!("'{}' is not an HTTP method", req.method))?;
     let url = Url::parse(req.url.trim()).map_err(|e| format!("'{}' is not a URL: {e}", req.url))?;
-    check(&st.module, &url)?;
-    let (module, client) = (st.module.clone(), st.http.clone());
+    check_scheme(&url)?;
+    let (module, shared, ca) = (st.module.clone(), st.shared.clone(), st.ca_file.clone());
     let _waiting = st.shared.ticker.waiting();
     let timeout = Duration::from_millis(req.timeout_ms.into());
     let shown = url.to_string();
     tokio::select! {
-        r = tokio::time::timeout(timeout, send(&module, &client, method, url, &req)) => match r {
+        r = tokio::time::timeout(timeout, send(&module, &shared.http, ca.as_deref(), method, url, &req)) => match r {
             Ok(r) => r,
             Err(_) => Err(format!("{shown}: no answer within {} ms", req.timeout_ms)),
         },
@@ -56,8 +126,8 @@ pub(crate) async fn request(st: &mut HostState, req: Request) -> Result<Response
     }
 }
 
-/// Refuses anything but `http://` and `https://` to a granted host.
-fn check(module: &ModuleInfo, url: &Url) -> Result<(), String> {
+/// Refuses anything but `http://` and `https://` with a host.
+fn check_scheme(url: &Url) -> Result<(), String> {
     match url.scheme() {
         "http" | "https" => {}
         other => {
@@ -66,29 +136,45 @@ fn check(module: &ModuleInfo, url: &Url) -> Result<(), String> {
             ));
         }
     }
-    let host = url
-        .host_str()
-        .ok_or_else(|| format!("{url}: no host"))?
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let port = url.port_or_known_default().unwrap_or(80);
-    if !module.grants.hosts.allows(host, port) {
-        return Err(not_granted(&module.alias, host, port));
+    if url.host_str().is_none() {
+        return Err(format!("{url}: no host"));
     }
     Ok(())
 }
 
+/// The host (without brackets) and port a URL connects to.
+fn target(url: &Url) -> (String, u16) {
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    (host, url.port_or_known_default().unwrap_or(80))
+}
+
 async fn send(
     module: &ModuleInfo,
-    client: &reqwest::Client,
+    clients: &Clients,
+    ca: Option<&CaFile>,
     method: Method,
     mut url: Url,
     req: &Request,
 ) -> Result<Response, String> {
+    let asked = url.origin();
     for _ in 0..=MAX_REDIRECTS {
-        let mut builder = client.request(method.clone(), url.clone());
-        for (k, v) in &req.headers {
-            builder = builder.header(k.as_str(), v.as_str());
+        let (host, port) = target(&url);
+        let addrs = resolve(module, &host, port)
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        let mut builder = clients
+            .for_target(ca, &host, &addrs)?
+            .request(method.clone(), url.clone());
+        // The verifier's headers (a token, a cookie) are for the origin it named.
+        if url.origin() == asked {
+            for (k, v) in &req.headers {
+                builder = builder.header(k.as_str(), v.as_str());
+            }
         }
         if !req.body.is_empty() {
             builder = builder.body(req.body.clone());
@@ -110,7 +196,7 @@ async fn send(
             url = url
                 .join(&next)
                 .map_err(|e| format!("{url}: bad redirect to '{next}': {e}"))?;
-            check(module, &url)?;
+            check_scheme(&url)?;
             continue;
         }
         let status = resp.status().as_u16();
