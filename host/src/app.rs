@@ -118,6 +118,7 @@ fn check(file: &Path) -> i32 {
                         .filter(|p| p.verifier.is_some())
                         .count()
                 );
+                print!("{}", plan::start_plan(&plan));
                 0
             }
             Err(e) => fail(&e),

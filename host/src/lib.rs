@@ -13,6 +13,7 @@ pub mod config;
 pub mod console;
 pub mod ctl;
 pub mod daemon;
+pub mod graph;
 pub mod guardian;
 pub mod plan;
 pub mod process_view;

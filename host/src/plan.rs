@@ -8,12 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{
-    Config, ConfigError, Loaded, Messages, ModuleConfig, ShellChoice, StringOrBool,
+    Config, ConfigError, Loaded, Messages, ModuleConfig, ShellChoice, Startup, StringOrBool,
 };
 use crate::runtime::{
     BUILTINS, Builtin, Grants, HostGrants, HostPattern, Limits, ModuleDecl, ModuleSource, Runtime,
     VerifierRef,
 };
+
+mod orchestration;
+
+pub use orchestration::{Dependency, LivenessSpec, Orchestration, start_deps, start_plan};
 
 /// Everything needed to run one config.
 #[derive(Debug, Clone)]
@@ -28,6 +32,8 @@ pub struct Plan {
     pub graceful_time: Duration,
     /// Which extra messages to print.
     pub messages: Messages,
+    /// In config order, or as dependencies allow.
+    pub startup: Startup,
 }
 
 /// One process, ready to spawn.
@@ -51,6 +57,8 @@ pub struct ProcessSpec {
     pub output: OutputMode,
     /// Its verifier, resolved.
     pub verifier: Option<VerifierSpec>,
+    /// What it waits for, when it restarts, how it is checked and stopped.
+    pub orchestration: Orchestration,
 }
 
 /// Where a process's output goes (it is always kept in the bounded history too).
@@ -103,6 +111,7 @@ pub fn build(loaded: &Loaded, warnings: &mut Vec<String>) -> Result<Plan, Config
         }
     }
 
+    let names: Vec<&str> = config.processes.keys().map(String::as_str).collect();
     let mut processes = Vec::with_capacity(config.processes.len());
     for (i, (name, p)) in config.processes.iter().enumerate() {
         let at = format!("processes.{name}");
@@ -141,25 +150,30 @@ pub fn build(loaded: &Loaded, warnings: &mut Vec<String>) -> Result<Plan, Config
             (None, true) => OutputMode::Suppress,
             (None, false) => OutputMode::Console,
         };
-        let verifier = match &p.verifier {
-            Some(v) => {
-                let target = resolve_verifier(&v.kind, config).map_err(|reason| {
-                    ConfigError::invalid(format!("{at}.verifier.type"), reason)
-                })?;
-                if target.module_is_builtin
-                    && let Some(b) = find_builtin_module(&target.r.module)
-                    && !used_builtins.iter().any(|u| u.module == b.module)
-                {
-                    used_builtins.push(b);
-                }
-                Some(VerifierSpec {
-                    kind: v.kind.clone(),
-                    target: target.r,
-                    args_json: v.arguments.to_string(),
-                })
+        let mut verifier_spec = |kind: &str, args: &serde_json::Value, at: String| {
+            let target = resolve_verifier(kind, config)
+                .map_err(|reason| ConfigError::invalid(format!("{at}.type"), reason))?;
+            if target.module_is_builtin
+                && let Some(b) = find_builtin_module(&target.r.module)
+                && !used_builtins.iter().any(|u| u.module == b.module)
+            {
+                used_builtins.push(b);
             }
+            Ok(VerifierSpec {
+                kind: kind.to_string(),
+                target: target.r,
+                args_json: args.to_string(),
+            })
+        };
+        let verifier = match &p.verifier {
+            Some(v) => Some(verifier_spec(
+                &v.kind,
+                &v.arguments,
+                format!("{at}.verifier"),
+            )?),
             None => None,
         };
+        let orchestration = orchestration::resolve(p, &at, &names, verifier_spec)?;
         processes.push(Arc::new(ProcessSpec {
             id: i as u32 + 1,
             name: Arc::from(name.as_str()),
@@ -170,6 +184,7 @@ pub fn build(loaded: &Loaded, warnings: &mut Vec<String>) -> Result<Plan, Config
             env,
             output,
             verifier,
+            orchestration,
         }));
     }
 
@@ -196,6 +211,7 @@ pub fn build(loaded: &Loaded, warnings: &mut Vec<String>) -> Result<Plan, Config
         keep_alive: config.keep_alive,
         graceful_time: config.graceful_time,
         messages: config.messages(),
+        startup: config.startup,
     })
 }
 
@@ -206,29 +222,37 @@ pub async fn prepare(plan: &Plan, runtime: &Runtime) -> Result<(), ConfigError> 
         .load(plan.modules.clone())
         .await
         .map_err(|e| ConfigError::invalid(format!("modules.{}", e.alias), e.reason))?;
-    let checks = plan.processes.iter().filter_map(|p| {
-        let v = p.verifier.as_ref()?;
-        Some(async move {
-            let at = format!("processes.{}.verifier", p.name);
-            let names = runtime.names(&v.target.module).unwrap_or_default();
-            if !names.iter().any(|n| n == &v.target.name) {
-                return Err(ConfigError::invalid(
-                    format!("{at}.type"),
-                    format!(
-                        "module {} has no verifier {} (it provides: {})",
-                        v.target.module,
-                        v.target.name,
-                        names.join(", ")
-                    ),
-                ));
-            }
-            runtime
-                .validate(&v.target, &v.args_json)
-                .await
-                .map_err(|e| {
-                    ConfigError::invalid(format!("{at}.arguments"), format!("{}: {e}", v.kind))
-                })
-        })
+    let checks = plan.processes.iter().flat_map(|p| {
+        let own = p
+            .verifier
+            .as_ref()
+            .map(|v| (v, format!("processes.{}.verifier", p.name)));
+        let liveness = p
+            .orchestration
+            .liveness
+            .as_ref()
+            .map(|l| (&l.verifier, format!("processes.{}.liveness", p.name)));
+        own.into_iter().chain(liveness)
+    });
+    let checks = checks.map(|(v, at)| async move {
+        let names = runtime.names(&v.target.module).unwrap_or_default();
+        if !names.iter().any(|n| n == &v.target.name) {
+            return Err(ConfigError::invalid(
+                format!("{at}.type"),
+                format!(
+                    "module {} has no verifier {} (it provides: {})",
+                    v.target.module,
+                    v.target.name,
+                    names.join(", ")
+                ),
+            ));
+        }
+        runtime
+            .validate(&v.target, &v.args_json)
+            .await
+            .map_err(|e| {
+                ConfigError::invalid(format!("{at}.arguments"), format!("{}: {e}", v.kind))
+            })
     });
     for r in futures::future::join_all(checks).await {
         r?;

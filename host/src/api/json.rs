@@ -80,7 +80,7 @@ impl Serialize for V1Process<'_> {
             ProcState::Exited { code } => ("exited", None, Some(code), None),
             ProcState::Signaled { signal } => ("signaled", None, None, Some(signal)),
         };
-        let mut m = s.serialize_map(Some(13))?;
+        let mut m = s.serialize_map(Some(17))?;
         m.serialize_entry("id", &p.id)?;
         m.serialize_entry("name", &p.name)?;
         m.serialize_entry("command", &p.command)?;
@@ -94,6 +94,44 @@ impl Serialize for V1Process<'_> {
         m.serialize_entry("started_at", &p.started_at.map(rfc3339))?;
         m.serialize_entry("verifier", &p.verifier.as_ref().map(V1Verifier))?;
         m.serialize_entry("error", &p.error)?;
+        m.serialize_entry("waiting_for", &WaitingFor(&p.waiting_for))?;
+        m.serialize_entry("last_exit", &p.last_exit.map(LastExit))?;
+        m.serialize_entry("next_attempt", &p.next_attempt.map(rfc3339))?;
+        m.serialize_entry("liveness", &p.liveness)?;
+        m.end()
+    }
+}
+
+/// What a process still waits for, as `depends_on` writes it (`{"db": "verified"}`), or
+/// null when it waits for nothing.
+struct WaitingFor<'a>(&'a [(String, &'static str)]);
+
+impl Serialize for WaitingFor<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_empty() {
+            return s.serialize_none();
+        }
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (name, condition) in self.0 {
+            m.serialize_entry(name, condition)?;
+        }
+        m.end()
+    }
+}
+
+/// How the last run ended: `{"exit_code": 3, "signal": null}`.
+struct LastExit(ProcState);
+
+impl Serialize for LastExit {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (code, signal) = match self.0 {
+            ProcState::Exited { code } => (Some(code), None),
+            ProcState::Signaled { signal } => (None, Some(signal)),
+            _ => (None, None),
+        };
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("exit_code", &code)?;
+        m.serialize_entry("signal", &signal)?;
         m.end()
     }
 }
@@ -268,6 +306,10 @@ pub(crate) mod tests {
             started_at: None,
             verifier: None,
             error: None,
+            waiting_for: Vec::new(),
+            last_exit: None,
+            next_attempt: None,
+            liveness: None,
         }
     }
 
@@ -324,7 +366,8 @@ pub(crate) mod tests {
                 r#""exit_code":null,"signal":9,"status":"terminated","lifecycle":"exited","#,
                 r#""restarts":2,"started_at":"2023-11-14T22:13:20.123Z","#,
                 r#""verifier":{"type":"pymutils.http_verifier.HttpOkVerifier","outcome":"failed","#,
-                r#""message":"connection refused"},"error":null}"#
+                r#""message":"connection refused"},"error":null,"waiting_for":null,"last_exit":null,"#,
+                r#""next_attempt":null,"liveness":null}"#
             )
         );
     }
@@ -342,8 +385,8 @@ pub(crate) mod tests {
             to_string(&V1Status(&snap)),
             concat!(
                 r#"{"status":"launching processes","shutting_down":false,"total":2,"running":1,"#,
-                r#""lifecycle":{"pending":1,"starting":0,"verifying":0,"ready":1,"stopping":0,"stopped":0,"#,
-                r#""exited":0,"failed":0}}"#
+                r#""lifecycle":{"pending":1,"starting":0,"verifying":0,"ready":1,"unhealthy":0,"#,
+                r#""stopping":0,"stopped":0,"exited":0,"backing-off":0,"failed":0}}"#
             )
         );
     }
@@ -364,7 +407,7 @@ pub(crate) mod tests {
             r#"{"event":"startup-failed","message":"web: verifier failed"}"#
         );
         let (name, data) = event_json(&Event::Process {
-            process: info(1, "a", ProcState::Exited { code: 0 }),
+            process: Box::new(info(1, "a", ProcState::Exited { code: 0 })),
         });
         assert_eq!(name, "process");
         assert!(data.starts_with(r#"{"event":"process","process":{"id":1,"name":"a""#));

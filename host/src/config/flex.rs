@@ -39,6 +39,17 @@ pub(super) fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Er
     }
 }
 
+/// An optional duration in seconds (absent or `null`: none).
+pub(super) fn optional_seconds<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
+    let v = Value::deserialize(d)?;
+    if v.is_null() {
+        return Ok(None);
+    }
+    seconds(v).map(Some).map_err(D::Error::custom)
+}
+
 /// A list of strings; numbers and booleans in it are taken as their text.
 pub(super) fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let v = Value::deserialize(d)?;
