@@ -497,6 +497,65 @@ def scenario_verifier(res: Results, args):
             res.notes.append(f"verifier: runtime bench: {line.strip()}")
 
 
+# ================================================================ 7. spawn cost vs manager size
+
+BALLAST = ("import sys, time\n"
+           "line = 'x' * 65000 + '\\n'\n"
+           "for _ in range(1000):\n"
+           "    sys.stdout.write(line)\n"
+           "print('ballast done', flush=True)\n"
+           "time.sleep(100000)\n")
+
+
+def spawn_cost(res: Results, ballast: int, n: int, rep: int):
+    """CPU the manager spends per process started, once it has grown: `ballast` processes
+    each fill their output history (1000 lines of 64 KB, ~64 MB each, output suppressed)
+    before `n` `sleep` processes start. A `fork` copies the manager's page tables, so its
+    cost grows with the manager's size; a spawn that does not copy them stays flat."""
+    work = workdir("spawn")
+    procs: dict = {}
+    for i in range(ballast):
+        procs[f"b{i}"] = {"executable": PYTHON, "arguments": ["-c", BALLAST],
+                          "options": {"suppress_output": True},
+                          "verifier": {"type": "output", "arguments": {"pattern": "ballast done", "timeout": 120}}}
+    for i in range(n):
+        procs[f"s{i:03d}"] = {"executable": "sleep", "arguments": ["100000"]}
+    cfg = work / "pymanager.json"
+    cfg.write_text(json.dumps({"http": {"enabled": True, "port": 0}, "graceful_time": 1,
+                               "processes": procs}))
+    from common import _spawn
+    r = _spawn("ours", [str(OURS), "-v", "-f", str(cfg)], work)
+    case = f"{n} spawns, {ballast} x 64 MB ballast"
+    try:
+        hit = r.out.wait_for(r"REST API listening on (http://\S+)", 60)
+        if hit is None:
+            raise RuntimeError(f"ours did not start: {r.err.tail(3)}")
+        r.status_url = re.search(r"(http://\S+)", hit[1]).group(1).rstrip("/")
+        if ballast and r.err.wait_for(rf"process b{ballast - 1} verified", 300) is None:
+            raise RuntimeError(f"ballast not verified: {r.err.tail(3)}")
+        pids = r.manager_pids()
+        cpu0 = sum(cpu_seconds(p) for p in pids)
+        rss0 = sum(rss_kib(p) for p in pids) / 1024
+        r.wait_running(timeout=300, poll=0.05)
+        cpu1 = sum(cpu_seconds(p) for p in pids)
+        res.add("spawn", case, "manager RSS before", "ours", rss0, "MiB", rep)
+        res.add("spawn", case, "CPU per spawn", "ours", (cpu1 - cpu0) / n * 1e6, "µs", rep)
+    finally:
+        r.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def scenario_spawn(res: Results, args):
+    n = 100 if args.quick else 300
+    print("[spawn]", flush=True)
+    res.notes.append("spawn: CPU (guardian + manager, /proc ticks of 10 ms) from the moment the last "
+                     "ballast process is verified until all sleeps run, divided by their number.")
+    for rep in range(args.reps):
+        for ballast in (0, 3):
+            run_one(res, "spawn", f"{n} spawns, {ballast} x 64 MB ballast", "ours",
+                    lambda: spawn_cost(res, ballast, n, rep), rep)
+
+
 SCENARIOS = {
     "ready": scenario_ready,
     "exit": scenario_exit,
@@ -504,6 +563,7 @@ SCENARIOS = {
     "footprint": scenario_footprint,
     "rest": scenario_rest,
     "verifier": scenario_verifier,
+    "spawn": scenario_spawn,
 }
 
 

@@ -125,9 +125,13 @@ fn bad_modules_and_arguments_are_refused_before_anything_starts() {
 
     let mut m = Manager::start(json!({"processes": {
         "web": {"executable": "sh", "arguments": ["-c", "echo started"],
-                "verifier": {"type": "HttpOkVerifier", "arguments": {"tiemout": 3}}}
+                "verifier": {"type": "HttpOkVerifier", "arguments": {"url": 5}}}
     }}));
     assert_eq!(m.wait_exit(), 5);
     let out = m.output();
-    assert!(out.contains("tiemout: unknown argument"), "{out}");
+    assert!(
+        out.contains("processes.web.verifier.arguments.url: expected a string, got integer `5` (HttpOkVerifier)"),
+        "{out}"
+    );
+    assert!(!out.contains("started\n"), "{out}");
 }

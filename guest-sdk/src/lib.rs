@@ -6,22 +6,21 @@
 //! typed, serde-deserialised arguments, and [`export_verifiers!`] exports a module's
 //! verifiers by their type names. Host calls (the only way out of the sandbox) are plain
 //! functions in [`process`], [`http`], [`tcp`] and [`log`], plus [`sleep`], [`elapsed`] and
-//! the [`retry`] helper that most verifiers are built around.
+//! the [`retry`] helper that most verifiers are built around. Time arguments are
+//! [`Timeout`] and [`Interval`] (seconds, with the default in the type).
 //!
 //! ```ignore
-//! use pymanager_guest::{Verifier, export_verifiers, http, retry, secs};
+//! use pymanager_guest::{Timeout, Verifier, export_verifiers, http, retry, secs};
 //! use serde::Deserialize;
 //!
 //! #[derive(Deserialize)]
-//! #[serde(deny_unknown_fields)]
-//! struct Args { url: String, #[serde(default = "thirty")] timeout: f64 }
-//! fn thirty() -> f64 { 30.0 }
+//! struct Args { url: String, #[serde(default)] timeout: Timeout<30_000> }
 //!
 //! struct Up;
 //! impl Verifier for Up {
 //!     type Args = Args;
 //!     fn verify(a: Args) -> Result<(), String> {
-//!         retry::every(secs(1.0)).for_at_most(secs(a.timeout)).run(|| {
+//!         retry::every(secs(1.0)).for_at_most(a.timeout.duration()).run(|| {
 //!             let r = http::get(&a.url, &[], secs(5.0)).map_err(retry::Step::Retry)?;
 //!             if r.status < 400 { Ok(()) } else { Err(retry::Step::Retry(format!("status {}", r.status))) }
 //!         })
@@ -30,9 +29,15 @@
 //! export_verifiers!(Up);
 //! ```
 
+mod args;
+mod seconds;
+
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
+
+pub use args::{number_or_string, parse_args};
+pub use seconds::{Interval, Timeout, format_duration, secs};
 
 /// The generated bindings of the `verifier-module` world; [`export_verifiers!`] uses them.
 /// Public so that the macro's expansion in a verifier crate can name them; not meant to be
@@ -63,8 +68,9 @@ use bindings::pymanager::verifier::types;
 /// the arguments (the field first: `port: must not be 0`); at verify, why the process never
 /// reached its state (`exited with code 3, expected 0`).
 pub trait Verifier {
-    /// The arguments from the config's `verifier.arguments` (`{}` when absent). Use
-    /// `#[serde(deny_unknown_fields)]` so that a misspelt key is refused at start-up.
+    /// The arguments from the config's `verifier.arguments` (`{}` when absent). A key the
+    /// type does not take is reported as a warning when the config is loaded (the original
+    /// pymanager ignored such keys); `#[serde(deny_unknown_fields)]` refuses it instead.
     type Args: DeserializeOwned;
 
     /// Checks the arguments beyond their types, before anything starts. Must not wait:
@@ -116,7 +122,12 @@ macro_rules! export_verifiers {
 
 #[doc(hidden)]
 pub fn __validate<V: Verifier>(args: &str) -> Result<(), String> {
-    V::validate(&parse_args::<V::Args>(args)?)
+    let parsed = args::parse::<V::Args>(args)?;
+    // While validating, a warning line becomes a warning about the config, shown once.
+    for path in &parsed.unknown {
+        log::warn(&args::unknown_warning::<V::Args>(path));
+    }
+    V::validate(&parsed.args)
 }
 
 #[doc(hidden)]
@@ -130,105 +141,6 @@ pub fn __unknown(name: &str, known: &[&str]) -> String {
         "this module has no verifier '{name}' (it provides: {})",
         known.join(", ")
     )
-}
-
-/// Parses a verifier's JSON arguments into `T`; the error names the field first, e.g.
-/// `url: missing field`, `timeout: expected a number, got string "x"`,
-/// `tiemout: unknown argument (expected one of url, timeout)`.
-pub fn parse_args<T: DeserializeOwned>(json: &str) -> Result<T, String> {
-    let value: serde_json::Value = if json.trim().is_empty() {
-        serde_json::Value::Object(Default::default())
-    } else {
-        serde_json::from_str(json).map_err(|e| format!("arguments are not valid JSON: {e}"))?
-    };
-    if !value.is_object() {
-        return Err("arguments: expected an object".into());
-    }
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        describe_error(&path, &e.into_inner().to_string())
-    })
-}
-
-/// Rewrites serde's messages into `field: what is wrong`.
-fn describe_error(path: &str, msg: &str) -> String {
-    let quoted = |m: &str| -> Option<String> {
-        let start = m.find('`')? + 1;
-        let len = m[start..].find('`')?;
-        Some(m[start..start + len].to_string())
-    };
-    let field = |name: String| {
-        if path == "." || path.is_empty() {
-            name
-        } else {
-            format!("{path}.{name}")
-        }
-    };
-    if msg.starts_with("missing field")
-        && let Some(name) = quoted(msg)
-    {
-        return format!("{}: missing field", field(name));
-    }
-    if msg.starts_with("unknown field")
-        && let Some(name) = quoted(msg)
-    {
-        let expected = msg
-            .split_once(", expected ")
-            .map(|(_, e)| e.replace('`', ""))
-            .map(|e| format!(" (expected {e})"))
-            .unwrap_or_default();
-        // serde_path_to_error's path already ends with the unknown key.
-        let at = if path.ends_with(&name) {
-            path.to_string()
-        } else {
-            field(name)
-        };
-        return format!("{at}: unknown argument{expected}");
-    }
-    let place = if path == "." || path.is_empty() {
-        "arguments".to_string()
-    } else {
-        path.to_string()
-    };
-    for prefix in ["invalid type: ", "invalid value: "] {
-        if let Some(rest) = msg.strip_prefix(prefix)
-            && let Some((got, expected)) = rest.rsplit_once(", expected ")
-        {
-            return format!("{place}: expected {}, got {got}", friendly(expected));
-        }
-    }
-    format!("{place}: {msg}")
-}
-
-fn friendly(expected: &str) -> String {
-    match expected {
-        "f64" | "f32" => "a number".into(),
-        "u8" | "u16" | "u32" | "u64" | "usize" => "a non-negative integer".into(),
-        "i8" | "i16" | "i32" | "i64" | "isize" => "an integer".into(),
-        "a string" | "a borrowed string" => "a string".into(),
-        e => e.to_string(),
-    }
-}
-
-/// A duration of `s` seconds (negative or not-a-number counts as zero): verifier arguments
-/// give times in seconds, as the original pymanager's did.
-pub fn secs(s: f64) -> Duration {
-    if s.is_finite() && s > 0.0 {
-        Duration::from_secs_f64(s.min(1e9))
-    } else {
-        Duration::ZERO
-    }
-}
-
-/// Checks a seconds argument: a finite number, above 0 (or 0 or more with `zero_ok`);
-/// the error names the field, e.g. `interval: must be a number of seconds above 0`.
-pub fn check_seconds(field: &str, value: f64, zero_ok: bool) -> Result<(), String> {
-    match (value.is_finite(), zero_ok) {
-        (true, true) if value >= 0.0 => Ok(()),
-        (true, false) if value > 0.0 => Ok(()),
-        (_, true) => Err(format!("{field}: must be a number of seconds, 0 or more")),
-        (_, false) => Err(format!("{field}: must be a number of seconds above 0")),
-    }
 }
 
 fn ms(d: Duration) -> u32 {
@@ -326,7 +238,8 @@ pub mod process {
     }
 }
 
-/// HTTP requests (plain `http://`), to the hosts granted to the module.
+/// HTTP requests (`http://` and `https://`, certificates checked against the system's roots
+/// and the verifier's `ca_file`), to the hosts granted to the module.
 pub mod http {
     use super::{Duration, host, ms, types};
 
@@ -413,10 +326,79 @@ pub mod retry {
     /// What one attempt says.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub enum Step {
-        /// Not yet; this is why (reported if the time runs out).
+        /// Not yet; this is why (reported if the time runs out). The next attempts come
+        /// 10 ms, 20 ms, 40 ms, … later, up to `interval`.
         Retry(String),
+        /// Not yet, and looking again costs next to nothing: a connection refused by this
+        /// machine (nothing listens yet). Retried within [`SOON_FIRST`] at first, then
+        /// after 1/[`SOON_RATIO`] of the time waited so far (up to `interval`), so a
+        /// service is seen within ~3% of its start-up time, while one that never comes
+        /// costs a few hundred attempts in 30 s. Logged at most once per `interval`.
+        Soon(String),
         /// Never: stop now with this reason.
         Fail(String),
+    }
+
+    impl Step {
+        /// The step for a failed connection attempt to `host`: [`Step::Soon`] when this
+        /// machine refused it (nothing listens there yet: cheap to ask again), else
+        /// [`Step::Retry`] (a remote host, a time-out, a refused grant).
+        pub fn connect_failed(host: &str, why: String) -> Step {
+            if is_loopback(host) && is_refusal(&why) {
+                Step::Soon(why)
+            } else {
+                Step::Retry(why)
+            }
+        }
+    }
+
+    /// The shortest pause after a [`Step::Soon`]: a refused loopback connection costs
+    /// microseconds, and a service is seen at most this late in its first moments.
+    pub const SOON_FIRST: Duration = Duration::from_millis(2);
+    /// After a [`Step::Soon`], the pause is the time waited so far divided by this.
+    pub const SOON_RATIO: u32 = 32;
+
+    /// True for the names and addresses of this machine's loopback interface.
+    pub fn is_loopback(host: &str) -> bool {
+        let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+        if host.eq_ignore_ascii_case("localhost") {
+            return true;
+        }
+        host.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// True if the host's error message says the connection was refused (`ECONNREFUSED`).
+    fn is_refusal(why: &str) -> bool {
+        why.contains("os error 111") || why.to_ascii_lowercase().contains("connection refused")
+    }
+
+    /// The host of an `http://` URL (`[::1]` as `::1`), for [`Step::connect_failed`].
+    pub fn url_host(url: &str) -> &str {
+        let rest = url.trim();
+        let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if let Some(v6) = host_port.strip_prefix('[') {
+            return v6.split(']').next().unwrap_or("");
+        }
+        host_port.split(':').next().unwrap_or("")
+    }
+
+    /// The pause before the next attempt: after a [`Step::Soon`], proportional to the
+    /// time waited so far; otherwise the doubling `backoff`; never above `interval`.
+    pub(crate) fn pause(
+        soon: bool,
+        spent: Duration,
+        backoff: Duration,
+        interval: Duration,
+    ) -> Duration {
+        let nap = if soon {
+            (spent / SOON_RATIO).max(SOON_FIRST)
+        } else {
+            backoff
+        };
+        nap.min(interval)
     }
 
     /// A retry loop under construction: [`every`]`(interval).for_at_most(timeout).run(f)`.
@@ -432,8 +414,9 @@ pub mod retry {
     const FIRST_PAUSE: Duration = Duration::from_millis(10);
 
     /// Attempts at most `interval` apart (default time budget: 30 s). The first retries
-    /// come sooner (10 ms, 20 ms, 40 ms, … up to `interval`): a service that starts in
-    /// 150 ms is seen ready after ~150 ms, not after a whole `interval`.
+    /// come sooner (10 ms, 20 ms, 40 ms, … up to `interval`; after a [`Step::Soon`], a
+    /// few ms): a service that starts in 150 ms is seen ready after ~150 ms, not after a
+    /// whole `interval`.
     pub fn every(interval: Duration) -> Retry {
         Retry {
             interval,
@@ -470,16 +453,23 @@ pub mod retry {
         /// pymanager shuts down.
         pub fn run(self, mut attempt: impl FnMut() -> Result<(), Step>) -> Result<(), String> {
             let mut tries = 0u64;
-            let mut pause = FIRST_PAUSE;
+            let mut backoff = FIRST_PAUSE;
+            let mut logged: Option<Duration> = None;
             loop {
                 tries += 1;
-                let why = match attempt() {
+                let (why, soon) = match attempt() {
                     Ok(()) => return Ok(()),
                     Err(Step::Fail(why)) => return Err(why),
-                    Err(Step::Retry(why)) => why,
+                    Err(Step::Retry(why)) => (why, false),
+                    Err(Step::Soon(why)) => (why, true),
                 };
-                // A failed attempt is what `messages: ["verifier.fail"]` asks to see.
-                log::warn(&format!("attempt {tries}: {why}"));
+                let spent = elapsed();
+                // A failed attempt is what `messages: ["verifier.fail"]` asks to see; the
+                // quick attempts after a refusal are shown at the pace of `interval`.
+                if !soon || logged.is_none_or(|at| spent.saturating_sub(at) >= self.interval) {
+                    log::warn(&format!("attempt {tries}: {why}"));
+                    logged = Some(spent);
+                }
                 if self.stop_on_exit
                     && let Some(state) = process::ended()
                 {
@@ -488,15 +478,16 @@ pub mod retry {
                         self.goal
                     ));
                 }
-                let spent = elapsed();
                 if spent >= self.timeout {
                     return Err(format!(
                         "{why} (gave up after {})",
                         super::format_duration(self.timeout)
                     ));
                 }
-                let nap = pause.min(self.interval).min(self.timeout - spent);
-                pause = pause.saturating_mul(2);
+                let nap = pause(soon, spent, backoff, self.interval).min(self.timeout - spent);
+                if !soon {
+                    backoff = backoff.saturating_mul(2);
+                }
                 if !sleep(nap) {
                     return Err(format!("{why} (pymanager is shutting down)"));
                 }
@@ -504,14 +495,55 @@ pub mod retry {
         }
     }
 }
+#[cfg(test)]
+mod tests {
+    use super::retry::{Step, is_loopback, pause, url_host};
+    use std::time::Duration;
 
-/// `30 s`, `1.5 s`, `100 ms`: durations as users wrote them.
-pub fn format_duration(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else if d.subsec_millis() == 0 {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_refused_loopback_connection_is_retried_soon_and_a_remote_one_backs_off() {
+        let refused = "127.0.0.1:8080: Connection refused (os error 111)".to_string();
+        assert_eq!(
+            Step::connect_failed("127.0.0.1", refused.clone()),
+            Step::Soon(refused.clone())
+        );
+        assert_eq!(
+            Step::connect_failed("example.com", refused.clone()),
+            Step::Retry(refused)
+        );
+        let late = "127.0.0.1:8080: no answer within 100 ms".to_string();
+        assert_eq!(
+            Step::connect_failed("localhost", late.clone()),
+            Step::Retry(late)
+        );
+    }
+
+    #[test]
+    fn loopback_names_and_url_hosts() {
+        for h in ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "LOCALHOST"] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in ["10.0.0.1", "example.com", ""] {
+            assert!(!is_loopback(h), "{h}");
+        }
+        assert_eq!(url_host("http://127.0.0.1:8000/x?y"), "127.0.0.1");
+        assert_eq!(url_host("http://user:pw@[::1]:80/"), "::1");
+        assert_eq!(url_host("http://localhost"), "localhost");
+    }
+
+    #[test]
+    fn pauses_after_a_refusal_grow_with_the_time_waited_and_stay_within_interval() {
+        let second = Duration::from_secs(1);
+        assert_eq!(pause(true, Duration::ZERO, 10 * MS, second), 2 * MS);
+        assert_eq!(pause(true, 32 * MS, 10 * MS, second), 2 * MS);
+        assert_eq!(pause(true, 3200 * MS, 10 * MS, second), 100 * MS);
+        assert_eq!(
+            pause(true, Duration::from_secs(600), 10 * MS, second),
+            second
+        );
+        assert_eq!(pause(false, 3200 * MS, 40 * MS, second), 40 * MS);
+        assert_eq!(pause(false, Duration::ZERO, 4 * second, second), second);
     }
 }

@@ -3,7 +3,12 @@
 //! 1. compile time per component, cold (empty disk cache);
 //! 2. load time from the disk cache;
 //! 3. instantiate + call of a trivial verifier from the pre-instantiated component;
-//! 4. memory and CPU of 1000 verifiers waiting at once (on a process's exit).
+//! 4. memory and CPU of 1000 verifiers waiting at once (on a process's exit), and where
+//!    that memory is: fiber stacks, linear memories, the rest (from /proc/self/smaps);
+//! 5. CPU of 100 HTTP and 100 TCP verifiers waiting on closed loopback ports
+//!    (`PYMANAGER_BENCH_CLOSED_S`, default 30 s).
+//!
+//! `cargo bench -p pymanager --bench runtime -- waiting` runs only 4 and 5.
 //!
 //! `PYMANAGER_WASM_POOLING=1` runs it with the pooling allocator instead of on-demand
 //! instance allocation (the default), for comparison. The figures are written up in docs/verifiers.md.
@@ -33,6 +38,30 @@ fn good() -> ModuleDecl {
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
+}
+
+/// Resident bytes of every mapping, grouped by the mapping's size (and whether it is
+/// anonymous), to see where the memory of many waiting verifiers is.
+fn rss_by_mapping_size() -> std::collections::BTreeMap<(usize, bool), (usize, usize)> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let mut out = std::collections::BTreeMap::new();
+    let mut key = (0usize, true);
+    for line in smaps.lines() {
+        let mut parts = line.split_whitespace();
+        let first = parts.next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-')
+            && let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+        {
+            let anon = parts.nth(4).is_none();
+            key = (b - a, anon);
+        } else if first == "Rss:" {
+            let kb: usize = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+            let e = out.entry(key).or_insert((0, 0));
+            e.0 += 1;
+            e.1 += kb * 1024;
+        }
+    }
+    out
 }
 
 fn rss_bytes() -> usize {
@@ -65,6 +94,7 @@ fn main() {
 }
 
 async fn run() {
+    let only_waiting = std::env::args().any(|a| a == "waiting");
     let pooling = std::env::var("PYMANAGER_WASM_POOLING").is_ok_and(|v| v == "1");
     println!(
         "verifier runtime bench ({} allocator)",
@@ -76,6 +106,9 @@ async fn run() {
     let options = RuntimeOptions {
         cache_dir: Some(cache.path().to_path_buf()),
     };
+    if only_waiting {
+        return waiting(options).await;
+    }
     let mut decls: Vec<ModuleDecl> = BUILTINS.iter().filter_map(|b| b.decl()).collect();
     decls.push(good());
     if let Some(py) = std::env::var_os("PYMANAGER_BENCH_PYTHON_WASM") {
@@ -112,6 +145,11 @@ async fn run() {
         );
     }
 
+    instantiate_and_call(options.clone()).await;
+    waiting(options).await;
+}
+
+async fn instantiate_and_call(options: RuntimeOptions) {
     // 3: instantiate + call, one at a time.
     let runtime = Runtime::new(options.clone()).unwrap();
     runtime.load(vec![good()]).await.unwrap();
@@ -137,7 +175,13 @@ async fn run() {
         median(each).as_secs_f64() * 1e6,
         mean.as_secs_f64() * 1e6
     );
+}
 
+async fn waiting(options: RuntimeOptions) {
+    let runtime = Runtime::new(options).unwrap();
+    let mut decls: Vec<ModuleDecl> = BUILTINS.iter().filter_map(|b| b.decl()).collect();
+    decls.push(good());
+    runtime.load(decls).await.unwrap();
     // 4: many verifiers waiting on one process's exit.
     let wait_end = VerifierRef {
         module: "good".into(),
@@ -145,6 +189,7 @@ async fn run() {
     };
     let (view, tx, _) = ProcessView::detached("bench", ProcState::Running { pid: 1 });
     let before = rss_bytes();
+    let maps_before = rss_by_mapping_size();
     let mut tasks = Vec::with_capacity(WAITERS);
     for _ in 0..WAITERS {
         let runtime = runtime.clone();
@@ -157,6 +202,7 @@ async fn run() {
     // Let every verifier reach its wait.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let during = rss_bytes();
+    let maps = rss_by_mapping_size();
     let cpu_before = cpu_time();
     let idle = Duration::from_secs(3);
     tokio::time::sleep(idle).await;
@@ -174,5 +220,77 @@ async fn run() {
         cpu_idle.as_millis(),
         idle.as_secs(),
         released.elapsed().as_secs_f64() * 1e3
+    );
+    // Where that memory is: the mapping sizes whose resident memory grew the most (a
+    // fiber stack is a mapping of ASYNC_STACK_SIZE; a linear memory one of its current
+    // size, inside a reservation of GiBs; the heap grows in large anonymous mappings).
+    let mut grown: Vec<((usize, bool), isize, isize)> = maps
+        .iter()
+        .map(|(k, (n, rss))| {
+            let (n0, rss0) = maps_before.get(k).copied().unwrap_or((0, 0));
+            (*k, *n as isize - n0 as isize, *rss as isize - rss0 as isize)
+        })
+        .collect();
+    grown.sort_by_key(|g| -g.2);
+    for ((size, anon), n, rss) in grown.iter().take(5) {
+        println!(
+            "  mappings of {} KiB ({}): {n:+} mappings, {:+.1} KiB per waiting verifier",
+            size / 1024,
+            if *anon { "anonymous" } else { "file" },
+            *rss as f64 / 1024.0 / WAITERS as f64
+        );
+    }
+    println!(
+        "  (the engine's async stack size is {} KiB)",
+        pymanager::runtime::ASYNC_STACK_SIZE / 1024
+    );
+
+    // 5: verifiers retrying closed loopback ports: what does waiting cost in CPU?
+    let secs: u64 = std::env::var("PYMANAGER_BENCH_CLOSED_S")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (view, _tx, _) = ProcessView::detached("bench", ProcState::Running { pid: 1 });
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let (module, name, args) = if i % 2 == 0 {
+            (
+                "pymutils.http_verifier",
+                "HttpOkVerifier",
+                format!(r#"{{"url": "http://127.0.0.1:{closed}/", "timeout": {secs}}}"#),
+            )
+        } else {
+            (
+                "pymanager.tcp_verifier",
+                "TcpPortVerifier",
+                format!(r#"{{"port": {closed}, "timeout": {secs}}}"#),
+            )
+        };
+        let v = VerifierRef {
+            module: module.into(),
+            name: name.into(),
+        };
+        let runtime = runtime.clone();
+        let view = view.clone();
+        tasks.push(tokio::spawn(async move {
+            runtime.verify(&v, &args, view).await
+        }));
+    }
+    let cpu_before = cpu_time();
+    let started = Instant::now();
+    let mut failed = 0;
+    for t in tasks {
+        failed += usize::from(t.await.unwrap().is_err());
+    }
+    println!(
+        "100 HTTP + 100 TCP verifiers on a closed loopback port for {secs} s: CPU {} ms \
+         ({:.2} ms per verifier per second); {failed} gave up after {:.1} s",
+        (cpu_time() - cpu_before).as_millis(),
+        (cpu_time() - cpu_before).as_secs_f64() * 1e3 / 200.0 / secs as f64,
+        started.elapsed().as_secs_f64()
     );
 }

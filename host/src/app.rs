@@ -108,7 +108,10 @@ fn check(file: &Path) -> i32 {
             Err(e) => return fail(&ConfigError::invalid("modules", e.to_string())),
         };
         match plan::prepare(&plan, &runtime).await {
-            Ok(()) => {
+            Ok(warnings) => {
+                for w in warnings {
+                    eprintln!("{w}");
+                }
                 println!(
                     "{}: ok ({} processes, {} with verifiers)",
                     file.display(),
@@ -251,8 +254,9 @@ async fn manage(
                 .join(", ")
         ));
     }
-    if let Err(e) = plan::prepare(&plan, &runtime).await {
-        return setup_failed(&console, readiness, e);
+    match plan::prepare(&plan, &runtime).await {
+        Ok(warnings) => warnings.iter().for_each(|w| console.log_line(w)),
+        Err(e) => return setup_failed(&console, readiness, e),
     }
     for m in &plan.modules {
         if let Some(r) = runtime.load_report(&m.alias) {

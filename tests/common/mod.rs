@@ -59,7 +59,21 @@ impl Manager {
 
     /// Starts pymanager in a directory already holding its `pymanager.json`.
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Manager {
-        let mut cmd = Command::new(bin());
+        Manager::start_wrapped(dir, &[], extra)
+    }
+
+    /// Starts `<wrapper...> pymanager -f <dir>/pymanager.json <extra...>`: the wrapper (for
+    /// example `prlimit --nofile=128 --`) must exec pymanager, so that the pid started is
+    /// still pymanager's.
+    pub fn start_wrapped(dir: tempfile::TempDir, wrapper: &[&str], extra: &[&str]) -> Manager {
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin());
+                c
+            }
+            None => Command::new(bin()),
+        };
         cmd.arg("-f")
             .arg(dir.path().join("pymanager.json"))
             .args(extra)
@@ -88,6 +102,19 @@ impl Manager {
     /// The pid of the `pymanager` process the test started.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The manager process: the only child of the guardian (the pid the test started).
+    pub fn manager_pid(&self) -> i32 {
+        let guardian = self.child.id();
+        let mut found = None;
+        assert!(wait_until(WAIT, || {
+            found = std::fs::read_to_string(format!("/proc/{guardian}/task/{guardian}/children"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse().ok()));
+            found.is_some()
+        }));
+        found.unwrap()
     }
 
     /// Path of a file in the config's directory.
@@ -302,4 +329,19 @@ pub fn read_pids(file: &Path) -> Vec<i32> {
 /// A `sh -c` process entry for a config.
 pub fn sh(script: &str) -> Value {
     serde_json::json!({ "executable": "sh", "arguments": ["-c", script] })
+}
+
+/// Resident memory of `pid` in KiB (0 if it is gone).
+pub fn rss_kib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Open file descriptors of `pid`.
+pub fn fd_count(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }

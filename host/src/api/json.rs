@@ -1,10 +1,13 @@
 //! The JSON bodies the API answers with, in one place so that their shapes (and key order)
 //! can be read and tested without a server.
 //!
-//! Two families: the original's (`GET /`, `POST /restart/<id>`), whose shape scripts written
-//! for pymanager 0.2.6.1 parse and which therefore never change, and the `/api/v1/` ones,
-//! which say everything the supervisor knows. Both are written by hand-rolled `Serialize`
-//! impls or plain structs whose field order is the key order on the wire.
+//! Two families: the original's (`GET /`, `GET /status`, `POST /restart/<id>`, `DELETE /`),
+//! whose bytes scripts written for pymanager 0.2.6.1 parse or grep (`'"status": "running"'`)
+//! and which therefore never change, and the `/api/v1/` ones, which say everything the
+//! supervisor knows. Both are written by hand-rolled `Serialize` impls or plain structs whose
+//! field order is the key order on the wire; the original's are serialized by
+//! [`to_legacy_string`], as Python's `json.dumps` wrote them, the others compactly by
+//! [`to_string`].
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -252,6 +255,68 @@ pub fn to_string<T: Serialize>(v: &T) -> String {
     })
 }
 
+/// Serializes a body of one of the original's routes byte for byte as the original did:
+/// Python's `json.dumps` with its defaults, which bottle used, i.e. `", "` between items,
+/// `": "` after keys, and every character outside printable ASCII escaped (`é` is
+/// `\u00e9`, an emoji a surrogate pair).
+pub fn to_legacy_string<T: Serialize>(v: &T) -> String {
+    let mut out = Vec::with_capacity(128);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
+    match v.serialize(&mut ser) {
+        // Everything outside ASCII was escaped, so the text is ASCII.
+        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+        Err(_) => to_string(v),
+    }
+}
+
+/// The output of Python's `json.dumps(v)`: serde_json already escapes `"`, `\` and control
+/// characters as Python does (`\n`, `\u001b`, lower-case hex); this adds the separators
+/// and `ensure_ascii`.
+struct PythonFormatter;
+
+impl serde_json::ser::Formatter for PythonFormatter {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut plain = 0;
+        for (i, c) in fragment.char_indices() {
+            // Printable ASCII is written as it is; DEL and everything above are escaped.
+            if (c as u32) < 0x7f {
+                continue;
+            }
+            w.write_all(&fragment.as_bytes()[plain..i])?;
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                write!(w, "\\u{unit:04x}")?;
+            }
+            plain = i + c.len_utf8();
+        }
+        w.write_all(&fragment.as_bytes()[plain..])
+    }
+}
+
 /// `t` as RFC 3339 in UTC with milliseconds; times before 1970 clamp to the epoch.
 pub fn rfc3339(t: SystemTime) -> String {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -325,15 +390,23 @@ pub(crate) mod tests {
             ],
         };
         assert_eq!(
-            to_string(&LegacyList(&snap)),
+            to_legacy_string(&LegacyList(&snap)),
             concat!(
-                r#"{"count":4,"processes":["#,
-                r#"{"id":1,"command":"sleep 1","status":"running","pid":42},"#,
-                r#"{"id":2,"command":"sleep 2","status":"terminated","code":3},"#,
-                r#"{"id":3,"command":"sleep 3","status":"terminated","code":-15},"#,
-                r#"{"id":4,"command":"sleep 4","status":"terminated","code":null}"#,
+                r#"{"count": 4, "processes": ["#,
+                r#"{"id": 1, "command": "sleep 1", "status": "running", "pid": 42}, "#,
+                r#"{"id": 2, "command": "sleep 2", "status": "terminated", "code": 3}, "#,
+                r#"{"id": 3, "command": "sleep 3", "status": "terminated", "code": -15}, "#,
+                r#"{"id": 4, "command": "sleep 4", "status": "terminated", "code": null}"#,
                 "]}"
             )
+        );
+        let empty = Snapshot {
+            phase: Phase::Running,
+            processes: vec![],
+        };
+        assert_eq!(
+            to_legacy_string(&LegacyList(&empty)),
+            r#"{"count": 0, "processes": []}"#
         );
     }
 
@@ -341,11 +414,28 @@ pub(crate) mod tests {
     fn legacy_restart_body() {
         let p = info(2, "b", ProcState::Running { pid: 7 });
         assert_eq!(
-            to_string(&LegacyRestarted {
+            to_legacy_string(&LegacyRestarted {
                 success: true,
                 process: LegacyProcess(&p)
             }),
-            r#"{"success":true,"process":{"id":2,"command":"sleep 2","status":"running","pid":7}}"#
+            r#"{"success": true, "process": {"id": 2, "command": "sleep 2", "status": "running", "pid": 7}}"#
+        );
+    }
+
+    /// What Python 3's `json.dumps` writes for the same value (checked against it):
+    /// escapes of quotes, backslashes and control characters, `ensure_ascii`, surrogate
+    /// pairs, and a slash left alone.
+    #[test]
+    fn legacy_strings_are_escaped_as_python_escapes_them() {
+        let mut p = info(1, "a", ProcState::Signaled { signal: 15 });
+        p.command = "echo caf\u{e9} \"q\" \\ \t\n\x1b\x7f \u{1F600} /".into();
+        assert_eq!(
+            to_legacy_string(&LegacyProcess(&p)),
+            r#"{"id": 1, "command": "echo caf\u00e9 \"q\" \\ \t\n\u001b\u007f \ud83d\ude00 /", "status": "terminated", "code": -15}"#
+        );
+        assert_eq!(
+            to_legacy_string(&serde_json::json!({"e": [], "o": {}, "n": null, "t": true})),
+            r#"{"e": [], "o": {}, "n": null, "t": true}"#
         );
     }
 

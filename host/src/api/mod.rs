@@ -12,6 +12,7 @@ pub mod error;
 pub mod json;
 pub mod origin;
 pub mod routes;
+pub mod server;
 pub mod stream;
 pub mod ui;
 
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::supervisor::{Snapshot, SupervisorHandle};
@@ -33,6 +35,13 @@ pub const BODY_LIMIT: u64 = 64 * 1024;
 /// How long in-flight requests may finish after the server is told to stop; a client
 /// following logs must not hold the manager's exit hostage.
 pub const DRAIN: Duration = Duration::from_secs(5);
+
+/// Event streams (`/api/v1/events`) open at once; past it, 503. Each holds a task and a
+/// small queue, and a client that never reads keeps them.
+pub const MAX_EVENT_STREAMS: usize = 32;
+
+/// Followed logs (`logs?follow=true`) open at once; past it, 503.
+pub const MAX_LOG_FOLLOWS: usize = 32;
 
 /// The OpenAPI 3 description of the whole API, served at `/api/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
@@ -142,10 +151,12 @@ pub async fn bind(
 
     let stop = CancellationToken::new();
     let api = Api::new(handle, config.token, stop.clone()).serving(origin::Site::new(local));
-    let server = warp::serve(routes::all(api))
-        .incoming(listener)
-        .graceful(stop.clone().cancelled_owned())
-        .run();
+    let server = server::serve(
+        listener,
+        routes::all(api),
+        server::connection_cap(),
+        stop.clone(),
+    );
     Ok((local, async move {
         // Dropping the server (the caller gave up on it) ends the streams as well.
         let _guard = stop.clone().drop_guard();
@@ -174,7 +185,25 @@ struct Inner {
     legacy_list: Mutex<Option<(Arc<Snapshot>, Bytes)>>,
     /// Cancelled when the server stops; ends every stream.
     stop: CancellationToken,
+    /// Room for more event streams.
+    event_streams: Arc<Semaphore>,
+    /// Room for more followed logs.
+    log_follows: Arc<Semaphore>,
 }
+
+/// Which kind of long-lived answer a [`StreamSlot`] is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKind {
+    /// `GET /api/v1/events`.
+    Events,
+    /// `GET /api/v1/processes/{ref}/logs?follow=true`.
+    LogFollow,
+}
+
+/// A place among the streams of one kind, held by the stream's task for as long as it
+/// runs.
+#[derive(Debug)]
+pub struct StreamSlot(#[allow(dead_code)] OwnedSemaphorePermit);
 
 impl Api {
     /// The shared state of one server.
@@ -185,6 +214,8 @@ impl Api {
                 token,
                 legacy_list: Mutex::new(None),
                 stop,
+                event_streams: Arc::new(Semaphore::new(MAX_EVENT_STREAMS)),
+                log_follows: Arc::new(Semaphore::new(MAX_LOG_FOLLOWS)),
             }),
             site: origin::Site::default(),
         }
@@ -217,6 +248,29 @@ impl Api {
         &self.inner.stop
     }
 
+    /// A place for one more stream of this kind, or the 503 that says there is none: a
+    /// client that opens streams and never reads them must not grow the manager without
+    /// bound.
+    pub fn stream_slot(&self, kind: StreamKind) -> Result<StreamSlot, error::Failure> {
+        let (pool, what, limit) = match kind {
+            StreamKind::Events => (
+                &self.inner.event_streams,
+                "event streams",
+                MAX_EVENT_STREAMS,
+            ),
+            StreamKind::LogFollow => (&self.inner.log_follows, "followed logs", MAX_LOG_FOLLOWS),
+        };
+        pool.clone()
+            .try_acquire_owned()
+            .map(StreamSlot)
+            .map_err(|_| {
+                error::Failure::new(
+                    warp::http::StatusCode::SERVICE_UNAVAILABLE,
+                    format!("Too many open {what} (limit {limit}): close one and try again."),
+                )
+            })
+    }
+
     /// The latest snapshot and its `GET /` body, serialized at most once per snapshot.
     pub fn legacy_list(&self) -> (Arc<Snapshot>, Bytes) {
         let snap = self.inner.handle.snapshot();
@@ -230,7 +284,7 @@ impl Api {
         {
             return (snap, body.clone());
         }
-        let body = Bytes::from(json::to_string(&json::LegacyList(&snap)));
+        let body = Bytes::from(json::to_legacy_string(&json::LegacyList(&snap)));
         *cache = Some((snap.clone(), body.clone()));
         (snap, body)
     }

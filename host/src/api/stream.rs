@@ -17,8 +17,8 @@ use tokio::sync::{broadcast, mpsc};
 use warp::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use warp::reply::{Reply, Response};
 
-use super::Api;
 use super::json::{event_json, phase_event};
+use super::{Api, StreamSlot};
 use crate::process_view::{OutputLog, ReadFrom};
 use crate::supervisor::{Event, ProcessRef, Snapshot};
 
@@ -56,13 +56,15 @@ pub fn sse(name: &str, data: &str) -> Bytes {
 
 /// `GET /api/v1/events`: a `phase` event with the current phase, then every [`Event`] as
 /// it happens, as server-sent events whose data is JSON.
-pub fn events(api: &Api) -> Response {
+/// The stream holds `slot` until it ends.
+pub fn events(api: &Api, slot: StreamSlot) -> Response {
     let (tx, rx) = mpsc::channel(QUEUE);
     // Subscribed before the snapshot is read, so nothing between the two is missed.
     let mut events = api.handle().subscribe();
     let phase = api.handle().snapshot().phase;
     let api = api.clone();
     tokio::spawn(async move {
+        let _slot = slot;
         let send = |chunk: Bytes| {
             let tx = tx.clone();
             async move { tx.send(chunk).await.is_ok() }
@@ -103,10 +105,18 @@ fn event_chunk(e: &Event) -> Bytes {
 /// `GET .../logs?follow=true`: the last `lines` lines of the current run, then every new
 /// line, across restarts (a new run's output follows the old one's), as plain text. The
 /// history is read lazily, a line at a time, however many clients follow it.
-pub fn follow_logs(api: &Api, target: ProcessRef, log: Arc<OutputLog>, lines: usize) -> Response {
+/// The stream holds `slot` until it ends.
+pub fn follow_logs(
+    api: &Api,
+    target: ProcessRef,
+    log: Arc<OutputLog>,
+    lines: usize,
+    slot: StreamSlot,
+) -> Response {
     let (tx, rx) = mpsc::channel(QUEUE);
     let api = api.clone();
     tokio::spawn(async move {
+        let _slot = slot;
         let mut reader = log.reader(ReadFrom::Tail(lines));
         let mut snapshots = api.handle().watch();
         let mut run = run_of(&snapshots.borrow_and_update(), &target);

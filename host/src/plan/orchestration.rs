@@ -6,7 +6,9 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::VerifierSpec;
-use crate::config::{Condition, ConfigError, ProcessConfig, RestartConfig, Startup};
+use crate::config::{
+    Condition, ConfigError, ProcessConfig, RestartConfig, Startup, VerifierConfig,
+};
 
 /// What one process waits for in another before it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +64,7 @@ pub(crate) fn resolve(
     p: &ProcessConfig,
     at: &str,
     names: &[&str],
-    mut verifier: impl FnMut(&str, &serde_json::Value, String) -> Result<VerifierSpec, ConfigError>,
+    mut verifier: impl FnMut(&VerifierConfig, String) -> Result<VerifierSpec, ConfigError>,
 ) -> Result<Orchestration, ConfigError> {
     let depends_on = p
         .depends_on
@@ -83,7 +85,13 @@ pub(crate) fn resolve(
         .collect::<Result<_, _>>()?;
     let liveness = match &p.liveness {
         Some(l) => Some(LivenessSpec {
-            verifier: verifier(&l.kind, &l.arguments, format!("{at}.liveness"))?,
+            verifier: verifier(
+                &VerifierConfig {
+                    kind: l.kind.clone(),
+                    arguments: l.arguments.clone(),
+                },
+                format!("{at}.liveness"),
+            )?,
             period: l.period,
             failures: l.failures,
         }),

@@ -8,6 +8,10 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// One epoch tick: the granularity of the CPU-time deadline.
 pub(crate) const TICK: Duration = Duration::from_millis(10);
 
+/// Size of the native stack each call into a guest runs on (a fiber, so that the call can
+/// wait in an async host function). Only the pages it touches use memory.
+pub const ASYNC_STACK_SIZE: usize = 2 << 20;
+
 /// Component instances the pooling allocator keeps slots for: the most verifications that
 /// can run at once (each slot is virtual address space until used).
 pub(crate) const POOL_INSTANCES: u32 = 2000;
@@ -46,7 +50,8 @@ fn base_config() -> Config {
     config
         .wasm_component_model(true)
         .epoch_interruption(true)
-        .parallel_compilation(true);
+        .parallel_compilation(true)
+        .async_stack_size(ASYNC_STACK_SIZE);
     config
 }
 

@@ -20,6 +20,7 @@ mod state;
 pub mod types;
 
 pub use cache::CacheOutcome;
+pub use engine::ASYNC_STACK_SIZE;
 pub use types::*;
 
 use std::collections::HashMap;
@@ -83,7 +84,8 @@ enum Call<'a> {
 
 enum Returned {
     Names(Vec<String>),
-    Checked(Result<(), String>),
+    /// The verdict, and the warnings logged on the way (validate only).
+    Checked(Result<(), String>, Vec<String>),
 }
 
 impl Runtime {
@@ -160,7 +162,7 @@ impl Runtime {
             .await
         {
             Ok(Returned::Names(n)) => n,
-            Ok(Returned::Checked(_)) => unreachable!("names() returns names"),
+            Ok(Returned::Checked(..)) => unreachable!("names() returns names"),
             Err(e) => {
                 return Err(RuntimeError {
                     alias: info.alias.clone(),
@@ -217,8 +219,14 @@ impl Runtime {
     }
 
     /// Checks a verifier's arguments (JSON) before anything starts. The guest runs without
-    /// a process: its waits return at once and it cannot reach the network.
-    pub async fn validate(&self, v: &VerifierRef, args_json: &str) -> Result<(), VerifyError> {
+    /// a process: its waits return at once and it cannot reach the network. Returns the
+    /// warnings the guest logged (`warn` and `error` lines: arguments it ignores, values it
+    /// doubts), one line each, for the caller to show as warnings about the config.
+    pub async fn validate(
+        &self,
+        v: &VerifierRef,
+        args_json: &str,
+    ) -> Result<Vec<String>, VerifyError> {
         let m = self.resolve(v)?;
         let who = v.to_string();
         match self
@@ -232,7 +240,7 @@ impl Runtime {
             )
             .await?
         {
-            Returned::Checked(r) => r.map_err(VerifyError),
+            Returned::Checked(r, warnings) => r.map(|()| warnings).map_err(VerifyError),
             Returned::Names(_) => unreachable!("validate() returns a result"),
         }
     }
@@ -261,7 +269,7 @@ impl Runtime {
             )
             .await?
         {
-            Returned::Checked(r) => r.map_err(VerifyError),
+            Returned::Checked(r, _) => r.map_err(VerifyError),
             Returned::Names(_) => unreachable!("verify() returns a result"),
         }
     }
@@ -299,10 +307,11 @@ impl Runtime {
             Ok::<_, wasmtime::Error>(match call {
                 Call::Names => Returned::Names(guest.call_names(&mut store).await?),
                 Call::Validate(name, args) => {
-                    Returned::Checked(guest.call_validate(&mut store, name, args).await?)
+                    let r = guest.call_validate(&mut store, name, args).await?;
+                    Returned::Checked(r, std::mem::take(&mut store.data_mut().warnings))
                 }
                 Call::Verify(name, args) => {
-                    Returned::Checked(guest.call_verify(&mut store, name, args).await?)
+                    Returned::Checked(guest.call_verify(&mut store, name, args).await?, Vec::new())
                 }
             })
         };

@@ -52,6 +52,8 @@ pub(crate) struct HostState {
     pub mode: Mode,
     pub started: Instant,
     pub shared: Arc<Shared>,
+    /// Warnings the guest logged while validating (its `warn` and `error` lines).
+    pub warnings: Vec<String>,
 }
 
 impl HostState {
@@ -81,6 +83,7 @@ impl HostState {
             mode,
             started: Instant::now(),
             shared,
+            warnings: Vec::new(),
         }
     }
 

@@ -350,4 +350,87 @@ impl Builtin {
             .iter()
             .find(|b| b.module == name || b.short == name)
     }
+
+    /// The built-in a verifier type names on its own: its verifier's name
+    /// (`HttpOkVerifier`) or its short name (`http`).
+    pub fn named(kind: &str) -> Option<&'static Builtin> {
+        BUILTINS
+            .iter()
+            .find(|b| b.verifier == kind || b.short == kind)
+    }
+
+    /// The built-in a verifier type names when no `modules` entry says otherwise: its
+    /// verifier's name, its short name, or `module.Name` of a built-in module or package.
+    pub fn resolve(kind: &str) -> Option<&'static Builtin> {
+        Self::named(kind).or_else(|| {
+            let (module, name) = kind.rsplit_once('.')?;
+            Self::in_module(module, name)
+        })
+    }
+
+    /// The built-in verifier `name` as the module (or package) `module` provides it.
+    ///
+    /// The original loaded a module with Python's `__import__`, which hands back the
+    /// top-level package: every verifier of `pymutils` was reachable from `pymutils` itself
+    /// and from each of its modules (`pymutils.ExitedVerifier`,
+    /// `pymutils.http_verifier.ExitedVerifier`). The same holds here for each package.
+    pub fn in_module(module: &str, name: &str) -> Option<&'static Builtin> {
+        Self::provided_by(module).find(|b| b.verifier == name)
+    }
+
+    /// The built-ins the module (or package) `module` provides; none if it is not built in.
+    pub fn provided_by(module: &str) -> impl Iterator<Item = &'static Builtin> {
+        let package = module.split('.').next().unwrap_or(module).to_string();
+        BUILTINS
+            .iter()
+            .filter(move |b| b.module.split('.').next() == Some(package.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_are_found_by_module_package_and_name() {
+        let http = "pymutils.http_verifier";
+        let exited = "pymutils.exited_verifier";
+        assert_eq!(Builtin::find("http").map(|b| b.module), Some(http));
+        assert_eq!(
+            Builtin::find(http).map(|b| b.verifier),
+            Some("HttpOkVerifier")
+        );
+        assert!(Builtin::find("HttpOkVerifier").is_none());
+        assert_eq!(
+            Builtin::named("HttpOkVerifier").map(|b| b.module),
+            Some(http)
+        );
+        assert_eq!(Builtin::named("exited").map(|b| b.module), Some(exited));
+        assert!(Builtin::named(http).is_none());
+        for (module, name, want) in [
+            (http, "HttpOkVerifier", Some(http)),
+            ("pymutils", "ExitedVerifier", Some(exited)),
+            ("pymutils", "HttpOkVerifier", Some(http)),
+            (http, "ExitedVerifier", Some(exited)),
+            (
+                "pymanager.tcp_verifier",
+                "TcpPortVerifier",
+                Some("pymanager.tcp_verifier"),
+            ),
+            ("pymutils", "TcpPortVerifier", None),
+            ("mine", "HttpOkVerifier", None),
+            ("pymutilsx", "HttpOkVerifier", None),
+        ] {
+            assert_eq!(
+                Builtin::in_module(module, name).map(|b| b.module),
+                want,
+                "{module}.{name}"
+            );
+        }
+        let names: Vec<_> = Builtin::provided_by("pymutils")
+            .map(|b| b.verifier)
+            .collect();
+        assert_eq!(names, ["HttpOkVerifier", "ExitedVerifier"]);
+        assert_eq!(Builtin::provided_by("nope").count(), 0);
+    }
 }

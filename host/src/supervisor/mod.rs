@@ -10,7 +10,9 @@
 //! cuts a verification short; only two user requests on one process conflict (409).
 
 mod actor;
+mod clone_exec;
 pub mod handle;
+pub mod leader;
 pub mod lifecycle;
 mod output;
 pub mod reaper;

@@ -3,10 +3,13 @@
 //! One task drains `waitpid(-1, WNOHANG)` on each SIGCHLD, so exits are events, never
 //! polled, and no child ever stays a zombie — including orphans re-parented to the manager
 //! (it is a child subreaper). Spawning goes through [`Reaper::spawn`], which holds the
-//! table's lock across `fork`, so an exit can never be reaped before its pid is registered.
+//! reaping lock across the clone, so an exit can never be reaped before its pid is
+//! registered. Whoever signals children by pid holds the same lock ([`reaping`]): a child
+//! not yet reaped keeps its pid (and its process group's number), so no signal can reach a
+//! process that reused the number.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use nix::errno::Errno;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -14,12 +17,25 @@ use nix::unistd::Pid;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{oneshot, watch};
 
+use super::leader::Leader;
 use crate::process_view::ProcState;
+
+/// Who waits for which child, by pid. One table for the process, locked while children
+/// are reaped, spawned, or signalled by pid: `waitpid(-1)` reaps any child, whichever
+/// reaper asks, and it must find the child's waiter.
+static WAITING: LazyLock<Mutex<Waiters>> = LazyLock::new(Mutex::default);
+
+type Waiters = HashMap<i32, (oneshot::Sender<ProcState>, Arc<Leader>)>;
+
+/// Holds off reaping until the guard is dropped: the pids of the manager's children (and
+/// the process groups they are in) cannot be reused meanwhile.
+pub(super) fn reaping() -> MutexGuard<'static, Waiters> {
+    WAITING.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Owns the reaping of all children; cheap to clone.
 #[derive(Clone)]
 pub struct Reaper {
-    waiting: Arc<Mutex<HashMap<i32, oneshot::Sender<ProcState>>>>,
     children: watch::Sender<Children>,
 }
 
@@ -39,10 +55,7 @@ impl Reaper {
     pub fn start() -> std::io::Result<Reaper> {
         let mut sigchld = signal(SignalKind::child())?;
         let (children, _) = watch::channel(Children::default());
-        let reaper = Reaper {
-            waiting: Arc::default(),
-            children,
-        };
+        let reaper = Reaper { children };
         let r = reaper.clone();
         tokio::spawn(async move {
             loop {
@@ -55,21 +68,20 @@ impl Reaper {
         Ok(reaper)
     }
 
-    /// Spawns `cmd` and returns the child's pid and a receiver for its end.
-    pub fn spawn(
+    /// Starts a child with `start` (which returns its pid) and registers it before any
+    /// exit can be reaped; returns its group's [`Leader`] and a receiver for its end.
+    pub(super) fn spawn<E>(
         &self,
-        cmd: &mut std::process::Command,
-    ) -> std::io::Result<(u32, oneshot::Receiver<ProcState>)> {
-        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-        let child = cmd.spawn()?;
-        let pid = child.id();
-        // The `Child` is dropped without waiting: this reaper owns the exit status.
-        drop(child);
+        start: impl FnOnce() -> Result<i32, E>,
+    ) -> Result<(Arc<Leader>, oneshot::Receiver<ProcState>), E> {
+        let mut waiting = reaping();
+        let pid = start()?;
+        let leader = Arc::new(Leader::new(pid));
         let (tx, rx) = oneshot::channel();
-        waiting.insert(pid as i32, tx);
+        waiting.insert(pid, (tx, leader.clone()));
         self.children
             .send_if_modified(|c| !std::mem::replace(&mut c.any, true));
-        Ok((pid, rx))
+        Ok((leader, rx))
     }
 
     /// Wakes whenever a child ends or the last one is gone.
@@ -79,21 +91,13 @@ impl Reaper {
 
     /// Reaps every child that has ended; tells their waiters; records whether any are left.
     pub fn reap(&self) {
-        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let mut waiting = reaping();
         let mut reaped = 0;
         loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => {
-                    reaped += 1;
-                    if let Some(tx) = waiting.remove(&pid.as_raw()) {
-                        let _ = tx.send(ProcState::Exited { code });
-                    }
-                }
+            let (pid, state) = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid, ProcState::Exited { code }),
                 Ok(WaitStatus::Signaled(pid, sig, _)) => {
-                    reaped += 1;
-                    if let Some(tx) = waiting.remove(&pid.as_raw()) {
-                        let _ = tx.send(ProcState::Signaled { signal: sig as i32 });
-                    }
+                    (pid, ProcState::Signaled { signal: sig as i32 })
                 }
                 Ok(WaitStatus::StillAlive) => {
                     self.publish(true, reaped);
@@ -106,6 +110,11 @@ impl Reaper {
                     self.publish(false, reaped);
                     return;
                 }
+            };
+            reaped += 1;
+            if let Some((tx, leader)) = waiting.remove(&pid.as_raw()) {
+                leader.mark_reaped();
+                let _ = tx.send(state);
             }
         }
     }

@@ -3,58 +3,63 @@
 //! deadline, including orphans the manager adopted as a child subreaper.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use tokio::sync::watch;
 
-use super::reaper::{Children, direct_children, signal_with_group};
+use super::leader::Leader;
+use super::reaper::{Children, direct_children, reaping, signal_with_group};
 use crate::process_view::ProcState;
 
-/// Stops the run whose leader is `pgid`: `signal` (its `stop_signal`, SIGTERM by default)
-/// to its group, SIGKILL to the group after `grace` (or at once if the leader is gone), and
-/// waits for the leader's end.
+/// Stops the run led by `leader`: `signal` (its `stop_signal`, SIGTERM by default) to its
+/// group, SIGKILL to the group after `grace` (or at once if the leader is gone), and waits
+/// for the leader's end. The group is named by the leader's pidfd, so the SIGKILL after the
+/// leader was reaped reaches what it left behind and nothing else.
 pub async fn stop_group(
-    pgid: i32,
+    leader: Arc<Leader>,
     signal: Signal,
     mut state: watch::Receiver<ProcState>,
     grace: Duration,
 ) {
-    let _ = killpg(Pid::from_raw(pgid), signal);
+    leader.signal_group(signal);
     let not_running = |s: &ProcState| !matches!(s, ProcState::Running { .. });
     let ended = tokio::time::timeout(grace, state.wait_for(not_running))
         .await
         .is_ok();
     // Whatever is left in the group (children of a shell, say) goes with the leader.
-    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    leader.signal_group(Signal::SIGKILL);
     if !ended {
         let _ = state.wait_for(not_running).await;
     }
 }
 
-/// Asks the group `pgid` to stop at shutdown: `signal`, then SIGKILL to the group if its
-/// leader has not ended after `grace`. Unlike [`stop_group`], what the leader leaves in its
-/// group keeps the rest of the shutdown's grace: [`terminate_all`] ends it with the rest.
+/// Asks the group led by `leader` to stop at shutdown: `signal`, then SIGKILL to the group
+/// if its leader has not ended after `grace`. Unlike [`stop_group`], what the leader leaves
+/// in its group keeps the rest of the shutdown's grace: [`terminate_all`] ends it with the
+/// rest.
 pub async fn shutdown_group(
-    pgid: i32,
+    leader: Arc<Leader>,
     signal: Signal,
     mut state: watch::Receiver<ProcState>,
     grace: Duration,
 ) {
-    let _ = killpg(Pid::from_raw(pgid), signal);
+    leader.signal_group(signal);
     let not_running = |s: &ProcState| !matches!(s, ProcState::Running { .. });
     if tokio::time::timeout(grace, state.wait_for(not_running))
         .await
         .is_err()
     {
-        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        leader.signal_group(Signal::SIGKILL);
     }
 }
 
 /// Signals every child of the manager and the process group of each; with `seen`, only
-/// those not signalled before.
+/// those not signalled before. Reaping waits meanwhile, so every pid seen is still the
+/// manager's child (and its group's number still its group's).
 fn signal_children(sig: Signal, mut seen: Option<&mut HashSet<i32>>) {
+    let _held = reaping();
     for pid in direct_children() {
         if let Some(seen) = seen.as_deref_mut()
             && !seen.insert(pid)

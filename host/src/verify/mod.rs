@@ -138,10 +138,13 @@ pub async fn run(args: &VerifyArgs) -> Result<(), ProbeError> {
             names.join(", ")
         )));
     }
-    runtime
+    let warnings = runtime
         .validate(&target, &json)
         .await
         .map_err(|e| usage(format!("--args: {e}")))?;
+    for w in warnings {
+        eprintln!("[WARNING] --args: {w}");
+    }
 
     let shutdown = CancellationToken::new();
     let view = attach(args, shutdown.clone()).map_err(usage)?;
@@ -236,15 +239,7 @@ fn target(args: &VerifyArgs) -> Result<(ModuleDecl, VerifierRef), String> {
 }
 
 fn find_builtin(name: &str) -> Option<&'static Builtin> {
-    BUILTINS.iter().find(|b| {
-        b.short == name
-            || b.verifier == name
-            || b.module == name
-            || name
-                .strip_prefix(b.module)
-                .and_then(|r| r.strip_prefix('.'))
-                == Some(b.verifier)
-    })
+    Builtin::resolve(name).or_else(|| Builtin::find(name))
 }
 
 fn builtin_list() -> String {

@@ -1,24 +1,19 @@
 //! `ExitedVerifier` (module `pymutils.exited_verifier`): passes when the process exits with
-//! `expect_code` (default 0) within `timeout` seconds (default 30).
+//! `expect_code` (default 0) within `timeout` seconds (default 30; `null`: no limit).
 //!
 //! It waits on the exit event itself (no polling). As in the original, a process killed by
 //! signal N has the code -N, so `"expect_code": -15` expects a SIGTERM.
 
 use pymanager_guest::process::{self, State};
-use pymanager_guest::{Verifier, check_seconds, elapsed, export_verifiers, format_duration, secs};
+use pymanager_guest::{Timeout, Verifier, elapsed, export_verifiers, log};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Args {
-    #[serde(default = "thirty")]
-    timeout: f64,
+    #[serde(default)]
+    timeout: Timeout<30_000>,
     #[serde(default)]
     expect_code: i32,
-}
-
-fn thirty() -> f64 {
-    30.0
 }
 
 struct ExitedVerifier;
@@ -26,13 +21,19 @@ struct ExitedVerifier;
 impl Verifier for ExitedVerifier {
     type Args = Args;
 
-    fn validate(a: &Args) -> Result<(), String> {
-        check_seconds("timeout", a.timeout, true)?;
-        Ok(())
-    }
-
     fn verify(a: Args) -> Result<(), String> {
-        let timeout = secs(a.timeout);
+        log::info(&format!(
+            "Waiting for the process to exit with {} ({})",
+            match a.expect_code {
+                c if c < 0 => format!("signal {}", -c),
+                c => format!("code {c}"),
+            },
+            match a.timeout.limit() {
+                Some(_) => format!("at most {}", a.timeout),
+                None => "no time limit".into(),
+            }
+        ));
+        let timeout = a.timeout.duration();
         match process::wait_exit(timeout) {
             Some(s) if s.legacy_code() == Some(a.expect_code) => Ok(()),
             Some(s) => Err(format!("{s}, expected {}", expected(a.expect_code))),
@@ -44,7 +45,7 @@ impl Verifier for ExitedVerifier {
                 if elapsed() < timeout {
                     Err(format!("{now} when pymanager began shutting down"))
                 } else {
-                    Err(format!("{now} after {}", format_duration(timeout)))
+                    Err(format!("{now} after {}", a.timeout))
                 }
             }
         }

@@ -1,32 +1,28 @@
 //! `HttpOkVerifier` (module `pymutils.http_verifier`): passes when `GET url` answers 2xx.
 //!
-//! Arguments as in the original pymanager: `url` (required), `timeout` (s, 30),
-//! `interval` (s, 1), `headers` (object of strings). Plain `http://` only: the host's HTTP
-//! client has no TLS.
+//! Arguments as in the original pymanager: `url` (required, `http://` or `https://`),
+//! `timeout` (s, 30; `null`: no limit), `interval` (s, 1), `headers` (object of strings).
+//! An `https://` server's certificate is checked against the system's roots, plus the CA
+//! of the `ca_file` argument, which pymanager reads itself: it never reaches this guest.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use pymanager_guest::retry::{self, Step};
-use pymanager_guest::{Verifier, check_seconds, elapsed, export_verifiers, http, secs};
+use pymanager_guest::{
+    Interval, Timeout, Verifier, elapsed, export_verifiers, format_duration, http, log, secs,
+};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Args {
     url: String,
-    #[serde(default = "thirty")]
-    timeout: f64,
-    #[serde(default = "one")]
-    interval: f64,
+    #[serde(default)]
+    timeout: Timeout<30_000>,
+    #[serde(default)]
+    interval: Interval<1_000>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
-}
-
-fn thirty() -> f64 {
-    30.0
-}
-fn one() -> f64 {
-    1.0
 }
 
 struct HttpOkVerifier;
@@ -35,34 +31,46 @@ impl Verifier for HttpOkVerifier {
     type Args = Args;
 
     fn validate(a: &Args) -> Result<(), String> {
-        let lower = a.url.to_ascii_lowercase();
-        if lower.starts_with("https://") {
-            return Err(
-                "url: https:// is not supported (pymanager's HTTP client has no TLS); use http://"
-                    .into(),
-            );
+        let lower = a.url.trim().to_ascii_lowercase();
+        if !lower.starts_with("http://") && !lower.starts_with("https://") {
+            return Err(format!(
+                "url: expected an http:// or https:// URL, got '{}'",
+                a.url
+            ));
         }
-        if !lower.starts_with("http://") {
-            return Err(format!("url: expected an http:// URL, got '{}'", a.url));
-        }
-        check_seconds("timeout", a.timeout, true)?;
-        check_seconds("interval", a.interval, false)?;
         Ok(())
     }
 
     fn verify(a: Args) -> Result<(), String> {
         let headers: Vec<(String, String)> = a.headers.into_iter().collect();
-        let timeout = secs(a.timeout);
-        retry::every(secs(a.interval))
+        let timeout = a.timeout.duration();
+        let interval = a.interval.duration();
+        // Quick retries after a refusal are announced at the pace of `interval`.
+        let mut announced: Option<Duration> = None;
+        retry::every(interval)
             .for_at_most(timeout)
             .goal("answering")
             .run(|| {
                 // One request may use what is left of the budget, but never less than 100 ms.
-                let left = timeout.saturating_sub(elapsed()).max(secs(0.1));
+                let now = elapsed();
+                let left = timeout.saturating_sub(now).max(secs(0.1));
+                let announce = announced.is_none_or(|at| now.saturating_sub(at) >= interval);
+                if announce {
+                    announced = Some(now);
+                }
+                match a.timeout.limit().filter(|_| announce) {
+                    Some(_) => log::info(&format!(
+                        "Attempting connection to {} with a timeout of {}",
+                        a.url,
+                        format_duration(left)
+                    )),
+                    None if announce => log::info(&format!("Attempting connection to {}", a.url)),
+                    None => {}
+                }
                 match http::get(&a.url, &headers, left) {
                     Ok(r) if (200..300).contains(&r.status) => Ok(()),
                     Ok(r) => Err(Step::Retry(format!("{} answered {}", a.url, r.status))),
-                    Err(e) => Err(Step::Retry(e)),
+                    Err(e) => Err(Step::connect_failed(retry::url_host(&a.url), e)),
                 }
             })
     }

@@ -1,25 +1,20 @@
 //! `OutputVerifier` (module `pymanager.output_verifier`): passes when a line of the
 //! process's output (stdout or stderr, since it started) matches the regular expression
-//! `pattern`, within `timeout` seconds (default 30).
+//! `pattern`, within `timeout` seconds (default 30; `null`: no limit).
 //!
 //! The pattern is compiled by the host, with the engine that will match it (Rust `regex`
 //! syntax): at validate the verifier asks the host to wait zero milliseconds for it, which
 //! returns at once and reports a bad pattern as `pattern: <why>`.
 
 use pymanager_guest::process;
-use pymanager_guest::{Verifier, check_seconds, elapsed, export_verifiers, format_duration, secs};
+use pymanager_guest::{Timeout, Verifier, elapsed, export_verifiers, log, secs};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Args {
     pattern: String,
-    #[serde(default = "thirty")]
-    timeout: f64,
-}
-
-fn thirty() -> f64 {
-    30.0
+    #[serde(default)]
+    timeout: Timeout<30_000>,
 }
 
 struct OutputVerifier;
@@ -28,14 +23,21 @@ impl Verifier for OutputVerifier {
     type Args = Args;
 
     fn validate(a: &Args) -> Result<(), String> {
-        check_seconds("timeout", a.timeout, true)?;
         process::wait_output(&a.pattern, secs(0.0))
             .map(|_| ())
             .map_err(|e| format!("pattern: {e}"))
     }
 
     fn verify(a: Args) -> Result<(), String> {
-        let timeout = secs(a.timeout);
+        log::info(&format!(
+            "Waiting for an output line matching /{}/ ({})",
+            a.pattern,
+            match a.timeout.limit() {
+                Some(_) => format!("at most {}", a.timeout),
+                None => "no time limit".into(),
+            }
+        ));
+        let timeout = a.timeout.duration();
         match process::wait_output(&a.pattern, timeout) {
             Ok(Some(_)) => Ok(()),
             Err(e) => Err(format!("pattern: {e}")),
@@ -50,8 +52,7 @@ impl Verifier for OutputVerifier {
                 )),
                 None => Err(format!(
                     "no output line matched /{}/ within {}",
-                    a.pattern,
-                    format_duration(timeout)
+                    a.pattern, a.timeout
                 )),
             },
         }

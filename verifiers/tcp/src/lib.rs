@@ -1,31 +1,27 @@
 //! `TcpPortVerifier` (module `pymanager.tcp_verifier`): passes when something accepts a TCP
 //! connection on `host` (default 127.0.0.1) and `port`, tried every `interval` seconds
-//! (default 0.1) for at most `timeout` seconds (default 30).
+//! (default 0.1) for at most `timeout` seconds (default 30; `null`: no limit).
 
 use pymanager_guest::retry::{self, Step};
-use pymanager_guest::{Verifier, check_seconds, elapsed, export_verifiers, secs, tcp};
+use pymanager_guest::{
+    Interval, Timeout, Verifier, elapsed, export_verifiers, log, number_or_string, secs, tcp,
+};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Args {
+    #[serde(deserialize_with = "number_or_string")]
     port: u16,
     #[serde(default = "loopback")]
     host: String,
-    #[serde(default = "thirty")]
-    timeout: f64,
-    #[serde(default = "tenth")]
-    interval: f64,
+    #[serde(default)]
+    timeout: Timeout<30_000>,
+    #[serde(default)]
+    interval: Interval<100>,
 }
 
 fn loopback() -> String {
     "127.0.0.1".into()
-}
-fn thirty() -> f64 {
-    30.0
-}
-fn tenth() -> f64 {
-    0.1
 }
 
 struct TcpPortVerifier;
@@ -40,21 +36,27 @@ impl Verifier for TcpPortVerifier {
         if a.host.trim().is_empty() {
             return Err("host: must not be empty".into());
         }
-        check_seconds("timeout", a.timeout, true)?;
-        check_seconds("interval", a.interval, false)?;
         Ok(())
     }
 
     fn verify(a: Args) -> Result<(), String> {
-        let timeout = secs(a.timeout);
-        retry::every(secs(a.interval))
+        let timeout = a.timeout.duration();
+        let interval = a.interval.duration();
+        // Quick retries after a refusal are announced at the pace of `interval`.
+        let mut announced: Option<std::time::Duration> = None;
+        retry::every(interval)
             .for_at_most(timeout)
             .goal("listening")
             .run(|| {
                 let left = timeout
                     .saturating_sub(elapsed())
                     .clamp(secs(0.1), secs(5.0));
-                tcp::connect(&a.host, a.port, left).map_err(Step::Retry)
+                let now = elapsed();
+                if announced.is_none_or(|at| now.saturating_sub(at) >= interval) {
+                    announced = Some(now);
+                    log::info(&format!("Attempting connection to {}:{}", a.host, a.port));
+                }
+                tcp::connect(&a.host, a.port, left).map_err(|e| Step::connect_failed(&a.host, e))
             })
     }
 }

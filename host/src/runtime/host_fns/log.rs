@@ -1,14 +1,24 @@
-//! `log`: a line in pymanager's log, through the supervisor's `messages` filter.
+//! `log`: a line in pymanager's log, through the supervisor's `messages` filter; while
+//! validating, a `warn` or `error` line is a warning about the config instead.
 
 use super::super::bindings::pymanager::verifier::types::Level as WitLevel;
-use super::super::state::HostState;
+use super::super::state::{HostState, Mode};
 use crate::process_view::Level;
 
 /// A guest's line is cut here, so that a guest cannot flood the log with one call.
 const MAX_LINE: usize = 4096;
+/// Warnings kept from one `validate` call; more are dropped.
+const MAX_WARNINGS: usize = 32;
 
-pub(crate) fn log(st: &HostState, level: WitLevel, message: &str) {
-    // Nothing to show while loading or validating: there is no process to speak about.
+pub(crate) fn log(st: &mut HostState, level: WitLevel, message: &str) {
+    if matches!(st.mode, Mode::Validate) {
+        // The config's warnings: what the verifier ignores or doubts in its arguments.
+        if matches!(level, WitLevel::Warn | WitLevel::Error) && st.warnings.len() < MAX_WARNINGS {
+            st.warnings.push(one_line(message));
+        }
+        return;
+    }
+    // Nothing to show while loading: there is no process to speak about.
     let Some(view) = st.view() else { return };
     let level = match level {
         WitLevel::Error => Level::Error,
@@ -16,13 +26,17 @@ pub(crate) fn log(st: &HostState, level: WitLevel, message: &str) {
         WitLevel::Info => Level::Info,
         WitLevel::Debug => Level::Debug,
     };
+    view.log(level, &one_line(message));
+}
+
+/// The message cut at [`MAX_LINE`] bytes, control characters blanked.
+fn one_line(message: &str) -> String {
     let mut end = message.len().min(MAX_LINE);
     while !message.is_char_boundary(end) {
         end -= 1;
     }
-    let line: String = message[..end]
+    message[..end]
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    view.log(level, &line);
+        .collect()
 }

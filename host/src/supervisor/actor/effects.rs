@@ -62,9 +62,12 @@ impl Actor {
                 let state = slot.os.subscribe();
                 let how = &slot.spec.orchestration;
                 let (signal, grace) = (how.stop_signal, how.graceful_time.unwrap_or(RESTART_GRACE));
+                let leader = slot.leader.clone().filter(|l| l.pid() == pid as i32);
                 let tx = self.internal.clone();
                 tokio::spawn(async move {
-                    stop_group(pid as i32, signal, state, grace).await;
+                    if let Some(leader) = leader {
+                        stop_group(leader, signal, state, grace).await;
+                    }
                     let _ = tx.send(Internal::GroupStopped { idx, run });
                 });
             }
@@ -95,6 +98,7 @@ impl Actor {
         let spec = slot.spec.clone();
         slot.output = Arc::new(OutputLog::new());
         slot.stdin = None;
+        slot.leader = None;
         console.say_now(format!("$ {}", spec.command));
         let sink = match &spec.output {
             OutputMode::Console => {
@@ -118,6 +122,7 @@ impl Actor {
             spec.name, spawned.pid
         ));
         slot.stdin = Some(spawned.stdin);
+        slot.leader = Some(spawned.leader);
         tokio::spawn(pump(spawned.output, slot.output.clone(), sink));
         let tx = self.internal.clone();
         let exit = spawned.exit;

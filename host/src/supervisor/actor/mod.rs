@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::handle::{
     Command, CommandError, Event, Phase, ProcessInfo, ProcessRef, Snapshot, SupervisorHandle,
 };
+use super::leader::Leader;
 use super::lifecycle::{Exit, Failure, Input, Liveness, ReplyId, Rules, State};
 use super::reaper::Reaper;
 use super::startup::{Next, Startup};
@@ -145,6 +146,8 @@ struct Slot {
     output: Arc<OutputLog>,
     /// Held open while the run lives, so the process never reads EOF on stdin.
     stdin: Option<OwnedFd>,
+    /// The current run's process group, signalled through its leader's pidfd.
+    leader: Option<Arc<Leader>>,
     /// The verification under way.
     verifier: Option<AbortHandle>,
     /// The pending liveness check (or the one under way), or the wake-up after a backoff.
@@ -170,6 +173,7 @@ impl Slot {
             os: watch::Sender::new(ProcState::NotStarted),
             output: Arc::new(OutputLog::new()),
             stdin: None,
+            leader: None,
             verifier: None,
             timer: None,
             rules,
@@ -475,7 +479,9 @@ impl Actor {
                 .unwrap_or(self.plan.graceful_time)
                 .min(left);
             let (signal, state) = (how.stop_signal, slot.os.subscribe());
-            tokio::spawn(shutdown_group(pid as i32, signal, state, grace));
+            if let Some(leader) = slot.leader.clone().filter(|l| l.pid() == pid as i32) {
+                tokio::spawn(shutdown_group(leader, signal, state, grace));
+            }
         }
     }
 

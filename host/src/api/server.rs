@@ -1,0 +1,355 @@
+//! Serves HTTP/1.1 connections within bounds, so that no client (a stuck script, a port
+//! scanner, a local user holding sockets open) can take the API or the manager down:
+//!
+//! - **a header-read timeout** ([`HEADER_READ_TIMEOUT`]): a connection that does not finish
+//!   sending its request's headers in time, or stays idle that long between requests, is
+//!   closed;
+//! - **a cap on open connections** ([`connection_cap`], from the process's file limit): at
+//!   the cap, the oldest connection that is idle (no request in flight, no answer being
+//!   sent) is closed to make room, so a pile of idle sockets delays no one and never eats
+//!   the file descriptors that starting a process needs (its pipes); if every connection is
+//!   busy, the newcomer gets a 503 at once and is closed.
+//!
+//! warp's own server has neither (no timer is given to hyper), hence this accept loop over
+//! hyper's HTTP/1 connection with warp's filter as the service.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use warp::Filter;
+use warp::reply::Response;
+
+/// How long a client may take to send a request's headers, and how long a kept-alive
+/// connection may stay idle.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most connections open at once, whatever the file limit.
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// The fewest, however low the file limit.
+const MIN_CONNECTIONS: usize = 8;
+
+/// The connection cap for this process: [`MAX_CONNECTIONS`], or a quarter of the open-file
+/// limit if that is lower, so that three quarters stay for the managed processes' pipes,
+/// log files and the verifier runtime.
+pub fn connection_cap() -> usize {
+    let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map(|(soft, _)| soft)
+        .unwrap_or(1024);
+    let quarter = usize::try_from(soft / 4).unwrap_or(usize::MAX);
+    quarter.clamp(MIN_CONNECTIONS, MAX_CONNECTIONS)
+}
+
+/// The answer to a connection beyond the cap when none can be closed for it.
+fn busy_answer() -> String {
+    let body = r#"{"success": false, "error": {"message": "Too many connections: every one is busy; retry."}}"#;
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Serves `filter` on `listener` until `stop` fires; then stops accepting, lets each
+/// connection finish the request it is on, and returns when all are closed. Dropping the
+/// future closes every connection at once.
+pub async fn serve<F>(listener: TcpListener, filter: F, cap: usize, stop: CancellationToken)
+where
+    F: Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static,
+{
+    let table = Arc::new(Table::new(cap));
+    let _close_all = CloseAll(table.clone());
+    let service = warp::service(filter);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.cancelled() => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors (or a connection reset before it was accepted):
+                // make room if there is idle room to make, and try again shortly rather than
+                // spinning.
+                if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) {
+                    table.evict_idle();
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                continue;
+            }
+        };
+        let Some(slot) = table.admit().await else {
+            // Best effort and never waiting: a fresh socket's send buffer is empty.
+            let _ = stream.try_write(busy_answer().as_bytes());
+            continue;
+        };
+        tokio::spawn(connection(stream, service.clone(), slot, stop.clone()));
+    }
+    drop(listener);
+    table.wait_empty().await;
+}
+
+async fn connection<S>(stream: TcpStream, service: S, slot: Slot, stop: CancellationToken)
+where
+    S: tower_service::Service<hyper::Request<Incoming>, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    let _ = stream.set_nodelay(true);
+    let busy = slot.busy.clone();
+    let handler = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let mut service = service.clone();
+        let guard = Busy::enter(&busy);
+        async move {
+            let res = tower_service::Service::call(&mut service, req).await?;
+            Ok::<_, Infallible>(res.map(|body| Guarded { body, _busy: guard }))
+        }
+    });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let conn = http.serve_connection(TokioIo::new(stream), handler);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = &mut conn => return,
+        _ = slot.evict.cancelled() => return,
+        _ = stop.cancelled() => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    tokio::select! {
+        _ = &mut conn => {}
+        _ = slot.evict.cancelled() => {}
+    }
+}
+
+/// The open connections, oldest first.
+struct Table {
+    cap: usize,
+    open: Mutex<Open>,
+    closed: Notify,
+}
+
+#[derive(Default)]
+struct Open {
+    next: u64,
+    conns: BTreeMap<u64, Entry>,
+}
+
+struct Entry {
+    busy: Arc<AtomicUsize>,
+    evict: CancellationToken,
+}
+
+impl Table {
+    fn new(cap: usize) -> Table {
+        Table {
+            cap,
+            open: Mutex::new(Open::default()),
+            closed: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Open> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A slot for a new connection. When the table is full, the oldest idle connection is
+    /// told to close and its slot awaited (so that the sockets open never exceed the cap,
+    /// not even for a moment); `None` when every connection is busy.
+    async fn admit(self: &Arc<Self>) -> Option<Slot> {
+        loop {
+            // Registered before looking, so a slot freed in between is not missed.
+            let freed = self.closed.notified();
+            {
+                let mut open = self.lock();
+                if open.conns.len() < self.cap {
+                    return Some(self.insert(&mut open));
+                }
+                let closing = open.conns.values().any(|e| e.evict.is_cancelled());
+                if !closing && !Self::evict_oldest_idle(&open) {
+                    return None;
+                }
+            }
+            freed.await;
+        }
+    }
+
+    fn insert(self: &Arc<Self>, open: &mut Open) -> Slot {
+        let id = open.next;
+        open.next += 1;
+        let entry = Entry {
+            busy: Arc::new(AtomicUsize::new(0)),
+            evict: CancellationToken::new(),
+        };
+        let slot = Slot {
+            table: self.clone(),
+            id,
+            busy: entry.busy.clone(),
+            evict: entry.evict.clone(),
+        };
+        open.conns.insert(id, entry);
+        slot
+    }
+
+    /// Tells the oldest idle connection, if any, to close.
+    fn evict_idle(&self) {
+        Self::evict_oldest_idle(&self.lock());
+    }
+
+    /// The connection keeps its place until its task has closed the socket.
+    fn evict_oldest_idle(open: &Open) -> bool {
+        let idle = open
+            .conns
+            .values()
+            .find(|e| !e.evict.is_cancelled() && e.busy.load(Ordering::Acquire) == 0);
+        match idle {
+            Some(e) => {
+                e.evict.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remove(&self, id: u64) {
+        self.lock().conns.remove(&id);
+        self.closed.notify_waiters();
+    }
+
+    async fn wait_empty(&self) {
+        loop {
+            let notified = self.closed.notified();
+            if self.lock().conns.is_empty() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Closes every connection still open when the server goes away.
+struct CloseAll(Arc<Table>);
+
+impl Drop for CloseAll {
+    fn drop(&mut self) {
+        for (_, e) in std::mem::take(&mut self.0.lock().conns) {
+            e.evict.cancel();
+        }
+    }
+}
+
+/// One connection's place in the table; gives it back when the connection ends.
+struct Slot {
+    table: Arc<Table>,
+    id: u64,
+    busy: Arc<AtomicUsize>,
+    evict: CancellationToken,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.table.remove(self.id);
+    }
+}
+
+/// Marks a connection busy from the moment a request is handed to the routes until its
+/// answer's last byte has been written (the guard lives in the answer's body).
+struct Busy(Arc<AtomicUsize>);
+
+impl Busy {
+    fn enter(count: &Arc<AtomicUsize>) -> Busy {
+        count.fetch_add(1, Ordering::AcqRel);
+        Busy(count.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// An answer's body, carrying its connection's [`Busy`] mark until it is dropped.
+struct Guarded<B> {
+    body: B,
+    _busy: Busy,
+}
+
+impl<B: Body + Unpin> Body for Guarded<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_table_closes_its_oldest_idle_connection() {
+        let table = Arc::new(Table::new(2));
+        let a = table.admit().await.unwrap();
+        let b = table.admit().await.unwrap();
+        let busy_a = Busy::enter(&a.busy);
+        // b is idle: it is told to close, and its place is given once it has.
+        let b_evict = b.evict.clone();
+        let closer = tokio::spawn(async move {
+            b_evict.cancelled().await;
+            drop(b);
+        });
+        let c = table.admit().await.expect("b is idle and makes room");
+        closer.await.unwrap();
+        assert!(!a.evict.is_cancelled());
+        let _busy_c = Busy::enter(&c.busy);
+        assert!(table.admit().await.is_none(), "every connection is busy");
+        drop(busy_a);
+        let a_evict = a.evict.clone();
+        let closer = tokio::spawn(async move {
+            a_evict.cancelled().await;
+            drop(a);
+        });
+        assert!(table.admit().await.is_some());
+        closer.await.unwrap();
+    }
+
+    #[test]
+    fn the_cap_follows_the_file_limit() {
+        let cap = connection_cap();
+        assert!((MIN_CONNECTIONS..=MAX_CONNECTIONS).contains(&cap));
+    }
+
+    #[test]
+    fn the_busy_answer_is_well_formed() {
+        let answer = busy_answer();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("Content-Length: {}", body.len())));
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["success"], false);
+    }
+}

@@ -1,0 +1,274 @@
+//! Verifiers in the plan: types resolved to modules (built-in or external), external
+//! modules declared with their grants and limits, and every verifier's arguments validated
+//! before anything starts.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::{Plan, VerifierSpec};
+use crate::config::{Config, ConfigError, ModuleConfig, VerifierConfig};
+use crate::runtime::{
+    BUILTINS, Builtin, Grants, HostGrants, HostPattern, Limits, ModuleDecl, ModuleSource, Runtime,
+    VerifierRef,
+};
+
+/// The external modules the config declares; a warning for each entry that names no module
+/// (the original went on without it) or a verifier its built-in module lacks.
+pub(super) fn declared_modules(
+    config: &Config,
+    config_dir: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<ModuleDecl>, ConfigError> {
+    let mut modules = Vec::new();
+    for (alias, m) in &config.modules {
+        if let Some(path) = &m.path {
+            modules.push(external_module(alias, m, path, config_dir)?);
+        } else if Builtin::provided_by(alias).next().is_some() {
+            for v in m.verifiers.iter().flatten() {
+                if Builtin::in_module(alias, v).is_none() {
+                    warnings.push(format!(
+                        "[WARNING] module {alias} has no verifier {v} (it provides {}).",
+                        provided_list(alias)
+                    ));
+                }
+            }
+        } else {
+            warnings.push(format!("[WARNING] module {alias} not found."));
+        }
+    }
+    Ok(modules)
+}
+
+/// The declaration that loads a built-in module: any host (its arguments name what it
+/// reaches), default limits.
+pub(super) fn builtin_module(b: &'static Builtin) -> ModuleDecl {
+    // A binary built without a component fails to load it, with the module named.
+    b.decl().unwrap_or(ModuleDecl {
+        alias: b.module.to_string(),
+        source: ModuleSource::Builtin(&[]),
+        grants: Grants {
+            hosts: HostGrants::Any,
+        },
+        limits: Limits::default(),
+    })
+}
+
+/// A process's verifier resolved (`at` is its field path, `processes.<name>.verifier`), and
+/// the built-in module it needs loaded, if any.
+pub(super) fn spec(
+    at: &str,
+    v: &VerifierConfig,
+    config: &Config,
+) -> Result<(VerifierSpec, Option<&'static Builtin>), ConfigError> {
+    let target = resolve_verifier(&v.kind, config)
+        .map_err(|reason| ConfigError::invalid(format!("{at}.type"), reason))?;
+    let spec = VerifierSpec {
+        kind: v.kind.clone(),
+        target: target.verifier_ref(),
+        args_json: v.arguments.to_string(),
+    };
+    let builtin = match target {
+        Target::Builtin(b) => Some(b),
+        Target::External { .. } => None,
+    };
+    Ok((spec, builtin))
+}
+
+/// Loads the plan's modules into `runtime` and validates every verifier's arguments.
+/// Errors name the process (or module) and the reason; they mean exit 5. Returns the
+/// warnings the verifiers had about their arguments (keys they ignore, …), one line each,
+/// to be shown like the config's own warnings.
+pub async fn prepare(plan: &Plan, runtime: &Runtime) -> Result<Vec<String>, ConfigError> {
+    runtime
+        .load(plan.modules.clone())
+        .await
+        .map_err(|e| ConfigError::invalid(format!("modules.{}", e.alias), e.reason))?;
+    let checks = plan.processes.iter().flat_map(|p| {
+        let own = p
+            .verifier
+            .as_ref()
+            .map(|v| (v, format!("processes.{}.verifier", p.name)));
+        let liveness = p
+            .orchestration
+            .liveness
+            .as_ref()
+            .map(|l| (&l.verifier, format!("processes.{}.liveness", p.name)));
+        own.into_iter().chain(liveness)
+    });
+    let checks = checks.map(|(v, at)| async move {
+        let names = runtime.names(&v.target.module).unwrap_or_default();
+        if !names.iter().any(|n| n == &v.target.name) {
+            return Err(ConfigError::invalid(
+                format!("{at}.type"),
+                format!(
+                    "module {} has no verifier {} (it provides: {})",
+                    v.target.module,
+                    v.target.name,
+                    names.join(", ")
+                ),
+            ));
+        }
+        let args = format!("{at}.arguments");
+        match runtime.validate(&v.target, &v.args_json).await {
+            Ok(warnings) => Ok(warnings
+                .iter()
+                .map(|w| {
+                    let (path, reason) = under(&args, w);
+                    crate::config::one_line(&format!("[WARNING] {path}: {reason}"))
+                })
+                .collect::<Vec<_>>()),
+            Err(e) => {
+                let (path, reason) = under(&args, &e.0);
+                Err(ConfigError::invalid(path, format!("{reason} ({})", v.kind)))
+            }
+        }
+    });
+    let mut warnings = Vec::new();
+    for r in futures::future::join_all(checks).await {
+        warnings.extend(r?);
+    }
+    Ok(warnings)
+}
+
+/// Places a verifier's message under the field it names: `url: missing field` under
+/// `processes.web.verifier.arguments` is `processes.web.verifier.arguments.url` and
+/// `missing field`. A message that names no field stays whole, under `at`.
+pub(super) fn under(at: &str, message: &str) -> (String, String) {
+    match message.split_once(": ") {
+        Some((field, reason))
+            if !field.is_empty()
+                && field != "arguments"
+                && field
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.')) =>
+        {
+            (format!("{at}.{field}"), reason.to_string())
+        }
+        _ => (at.to_string(), message.to_string()),
+    }
+}
+
+/// What a verifier type resolved to.
+#[derive(Debug, Clone)]
+enum Target {
+    /// A built-in verifier (under its own module's name, whatever alias named it).
+    Builtin(&'static Builtin),
+    /// A verifier of the external module with this alias.
+    External { module: String, name: String },
+}
+
+impl Target {
+    fn verifier_ref(&self) -> VerifierRef {
+        match self {
+            Target::Builtin(b) => VerifierRef {
+                module: b.module.into(),
+                name: b.verifier.into(),
+            },
+            Target::External { module, name } => VerifierRef {
+                module: module.clone(),
+                name: name.clone(),
+            },
+        }
+    }
+}
+
+/// `module.Name` (an external module's alias, or a built-in module or package), a built-in
+/// verifier's name, or a built-in's short name.
+fn resolve_verifier(kind: &str, config: &Config) -> Result<Target, String> {
+    let kind = kind.trim();
+    if let Some(b) = Builtin::named(kind) {
+        return Ok(Target::Builtin(b));
+    }
+    let Some((module, name)) = kind.rsplit_once('.') else {
+        return Err(format!(
+            "unknown verifier {kind:?}: write module.Name, or one of the built-ins: {}",
+            builtin_list()
+        ));
+    };
+    if config.modules.get(module).is_some_and(|m| m.path.is_some()) {
+        return Ok(Target::External {
+            module: module.into(),
+            name: name.into(),
+        });
+    }
+    if let Some(b) = Builtin::in_module(module, name) {
+        return Ok(Target::Builtin(b));
+    }
+    if Builtin::provided_by(module).next().is_some() {
+        return Err(format!(
+            "module {module} has no verifier {name:?} (it provides {})",
+            provided_list(module)
+        ));
+    }
+    Err(format!(
+        "unknown module {module:?}: declare it under modules with a \"path\" to its .wasm component, or use a built-in: {}",
+        builtin_list()
+    ))
+}
+
+/// `ExitedVerifier, HttpOkVerifier`: what a built-in module or package provides.
+fn provided_list(module: &str) -> String {
+    Builtin::provided_by(module)
+        .map(|b| b.verifier)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn builtin_list() -> String {
+    BUILTINS
+        .iter()
+        .map(|b| format!("{}.{} ({})", b.module, b.verifier, b.short))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The declaration of an external module: its path resolved against `config_dir`, its
+/// grants and limits from the config (shared with `pymanager verify`'s flags, so that both
+/// grant the same by default).
+pub(crate) fn external_module(
+    alias: &str,
+    m: &ModuleConfig,
+    path: &Path,
+    config_dir: &Path,
+) -> Result<ModuleDecl, ConfigError> {
+    let at = format!("modules.{alias}");
+    let hosts = match &m.allow.hosts {
+        None => HostGrants::loopback(),
+        Some(list) => HostGrants::List(
+            list.iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    HostPattern::parse(h)
+                        .map_err(|r| ConfigError::invalid(format!("{at}.allow.hosts.{i}"), r))
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+    };
+    let defaults = Limits::default();
+    let limits = Limits {
+        memory_bytes: m
+            .limits
+            .memory_mb
+            .map_or(defaults.memory_bytes, |mb| (mb as usize) << 20),
+        cpu_time: m
+            .limits
+            .cpu_ms
+            .map_or(defaults.cpu_time, Duration::from_millis),
+        call_timeout: m.limits.timeout_s.map(Duration::from_secs),
+    };
+    if limits.memory_bytes < 1 << 20
+        || limits.cpu_time.is_zero()
+        || limits.call_timeout.is_some_and(|d| d.is_zero())
+    {
+        return Err(ConfigError::invalid(
+            format!("{at}.limits"),
+            "memory_mb must be at least 1, cpu_ms and timeout_s above 0",
+        ));
+    }
+    Ok(ModuleDecl {
+        alias: alias.to_string(),
+        source: ModuleSource::File(config_dir.join(path)),
+        grants: Grants { hosts },
+        limits,
+    })
+}
