@@ -6,6 +6,7 @@
 
 mod flex;
 mod orchestration;
+pub mod schema;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
