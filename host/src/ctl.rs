@@ -488,7 +488,7 @@ fn table(processes: &[Value]) -> String {
             str_of(&p["name"]).to_string(),
             str_of(&p["state"]).to_string(),
             pid_code,
-            str_of(&p["lifecycle"]).to_string(),
+            lifecycle_cell(p),
             p["restarts"].to_string(),
             p["verifier"]["outcome"].as_str().unwrap_or("-").to_string(),
             str_of(&p["command"]).to_string(),
@@ -513,6 +513,21 @@ fn table(processes: &[Value]) -> String {
     }
     out.pop();
     out
+}
+
+/// The lifecycle word, or what a process held back by the start-up still waits for
+/// (`waiting for db: verified, migrate: exited_ok`).
+fn lifecycle_cell(p: &Value) -> String {
+    match p["waiting_for"].as_object() {
+        Some(waits) if !waits.is_empty() => {
+            let waits: Vec<String> = waits
+                .iter()
+                .map(|(name, condition)| format!("{name}: {}", str_of(condition)))
+                .collect();
+            format!("waiting for {}", waits.join(", "))
+        }
+        _ => str_of(&p["lifecycle"]).to_string(),
+    }
 }
 
 /// How one attempt at `wait` ended, short of success.
@@ -733,5 +748,16 @@ mod tests {
              1   web         running   42        ready      0         -         python3 -m http.server\n\
              2   migrations  signaled  SIGTERM   stopped    1         passed    sh -c x"
         );
+    }
+
+    #[test]
+    fn a_process_held_back_shows_what_it_waits_for() {
+        let p = json!({"lifecycle": "pending", "waiting_for": {"db": "verified", "migrate": "exited_ok"}});
+        assert_eq!(
+            lifecycle_cell(&p),
+            "waiting for db: verified, migrate: exited_ok"
+        );
+        let p = json!({"lifecycle": "ready", "waiting_for": null});
+        assert_eq!(lifecycle_cell(&p), "ready");
     }
 }
