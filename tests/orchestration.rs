@@ -103,6 +103,36 @@ fn check_prints_the_start_plan() {
     );
 }
 
+/// The README's example is a valid config, and its start plan is the one the README shows.
+#[test]
+fn the_readme_example_checks_with_the_plan_it_shows() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let shown = readme
+        .split("```text\n")
+        .find(|block| block.starts_with("start plan"))
+        .and_then(|block| block.split("```").next())
+        .expect("README shows a start plan");
+    let example = std::fs::read_to_string(root.join("examples/orchestration.json")).unwrap();
+    assert!(
+        readme.contains(example.trim()),
+        "README and examples/orchestration.json differ"
+    );
+    let out = std::process::Command::new(bin())
+        .args(["check", "-f", "examples/orchestration.json"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(shown), "{text}\n---\n{shown}");
+}
+
 #[test]
 fn parallel_start_waits_on_exactly_what_each_process_needs() {
     let dir = tempfile::tempdir().unwrap();
