@@ -4,10 +4,9 @@
 //! Two families: the original's (`GET /`, `GET /status`, `POST /restart/<id>`, `DELETE /`),
 //! whose bytes scripts written for pymanager 0.2.6.1 parse or grep (`'"status": "running"'`)
 //! and which therefore never change, and the `/api/v1/` ones, which say everything the
-//! supervisor knows. Both are written by hand-rolled `Serialize` impls or plain structs whose
-//! field order is the key order on the wire; the original's are serialized by
-//! [`to_legacy_string`], as Python's `json.dumps` wrote them, the others compactly by
-//! [`to_string`].
+//! supervisor knows. The original's are hand-rolled `Serialize` impls, serialized by
+//! [`to_legacy_string`] as Python's `json.dumps` wrote them; the `/api/v1/` ones are the types
+//! of [`super::v1`], which clients read back, serialized compactly by [`to_string`].
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -15,7 +14,7 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 use crate::process_view::ProcState;
-use crate::supervisor::{Event, Lifecycle, Phase, ProcessInfo, Snapshot, VerifierInfo};
+use crate::supervisor::{Event, Phase, ProcessInfo, Snapshot};
 
 /// One process as the original's `GET /` listed it: `id, command, status, pid|code`.
 pub struct LegacyProcess<'a>(pub &'a ProcessInfo);
@@ -66,89 +65,13 @@ pub struct LegacyRestarted<'a> {
     pub process: LegacyProcess<'a>,
 }
 
-/// One process with everything the supervisor knows; the `/api/v1/` shape.
-///
-/// `state` is flattened to a word plus `pid` / `exit_code` / `signal` (each null when it does
-/// not apply) so that a client never has to look inside a tagged object. `started_at` is
-/// RFC 3339 in UTC with milliseconds (`2025-01-31T12:00:00.250Z`), or null before the first
-/// start: readable in a terminal, sortable as a string, parsed by every language.
+/// One process with everything the supervisor knows; the `/api/v1/` shape, written by
+/// [`v1::Process`](super::v1::Process) (the type clients read it back with).
 pub struct V1Process<'a>(pub &'a ProcessInfo);
 
 impl Serialize for V1Process<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let p = self.0;
-        let (state, pid, exit_code, signal) = match p.state {
-            ProcState::NotStarted => ("not-started", None, None, None),
-            ProcState::Running { pid } => ("running", Some(pid), None, None),
-            ProcState::Exited { code } => ("exited", None, Some(code), None),
-            ProcState::Signaled { signal } => ("signaled", None, None, Some(signal)),
-        };
-        let mut m = s.serialize_map(Some(17))?;
-        m.serialize_entry("id", &p.id)?;
-        m.serialize_entry("name", &p.name)?;
-        m.serialize_entry("command", &p.command)?;
-        m.serialize_entry("state", state)?;
-        m.serialize_entry("pid", &pid)?;
-        m.serialize_entry("exit_code", &exit_code)?;
-        m.serialize_entry("signal", &signal)?;
-        m.serialize_entry("status", p.legacy_status())?;
-        m.serialize_entry("lifecycle", &p.lifecycle)?;
-        m.serialize_entry("restarts", &p.restarts)?;
-        m.serialize_entry("started_at", &p.started_at.map(rfc3339))?;
-        m.serialize_entry("verifier", &p.verifier.as_ref().map(V1Verifier))?;
-        m.serialize_entry("error", &p.error)?;
-        m.serialize_entry("waiting_for", &WaitingFor(&p.waiting_for))?;
-        m.serialize_entry("last_exit", &p.last_exit.map(LastExit))?;
-        m.serialize_entry("next_attempt", &p.next_attempt.map(rfc3339))?;
-        m.serialize_entry("liveness", &p.liveness)?;
-        m.end()
-    }
-}
-
-/// What a process still waits for, as `depends_on` writes it (`{"db": "verified"}`), or
-/// null when it waits for nothing.
-struct WaitingFor<'a>(&'a [(String, &'static str)]);
-
-impl Serialize for WaitingFor<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0.is_empty() {
-            return s.serialize_none();
-        }
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (name, condition) in self.0 {
-            m.serialize_entry(name, condition)?;
-        }
-        m.end()
-    }
-}
-
-/// How the last run ended: `{"exit_code": 3, "signal": null}`.
-struct LastExit(ProcState);
-
-impl Serialize for LastExit {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (code, signal) = match self.0 {
-            ProcState::Exited { code } => (Some(code), None),
-            ProcState::Signaled { signal } => (None, Some(signal)),
-            _ => (None, None),
-        };
-        let mut m = s.serialize_map(Some(2))?;
-        m.serialize_entry("exit_code", &code)?;
-        m.serialize_entry("signal", &signal)?;
-        m.end()
-    }
-}
-
-/// A verifier as `/api/v1/` reports it: `{"type", "outcome", "message"}`.
-struct V1Verifier<'a>(&'a VerifierInfo);
-
-impl Serialize for V1Verifier<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(3))?;
-        m.serialize_entry("type", &self.0.kind)?;
-        m.serialize_entry("outcome", &self.0.outcome)?;
-        m.serialize_entry("message", &self.0.message)?;
-        m.end()
+        super::v1::Process::from(self.0).serialize(s)
     }
 }
 
@@ -161,83 +84,25 @@ pub struct V1Done<'a> {
     pub process: V1Process<'a>,
 }
 
-/// `GET /api/v1/status`: the phase and how many processes are where.
+/// `GET /api/v1/status`: the phase and how many processes are where, written by
+/// [`v1::Status`](super::v1::Status).
 pub struct V1Status<'a>(pub &'a Snapshot);
 
 impl Serialize for V1Status<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let snap = self.0;
-        let running = snap
-            .processes
-            .iter()
-            .filter(|p| matches!(p.state, ProcState::Running { .. }))
-            .count();
-        let mut m = s.serialize_map(Some(5))?;
-        m.serialize_entry("status", snap.phase.as_str())?;
-        m.serialize_entry("shutting_down", &snap.phase.is_shutting_down())?;
-        m.serialize_entry("total", &snap.processes.len())?;
-        m.serialize_entry("running", &running)?;
-        m.serialize_entry("lifecycle", &LifecycleCounts(snap))?;
-        m.end()
-    }
-}
-
-/// How many processes have each lifecycle word, every word listed (zeros included).
-struct LifecycleCounts<'a>(&'a Snapshot);
-
-impl Serialize for LifecycleCounts<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(Lifecycle::ALL.len()))?;
-        for l in Lifecycle::ALL {
-            let n = self.0.processes.iter().filter(|p| p.lifecycle == l).count();
-            m.serialize_entry(l.as_str(), &n)?;
-        }
-        m.end()
+        super::v1::Status::from(self.0).serialize(s)
     }
 }
 
 /// An [`Event`] as the event stream sends it: the SSE event name, and its JSON data
 /// (`{"event": name, ...}` with processes in the `/api/v1/` shape).
 pub fn event_json(event: &Event) -> (&'static str, String) {
-    #[derive(Serialize)]
-    struct PhaseData {
-        event: &'static str,
-        phase: &'static str,
-    }
-    #[derive(Serialize)]
-    struct ProcessData<'a> {
-        event: &'static str,
-        process: V1Process<'a>,
-    }
-    #[derive(Serialize)]
-    struct FailedData<'a> {
-        event: &'static str,
-        message: &'a str,
-    }
-    let (name, data) = match event {
-        Event::Phase { phase } => (
-            "phase",
-            to_string(&PhaseData {
-                event: "phase",
-                phase: phase.as_str(),
-            }),
-        ),
-        Event::Process { process } => (
-            "process",
-            to_string(&ProcessData {
-                event: "process",
-                process: V1Process(process),
-            }),
-        ),
-        Event::StartupFailed { message } => (
-            "startup-failed",
-            to_string(&FailedData {
-                event: "startup-failed",
-                message,
-            }),
-        ),
+    let name = match event {
+        Event::Phase { .. } => "phase",
+        Event::Process { .. } => "process",
+        Event::StartupFailed { .. } => "startup-failed",
     };
-    (name, data)
+    (name, to_string(&super::v1::Event::from(event)))
 }
 
 /// The phase event the stream starts with, so a client needs no second request to know where
@@ -353,7 +218,7 @@ pub(crate) mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::supervisor::VerifierOutcome;
+    use crate::supervisor::{Lifecycle, VerifierInfo, VerifierOutcome};
 
     /// A process record as the supervisor would publish it.
     pub(crate) fn info(id: u32, name: &str, state: ProcState) -> ProcessInfo {

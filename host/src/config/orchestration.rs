@@ -188,7 +188,7 @@ pub struct LivenessConfig {
     #[serde(default = "super::empty_object")]
     pub arguments: Value,
     /// Time from the end of one check to the start of the next (10 s).
-    #[serde(default = "ten_seconds", deserialize_with = "flex::seconds")]
+    #[serde(default = "ten_seconds", deserialize_with = "flex::duration")]
     pub period: Duration,
     /// Failed checks in a row that make the process unhealthy (3).
     #[serde(default = "three")]
