@@ -185,11 +185,6 @@ impl StateDir {
         })
     }
 
-    /// The directory's path, for messages.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The state file `<config name>.<ext>` in this directory.
     pub fn file(&self, ext: &str) -> StateFile {
         StateFile {
@@ -424,8 +419,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let cfg = d.path().join("env.json");
         let dir = StateDir::open(&cfg).unwrap();
-        assert_eq!(dir.path(), d.path().join(".pymanager"));
-        assert_eq!(mode(dir.path()), 0o700);
+        assert_eq!(dir.path, d.path().join(".pymanager"));
+        assert_eq!(mode(&dir.path), 0o700);
         let f = dir.file("addr");
         assert_eq!(f.path(), d.path().join(".pymanager/env.json.addr"));
         f.write(b"one\n", 0o600).unwrap();
@@ -434,7 +429,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(f.path()).unwrap(), "two\n");
         assert_eq!(read_trusted(&f.path()).unwrap().as_deref(), Some("two\n"));
         // No temporary file is left behind.
-        let names: Vec<_> = std::fs::read_dir(dir.path())
+        let names: Vec<_> = std::fs::read_dir(&dir.path)
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();

@@ -37,11 +37,6 @@ impl Client {
         Ok(Client { target, http })
     }
 
-    /// The manager's base URL, for messages.
-    pub fn base(&self) -> &str {
-        &self.target.base
-    }
-
     /// Sends a request; a 2xx response, or the manager's refusal as a [`CtlError`].
     pub async fn send(&self, method: Method, path: &str) -> Result<Response, CtlError> {
         let mut req = self
