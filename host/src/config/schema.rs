@@ -132,8 +132,8 @@ pub fn document() -> Value {
                         "type": "object",
                         "properties": {
                             "hosts": {
-                                "description": "host, host:port or *, for its HTTP and TCP calls.",
-                                "type": "array", "items": {"type": "string"}
+                                "description": "What its HTTP and TCP calls may reach, each a host:port ([v6]:port); without it, nothing.",
+                                "type": "array", "items": {"type": "string", "pattern": ":[0-9]+$"}
                             }
                         }
                     },

@@ -233,7 +233,7 @@ pub(crate) fn external_module(
 ) -> Result<ModuleDecl, ConfigError> {
     let at = format!("modules.{alias}");
     let hosts = match &m.allow.hosts {
-        None => HostGrants::loopback(),
+        None => HostGrants::none(),
         Some(list) => HostGrants::List(
             list.iter()
                 .enumerate()

@@ -40,7 +40,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "JSON", default_value = "{}")]
     pub args: String,
 
-    /// A host (host:port, host, [v6]:port or *) the module may reach; repeat for more.
+    /// A host:port (or [v6]:port) the module may reach; repeat for more.
     /// Without it the module gets what a config's module gets by default.
     #[arg(long = "allow-host", value_name = "HOST")]
     pub allow_hosts: Vec<String>,
