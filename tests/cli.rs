@@ -321,6 +321,41 @@ fn a_daemon_keeps_writing_output_to_the_callers_stdout() {
 }
 
 #[test]
+fn a_daemons_caller_sees_the_warnings_of_start_up() {
+    // One warning from loading the config, one from checking a verifier's arguments
+    // (after detaching, where the daemon's own stderr is /dev/null).
+    let dir = config_dir(&json!({"bogus": 1, "processes": {
+        "a": {"executable": "true", "arguments": [],
+              "verifier": {"type": "pymutils.exited_verifier.ExitedVerifier",
+                           "arguments": {"description": "x"}}},
+        "b": sh("exec sleep 1000")}}));
+    let o = Command::new(bin())
+        .args(["-d"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(dir.path().join("caller.stdout")).unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("unknown key bogus"), "{err}");
+    assert!(
+        err.contains("processes.a.verifier.arguments.description: unknown argument"),
+        "{err}"
+    );
+    let pidfile = dir.path().join(".pymanager/pymanager.json.pid");
+    let guardian: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    unsafe { libc::kill(guardian, libc::SIGTERM) };
+    wait_all_gone(&[guardian], WAIT).expect("daemon gone");
+}
+
+#[test]
 fn a_daemon_whose_callers_stdout_closes_goes_on_without_it() {
     let dir = config_dir(&json!({"http": {"enabled": true}, "processes": {
         "flood": sh("while [ ! -e go ]; do sleep 0.05; done; yes flooding"),

@@ -182,7 +182,10 @@ async fn manage(
         announce,
         ..
     } = setup;
-    let signals = signals::listen(&console);
+    let (signals, failures) = signals::listen();
+    for w in &failures {
+        warn(&console, readiness, w);
+    }
     let runtime = verifier_runtime()?;
     if !plan.modules.is_empty() {
         console.info(format_args!(
@@ -196,7 +199,7 @@ async fn manage(
         ));
     }
     for w in plan::prepare(&plan, &runtime).await? {
-        console.log_line(&w);
+        warn(&console, readiness, &w);
     }
     for m in &plan.modules {
         if let Some(r) = runtime.load_report(&m.alias) {
