@@ -494,3 +494,53 @@ fn a_parallel_shutdown_stops_dependents_first_within_the_largest_grace() {
     assert!(took < Duration::from_millis(5500), "{took:?}");
     wait_all_gone(&pids, WAIT).expect("nothing left");
 }
+
+fn post(m: &Manager, path: &str) -> (u16, Value) {
+    let r = client()
+        .post(format!("{}{path}", m.url()))
+        .send()
+        .expect("POST");
+    (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn a_users_stop_and_start_take_precedence_over_the_restart_policy() {
+    let m = Manager::start(
+        json!({"http": {"enabled": true, "port": 0}, "keep-alive": true,
+        "processes": {"crashy": with(quiet("echo run >> runs; exit 1"),
+            json!({"restart": {"policy": "always", "backoff": 30, "max_backoff": 120}}))}}),
+    );
+    assert!(wait_until(WAIT, || v1(&m, "crashy")["lifecycle"] == "backing-off"));
+    let p = v1(&m, "crashy");
+    let first = seconds(&p["started_at"]);
+    assert!(seconds(&p["next_attempt"]) - first >= 29.99, "{p}");
+
+    // A stop ends the wait: nothing is due any more.
+    let (status, body) = post(&m, "/api/v1/processes/crashy/stop");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["process"]["lifecycle"], "stopped", "{body}");
+    assert_eq!(body["process"]["next_attempt"], Value::Null, "{body}");
+    assert_eq!(v1(&m, "crashy")["lifecycle"], "stopped");
+
+    // A start does not wait for the backoff, and its failures in a row count anew: the
+    // next wait is the first backoff again, not the doubled one.
+    let (status, body) = post(&m, "/api/v1/processes/crashy/start");
+    assert_eq!(status, 200, "{body}");
+    assert!(wait_until(WAIT, || {
+        let p = v1(&m, "crashy");
+        p["restarts"] == 1 && p["lifecycle"] == "backing-off"
+    }));
+    let p = v1(&m, "crashy");
+    let second = seconds(&p["started_at"]);
+    assert!(
+        second - first < 29.0,
+        "the start waited for the backoff: {p}"
+    );
+    let wait = seconds(&p["next_attempt"]) - second;
+    assert!((29.99..59.0).contains(&wait), "{p}");
+    let runs = std::fs::read_to_string(m.path("runs")).unwrap();
+    assert_eq!(runs.lines().count(), 2, "{runs}");
+    let mut m = m;
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_exit(), 0);
+}
