@@ -168,6 +168,11 @@ fn run(cli: Cli) -> i32 {
         eprintln!("[ERROR] cannot start the guardian process: {e}");
         return 5;
     }
+    // A few hundred processes and REST clients outgrow the usual soft limit of 1024
+    // descriptors; the children get the caller's limit back.
+    if let Err(e) = supervisor::fd_limit::raise() {
+        eprintln!("[WARNING] cannot raise the limit on open files: {e}");
+    }
     let verbosity = if cli.debug {
         Verbosity::Debug
     } else if cli.verbose {
