@@ -123,7 +123,7 @@ fn original_list_and_status_have_the_originals_shape() {
 
     let (status, ctype, body) = send(client().get(format!("{url}/status")));
     assert_eq!((status, ctype.as_str()), (200, "application/json"));
-    assert_eq!(body, r#"{"status":"running"}"#);
+    assert_eq!(body, r#"{"status": "running"}"#);
 }
 
 #[test]
@@ -184,7 +184,7 @@ fn delete_shuts_down_and_everything_but_status_is_refused_meanwhile() {
     let (s, ctype, b) = send(client().delete(format!("{url}/")));
     assert_eq!(
         (s, ctype.as_str(), b.as_str()),
-        (200, "application/json", r#"{"success":true}"#)
+        (200, "application/json", r#"{"success": true}"#)
     );
     // The stubborn process holds the shutdown open for graceful_time.
     let msg = "Process is in shutdown.";
@@ -353,7 +353,7 @@ fn a_shutdown_during_a_restart_answers_both_and_leaves_nothing() {
     };
     assert!(wait_until(WAIT, || v1_process(&m, "1")["lifecycle"] == "stopping"));
     let (s, _, b) = send(client().delete(format!("{url}/")));
-    assert_eq!((s, b.as_str()), (200, r#"{"success":true}"#));
+    assert_eq!((s, b.as_str()), (200, r#"{"success": true}"#));
     // The restart gets an answer (success or the standard error body), never a hang.
     let (s, _, b) = restart.join().unwrap();
     if s != 200 {

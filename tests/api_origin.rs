@@ -171,7 +171,7 @@ fn other_sites_are_refused_on_every_route_and_change_nothing() {
         m.output()
     );
     let status = raw(&addr, "get", "/status", &[("Host", own)], "");
-    assert_eq!(status, (200, r#"{"status":"running"}"#.into()));
+    assert_eq!(status, (200, r#"{"status": "running"}"#.into()));
 }
 
 #[test]

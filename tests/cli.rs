@@ -190,3 +190,276 @@ fn the_file_flag_may_come_before_a_subcommand() {
     let o = run(dir.path(), &["-f", "env.json", "ctl", "status"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+#[test]
+fn a_positional_config_file_is_taken_when_no_file_flag_is_given() {
+    // `pymanager pymanager.json` is what people typed for the original.
+    let dir = config_dir(&json!({"processes": {"a": sh("echo ran > ran.txt")}}));
+    let o = run(dir.path(), &["pymanager.json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(dir.path().join("ran.txt").exists());
+    // Any name, and after other flags.
+    std::fs::write(
+        dir.path().join("env.json"),
+        r#"{"processes": {"b": {"executable": "sh", "arguments": ["-c", "echo b > b.txt"]}}}"#,
+    )
+    .unwrap();
+    let o = run(dir.path(), &["-v", "env.json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(dir.path().join("b.txt").exists());
+    // Naming it twice is a mistake, said as such.
+    let o = run(dir.path(), &["-f", "pymanager.json", "env.json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("cannot be used with"), "{}", text(&o));
+}
+
+#[test]
+fn unique_prefixes_of_long_options_are_accepted() {
+    let dir = config_dir(&json!({"processes": {"a": sh("exit 0")}}));
+    std::fs::rename(dir.path().join("pymanager.json"), dir.path().join("x.json")).unwrap();
+    let o = run(dir.path(), &["--verb", "--fi", "x.json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("[INFO] "), "{}", text(&o));
+    let o = run(dir.path(), &["--fi=x.json", "check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Ambiguous: --verbose or --version.
+    let o = run(dir.path(), &["--ver", "--fi", "x.json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn check_executes_nothing_not_even_an_environment_file() {
+    let dir = config_dir(&json!({"processes": {
+        "a": {"executable": "true", "arguments": [],
+              "options": {"environment_file": "env.sh"}}}}));
+    std::fs::write(dir.path().join("env.sh"), "touch sourced.txt\nexport X=1\n").unwrap();
+    let o = run(dir.path(), &["check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!dir.path().join("sourced.txt").exists(), "check sourced it");
+    // It must still be readable.
+    std::fs::remove_file(dir.path().join("env.sh")).unwrap();
+    let o = run(dir.path(), &["check"]);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    assert!(
+        text(&o).contains("processes.a.options.environment_file: cannot read"),
+        "{}",
+        text(&o)
+    );
+    // Running it does source it.
+    std::fs::write(dir.path().join("env.sh"), "touch sourced.txt\n").unwrap();
+    let o = run(dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(dir.path().join("sourced.txt").exists());
+}
+
+/// The pid of the manager, the guardian's only child.
+fn manager_of(guardian: u32) -> i32 {
+    let mut found = None;
+    assert!(wait_until(WAIT, || {
+        found = std::fs::read_to_string(format!("/proc/{guardian}/task/{guardian}/children"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse().ok()));
+        found.is_some()
+    }));
+    found.unwrap()
+}
+
+#[test]
+fn the_guardians_death_signal_kills_at_once_and_is_not_a_graceful_shutdown() {
+    // A process that ignores SIGTERM, with a grace far longer than the test's patience: a
+    // graceful shutdown would take a minute, the kill is immediate.
+    let mut m = Manager::start(json!({"http": {"enabled": true}, "graceful_time": 600,
+        "processes": {"stubborn": sh("trap '' TERM; echo $$ > pid; while :; do sleep 1; done")}}));
+    m.wait_status("running");
+    assert!(wait_until(WAIT, || !read_pids(&m.path("pid")).is_empty()));
+    let pid = read_pids(&m.path("pid"))[0];
+    let manager = manager_of(m.pid());
+    unsafe { libc::kill(manager, libc::SIGUSR2) };
+    // A graceful shutdown would wait 600 s for the process: wait_exit gives up long before.
+    assert_eq!(m.wait_exit(), 0, "{}", m.output());
+    wait_all_gone(&[pid, manager], WAIT).expect("everything killed");
+}
+
+#[test]
+fn a_daemon_keeps_writing_output_to_the_callers_stdout() {
+    let dir = config_dir(&json!({"http": {"enabled": true}, "processes": {
+        "talker": sh("echo before; while [ ! -e go ]; do sleep 0.05; done; \
+                      echo after-detaching; exec sleep 1000")}}));
+    let out_file = dir.path().join("caller.stdout");
+    let o = Command::new(bin())
+        .args(["-d"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_file).unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let pidfile = dir.path().join(".pymanager/pymanager.json.pid");
+    let guardian: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The caller has exited; the daemon still writes where its stdout went.
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    let read = || std::fs::read_to_string(&out_file).unwrap_or_default();
+    assert!(
+        wait_until(WAIT, || read().contains("talker | after-detaching")),
+        "{}",
+        read()
+    );
+    let out = read();
+    assert!(out.contains("$ sh -c echo before"), "{out}");
+    assert!(out.contains("talker | before"), "{out}");
+    // The address is said once, by the caller.
+    assert_eq!(out.matches("REST API listening on").count(), 1, "{out}");
+    unsafe { libc::kill(guardian, libc::SIGTERM) };
+    assert!(wait_until(WAIT, || !pidfile.exists()), "pid file left");
+    wait_all_gone(&[guardian], WAIT).expect("daemon gone");
+}
+
+#[test]
+fn a_daemon_whose_callers_stdout_closes_goes_on_without_it() {
+    let dir = config_dir(&json!({"http": {"enabled": true}, "processes": {
+        "flood": sh("while [ ! -e go ]; do sleep 0.05; done; yes flooding"),
+        "other": sh("echo $$ > other.pid; exec sleep 1000")}}));
+    let mut caller = Command::new(bin())
+        .args(["-d"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = caller.stdout.take().unwrap();
+    assert_eq!(caller.wait().unwrap().code(), Some(0));
+    // The reader goes away; then the output floods.
+    drop(stdout);
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    let pidfile = dir.path().join(".pymanager/pymanager.json.pid");
+    let guardian: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The manager still answers, and restarting a process still works: nothing is stuck
+    // behind the closed stdout.
+    let ctl = |args: &[&str]| {
+        Command::new(bin())
+            .arg("ctl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    for _ in 0..3 {
+        let o = ctl(&["restart", "other"]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    }
+    let o = ctl(&["list"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("flood"),
+        "{}",
+        text(&o)
+    );
+    unsafe { libc::kill(guardian, libc::SIGTERM) };
+    assert!(wait_until(WAIT, || !pidfile.exists()), "pid file left");
+    wait_all_gone(&[guardian], WAIT).expect("daemon gone");
+}
+
+/// Reads everything from `r` in a thread, into a string shared with the test.
+fn collect_in_background(
+    mut r: impl std::io::Read + Send + 'static,
+) -> std::sync::Arc<std::sync::Mutex<String>> {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let into = got.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            into.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    got
+}
+
+#[test]
+fn a_stuck_stdout_drops_verifier_chatter_counts_it_and_keeps_launch_lines() {
+    // stdout is a pipe nobody reads (yet): a flooding process fills it and the console
+    // queue. Each restart of `chatty` then prints its launch line (which must get
+    // through) and its verifier's line (which may be dropped, and then must be counted).
+    let dir = config_dir(&json!({
+        "http": {"enabled": true, "port": 0},
+        "keep-alive": true,
+        "messages": ["verifier.verbose"],
+        "modules": {"good": {"path": env!("PYMANAGER_TEST_GUEST_GOOD")}},
+        "processes": {
+            "flood": sh("yes flooding"),
+            "chatty": {"executable": "sleep", "arguments": ["1000"],
+                       "verifier": {"type": "good.Say", "arguments": {"message": "hello"}}}
+        }
+    }));
+    let mut m = Command::new(bin())
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = m.stdout.take().unwrap();
+    let stderr = collect_in_background(m.stderr.take().unwrap());
+    let addr = dir.path().join(".pymanager/pymanager.json.addr");
+    assert!(
+        wait_until(WAIT, || addr.exists()),
+        "{}",
+        stderr.lock().unwrap()
+    );
+    let url = std::fs::read_to_string(&addr).unwrap().trim().to_string();
+    assert!(wait_until(WAIT, || client()
+        .get(format!("{url}/status"))
+        .send()
+        .and_then(|r| r.text())
+        .is_ok_and(|t| t.contains("running"))));
+    let restarts = 20;
+    for _ in 0..restarts {
+        let r = client()
+            .post(format!("{url}/api/v1/processes/chatty/restart"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let out = collect_in_background(stdout);
+    unsafe { libc::kill(m.id() as i32, libc::SIGTERM) };
+    let status = m.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", stderr.lock().unwrap());
+    assert!(wait_until(WAIT, || out
+        .lock()
+        .unwrap()
+        .contains("Shutting down")));
+    let out = out.lock().unwrap().clone();
+    let launches = out.lines().filter(|l| *l == "$ sleep 1000").count();
+    assert_eq!(launches, restarts + 1, "launch lines lost");
+    let said = out.matches("Verifier (chatty): hello").count();
+    let dropped: usize = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("[pymanager: "))
+        .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
+        .sum();
+    assert_eq!(
+        said + dropped,
+        restarts + 1,
+        "printed {said}, dropped {dropped}"
+    );
+    assert!(
+        dropped > 0,
+        "the queue never filled up: nothing was dropped"
+    );
+}

@@ -314,3 +314,195 @@ fn wait_fails_with_the_reason_when_start_up_fails() {
     assert!(err.contains("migrate"), "{err}");
     assert_eq!(m.wait_exit(), 5);
 }
+
+/// A listener standing in for something ctl must never talk to (a fake manager, a proxy);
+/// `connected()` says whether anyone did.
+struct Trap(std::net::TcpListener);
+
+impl Trap {
+    fn new() -> Trap {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        Trap(l)
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.0.local_addr().unwrap())
+    }
+
+    fn connected(&self) -> bool {
+        self.0.accept().is_ok()
+    }
+}
+
+#[test]
+fn ctl_never_goes_through_a_proxy() {
+    let m = Manager::start(json!({
+        "http": {"enabled": true, "token": "s3cret"},
+        "processes": { "web": sh("exec sleep 100") }
+    }));
+    m.wait_status("running");
+    let proxy = Trap::new();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let cfg = m.path("pymanager.json");
+    for p in [proxy.url(), closed] {
+        let env = [
+            ("HTTP_PROXY", p.as_str()),
+            ("http_proxy", p.as_str()),
+            ("ALL_PROXY", p.as_str()),
+            ("all_proxy", p.as_str()),
+            ("NO_PROXY", ""),
+            ("no_proxy", ""),
+        ];
+        let o = ctl_in(&cfg, &["list"], &env);
+        assert_code(&o, 0);
+        let o = ctl_in(&cfg, &["status", "--url", &m.url()], &env);
+        assert_code(&o, 0);
+    }
+    assert!(!proxy.connected(), "ctl talked to the proxy");
+}
+
+#[test]
+fn ctl_refuses_an_address_file_others_could_have_written() {
+    let dir = common::config_dir(&json!({
+        "http": {"enabled": true, "token": "s3cret"},
+        "processes": { "web": sh("exec sleep 100") }
+    }));
+    let cfg = dir.path().join("pymanager.json");
+    let fake = Trap::new();
+    let state = dir.path().join(".pymanager");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::write(
+        state.join("pymanager.json.addr"),
+        format!("{}\n", fake.url()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let o = ctl_in(&cfg, &["list"], &[]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("others may write to the directory"),
+        "{}",
+        stderr(&o)
+    );
+    // The directory is fine, the file is not.
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let addr = state.join("pymanager.json.addr");
+    std::fs::set_permissions(&addr, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let o = ctl_in(&cfg, &["list"], &[]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("others may write to the file"),
+        "{}",
+        stderr(&o)
+    );
+    if unsafe { libc::geteuid() } == 0 {
+        // A file of someone else's, in our own directory.
+        std::fs::set_permissions(&addr, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::chown(&addr, Some(65534), Some(65534)).unwrap();
+        let o = ctl_in(&cfg, &["list"], &[]);
+        assert_code(&o, 2);
+        assert!(
+            stderr(&o).contains("belongs to uid 65534"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // A symbolic link as the address file.
+    std::fs::remove_file(&addr).unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::write(&elsewhere, format!("{}\n", fake.url())).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &addr).unwrap();
+    let o = ctl_in(&cfg, &["list"], &[]);
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("symbolic link"), "{}", stderr(&o));
+    assert!(
+        !fake.connected(),
+        "ctl sent its request (and token) to the fake"
+    );
+}
+
+#[test]
+fn ctl_talks_only_to_loopback_unless_told_otherwise() {
+    let dir = common::config_dir(&json!({
+        "http": {"enabled": true},
+        "processes": { "web": sh("exec sleep 100") }
+    }));
+    let cfg = dir.path().join("pymanager.json");
+    let state = dir.path().join(".pymanager");
+    std::fs::create_dir(&state).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // 192.0.2.0/24 is reserved for documentation: nothing answers there.
+    std::fs::write(state.join("pymanager.json.addr"), "http://192.0.2.1:5001\n").unwrap();
+    let o = ctl_in(&cfg, &["list"], &[]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("not a loopback address"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("--url"), "{}", stderr(&o));
+    // The config's own host, likewise.
+    std::fs::remove_file(state.join("pymanager.json.addr")).unwrap();
+    std::fs::write(
+        &cfg,
+        json!({"http": {"enabled": true, "host": "192.0.2.1"},
+               "processes": {"web": sh("exec sleep 100")}})
+        .to_string(),
+    )
+    .unwrap();
+    let o = ctl_in(&cfg, &["list"], &[]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("not a loopback address"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn ctl_reads_the_config_with_the_managers_own_loader() {
+    // `"enabled": 1` is true for the manager, so it is for ctl.
+    let m = Manager::start(json!({
+        "http": {"enabled": 1, "port": 0},
+        "processes": { "web": sh("exec sleep 100") }
+    }));
+    m.wait_status("running");
+    let o = ctl(&m, &["status"]);
+    assert_code(&o, 0);
+    // Without an address file, the config's port is used: a fixed free port here.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let m2 = Manager::start(json!({
+        "http": {"enabled": "true", "port": port},
+        "processes": { "web": sh("exec sleep 100") }
+    }));
+    m2.wait_status("running");
+    std::fs::remove_file(m2.path(".pymanager/pymanager.json.addr")).unwrap();
+    let o = ctl(&m2, &["status"]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "running (1 of 1 processes running)\n");
+}
+
+#[test]
+fn the_ctl_help_speaks_to_users() {
+    let o = Command::new(bin())
+        .args(["ctl", "--help"])
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    let help = stdout(&o);
+    assert!(
+        help.contains("The config file of the manager to talk to"),
+        "{help}"
+    );
+    assert!(!help.contains("clap"), "{help}");
+}

@@ -35,6 +35,41 @@ fn stop_daemon(dir: &std::path::Path, pidfile: &std::path::Path, sig: i32) {
     );
 }
 
+/// What `pymanager -d …` left: its exit status, its stderr, and the file its stdout (and
+/// the daemon's, which keeps it) goes to.
+struct Daemonized {
+    status: std::process::ExitStatus,
+    stderr: String,
+    stdout_file: std::path::PathBuf,
+}
+
+impl Daemonized {
+    /// Everything written to the shared stdout so far.
+    fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout_file).unwrap_or_default()
+    }
+}
+
+/// Runs `pymanager <args>` in `dir` with stdout in a file: a daemon keeps writing to its
+/// caller's stdout, so a pipe would stay open as long as the daemon runs.
+fn daemon(dir: &std::path::Path, args: &[&str]) -> Daemonized {
+    let stdout_file = dir.join("daemon.stdout");
+    let out = Command::new(bin())
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout_file).unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    Daemonized {
+        status: out.status,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stdout_file,
+    }
+}
+
 fn assert_all_gone(pids: &[i32]) {
     assert!(!pids.is_empty(), "no pids were recorded");
     if let Err(left) = wait_all_gone(pids, Duration::from_secs(5)) {
@@ -266,22 +301,13 @@ fn a_double_forked_setsid_daemon_is_killed_too() {
 fn daemon_mode_returns_once_started_and_keeps_running() {
     let dir = config_dir(&json!({"http": {"enabled": true}, "processes": {
         "a": recorder("pids")}}));
-    let out = Command::new(bin())
-        .args(["-d", "-f", "pymanager.json"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let out = daemon(dir.path(), &["-d", "-f", "pymanager.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
     assert!(
-        stdout.contains("REST API listening on http://127.0.0.1:"),
-        "{stdout}"
+        out.stdout()
+            .contains("REST API listening on http://127.0.0.1:"),
+        "{}",
+        out.stdout()
     );
     let pidfile = dir.path().join(".pymanager/pymanager.json.pid");
     stop_daemon(dir.path(), &pidfile, libc::SIGTERM);
@@ -317,18 +343,11 @@ fn daemon_mode_reports_a_failed_start_up_with_exit_5() {
 fn pidfile_is_written_where_asked_and_removed_at_the_end() {
     let dir = config_dir(&json!({"http": {"enabled": true}, "processes": {"a": recorder("pids")}}));
     let pidfile = dir.path().join("custom.pid");
-    let out = Command::new(bin())
-        .args(["-d", "-f", "pymanager.json", "--pidfile", "custom.pid"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = daemon(
+        dir.path(),
+        &["-d", "-f", "pymanager.json", "--pidfile", "custom.pid"],
     );
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
     stop_daemon(dir.path(), &pidfile, libc::SIGINT);
 }
 

@@ -2,16 +2,24 @@
 //! process's output prefixed with its name, the `messages` the config asks for, and the
 //! `-v`/`-w` log lines.
 //!
-//! Process output goes through one bounded channel to one writer thread, so a process
-//! that floods its output slows down only its own reader task: the async runtime never
-//! blocks on a full stdout, and nothing is buffered without bound.
+//! Everything bound for stdout goes through one bounded queue to one writer thread, so the
+//! async runtime never blocks on a slow or stuck stdout, and memory never grows with it:
+//!
+//! - process output waits for room ([`Console::output`]): a process that floods its output
+//!   slows down only its own reader task, as it would writing to a terminal;
+//! - lines from code that cannot wait are never queued without bound either: verifier
+//!   chatter is dropped when the queue is full ([`Console::say_or_drop`]), and the launch,
+//!   exit and shutdown lines ([`Console::say_now`]) have room of their own beside it, so a
+//!   flood of output never pushes them out. What is dropped is counted, and the count is
+//!   written where the gap is once stdout catches up.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, oneshot};
 
 /// How much pymanager says about itself (`-v`, `-w`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -25,45 +33,85 @@ pub enum Verbosity {
     Debug,
 }
 
-/// Lines of process output waiting for the writer thread; bounds memory under a flood.
-const QUEUE_LINES: usize = 4096;
+/// Lines of process output (and droppable notices) waiting for the writer thread.
+pub const QUEUE_LINES: usize = 4096;
+
+/// Room kept for launch, exit and shutdown lines beside [`QUEUE_LINES`]: they are dropped
+/// only if this many of them wait at once behind a stuck stdout.
+pub const RESERVED_LINES: usize = 1024;
 
 /// The shared writer of everything pymanager prints; cheap to clone.
 #[derive(Clone)]
 pub struct Console {
-    lines: mpsc::Sender<Item>,
-    log: Arc<Mutex<Box<dyn Write + Send>>>,
+    shared: Arc<Shared>,
+    /// Dropped with the last clone: tells the writer thread to finish.
+    _open: Arc<Open>,
     verbosity: Verbosity,
     colour: bool,
     width: usize,
 }
 
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Wakes the writer thread when there is something to write.
+    work: Condvar,
+    /// Wakes process output waiting for room.
+    room: Notify,
+    log: Mutex<Box<dyn Write + Send>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    items: VecDeque<Item>,
+    /// Queued lines counted against [`QUEUE_LINES`].
+    ordinary: usize,
+    /// Queued lines counted against [`RESERVED_LINES`].
+    reserved: usize,
+    /// No console is left: the writer finishes what is queued and ends.
+    closed: bool,
+}
+
 enum Item {
-    Line(Vec<u8>),
-    Flush(tokio::sync::oneshot::Sender<()>),
+    Line {
+        bytes: Vec<u8>,
+        reserved: bool,
+    },
+    /// This many lines were dropped here.
+    Dropped(u64),
+    Flush(oneshot::Sender<()>),
+}
+
+struct Open(Arc<Shared>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.work.notify_one();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 const COLOURS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
 
 impl Console {
-    /// A console writing to stdout, with log lines on stderr or in `logfile`.
+    /// A console writing to stdout, with log lines in `log` (the `-l` file) or on stderr.
     /// `names` are the process names, to align their prefixes.
     pub fn new<'a>(
         verbosity: Verbosity,
-        logfile: Option<&Path>,
+        log: Option<File>,
         names: impl Iterator<Item = &'a str>,
     ) -> std::io::Result<Console> {
-        let log: Box<dyn Write + Send> = match logfile {
-            Some(p) => Box::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)?,
-            ),
-            None => Box::new(std::io::stderr()),
-        };
         let colour = std::io::stdout().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let log: Box<dyn Write + Send> = match log {
+            Some(f) => Box::new(f),
+            None => Box::new(std::io::stderr()),
+        };
         Console::with_writers(verbosity, Box::new(std::io::stdout()), log, colour, names)
     }
 
@@ -71,34 +119,24 @@ impl Console {
     /// [`Console::new`] builds on, and what tests read back.
     pub fn with_writers<'a>(
         verbosity: Verbosity,
-        mut out: Box<dyn Write + Send>,
+        out: Box<dyn Write + Send>,
         log: Box<dyn Write + Send>,
         colour: bool,
         names: impl Iterator<Item = &'a str>,
     ) -> std::io::Result<Console> {
-        let (lines, mut rx) = mpsc::channel::<Item>(QUEUE_LINES);
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            work: Condvar::new(),
+            room: Notify::new(),
+            log: Mutex::new(log),
+        });
+        let writer = shared.clone();
         std::thread::Builder::new()
             .name("pymanager-stdout".into())
-            .spawn(move || {
-                let mut broken = false;
-                while let Some(item) = rx.blocking_recv() {
-                    match item {
-                        // A closed stdout (a pipe whose reader left) is a normal end: keep
-                        // draining so that processes are never blocked by it.
-                        Item::Line(line) => {
-                            if !broken && out.write_all(&line).and_then(|_| out.flush()).is_err() {
-                                broken = true;
-                            }
-                        }
-                        Item::Flush(done) => {
-                            let _ = done.send(());
-                        }
-                    }
-                }
-            })?;
+            .spawn(move || write_all(&writer, out))?;
         Ok(Console {
-            lines,
-            log: Arc::new(Mutex::new(log)),
+            _open: Arc::new(Open(shared.clone())),
+            shared,
             verbosity,
             colour,
             width: names.map(str::len).max().unwrap_or(0).min(24),
@@ -118,27 +156,73 @@ impl Console {
 
     /// Queues one line of process output (with its newline); waits while the queue is full.
     pub async fn output(&self, line: Vec<u8>) {
-        let _ = self.lines.send(Item::Line(line)).await;
-    }
-
-    /// A line on stdout, in order with process output (launch lines, `messages`).
-    pub async fn say(&self, text: String) {
-        let mut line = text.into_bytes();
-        line.push(b'\n');
-        let _ = self.lines.send(Item::Line(line)).await;
-    }
-
-    /// A line on stdout from code that cannot wait. When a flood of process output fills
-    /// the queue, a task waits for room instead, so the line is late but never lost.
-    pub fn say_now(&self, text: String) {
-        let mut line = text.into_bytes();
-        line.push(b'\n');
-        if let Err(mpsc::error::TrySendError::Full(item)) = self.lines.try_send(Item::Line(line)) {
-            let lines = self.lines.clone();
-            tokio::spawn(async move {
-                let _ = lines.send(item).await;
-            });
+        let mut line = Some(line);
+        loop {
+            let room = self.shared.room.notified();
+            tokio::pin!(room);
+            // Registered before looking, so room made in between is not missed.
+            room.as_mut().enable();
+            {
+                let mut q = self.shared.lock();
+                if q.ordinary < QUEUE_LINES {
+                    if let Some(bytes) = line.take() {
+                        q.ordinary += 1;
+                        q.items.push_back(Item::Line {
+                            bytes,
+                            reserved: false,
+                        });
+                    }
+                    drop(q);
+                    self.shared.work.notify_one();
+                    return;
+                }
+            }
+            room.await;
         }
+    }
+
+    /// A line on stdout, in order with process output; waits for room like output does.
+    pub async fn say(&self, text: String) {
+        self.output(with_newline(text)).await;
+    }
+
+    /// A line on stdout from code that cannot wait, that must not be lost (a launch, an
+    /// exit, the shutdown): it goes into the room kept for such lines, and is dropped (and
+    /// counted) only if that is full too.
+    pub fn say_now(&self, text: String) {
+        self.push_now(with_newline(text), true);
+    }
+
+    /// A line on stdout from code that cannot wait and that may be lost (verifier
+    /// messages): dropped, and counted, when the queue is full.
+    pub fn say_or_drop(&self, text: String) {
+        self.push_now(with_newline(text), false);
+    }
+
+    fn push_now(&self, bytes: Vec<u8>, reserved: bool) {
+        let mut q = self.shared.lock();
+        let fits = if reserved {
+            q.reserved < RESERVED_LINES
+        } else {
+            q.ordinary < QUEUE_LINES
+        };
+        if !fits {
+            // The gap is marked where it is; one marker per gap, so markers are bounded by
+            // the lines around them.
+            match q.items.back_mut() {
+                Some(Item::Dropped(n)) => *n += 1,
+                _ => q.items.push_back(Item::Dropped(1)),
+            }
+            return;
+        }
+        if reserved {
+            q.reserved += 1;
+        } else {
+            q.ordinary += 1;
+        }
+        q.items.push_back(Item::Line { bytes, reserved });
+        drop(q);
+        self.shared.work.notify_one();
     }
 
     /// An `[INFO]` line, shown with `-v` or `-w`.
@@ -157,21 +241,206 @@ impl Console {
 
     /// A line for the log (stderr, or the `-l` file): warnings and errors.
     pub fn log_line(&self, text: &str) {
-        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let mut log = self.shared.log.lock().unwrap_or_else(|e| e.into_inner());
         let _ = writeln!(log, "{text}");
         let _ = log.flush();
     }
 
     /// Waits until everything queued so far is written.
     pub async fn flush(&self) {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.lines.send(Item::Flush(tx)).await.is_ok() {
-            let _ = rx.await;
-        }
+        let (tx, rx) = oneshot::channel();
+        self.shared.lock().items.push_back(Item::Flush(tx));
+        self.shared.work.notify_one();
+        let _ = rx.await;
     }
 
     /// Opens `path` for a process's `redirect_output`, truncating it.
     pub fn open_output_file(path: &Path) -> std::io::Result<File> {
         File::create(path)
+    }
+}
+
+fn with_newline(text: String) -> Vec<u8> {
+    let mut line = text.into_bytes();
+    line.push(b'\n');
+    line
+}
+
+/// The writer thread: writes what is queued, in order, until every console is gone. A
+/// closed stdout (a pipe whose reader left, a terminal that went away) is a normal end of
+/// writing, not of draining: processes are never blocked by it.
+fn write_all(shared: &Shared, mut out: Box<dyn Write + Send>) {
+    let mut broken = false;
+    loop {
+        let item = {
+            let mut q = shared.lock();
+            let item = loop {
+                if let Some(item) = q.items.pop_front() {
+                    break item;
+                }
+                if q.closed {
+                    return;
+                }
+                q = shared.work.wait(q).unwrap_or_else(|e| e.into_inner());
+            };
+            match &item {
+                Item::Line { reserved: true, .. } => q.reserved -= 1,
+                Item::Line {
+                    reserved: false, ..
+                } => {
+                    if q.ordinary == QUEUE_LINES {
+                        shared.room.notify_waiters();
+                    }
+                    q.ordinary -= 1;
+                }
+                Item::Dropped(_) | Item::Flush(_) => {}
+            }
+            item
+        };
+        let text;
+        let bytes: &[u8] = match &item {
+            Item::Line { bytes, .. } => bytes,
+            Item::Dropped(n) => {
+                text = format!("[pymanager: {n} lines dropped here, stdout could not keep up]\n");
+                text.as_bytes()
+            }
+            Item::Flush(_) => &[],
+        };
+        if !broken && !bytes.is_empty() {
+            broken = out.write_all(bytes).and_then(|()| out.flush()).is_err();
+        }
+        if let Item::Flush(done) = item {
+            let _ = done.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    /// A stdout that blocks until the test lets it write, and keeps what it got.
+    struct Gate {
+        started: mpsc::Sender<()>,
+        open: mpsc::Receiver<()>,
+        opened: bool,
+        got: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Write for Gate {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if !self.opened {
+                let _ = self.started.send(());
+                let _ = self.open.recv();
+                self.opened = true;
+            }
+            self.got.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A console whose stdout blocks on its first write until `open` is sent; `started`
+    /// says the writer is blocked.
+    /// A console, the sender that lets its stdout write, the receiver that says it blocks,
+    /// and what it wrote.
+    type Gated = (
+        Console,
+        mpsc::Sender<()>,
+        mpsc::Receiver<()>,
+        Arc<Mutex<Vec<u8>>>,
+    );
+
+    fn gated() -> Gated {
+        let (open, gate) = mpsc::channel();
+        let (started_tx, started) = mpsc::channel();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let out = Gate {
+            started: started_tx,
+            open: gate,
+            opened: false,
+            got: got.clone(),
+        };
+        let c = Console::with_writers(
+            Verbosity::Quiet,
+            Box::new(out),
+            Box::new(std::io::sink()),
+            false,
+            std::iter::empty(),
+        )
+        .unwrap();
+        (c, open, started, got)
+    }
+
+    fn blocked(started: &mpsc::Receiver<()>) {
+        started
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the writer took the first line");
+    }
+
+    #[tokio::test]
+    async fn a_stuck_stdout_drops_chatter_counts_it_and_keeps_launch_lines() {
+        let (c, open, started, got) = gated();
+        // The writer takes the first line and blocks on it; the queue then fills up.
+        c.output(b"first\n".to_vec()).await;
+        blocked(&started);
+        for i in 0..QUEUE_LINES {
+            c.output(format!("out {i}\n").into_bytes()).await;
+        }
+        // Full: process output would wait; chatter is dropped and counted.
+        for i in 0..10_000 {
+            c.say_or_drop(format!("chatter {i}"));
+        }
+        c.say_now("$ launch".into());
+        c.say_now("Process x exited with code 0".into());
+        let waiting = {
+            let c = c.clone();
+            tokio::spawn(async move { c.output(b"late\n".to_vec()).await })
+        };
+        {
+            let q = c.shared.lock();
+            assert!(
+                q.items.len() <= QUEUE_LINES + RESERVED_LINES + 2,
+                "{}",
+                q.items.len()
+            );
+        }
+        open.send(()).unwrap();
+        waiting.await.unwrap();
+        c.flush().await;
+        let text = String::from_utf8(got.lock().unwrap().clone()).unwrap();
+        assert!(text.starts_with("first\nout 0\n"), "{}", &text[..40]);
+        // Every line of chatter is counted in one marker, where the gap is.
+        let marker = "[pymanager: 10000 lines dropped here, stdout could not keep up]\n$ launch\n";
+        assert!(text.contains(marker), "no {marker:?}");
+        assert_eq!(text.matches("lines dropped here").count(), 1);
+        assert!(text.contains("Process x exited with code 0\n"));
+        assert!(text.ends_with("late\n"));
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("out ")).count(),
+            QUEUE_LINES
+        );
+    }
+
+    #[tokio::test]
+    async fn launch_lines_have_room_of_their_own_and_are_counted_past_it() {
+        let (c, open, started, got) = gated();
+        c.say_now("$ run first".into());
+        blocked(&started);
+        for i in 0..RESERVED_LINES + 9 {
+            c.say_now(format!("$ run {i}"));
+        }
+        // Process output still has its own room.
+        c.output(b"output\n".to_vec()).await;
+        open.send(()).unwrap();
+        c.flush().await;
+        let text = String::from_utf8(got.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.ends_with("[pymanager: 9 lines dropped here, stdout could not keep up]\noutput\n")
+        );
     }
 }

@@ -9,7 +9,6 @@
 //! gets a parent-death signal and kills everything at once.
 
 use std::os::fd::RawFd;
-use std::path::PathBuf;
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -27,11 +26,11 @@ const FORWARDED: [Signal; 4] = [
 
 /// Splits the process in two. Returns in the manager; in the guardian it never returns
 /// but exits with the manager's exit code. `close_in_guardian` are descriptors only the
-/// manager may hold (the daemon's readiness pipe); `remove_at_exit` are the pid and
-/// address files. Must be called while single-threaded.
+/// manager may hold (the daemon's readiness pipe); `remove_at_exit` are the pid, address
+/// and token files. Must be called while single-threaded.
 pub fn split(
     close_in_guardian: Option<RawFd>,
-    remove_at_exit: Vec<PathBuf>,
+    remove_at_exit: Vec<crate::state_files::StateFile>,
 ) -> std::io::Result<()> {
     let mut set = SigSet::empty();
     for s in FORWARDED {
@@ -66,7 +65,7 @@ pub fn split(
             let code = watch(child, &set);
             // The manager removes these itself; after a `kill -9` it cannot.
             for f in remove_at_exit {
-                let _ = std::fs::remove_file(f);
+                f.remove();
             }
             std::process::exit(code)
         }

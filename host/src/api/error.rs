@@ -44,6 +44,18 @@ impl Failure {
 
     /// The response: the status and the standard error body.
     pub fn into_response(self) -> Response {
+        let body = super::json::to_string(&self.body());
+        self.respond(body)
+    }
+
+    /// The response on one of the original's routes: the same body, serialized as the
+    /// original serialized it (`{"success": false, "error": {"message": "..."}}`).
+    pub fn into_legacy_response(self) -> Response {
+        let body = super::json::to_legacy_string(&self.body());
+        self.respond(body)
+    }
+
+    fn body(&self) -> impl Serialize + '_ {
         #[derive(Serialize)]
         struct Body<'a> {
             success: bool,
@@ -53,12 +65,15 @@ impl Failure {
         struct Message<'a> {
             message: &'a str,
         }
-        let body = super::json::to_string(&Body {
+        Body {
             success: false,
             error: Message {
                 message: &self.message,
             },
-        });
+        }
+    }
+
+    fn respond(self, body: String) -> Response {
         let mut res = json_response(self.status, Bytes::from(body));
         if self.status == StatusCode::UNAUTHORIZED {
             res.headers_mut()

@@ -1,10 +1,12 @@
 //! The JSON bodies the API answers with, in one place so that their shapes (and key order)
 //! can be read and tested without a server.
 //!
-//! Two families: the original's (`GET /`, `POST /restart/<id>`), whose shape scripts written
-//! for pymanager 0.2.6.1 parse and which therefore never change, and the `/api/v1/` ones,
-//! which say everything the supervisor knows. Both are written by hand-rolled `Serialize`
-//! impls or plain structs whose field order is the key order on the wire.
+//! Two families: the original's (`GET /`, `GET /status`, `POST /restart/<id>`, `DELETE /`),
+//! whose bytes scripts written for pymanager 0.2.6.1 parse or grep (`'"status": "running"'`)
+//! and which therefore never change, and the `/api/v1/` ones, which say everything the
+//! supervisor knows. The original's are hand-rolled `Serialize` impls, serialized by
+//! [`to_legacy_string`] as Python's `json.dumps` wrote them; the `/api/v1/` ones are the types
+//! of [`super::v1`], which clients read back, serialized compactly by [`to_string`].
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -12,7 +14,7 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 use crate::process_view::ProcState;
-use crate::supervisor::{Event, Lifecycle, Phase, ProcessInfo, Snapshot, VerifierInfo};
+use crate::supervisor::{Event, Phase, ProcessInfo, Snapshot};
 
 /// One process as the original's `GET /` listed it: `id, command, status, pid|code`.
 pub struct LegacyProcess<'a>(pub &'a ProcessInfo);
@@ -63,51 +65,13 @@ pub struct LegacyRestarted<'a> {
     pub process: LegacyProcess<'a>,
 }
 
-/// One process with everything the supervisor knows; the `/api/v1/` shape.
-///
-/// `state` is flattened to a word plus `pid` / `exit_code` / `signal` (each null when it does
-/// not apply) so that a client never has to look inside a tagged object. `started_at` is
-/// RFC 3339 in UTC with milliseconds (`2025-01-31T12:00:00.250Z`), or null before the first
-/// start: readable in a terminal, sortable as a string, parsed by every language.
+/// One process with everything the supervisor knows; the `/api/v1/` shape, written by
+/// [`v1::Process`](super::v1::Process) (the type clients read it back with).
 pub struct V1Process<'a>(pub &'a ProcessInfo);
 
 impl Serialize for V1Process<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let p = self.0;
-        let (state, pid, exit_code, signal) = match p.state {
-            ProcState::NotStarted => ("not-started", None, None, None),
-            ProcState::Running { pid } => ("running", Some(pid), None, None),
-            ProcState::Exited { code } => ("exited", None, Some(code), None),
-            ProcState::Signaled { signal } => ("signaled", None, None, Some(signal)),
-        };
-        let mut m = s.serialize_map(Some(13))?;
-        m.serialize_entry("id", &p.id)?;
-        m.serialize_entry("name", &p.name)?;
-        m.serialize_entry("command", &p.command)?;
-        m.serialize_entry("state", state)?;
-        m.serialize_entry("pid", &pid)?;
-        m.serialize_entry("exit_code", &exit_code)?;
-        m.serialize_entry("signal", &signal)?;
-        m.serialize_entry("status", p.legacy_status())?;
-        m.serialize_entry("lifecycle", &p.lifecycle)?;
-        m.serialize_entry("restarts", &p.restarts)?;
-        m.serialize_entry("started_at", &p.started_at.map(rfc3339))?;
-        m.serialize_entry("verifier", &p.verifier.as_ref().map(V1Verifier))?;
-        m.serialize_entry("error", &p.error)?;
-        m.end()
-    }
-}
-
-/// A verifier as `/api/v1/` reports it: `{"type", "outcome", "message"}`.
-struct V1Verifier<'a>(&'a VerifierInfo);
-
-impl Serialize for V1Verifier<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(3))?;
-        m.serialize_entry("type", &self.0.kind)?;
-        m.serialize_entry("outcome", &self.0.outcome)?;
-        m.serialize_entry("message", &self.0.message)?;
-        m.end()
+        super::v1::Process::from(self.0).serialize(s)
     }
 }
 
@@ -120,83 +84,25 @@ pub struct V1Done<'a> {
     pub process: V1Process<'a>,
 }
 
-/// `GET /api/v1/status`: the phase and how many processes are where.
+/// `GET /api/v1/status`: the phase and how many processes are where, written by
+/// [`v1::Status`](super::v1::Status).
 pub struct V1Status<'a>(pub &'a Snapshot);
 
 impl Serialize for V1Status<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let snap = self.0;
-        let running = snap
-            .processes
-            .iter()
-            .filter(|p| matches!(p.state, ProcState::Running { .. }))
-            .count();
-        let mut m = s.serialize_map(Some(5))?;
-        m.serialize_entry("status", snap.phase.as_str())?;
-        m.serialize_entry("shutting_down", &snap.phase.is_shutting_down())?;
-        m.serialize_entry("total", &snap.processes.len())?;
-        m.serialize_entry("running", &running)?;
-        m.serialize_entry("lifecycle", &LifecycleCounts(snap))?;
-        m.end()
-    }
-}
-
-/// How many processes have each lifecycle word, every word listed (zeros included).
-struct LifecycleCounts<'a>(&'a Snapshot);
-
-impl Serialize for LifecycleCounts<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(Lifecycle::ALL.len()))?;
-        for l in Lifecycle::ALL {
-            let n = self.0.processes.iter().filter(|p| p.lifecycle == l).count();
-            m.serialize_entry(l.as_str(), &n)?;
-        }
-        m.end()
+        super::v1::Status::from(self.0).serialize(s)
     }
 }
 
 /// An [`Event`] as the event stream sends it: the SSE event name, and its JSON data
 /// (`{"event": name, ...}` with processes in the `/api/v1/` shape).
 pub fn event_json(event: &Event) -> (&'static str, String) {
-    #[derive(Serialize)]
-    struct PhaseData {
-        event: &'static str,
-        phase: &'static str,
-    }
-    #[derive(Serialize)]
-    struct ProcessData<'a> {
-        event: &'static str,
-        process: V1Process<'a>,
-    }
-    #[derive(Serialize)]
-    struct FailedData<'a> {
-        event: &'static str,
-        message: &'a str,
-    }
-    let (name, data) = match event {
-        Event::Phase { phase } => (
-            "phase",
-            to_string(&PhaseData {
-                event: "phase",
-                phase: phase.as_str(),
-            }),
-        ),
-        Event::Process { process } => (
-            "process",
-            to_string(&ProcessData {
-                event: "process",
-                process: V1Process(process),
-            }),
-        ),
-        Event::StartupFailed { message } => (
-            "startup-failed",
-            to_string(&FailedData {
-                event: "startup-failed",
-                message,
-            }),
-        ),
+    let name = match event {
+        Event::Phase { .. } => "phase",
+        Event::Process { .. } => "process",
+        Event::StartupFailed { .. } => "startup-failed",
     };
-    (name, data)
+    (name, to_string(&super::v1::Event::from(event)))
 }
 
 /// The phase event the stream starts with, so a client needs no second request to know where
@@ -212,6 +118,68 @@ pub fn to_string<T: Serialize>(v: &T) -> String {
         // Unreachable for the types above; answer a valid body rather than panic.
         format!(r#"{{"success":false,"error":{{"message":"cannot encode the answer: {e}"}}}}"#)
     })
+}
+
+/// Serializes a body of one of the original's routes byte for byte as the original did:
+/// Python's `json.dumps` with its defaults, which bottle used, i.e. `", "` between items,
+/// `": "` after keys, and every character outside printable ASCII escaped (`é` is
+/// `\u00e9`, an emoji a surrogate pair).
+pub fn to_legacy_string<T: Serialize>(v: &T) -> String {
+    let mut out = Vec::with_capacity(128);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
+    match v.serialize(&mut ser) {
+        // Everything outside ASCII was escaped, so the text is ASCII.
+        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+        Err(_) => to_string(v),
+    }
+}
+
+/// The output of Python's `json.dumps(v)`: serde_json already escapes `"`, `\` and control
+/// characters as Python does (`\n`, `\u001b`, lower-case hex); this adds the separators
+/// and `ensure_ascii`.
+struct PythonFormatter;
+
+impl serde_json::ser::Formatter for PythonFormatter {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut plain = 0;
+        for (i, c) in fragment.char_indices() {
+            // Printable ASCII is written as it is; DEL and everything above are escaped.
+            if (c as u32) < 0x7f {
+                continue;
+            }
+            w.write_all(&fragment.as_bytes()[plain..i])?;
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                write!(w, "\\u{unit:04x}")?;
+            }
+            plain = i + c.len_utf8();
+        }
+        w.write_all(&fragment.as_bytes()[plain..])
+    }
 }
 
 /// `t` as RFC 3339 in UTC with milliseconds; times before 1970 clamp to the epoch.
@@ -250,7 +218,7 @@ pub(crate) mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::supervisor::VerifierOutcome;
+    use crate::supervisor::{Lifecycle, VerifierInfo, VerifierOutcome};
 
     /// A process record as the supervisor would publish it.
     pub(crate) fn info(id: u32, name: &str, state: ProcState) -> ProcessInfo {
@@ -283,15 +251,23 @@ pub(crate) mod tests {
             ],
         };
         assert_eq!(
-            to_string(&LegacyList(&snap)),
+            to_legacy_string(&LegacyList(&snap)),
             concat!(
-                r#"{"count":4,"processes":["#,
-                r#"{"id":1,"command":"sleep 1","status":"running","pid":42},"#,
-                r#"{"id":2,"command":"sleep 2","status":"terminated","code":3},"#,
-                r#"{"id":3,"command":"sleep 3","status":"terminated","code":-15},"#,
-                r#"{"id":4,"command":"sleep 4","status":"terminated","code":null}"#,
+                r#"{"count": 4, "processes": ["#,
+                r#"{"id": 1, "command": "sleep 1", "status": "running", "pid": 42}, "#,
+                r#"{"id": 2, "command": "sleep 2", "status": "terminated", "code": 3}, "#,
+                r#"{"id": 3, "command": "sleep 3", "status": "terminated", "code": -15}, "#,
+                r#"{"id": 4, "command": "sleep 4", "status": "terminated", "code": null}"#,
                 "]}"
             )
+        );
+        let empty = Snapshot {
+            phase: Phase::Running,
+            processes: vec![],
+        };
+        assert_eq!(
+            to_legacy_string(&LegacyList(&empty)),
+            r#"{"count": 0, "processes": []}"#
         );
     }
 
@@ -299,11 +275,28 @@ pub(crate) mod tests {
     fn legacy_restart_body() {
         let p = info(2, "b", ProcState::Running { pid: 7 });
         assert_eq!(
-            to_string(&LegacyRestarted {
+            to_legacy_string(&LegacyRestarted {
                 success: true,
                 process: LegacyProcess(&p)
             }),
-            r#"{"success":true,"process":{"id":2,"command":"sleep 2","status":"running","pid":7}}"#
+            r#"{"success": true, "process": {"id": 2, "command": "sleep 2", "status": "running", "pid": 7}}"#
+        );
+    }
+
+    /// What Python 3's `json.dumps` writes for the same value (checked against it):
+    /// escapes of quotes, backslashes and control characters, `ensure_ascii`, surrogate
+    /// pairs, and a slash left alone.
+    #[test]
+    fn legacy_strings_are_escaped_as_python_escapes_them() {
+        let mut p = info(1, "a", ProcState::Signaled { signal: 15 });
+        p.command = "echo caf\u{e9} \"q\" \\ \t\n\x1b\x7f \u{1F600} /".into();
+        assert_eq!(
+            to_legacy_string(&LegacyProcess(&p)),
+            r#"{"id": 1, "command": "echo caf\u00e9 \"q\" \\ \t\n\u001b\u007f \ud83d\ude00 /", "status": "terminated", "code": -15}"#
+        );
+        assert_eq!(
+            to_legacy_string(&serde_json::json!({"e": [], "o": {}, "n": null, "t": true})),
+            r#"{"e": [], "o": {}, "n": null, "t": true}"#
         );
     }
 

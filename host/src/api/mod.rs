@@ -15,6 +15,7 @@ pub mod routes;
 pub mod server;
 pub mod stream;
 pub mod ui;
+pub mod v1;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -72,7 +73,7 @@ impl Default for ApiConfig {
 #[derive(thiserror::Error, Debug)]
 pub enum ApiError {
     /// `http.host` does not resolve.
-    #[error("cannot resolve http.host '{host}': {}", describe(.source))]
+    #[error("cannot resolve http.host '{host}': {}", crate::error_text::io(.source))]
     Resolve {
         /// The host as configured.
         host: String,
@@ -81,7 +82,7 @@ pub enum ApiError {
         source: std::io::Error,
     },
     /// The address is taken, or not ours to bind.
-    #[error("cannot listen on {addr}: {}", describe(.source))]
+    #[error("cannot listen on {addr}: {}", crate::error_text::io(.source))]
     Listen {
         /// The address tried.
         addr: String,
@@ -93,14 +94,6 @@ pub enum ApiError {
     /// refuse it rather than guess.
     #[error("http token is empty: set a token or remove it")]
     EmptyToken,
-}
-
-/// The OS's words for an I/O error, without Rust's "(os error N)" suffix.
-fn describe(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
-        None => e.to_string(),
-    }
 }
 
 /// Binds the REST interface and returns the address bound and the server future.
@@ -284,7 +277,7 @@ impl Api {
         {
             return (snap, body.clone());
         }
-        let body = Bytes::from(json::to_string(&json::LegacyList(&snap)));
+        let body = Bytes::from(json::to_legacy_string(&json::LegacyList(&snap)));
         *cache = Some((snap.clone(), body.clone()));
         (snap, body)
     }

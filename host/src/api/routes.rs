@@ -310,10 +310,15 @@ fn ok_json<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
     json_response(status, Bytes::from(json::to_string(v)))
 }
 
+/// An answer of one of the original's routes, serialized as the original did.
+fn legacy_json<T: serde::Serialize>(v: &T) -> Response {
+    json_response(StatusCode::OK, Bytes::from(json::to_legacy_string(v)))
+}
+
 fn legacy_list(api: &Api) -> Response {
     let (snap, body) = api.legacy_list();
     if snap.phase.is_shutting_down() {
-        return Failure::shutting_down().into_response();
+        return Failure::shutting_down().into_legacy_response();
     }
     json_response(StatusCode::OK, body)
 }
@@ -324,48 +329,70 @@ fn status(api: &Api) -> Response {
         status: &'static str,
     }
     let snap = api.handle().snapshot();
-    ok_json(
-        StatusCode::OK,
-        &Status {
-            status: snap.phase.as_str(),
-        },
-    )
+    legacy_json(&Status {
+        status: snap.phase.as_str(),
+    })
 }
 
 async fn legacy_shutdown(api: &Api) -> Response {
     if api.handle().snapshot().phase.is_shutting_down() {
-        return Failure::shutting_down().into_response();
+        return Failure::shutting_down().into_legacy_response();
     }
     match api.handle().shutdown().await {
-        Ok(()) => ok_json(StatusCode::OK, &serde_json::json!({ "success": true })),
-        Err(e) => Failure::from(e).into_response(),
+        Ok(()) => legacy_json(&serde_json::json!({ "success": true })),
+        Err(e) => Failure::from(e).into_legacy_response(),
     }
 }
 
-/// The original's restart: numeric ids only (400 otherwise), 404 for an unknown id.
+/// The original's restart: ids as Python's `int()` reads them (400 otherwise), 404 for a
+/// number that names no process.
 async fn legacy_restart(api: &Api, id: &str) -> Response {
     if api.handle().snapshot().phase.is_shutting_down() {
-        return Failure::shutting_down().into_response();
+        return Failure::shutting_down().into_legacy_response();
     }
-    // The original took anything Python's int() takes; negative and zero ids are numbers
-    // that name no process.
-    let Ok(n) = id.trim().parse::<i64>() else {
-        return Failure::new(StatusCode::BAD_REQUEST, format!("Invalid ID '{id}'."))
-            .into_response();
-    };
-    let Ok(n) = u32::try_from(n) else {
-        return Failure::from(CommandError::NotFound(id.to_string())).into_response();
+    let n = match python_int(id) {
+        None => {
+            return Failure::new(StatusCode::BAD_REQUEST, format!("Invalid ID '{id}'."))
+                .into_legacy_response();
+        }
+        Some(Some(n)) => n,
+        Some(None) => {
+            return Failure::from(CommandError::NotFound(id.to_string())).into_legacy_response();
+        }
     };
     match api.handle().restart(ProcessRef::Id(n)).await {
-        Ok(p) => ok_json(
-            StatusCode::OK,
-            &LegacyRestarted {
-                success: true,
-                process: LegacyProcess(&p),
-            },
-        ),
-        Err(e) => Failure::from(e).into_response(),
+        Ok(p) => legacy_json(&LegacyRestarted {
+            success: true,
+            process: LegacyProcess(&p),
+        }),
+        Err(e) => Failure::from(e).into_legacy_response(),
     }
+}
+
+/// `s` as Python's `int()` reads it: surrounding white space, a sign, and digits with single
+/// underscores between them (`" +1_0 "` is 10). `None` if it is not an integer at all;
+/// `Some(None)` for an integer that cannot be a process id (zero, negative, huge).
+pub fn python_int(s: &str) -> Option<Option<u32>> {
+    let s = s.trim();
+    let (negative, digits) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let valid = !digits.is_empty()
+        && !digits.starts_with('_')
+        && !digits.ends_with('_')
+        && !digits.contains("__")
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    if !valid {
+        return None;
+    }
+    let n = digits
+        .replace('_', "")
+        .parse::<u32>()
+        .ok()
+        .filter(|_| !negative);
+    Some(n.filter(|n| *n > 0))
 }
 
 /// The process a reference names in a snapshot, or the supervisor's own 404.
@@ -541,6 +568,19 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn restart_ids_are_read_as_pythons_int_reads_them() {
+        assert_eq!(python_int("1"), Some(Some(1)));
+        assert_eq!(python_int(" +1_0 "), Some(Some(10)));
+        assert_eq!(python_int("007"), Some(Some(7)));
+        assert_eq!(python_int("0"), Some(None));
+        assert_eq!(python_int("-1"), Some(None));
+        assert_eq!(python_int("99999999999999999999"), Some(None));
+        for bad in ["", " ", "abc", "1.0", "1__0", "_1", "1_", "+", "0x1", "1 2"] {
+            assert_eq!(python_int(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

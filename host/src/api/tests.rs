@@ -131,6 +131,12 @@ fn error_body(msg: &str) -> String {
     serde_json::json!({"success": false, "error": {"message": msg}}).to_string()
 }
 
+/// The error body of the original's routes, in its serialisation (`json.dumps`: `", "` and
+/// `": "`).
+fn legacy_error_body(msg: &str) -> String {
+    format!(r#"{{"success": false, "error": {{"message": "{msg}"}}}}"#)
+}
+
 #[tokio::test]
 async fn legacy_routes_answer_like_the_original() {
     let _one = exclusive().await;
@@ -144,28 +150,28 @@ async fn legacy_routes_answer_like_the_original() {
         body,
         format!(
             concat!(
-                r#"{{"count":3,"processes":[{{"id":1,"command":"sh -c exec sleep 100","status":"running","pid":{}}},"#,
-                r#"{{"id":2,"command":"sh -c exit 1","status":"terminated","code":1}},"#,
-                r#"{{"id":3,"command":"sh -c kill -TERM $$","status":"terminated","code":-15}}]}}"#
+                r#"{{"count": 3, "processes": [{{"id": 1, "command": "sh -c exec sleep 100", "status": "running", "pid": {}}}, "#,
+                r#"{{"id": 2, "command": "sh -c exit 1", "status": "terminated", "code": 1}}, "#,
+                r#"{{"id": 3, "command": "sh -c kill -TERM $$", "status": "terminated", "code": -15}}]}}"#
             ),
             web
         )
     );
     assert_eq!(
         call(c.get(format!("{}/status", s.base))).await,
-        (200, r#"{"status":"running"}"#.into())
+        (200, r#"{"status": "running"}"#.into())
     );
     assert_eq!(
         call(c.post(format!("{}/restart/abc", s.base))).await,
-        (400, error_body("Invalid ID 'abc'."))
+        (400, legacy_error_body("Invalid ID 'abc'."))
     );
     assert_eq!(
         call(c.post(format!("{}/restart/9", s.base))).await,
-        (404, error_body("Process with id '9' not found."))
+        (404, legacy_error_body("Process with id '9' not found."))
     );
     assert_eq!(
         call(c.post(format!("{}/restart/-1", s.base))).await,
-        (404, error_body("Process with id '-1' not found."))
+        (404, legacy_error_body("Process with id '-1' not found."))
     );
     let (st, body) = call(c.post(format!("{}/restart/2", s.base))).await;
     assert_eq!(st, 200, "{body}");
@@ -173,20 +179,20 @@ async fn legacy_routes_answer_like_the_original() {
     assert_eq!(
         body,
         format!(
-            r#"{{"success":true,"process":{{"id":2,"command":"sh -c exit 1","status":"{}",{}}}}}"#,
+            r#"{{"success": true, "process": {{"id": 2, "command": "sh -c exit 1", "status": "{}", {}}}}}"#,
             v["process"]["status"].as_str().unwrap(),
             match v["process"]["pid"].as_u64() {
-                Some(pid) => format!(r#""pid":{pid}"#),
-                None => r#""code":1"#.to_string(),
+                Some(pid) => format!(r#""pid": {pid}"#),
+                None => r#""code": 1"#.to_string(),
             }
         )
     );
     assert_eq!(
         call(c.delete(format!("{}/", s.base))).await,
-        (200, r#"{"success":true}"#.into())
+        (200, r#"{"success": true}"#.into())
     );
     // From now on only /status answers.
-    let shutdown = error_body("Process is in shutdown.");
+    let shutdown = legacy_error_body("Process is in shutdown.");
     assert_eq!(
         call(c.get(format!("{}/", s.base))).await,
         (403, shutdown.clone())
@@ -206,7 +212,11 @@ async fn legacy_routes_answer_like_the_original() {
     let (st, body) = call(c.get(format!("{}/status", s.base))).await;
     assert_eq!(st, 200);
     assert!(
-        [r#"{"status":"shutdown"}"#, r#"{"status":"force shutdown"}"#].contains(&body.as_str()),
+        [
+            r#"{"status": "shutdown"}"#,
+            r#"{"status": "force shutdown"}"#
+        ]
+        .contains(&body.as_str()),
         "{body}"
     );
     m.done().await;

@@ -1,29 +1,45 @@
 //! Lenient readers for values the original accepted loosely (Python is forgiving about
-//! `"10"` for a number or `1` for a flag), and the wording of parse errors.
+//! `"10"` for a number, `1` for a flag or a string for a list), and the wording of parse
+//! errors.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, de::Error as _};
 use serde_json::Value;
 
-/// A flag: `true`/`false`, `0`/`1`, or the strings `"true"`/`"false"`.
+/// A flag, read as the original read it (Python's truth value) where that is what a config
+/// means: `true`/`false`, a number (0 is false), `null` (false), and the strings
+/// `true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0` and `""` (false). Other strings are
+/// refused: Python took any non-empty string for true, `"false"` included, which no config
+/// means.
 pub(super) fn bool_like<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    match Value::deserialize(d)? {
-        Value::Bool(b) => Ok(b),
-        Value::Number(n) if n.as_u64() == Some(0) => Ok(false),
-        Value::Number(n) if n.as_u64() == Some(1) => Ok(true),
-        Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(true),
-        Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(false),
-        Value::Null => Ok(false),
-        other => Err(D::Error::custom(format!(
-            "expected true or false, found {}",
-            describe(&other)
-        ))),
+    let v = Value::deserialize(d)?;
+    truth(&v)
+        .ok_or_else(|| D::Error::custom(format!("expected true or false, found {}", describe(&v))))
+}
+
+/// [`bool_like`] for a key that may be absent.
+pub(super) fn opt_bool_like<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    bool_like(d).map(Some)
+}
+
+fn truth(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Null => Some(false),
+        Value::Number(n) => Some(n.as_f64() != Some(0.0)),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Some(true),
+            "false" | "no" | "off" | "0" | "" => Some(false),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
-/// A duration in seconds: a non-negative number or a numeric string.
-pub(super) fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+/// A duration in seconds: a number or a numeric string; `Err(n)` for a negative number,
+/// which the original warned about and replaced by its default.
+pub(super) fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Result<Duration, f64>, D::Error> {
     let v = Value::deserialize(d)?;
     let secs = match &v {
         Value::Number(n) => n.as_f64(),
@@ -31,7 +47,8 @@ pub(super) fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Er
         _ => None,
     };
     match secs {
-        Some(s) if (0.0..1e9).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        Some(s) if (0.0..1e9).contains(&s) => Ok(Ok(Duration::from_secs_f64(s))),
+        Some(s) if s < 0.0 => Ok(Err(s)),
         _ => Err(D::Error::custom(format!(
             "expected a number of seconds, found {}",
             describe(&v)
@@ -39,14 +56,60 @@ pub(super) fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Er
     }
 }
 
-/// A list of strings; numbers and booleans in it are taken as their text.
-pub(super) fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+/// A port: a number, or a string holding one (configs written from templates).
+pub(super) fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
     let v = Value::deserialize(d)?;
+    let n = match &v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    };
+    n.and_then(|n| u16::try_from(n).ok()).ok_or_else(|| {
+        D::Error::custom(format!(
+            "expected a port number (0-65535), found {}",
+            describe(&v)
+        ))
+    })
+}
+
+/// `messages`: a list of message types; or, as the original tested `"x" in messages`, a
+/// string, which then names every type written in it (`"process.exit"`,
+/// `"process.exit verifier.fail"`); `null` for none.
+pub(super) fn message_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(Vec::new()),
+        Value::String(s) => {
+            let named: Vec<String> = super::MESSAGE_TYPES
+                .iter()
+                .filter(|t| s.contains(*t))
+                .map(|t| t.to_string())
+                .collect();
+            // A string naming none is kept whole, so that it is warned about.
+            Ok(if named.is_empty() { vec![s] } else { named })
+        }
+        other => string_list(other).map_err(D::Error::custom),
+    }
+}
+
+/// A verifier's `arguments`: an object, or `null` for none.
+pub(super) fn arguments<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(Value::Object(Default::default())),
+        v => Ok(v),
+    }
+}
+
+/// A list of strings; numbers and booleans in it are taken as their text.
+pub(super) fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    string_list(Value::deserialize(d)?).map_err(D::Error::custom)
+}
+
+fn string_list(v: Value) -> Result<Vec<String>, String> {
     let Value::Array(items) = v else {
-        return Err(D::Error::custom(format!(
+        return Err(format!(
             "expected a list of strings, found {}",
             describe(&v)
-        )));
+        ));
     };
     items
         .into_iter()
@@ -55,10 +118,10 @@ pub(super) fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>
             Value::String(s) => Ok(s),
             Value::Number(n) => Ok(n.to_string()),
             Value::Bool(b) => Ok(b.to_string()),
-            other => Err(D::Error::custom(format!(
+            other => Err(format!(
                 "item {i}: expected a string, found {}",
                 describe(&other)
-            ))),
+            )),
         })
         .collect()
 }

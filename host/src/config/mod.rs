@@ -96,20 +96,26 @@ pub struct Config {
     pub modules: IndexMap<String, ModuleConfig>,
     /// The REST interface.
     pub http: HttpConfig,
-    /// Stay up after every process has ended (`keep-alive`, also spelt `keep_alive`).
-    #[serde(
-        rename = "keep-alive",
-        alias = "keep_alive",
-        deserialize_with = "flex::bool_like"
-    )]
+    /// Stay up after every process has ended: `keep_alive`, or `keep-alive` (the spelling
+    /// of the original's description); `keep_alive` wins when both are given.
+    #[serde(skip)]
     pub keep_alive: bool,
+    /// `keep-alive` as written.
+    #[serde(rename = "keep-alive", deserialize_with = "flex::opt_bool_like")]
+    keep_alive_hyphen: Option<bool>,
+    /// `keep_alive` as written.
+    #[serde(rename = "keep_alive", deserialize_with = "flex::opt_bool_like")]
+    keep_alive_underscore: Option<bool>,
     /// Time every process gets between SIGTERM and SIGKILL at shutdown.
-    #[serde(deserialize_with = "flex::seconds")]
+    #[serde(skip)]
     pub graceful_time: Duration,
+    /// `graceful_time` as written; `Err` holds a negative value.
+    #[serde(rename = "graceful_time", deserialize_with = "some_seconds")]
+    graceful_time_given: Option<Result<Duration, f64>>,
     /// The shell for `shell: true` and `environment_file`; `true` means the user's shell.
     pub default_shell: StringOrBool,
     /// Which extra messages to print, as written (see [`Config::messages`]).
-    #[serde(deserialize_with = "flex::string_list")]
+    #[serde(deserialize_with = "flex::message_list")]
     pub messages: Vec<String>,
     /// The processes, in the order they start.
     pub processes: IndexMap<String, ProcessConfig>,
@@ -121,7 +127,10 @@ impl Default for Config {
             modules: IndexMap::new(),
             http: HttpConfig::default(),
             keep_alive: false,
-            graceful_time: Duration::from_secs(10),
+            keep_alive_hyphen: None,
+            keep_alive_underscore: None,
+            graceful_time: DEFAULT_GRACEFUL_TIME,
+            graceful_time_given: None,
             default_shell: StringOrBool::Bool(true),
             messages: Vec::new(),
             processes: IndexMap::new(),
@@ -140,6 +149,15 @@ impl Config {
             verifier_verbose: verbose,
         }
     }
+}
+
+/// `graceful_time` when the config gives none (or a negative one).
+pub const DEFAULT_GRACEFUL_TIME: Duration = Duration::from_secs(10);
+
+fn some_seconds<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Result<Duration, f64>>, D::Error> {
+    flex::seconds(d).map(Some)
 }
 
 /// The message types `messages` may list.
@@ -187,6 +205,7 @@ pub struct HttpConfig {
     #[serde(deserialize_with = "flex::bool_like")]
     pub enabled: bool,
     /// Port (0 picks a free one and announces it).
+    #[serde(deserialize_with = "flex::port")]
     pub port: u16,
     /// Address to bind; loopback unless told otherwise.
     pub host: String,
@@ -222,7 +241,7 @@ pub struct ProcessConfig {
     /// The program, looked up from where pymanager was started.
     pub executable: String,
     /// Its arguments; required even when empty, as in the original.
-    #[serde(deserialize_with = "flex::string_list")]
+    #[serde(deserialize_with = "flex::strings")]
     pub arguments: Vec<String>,
     /// How to launch it.
     #[serde(default)]
@@ -255,8 +274,8 @@ pub struct VerifierConfig {
     /// `module.Name`, a built-in name (`HttpOkVerifier`) or a short name (`http`).
     #[serde(rename = "type")]
     pub kind: String,
-    /// Handed to the verifier as JSON; `{}` when absent.
-    #[serde(default = "empty_object")]
+    /// Handed to the verifier as JSON; `{}` when absent or `null`.
+    #[serde(default = "empty_object", deserialize_with = "flex::arguments")]
     pub arguments: Value,
 }
 
@@ -306,7 +325,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, ConfigError> {
     }
     let mut warnings = Vec::new();
     let mut track = serde_path_to_error::Track::new();
-    let config: Config = {
+    let mut config: Config = {
         let de = serde_path_to_error::Deserializer::new(&value, &mut track);
         serde_ignored::deserialize(de, |p| {
             warnings.push(format!(
@@ -316,12 +335,40 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, ConfigError> {
         })
         .map_err(|e| ConfigError::invalid(flex::path_of(&track.path()), flex::clean(&e)))?
     };
+    settle(&mut config, &mut warnings);
     check(&config, &mut warnings)?;
     Ok(Loaded {
         config,
         dir: PathBuf::from("."),
         warnings,
     })
+}
+
+/// Values written in more than one way, brought to one: both keep-alive spellings, and a
+/// negative `graceful_time` (the original's warning, and its default).
+fn settle(config: &mut Config, warnings: &mut Vec<String>) {
+    config.keep_alive = match (config.keep_alive_hyphen, config.keep_alive_underscore) {
+        (Some(hyphen), Some(underscore)) if hyphen != underscore => {
+            warnings.push(format!(
+                "[WARNING] keep-alive is {hyphen} but keep_alive is {underscore}: keep_alive wins \
+                 (the original pymanager reads only keep_alive); remove one of them."
+            ));
+            underscore
+        }
+        (_, Some(underscore)) => underscore,
+        (Some(hyphen), None) => hyphen,
+        (None, None) => false,
+    };
+    config.graceful_time = match config.graceful_time_given {
+        Some(Ok(d)) => d,
+        Some(Err(given)) => {
+            warnings.push(format!(
+                "[WARNING] invalid graceful_time '{given}', must be a positive number; using 10 s."
+            ));
+            DEFAULT_GRACEFUL_TIME
+        }
+        None => DEFAULT_GRACEFUL_TIME,
+    };
 }
 
 /// Rules that span fields.

@@ -51,6 +51,31 @@ fn both_keep_alive_spellings_work() {
 }
 
 #[test]
+fn both_keep_alive_spellings_together_are_read_as_the_original_read_them() {
+    let with = |hyphen: bool, underscore: bool| {
+        parse_str(&format!(
+            r#"{{"keep-alive": {hyphen}, "keep_alive": {underscore},
+                "processes": {{"a": {{"executable": "true", "arguments": []}}}}}}"#
+        ))
+        .unwrap()
+    };
+    let l = with(true, true);
+    assert!(l.config.keep_alive);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    // The original reads only keep_alive, so that is what a config that ran there meant.
+    let l = with(true, false);
+    assert!(!l.config.keep_alive);
+    assert_eq!(
+        l.warnings,
+        [
+            "[WARNING] keep-alive is true but keep_alive is false: keep_alive wins (the original \
+          pymanager reads only keep_alive); remove one of them."
+        ]
+    );
+    assert!(with(false, true).config.keep_alive);
+}
+
+#[test]
 fn exit_codes_follow_the_original() {
     assert_eq!(parse_str("{").unwrap_err().exit_code(), 3);
     assert_eq!(
@@ -155,6 +180,76 @@ fn loose_values_of_the_original_are_accepted() {
 }
 
 #[test]
+fn more_loose_values_configs_of_the_original_use() {
+    let l = parse_str(
+        r#"{"messages": "process.exit", "graceful_time": -1, "keep_alive": 2,
+            "http": {"enabled": "yes", "port": " 5002 "},
+            "processes": {"a": {"executable": "x", "arguments": [],
+              "verifier": {"type": "exited", "arguments": null}}}}"#,
+    )
+    .unwrap();
+    let c = &l.config;
+    assert!(c.messages().process_exit && !c.messages().verifier_fail);
+    assert_eq!(c.graceful_time, Duration::from_secs(10));
+    assert_eq!(
+        l.warnings,
+        ["[WARNING] invalid graceful_time '-1', must be a positive number; using 10 s."]
+    );
+    assert!(c.keep_alive && c.http.enabled);
+    assert_eq!(c.http.port, 5002);
+    let v = c.processes["a"].verifier.as_ref().unwrap();
+    assert_eq!(v.arguments, serde_json::json!({}));
+
+    // A string names every message type written in it; one naming none is warned about.
+    let c = parse_str(
+        r#"{"messages": "verifier.fail,process.exit", "processes": {"a": {"executable": "x", "arguments": []}}}"#,
+    )
+    .unwrap()
+    .config;
+    let m = c.messages();
+    assert!(m.process_exit && m.verifier_fail && !m.verifier_verbose);
+    let l = parse_str(
+        r#"{"messages": "everything", "processes": {"a": {"executable": "x", "arguments": []}}}"#,
+    )
+    .unwrap();
+    assert!(
+        l.warnings[0].contains("unknown message type \"everything\""),
+        "{:?}",
+        l.warnings
+    );
+    let c = parse_str(
+        r#"{"messages": null, "processes": {"a": {"executable": "x", "arguments": []}}}"#,
+    )
+    .unwrap()
+    .config;
+    assert_eq!(c.messages(), Messages::default());
+
+    // Flags: Python's truth, except strings no config means as true.
+    for (flag, want) in [
+        ("0", false),
+        ("0.5", true),
+        (r#""off""#, false),
+        (r#""""#, false),
+    ] {
+        let c = parse_str(&format!(
+            r#"{{"keep_alive": {flag}, "processes": {{"a": {{"executable": "x", "arguments": []}}}}}}"#
+        ))
+        .unwrap()
+        .config;
+        assert_eq!(c.keep_alive, want, "{flag}");
+    }
+    let (path, reason) = invalid(
+        r#"{"keep_alive": "maybe", "processes": {"a": {"executable": "x", "arguments": []}}}"#,
+    );
+    assert_eq!(path, "keep_alive");
+    assert!(reason.contains("expected true or false"), "{reason}");
+    let (path, _) = invalid(
+        r#"{"graceful_time": "soon", "processes": {"a": {"executable": "x", "arguments": []}}}"#,
+    );
+    assert_eq!(path, "graceful_time");
+}
+
+#[test]
 fn processes_keep_config_order() {
     let c = parse_str(
         r#"{"processes": {"z": {"executable": "x", "arguments": []},
@@ -178,7 +273,6 @@ fn hostile_shapes_give_errors_not_panics() {
         r#"{"processes": {"a": null}}"#,
         r#"{"processes": {"a": {"executable": 1, "arguments": []}}}"#,
         r#"{"processes": {"a": {"executable": "", "arguments": []}}}"#,
-        r#"{"graceful_time": -1, "processes": {"a": {"executable": "x", "arguments": []}}}"#,
         r#"{"processes": {"a": {"executable": "x", "arguments": [], "verifier": {}}}}"#,
         r#"{"processes": {"a": {"executable": "x", "arguments": [], "verifier": {"type": "http", "arguments": []}}}}"#,
         r#"{"modules": [], "processes": {"a": {"executable": "x", "arguments": []}}}"#,

@@ -35,6 +35,20 @@ pub(super) fn find_executable(executable: &str, workdir: Option<&Path>, launch: 
     }
 }
 
+/// Opens `file` for reading, as sourcing it would, without running anything.
+pub(super) fn check_readable(file: &Path) -> Result<(), String> {
+    if file.is_dir() {
+        return Err(format!("cannot read {}: it is a directory", file.display()));
+    }
+    std::fs::File::open(file).map(drop).map_err(|e| {
+        format!(
+            "cannot read {}: {}",
+            file.display(),
+            crate::error_text::io(&e)
+        )
+    })
+}
+
 /// Sources `file` in `shell` and returns the environment it leaves.
 pub(super) fn source_env_file(
     shell: &str,

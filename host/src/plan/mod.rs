@@ -13,7 +13,7 @@ mod verifiers;
 use crate::config::{ConfigError, Loaded, Messages, ShellChoice};
 use crate::runtime::{Builtin, ModuleDecl, VerifierRef};
 
-use command::{default_shell, find_executable, source_env_file};
+use command::{check_readable, default_shell, find_executable, source_env_file};
 pub(crate) use verifiers::external_module;
 pub use verifiers::prepare;
 
@@ -77,10 +77,24 @@ pub struct VerifierSpec {
     pub args_json: String,
 }
 
+/// What [`build`] does with a process's `environment_file`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvFiles {
+    /// Source it in the default shell: the process gets the environment it leaves.
+    Source,
+    /// Only check that it can be read: `pymanager check` must execute nothing, and
+    /// sourcing a file runs whatever it holds.
+    CheckReadable,
+}
+
 /// Resolves everything that needs no verifier runtime: commands, shells, environment
-/// files, output files and verifier names. Blocking (it runs the shell for environment
-/// files), so it runs before the async runtime starts.
-pub fn build(loaded: &Loaded, warnings: &mut Vec<String>) -> Result<Plan, ConfigError> {
+/// files, output files and verifier names. Blocking (with [`EnvFiles::Source`] it runs the
+/// shell for environment files), so it runs before the async runtime starts.
+pub fn build(
+    loaded: &Loaded,
+    env_files: EnvFiles,
+    warnings: &mut Vec<String>,
+) -> Result<Plan, ConfigError> {
     let config = &loaded.config;
     let default_shell = default_shell(&config.default_shell);
     let cwd = std::env::current_dir()
@@ -113,9 +127,16 @@ pub fn build(loaded: &Loaded, warnings: &mut Vec<String>) -> Result<Plan, Config
             }
         };
         let env = match &p.options.environment_file {
-            Some(file) => Some(source_env_file(&default_shell, &cwd.join(file)).map_err(
-                |reason| ConfigError::invalid(format!("{at}.options.environment_file"), reason),
-            )?),
+            Some(file) => {
+                let file = cwd.join(file);
+                let env = match env_files {
+                    EnvFiles::Source => source_env_file(&default_shell, &file).map(Some),
+                    EnvFiles::CheckReadable => check_readable(&file).map(|()| None),
+                };
+                env.map_err(|reason| {
+                    ConfigError::invalid(format!("{at}.options.environment_file"), reason)
+                })?
+            }
             None => None,
         };
         let output = match (&p.options.redirect_output, p.options.suppress_output) {

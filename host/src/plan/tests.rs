@@ -12,7 +12,7 @@ fn plan_in(dir: &Path, config: serde_json::Value) -> Result<(Plan, Vec<String>),
     let mut loaded = crate::config::parse(config.to_string().as_bytes(), Path::new("p.json"))?;
     loaded.dir = dir.to_path_buf();
     let mut warnings = loaded.warnings.clone();
-    build(&loaded, &mut warnings).map(|p| (p, warnings))
+    build(&loaded, EnvFiles::Source, &mut warnings).map(|p| (p, warnings))
 }
 
 fn plan(config: serde_json::Value) -> Result<(Plan, Vec<String>), ConfigError> {

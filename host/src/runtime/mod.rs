@@ -432,10 +432,15 @@ impl Inner {
         };
         check_header(&bytes, &what).map_err(fail)?;
         let started = Instant::now();
-        let (component, outcome) = self
-            .cache
-            .load_or_compile(&self.engine, &bytes)
-            .map_err(|e| fail(format!("{what} is not a valid component: {}", one_line(&e))))?;
+        let (component, outcome) =
+            self.cache
+                .load_or_compile(&self.engine, &bytes)
+                .map_err(|e| {
+                    fail(format!(
+                        "{what} is not a valid component: {}",
+                        crate::error_text::chain(e.as_ref())
+                    ))
+                })?;
         let compile = started.elapsed();
         let pre = self.link(&component, &what).map_err(fail)?;
         Ok(Prepared {
@@ -462,14 +467,14 @@ impl Inner {
             format!(
                 "{what} imports something pymanager does not provide ({}); a verifier may \
                  import only pymanager:verifier/host@1.0.0 and WASI 0.2",
-                one_line(&e)
+                crate::error_text::chain(e.as_ref())
             )
         })?;
         VerifierModulePre::new(pre).map_err(|e| {
             format!(
                 "{what} does not export {EXPORT_NAME} ({}); build it against pymanager's \
                  wit/ world 'verifier-module'",
-                one_line(&e)
+                crate::error_text::chain(e.as_ref())
             )
         })
     }
@@ -499,19 +504,6 @@ fn io_reason(e: &std::io::Error) -> String {
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
         _ => e.to_string(),
     }
-}
-
-/// A wasmtime error on one line: the message and its innermost cause.
-fn one_line(e: &wasmtime::Error) -> String {
-    let parts: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-    let mut out: Vec<String> = Vec::new();
-    for p in parts {
-        let p = p.lines().map(str::trim).collect::<Vec<_>>().join(" ");
-        if !out.iter().any(|o| o.contains(&p)) {
-            out.push(p);
-        }
-    }
-    out.join(": ")
 }
 
 #[cfg(test)]

@@ -64,7 +64,7 @@ pub(crate) fn plan_of(config: Value) -> plan::Plan {
         std::path::Path::new("pymanager.json"),
     )
     .expect("a valid config");
-    plan::build(&loaded, &mut Vec::new()).expect("a plan")
+    plan::build(&loaded, plan::EnvFiles::Source, &mut Vec::new()).expect("a plan")
 }
 
 /// One process's spec, for tests of what is derived from it.

@@ -142,11 +142,7 @@ async fn send(
     Err(format!("{url}: more than {MAX_REDIRECTS} redirects"))
 }
 
-/// `http://x/: Connection refused (os error 111)`: the innermost cause is the useful one.
+/// `http://x/: Connection refused`: the innermost cause is the useful one.
 fn describe(url: &Url, e: &reqwest::Error) -> String {
-    let mut cause: &dyn std::error::Error = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    format!("{url}: {cause}")
+    format!("{url}: {}", crate::error_text::root_cause(e))
 }

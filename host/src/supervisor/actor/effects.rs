@@ -203,9 +203,9 @@ fn log_sink(console: &Console, messages: Messages, name: &str) -> crate::process
     let name = name.to_string();
     Arc::new(move |level, msg| match level {
         Level::Error | Level::Warn if messages.verifier_fail => {
-            console.say_now(format!("Verifier fail ({name}): {msg}"))
+            console.say_or_drop(format!("Verifier fail ({name}): {msg}"))
         }
-        _ if messages.verifier_verbose => console.say_now(format!("Verifier ({name}): {msg}")),
+        _ if messages.verifier_verbose => console.say_or_drop(format!("Verifier ({name}): {msg}")),
         _ => console.debug(format_args!("verifier of {name}: {msg}")),
     })
 }

@@ -1,0 +1,514 @@
+//! The `/api/v1/` bodies as types, shared by the server and its clients: the server builds
+//! them from a [`Snapshot`] and serializes them, `pymanager ctl` deserializes the very same
+//! types. The JSON shape is therefore written down once; a field renamed here is renamed for
+//! both sides, and the compiler finds every reader.
+//!
+//! These are the API's words, deliberately separate from the supervisor's internal types:
+//! the supervisor may refine its states, the conversions below decide what clients see.
+//! Field order is key order on the wire. Strings borrow from the snapshot when serializing
+//! (no copies per request) and are owned when deserialized. Enums a newer server may extend
+//! have an `Unknown` variant, so an older `ctl` still reads the answer.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use crate::process_view::ProcState;
+use crate::supervisor::{self as sv, ProcessInfo, Snapshot};
+
+/// The manager's phase, in the original's words (`GET /status` and `GET /api/v1/status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// Starting and verifying processes.
+    #[serde(rename = "launching processes")]
+    Launching,
+    /// Every process was started and verified.
+    #[serde(rename = "running")]
+    Running,
+    /// Stopping everything gracefully.
+    #[serde(rename = "shutdown")]
+    Shutdown,
+    /// Killing everything at once.
+    #[serde(rename = "force shutdown")]
+    ForceShutdown,
+    /// A phase this client does not know (a newer manager).
+    #[serde(other, rename = "unknown")]
+    Unknown,
+}
+
+impl Phase {
+    /// The word on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Launching => "launching processes",
+            Phase::Running => "running",
+            Phase::Shutdown => "shutdown",
+            Phase::ForceShutdown => "force shutdown",
+            Phase::Unknown => "unknown",
+        }
+    }
+}
+
+impl From<sv::Phase> for Phase {
+    fn from(p: sv::Phase) -> Self {
+        match p {
+            sv::Phase::Launching => Phase::Launching,
+            sv::Phase::Running => Phase::Running,
+            sv::Phase::Shutdown => Phase::Shutdown,
+            sv::Phase::ForceShutdown => Phase::ForceShutdown,
+        }
+    }
+}
+
+/// What the process is doing at the OS level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// Not spawned yet, or stopped.
+    NotStarted,
+    /// Running (`pid` is set).
+    Running,
+    /// Exited (`exit_code` is set).
+    Exited,
+    /// Ended by a signal (`signal` is set).
+    Signaled,
+    /// A state this client does not know (a newer manager).
+    #[serde(other)]
+    Unknown,
+}
+
+/// The original's two words for a process: `running` or `terminated`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LegacyStatus {
+    /// The process runs.
+    Running,
+    /// Anything else.
+    Terminated,
+}
+
+/// Where a process is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Lifecycle {
+    /// Waiting for its turn.
+    Pending,
+    /// Being spawned.
+    Starting,
+    /// Spawned, its verifier running.
+    Verifying,
+    /// Running and verified.
+    Ready,
+    /// Being stopped.
+    Stopping,
+    /// Stopped on request.
+    Stopped,
+    /// Ended on its own.
+    Exited,
+    /// Could not be spawned, or its verifier failed.
+    Failed,
+    /// A lifecycle state this client does not know (a newer manager).
+    #[serde(other)]
+    Unknown,
+}
+
+impl State {
+    /// The word on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::NotStarted => "not-started",
+            State::Running => "running",
+            State::Exited => "exited",
+            State::Signaled => "signaled",
+            State::Unknown => "unknown",
+        }
+    }
+}
+
+impl Lifecycle {
+    /// The word on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lifecycle::Pending => "pending",
+            Lifecycle::Starting => "starting",
+            Lifecycle::Verifying => "verifying",
+            Lifecycle::Ready => "ready",
+            Lifecycle::Stopping => "stopping",
+            Lifecycle::Stopped => "stopped",
+            Lifecycle::Exited => "exited",
+            Lifecycle::Failed => "failed",
+            Lifecycle::Unknown => "unknown",
+        }
+    }
+}
+
+impl From<sv::Lifecycle> for Lifecycle {
+    fn from(l: sv::Lifecycle) -> Self {
+        match l {
+            sv::Lifecycle::Pending => Lifecycle::Pending,
+            sv::Lifecycle::Starting => Lifecycle::Starting,
+            sv::Lifecycle::Verifying => Lifecycle::Verifying,
+            sv::Lifecycle::Ready => Lifecycle::Ready,
+            sv::Lifecycle::Stopping => Lifecycle::Stopping,
+            sv::Lifecycle::Stopped => Lifecycle::Stopped,
+            sv::Lifecycle::Exited => Lifecycle::Exited,
+            sv::Lifecycle::Failed => Lifecycle::Failed,
+        }
+    }
+}
+
+/// How a process's verifier did on its current run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Not run yet.
+    Pending,
+    /// Running now.
+    Running,
+    /// Passed.
+    Passed,
+    /// Failed; the message says why.
+    Failed,
+    /// Cut short by a stop, restart or shutdown.
+    Cancelled,
+    /// An outcome this client does not know (a newer manager).
+    #[serde(other)]
+    Unknown,
+}
+
+impl Outcome {
+    /// The word on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pending => "pending",
+            Outcome::Running => "running",
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Unknown => "unknown",
+        }
+    }
+}
+
+impl From<sv::VerifierOutcome> for Outcome {
+    fn from(o: sv::VerifierOutcome) -> Self {
+        match o {
+            sv::VerifierOutcome::Pending => Outcome::Pending,
+            sv::VerifierOutcome::Running => Outcome::Running,
+            sv::VerifierOutcome::Passed => Outcome::Passed,
+            sv::VerifierOutcome::Failed => Outcome::Failed,
+            sv::VerifierOutcome::Cancelled => Outcome::Cancelled,
+        }
+    }
+}
+
+/// A process's verifier: `{"type", "outcome", "message"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verifier<'a> {
+    /// The verifier type as written in the config.
+    #[serde(rename = "type")]
+    pub kind: Cow<'a, str>,
+    /// How it did on the current run.
+    pub outcome: Outcome,
+    /// Why it failed, or its last log line.
+    pub message: Option<Cow<'a, str>>,
+}
+
+/// One process with everything the supervisor knows.
+///
+/// `state` is a word plus `pid` / `exit_code` / `signal` (each null when it does not apply),
+/// so a client never looks inside a tagged object. `started_at` is RFC 3339 in UTC with
+/// milliseconds, or null before the first start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Process<'a> {
+    /// 1-based position in the config.
+    pub id: u32,
+    /// The key under `processes`.
+    pub name: Cow<'a, str>,
+    /// The command line as the original printed it.
+    pub command: Cow<'a, str>,
+    /// What it is doing at the OS level.
+    pub state: State,
+    /// Its pid while running.
+    pub pid: Option<u32>,
+    /// Its exit code once exited.
+    pub exit_code: Option<i32>,
+    /// The signal that ended it.
+    pub signal: Option<i32>,
+    /// The original's `running` / `terminated`.
+    pub status: LegacyStatus,
+    /// Where it is in its lifecycle.
+    pub lifecycle: Lifecycle,
+    /// Times it was started again after its first start.
+    pub restarts: u32,
+    /// When the current (or last) run started.
+    pub started_at: Option<Cow<'a, str>>,
+    /// Its verifier, if it has one.
+    pub verifier: Option<Verifier<'a>>,
+    /// Why it failed to spawn, if it did.
+    pub error: Option<Cow<'a, str>>,
+}
+
+impl<'a> From<&'a ProcessInfo> for Process<'a> {
+    fn from(p: &'a ProcessInfo) -> Self {
+        let (state, pid, exit_code, signal) = match p.state {
+            ProcState::NotStarted => (State::NotStarted, None, None, None),
+            ProcState::Running { pid } => (State::Running, Some(pid), None, None),
+            ProcState::Exited { code } => (State::Exited, None, Some(code), None),
+            ProcState::Signaled { signal } => (State::Signaled, None, None, Some(signal)),
+        };
+        Process {
+            id: p.id,
+            name: Cow::Borrowed(&p.name),
+            command: Cow::Borrowed(&p.command),
+            state,
+            pid,
+            exit_code,
+            signal,
+            status: match p.state {
+                ProcState::Running { .. } => LegacyStatus::Running,
+                _ => LegacyStatus::Terminated,
+            },
+            lifecycle: p.lifecycle.into(),
+            restarts: p.restarts,
+            started_at: p.started_at.map(|t| Cow::Owned(super::json::rfc3339(t))),
+            verifier: p.verifier.as_ref().map(|v| Verifier {
+                kind: Cow::Borrowed(&v.kind),
+                outcome: v.outcome.into(),
+                message: v.message.as_deref().map(Cow::Borrowed),
+            }),
+            error: p.error.as_deref().map(Cow::Borrowed),
+        }
+    }
+}
+
+/// `GET /api/v1/processes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct List<'a> {
+    /// How many processes there are.
+    pub count: usize,
+    /// Every process, in config order.
+    pub processes: Vec<Process<'a>>,
+}
+
+/// The answer to a command on one process (restart, stop, start).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done<'a> {
+    /// Always true; failures use [`ErrorBody`].
+    pub success: bool,
+    /// The process after the command.
+    pub process: Process<'a>,
+}
+
+/// `GET /api/v1/status`: the phase and how many processes are where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// The phase.
+    pub status: Phase,
+    /// True once a shutdown has begun.
+    pub shutting_down: bool,
+    /// How many processes there are.
+    pub total: usize,
+    /// How many of them run.
+    pub running: usize,
+    /// How many are in each lifecycle state.
+    pub lifecycle: LifecycleCounts,
+}
+
+/// Processes per lifecycle state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LifecycleCounts {
+    /// Waiting for their turn.
+    pub pending: usize,
+    /// Being spawned.
+    pub starting: usize,
+    /// Being verified.
+    pub verifying: usize,
+    /// Running and verified.
+    pub ready: usize,
+    /// Being stopped.
+    pub stopping: usize,
+    /// Stopped on request.
+    pub stopped: usize,
+    /// Ended on their own.
+    pub exited: usize,
+    /// Failed to start or to verify.
+    pub failed: usize,
+}
+
+impl From<&Snapshot> for Status {
+    fn from(snap: &Snapshot) -> Self {
+        let mut counts = LifecycleCounts::default();
+        for p in &snap.processes {
+            let n = match Lifecycle::from(p.lifecycle) {
+                Lifecycle::Pending => &mut counts.pending,
+                Lifecycle::Starting => &mut counts.starting,
+                Lifecycle::Verifying => &mut counts.verifying,
+                Lifecycle::Ready => &mut counts.ready,
+                Lifecycle::Stopping => &mut counts.stopping,
+                Lifecycle::Stopped => &mut counts.stopped,
+                Lifecycle::Exited => &mut counts.exited,
+                Lifecycle::Failed | Lifecycle::Unknown => &mut counts.failed,
+            };
+            *n += 1;
+        }
+        Status {
+            status: snap.phase.into(),
+            shutting_down: snap.phase.is_shutting_down(),
+            total: snap.processes.len(),
+            running: snap
+                .processes
+                .iter()
+                .filter(|p| matches!(p.state, ProcState::Running { .. }))
+                .count(),
+            lifecycle: counts,
+        }
+    }
+}
+
+/// `{"success": true}`: the answer to a shutdown request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    /// Always true.
+    pub success: bool,
+}
+
+/// Every error's body, the original's: `{"success": false, "error": {"message": …}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody<'a> {
+    /// Always false.
+    pub success: bool,
+    /// What went wrong.
+    pub error: ErrorMessage<'a>,
+}
+
+/// The `error` object of an [`ErrorBody`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorMessage<'a> {
+    /// One line saying why.
+    pub message: Cow<'a, str>,
+}
+
+/// The data of one server-sent event of `GET /api/v1/events`; its `event` field is also the
+/// SSE event name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event<'a> {
+    /// The phase changed (also the first event of every stream).
+    Phase {
+        /// The new phase.
+        phase: Phase,
+    },
+    /// A process changed.
+    Process {
+        /// Its new record.
+        process: Process<'a>,
+    },
+    /// Start-up failed; the manager stops with exit code 5.
+    StartupFailed {
+        /// One line naming the process and the reason.
+        message: Cow<'a, str>,
+    },
+    /// The client fell behind and missed this many events.
+    Lagged {
+        /// How many.
+        missed: u64,
+    },
+    /// An event this client does not know (a newer manager).
+    #[serde(other)]
+    Unknown,
+}
+
+impl<'a> From<&'a sv::Event> for Event<'a> {
+    fn from(e: &'a sv::Event) -> Self {
+        match e {
+            sv::Event::Phase { phase } => Event::Phase {
+                phase: (*phase).into(),
+            },
+            sv::Event::Process { process } => Event::Process {
+                process: process.into(),
+            },
+            sv::Event::StartupFailed { message } => Event::StartupFailed {
+                message: Cow::Borrowed(message),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::api::json::{self, V1Process, V1Status};
+    use crate::supervisor::{VerifierInfo, VerifierOutcome};
+
+    fn info() -> ProcessInfo {
+        ProcessInfo {
+            id: 2,
+            name: "web".into(),
+            command: "sh -c x".into(),
+            state: ProcState::Signaled { signal: 15 },
+            lifecycle: sv::Lifecycle::Stopped,
+            restarts: 1,
+            started_at: Some(UNIX_EPOCH + Duration::from_millis(1_000_250)),
+            verifier: Some(VerifierInfo {
+                kind: "http".into(),
+                outcome: VerifierOutcome::Passed,
+                message: None,
+            }),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn what_the_server_writes_a_client_reads_back() {
+        let p = info();
+        let text = json::to_string(&V1Process(&p));
+        let back: Process<'static> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, Process::from(&p));
+        assert_eq!(back.state, State::Signaled);
+        assert_eq!(back.signal, Some(15));
+        assert_eq!(back.started_at.as_deref(), Some("1970-01-01T00:16:40.250Z"));
+
+        let snap = Snapshot {
+            phase: sv::Phase::Running,
+            processes: vec![p],
+        };
+        let back: Status = serde_json::from_str(&json::to_string(&V1Status(&snap))).unwrap();
+        assert_eq!(back.status, Phase::Running);
+        assert_eq!(back.lifecycle.stopped, 1);
+        assert_eq!(back.total, 1);
+
+        let e = sv::Event::StartupFailed {
+            message: "web: no".into(),
+        };
+        let (name, data) = json::event_json(&e);
+        let back: Event<'static> = serde_json::from_str(&data).unwrap();
+        assert_eq!(name, "startup-failed");
+        assert_eq!(
+            back,
+            Event::StartupFailed {
+                message: "web: no".into()
+            }
+        );
+    }
+
+    #[test]
+    fn an_older_client_reads_words_it_does_not_know() {
+        let e: Event<'static> =
+            serde_json::from_str(r#"{"event":"weather","sky":"blue"}"#).unwrap();
+        assert_eq!(e, Event::Unknown);
+        let e: Event<'static> =
+            serde_json::from_str(r#"{"event":"phase","phase":"hibernating"}"#).unwrap();
+        assert_eq!(
+            e,
+            Event::Phase {
+                phase: Phase::Unknown
+            }
+        );
+        let e: Event<'static> = serde_json::from_str(r#"{"event":"lagged","missed":3}"#).unwrap();
+        assert_eq!(e, Event::Lagged { missed: 3 });
+    }
+}

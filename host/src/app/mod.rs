@@ -1,0 +1,107 @@
+//! The edge of the program: flags in, exit code out. [`try_main`] returns the exit code or
+//! an [`AppError`]; `main.rs` prints the error, once. Nothing below prints an error and
+//! returns a code.
+//!
+//! [`run`] runs a config (detaching, the guardian, the manager's life), [`signals`] turns
+//! signals into shutdown requests; `check` and `ctl` are here, being short.
+
+mod error;
+mod run;
+mod signals;
+
+use std::path::Path;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+pub use error::{AppError, SetupError};
+
+use crate::cli::{Cli, Sub};
+use crate::config::{self, Loaded};
+use crate::plan::{self, EnvFiles, Plan};
+use crate::runtime::{Runtime, RuntimeOptions};
+
+/// Runs pymanager with the process's arguments: its exit code, or why it stopped short.
+pub fn try_main() -> Result<i32, AppError> {
+    // First, while single-threaded: the token must not reach any child process.
+    crate::token::take_from_env();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            // Asked for: not an error.
+            let _ = e.print();
+            return Ok(0);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if cli.version {
+        println!("{}", crate::cli::version());
+        return Ok(0);
+    }
+    let file = cli.config_file();
+    match &cli.command {
+        Some(Sub::Check) => check(file),
+        // `ctl -f x` or `-f x ctl`: either names the manager's config.
+        Some(Sub::Ctl(args)) => ctl(args, args.file.as_deref().unwrap_or(file)),
+        Some(Sub::Verify(args)) => Ok(crate::verify::main(args)),
+        None => run::run(&cli, file),
+    }
+}
+
+/// Loads the config and resolves it, printing its warnings.
+fn load(file: &Path, env_files: EnvFiles) -> Result<(Loaded, Plan), AppError> {
+    let loaded = config::load(file)?;
+    let mut warnings = Vec::new();
+    let plan = plan::build(&loaded, env_files, &mut warnings)?;
+    for w in loaded.warnings.iter().chain(&warnings) {
+        eprintln!("{w}");
+    }
+    Ok((loaded, plan))
+}
+
+/// `pymanager ctl`: a client of a running manager.
+fn ctl(args: &crate::ctl::CtlArgs, file: &Path) -> Result<i32, AppError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(SetupError::AsyncRuntime)?;
+    rt.block_on(crate::ctl::run(args, file))?;
+    Ok(0)
+}
+
+/// `pymanager check`: everything up to the first spawn, executing nothing (environment
+/// files are only opened, not sourced).
+fn check(file: &Path) -> Result<i32, AppError> {
+    let (_, plan) = load(file, EnvFiles::CheckReadable)?;
+    async_runtime()?.block_on(async {
+        let runtime = verifier_runtime()?;
+        for w in plan::prepare(&plan, &runtime).await? {
+            eprintln!("{w}");
+        }
+        println!(
+            "{}: ok ({} processes, {} with verifiers)",
+            file.display(),
+            plan.processes.len(),
+            plan.processes
+                .iter()
+                .filter(|p| p.verifier.is_some())
+                .count()
+        );
+        Ok(0)
+    })
+}
+
+/// The manager's async runtime: two workers are plenty (everything waits on events), and
+/// they live as long as the manager, which the children's parent-death signal relies on.
+fn async_runtime() -> Result<tokio::runtime::Runtime, SetupError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(SetupError::AsyncRuntime)
+}
+
+/// The WebAssembly runtime the verifiers run in.
+fn verifier_runtime() -> Result<Runtime, SetupError> {
+    Runtime::new(RuntimeOptions::default()).map_err(|e| SetupError::Runtime(e.to_string()))
+}

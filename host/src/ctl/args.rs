@@ -1,0 +1,154 @@
+//! `pymanager ctl`'s command line.
+
+use std::path::PathBuf;
+
+use crate::api::routes::DEFAULT_LOG_LINES;
+
+/// `ctl wait`'s default patience, in seconds.
+pub const DEFAULT_WAIT_SECS: f64 = 60.0;
+
+const AFTER_HELP: &str = "\
+Finding the manager: --url if given; else the address file the manager writes,
+<config dir>/.pymanager/<config file name>.addr (it must be yours, and name a loopback
+address); else http.host and http.port of the config (loopback only). Requests never go
+through a proxy. Token: --token, else PYMANAGER_TOKEN, else http.token of the config (with
+\"token\": \"auto\", the token file the manager writes beside its address file).
+
+Exit codes:
+  0  done
+  1  the manager refused or failed the request (or start-up failed, for wait)
+  2  the manager cannot be reached, or cannot be trusted
+  3  wait: the manager was not running before the timeout";
+
+/// Talk to a running pymanager: list, restart, stop and start its processes, read their
+/// output, or wait until it is running.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct CtlArgs {
+    /// The config file of the manager to talk to [default: pymanager.json].
+    // Named `file` like the top-level `-f`: clap then does not add the global one here a
+    // second time, and `logs -f` (follow) stays free.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// The manager's base URL (e.g. http://127.0.0.1:5001), instead of finding it; the
+    /// only way to talk to a manager on a non-loopback address.
+    #[arg(long, global = true, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// Bearer token for the API [default: $PYMANAGER_TOKEN, else from the config].
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+
+    /// Print the API's JSON answer instead of a human-readable one.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+/// The `ctl` commands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum CtlCommand {
+    /// Print the manager's phase (running, shutdown, ...) and how many processes run.
+    Status,
+    /// List the processes: id, name, state, pid or exit code, verifier, command.
+    List,
+    /// Restart a process (graceful stop, start, verify); waits until it is verified.
+    Restart {
+        /// The process: its id (1, 2, ...) or its name in the config.
+        process: String,
+    },
+    /// Stop one process; without a process, shut the whole manager down.
+    Stop {
+        /// The process: its id or its name. Omit it to shut the manager down.
+        process: Option<String>,
+    },
+    /// Start a stopped or ended process; waits until it is verified.
+    Start {
+        /// The process: its id or its name.
+        process: String,
+    },
+    /// Print a process's last output lines; with -f, keep printing new ones.
+    Logs {
+        /// The process: its id or its name.
+        process: String,
+        /// How many of the last lines to print first (the manager keeps the last 1000).
+        #[arg(short = 'n', long = "lines", default_value_t = DEFAULT_LOG_LINES)]
+        lines: usize,
+        /// Keep printing new lines (across restarts) until the manager exits.
+        #[arg(short = 'f', long = "follow")]
+        follow: bool,
+    },
+    /// Wait until every process is started and verified (status `running`).
+    ///
+    /// Keeps trying while the manager is not reachable yet (it may still be starting).
+    /// Fails at once if start-up fails or the manager shuts down.
+    Wait {
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = DEFAULT_WAIT_SECS, value_name = "SECS")]
+        timeout: f64,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Sub};
+
+    fn parse(args: &[&str]) -> (Cli, CtlArgs) {
+        let cli = Cli::try_parse_from(args).expect("parses");
+        let ctl = match &cli.command {
+            Some(Sub::Ctl(c)) => c.clone(),
+            _ => panic!("no ctl"),
+        };
+        (cli, ctl)
+    }
+
+    #[test]
+    fn composes_under_the_global_file_flag() {
+        let (_, c) = parse(&[
+            "pymanager",
+            "ctl",
+            "-f",
+            "x.json",
+            "logs",
+            "web",
+            "-f",
+            "-n",
+            "5",
+        ]);
+        assert_eq!(c.file, Some(PathBuf::from("x.json")));
+        assert!(matches!(
+            c.command,
+            CtlCommand::Logs { ref process, lines: 5, follow: true } if process == "web"
+        ));
+        // The top-level -f reaches ctl's own.
+        let (cli, c) = parse(&["pymanager", "-f", "y.json", "ctl", "logs", "web"]);
+        assert_eq!(cli.file, Some(PathBuf::from("y.json")));
+        assert_eq!(c.file, Some(PathBuf::from("y.json")));
+        assert!(matches!(
+            c.command,
+            CtlCommand::Logs {
+                lines: DEFAULT_LOG_LINES,
+                follow: false,
+                ..
+            }
+        ));
+        let (_, c) = parse(&["pymanager", "ctl", "list", "--json", "--url", "http://h:1/"]);
+        assert!(c.json);
+        assert_eq!(c.url.as_deref(), Some("http://h:1/"));
+        let (_, c) = parse(&["pymanager", "ctl", "stop"]);
+        assert!(matches!(c.command, CtlCommand::Stop { process: None }));
+        // Unique prefixes of long options, as at the top level.
+        let (_, c) = parse(&["pymanager", "ctl", "--fi", "z.json", "wait", "--time", "3"]);
+        assert_eq!(c.file, Some(PathBuf::from("z.json")));
+        assert!(matches!(c.command, CtlCommand::Wait { timeout } if timeout == 3.0));
+    }
+}

@@ -1,0 +1,133 @@
+//! What `ctl` prints for people: one line per process, an aligned table, the status line.
+
+use crate::api::v1::{Process, State, Status};
+
+/// `pid 123`, `exit code 3`, `SIGTERM`, `-`: what the process is doing.
+fn pid_or_code(p: &Process) -> String {
+    match (p.state, p.pid, p.exit_code, p.signal) {
+        (State::Running, Some(pid), _, _) => format!("pid {pid}"),
+        (State::Exited, _, Some(code), _) => format!("exit code {code}"),
+        (State::Signaled, _, _, Some(sig)) => signal_name(sig),
+        _ => "-".to_string(),
+    }
+}
+
+fn signal_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("signal {sig}"))
+}
+
+/// `web (1): running, pid 123`, with the error if there is one.
+pub fn one_line(p: &Process) -> String {
+    let mut s = format!(
+        "{} ({}): {}, {}",
+        p.name,
+        p.id,
+        p.state.as_str(),
+        pid_or_code(p)
+    );
+    if let Some(err) = &p.error {
+        s.push_str(&format!(" ({err})"));
+    }
+    s
+}
+
+/// `running (1 of 2 processes running)`.
+pub fn status_line(s: &Status) -> String {
+    format!(
+        "{} ({} of {} processes running)",
+        s.status.as_str(),
+        s.running,
+        s.total
+    )
+}
+
+/// The process list as an aligned table.
+pub fn table(processes: &[Process]) -> String {
+    let header = [
+        "ID",
+        "NAME",
+        "STATE",
+        "PID/CODE",
+        "LIFECYCLE",
+        "RESTARTS",
+        "VERIFIER",
+        "COMMAND",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for p in processes {
+        let pid_code = match (p.state, p.pid, p.exit_code) {
+            (State::Running, Some(pid), _) => pid.to_string(),
+            (State::Exited, _, Some(code)) => code.to_string(),
+            _ => pid_or_code(p),
+        };
+        rows.push(vec![
+            p.id.to_string(),
+            p.name.to_string(),
+            p.state.as_str().to_string(),
+            pid_code,
+            p.lifecycle.as_str().to_string(),
+            p.restarts.to_string(),
+            p.verifier
+                .as_ref()
+                .map_or("-", |v| v.outcome.as_str())
+                .to_string(),
+            p.command.to_string(),
+        ]);
+    }
+    let columns = header.len();
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == columns {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  ", width = widths[c]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.pop();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(v: serde_json::Value) -> Process<'static> {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn table_is_aligned() {
+        let rows = vec![
+            process(
+                serde_json::json!({"id": 1, "name": "web", "command": "python3 -m http.server",
+                "state": "running", "pid": 42, "exit_code": null, "signal": null,
+                "status": "running", "lifecycle": "ready", "restarts": 0, "started_at": null,
+                "verifier": null, "error": null}),
+            ),
+            process(
+                serde_json::json!({"id": 2, "name": "migrations", "command": "sh -c x",
+                "state": "signaled", "pid": null, "exit_code": null, "signal": 15,
+                "status": "terminated", "lifecycle": "stopped", "restarts": 1, "started_at": null,
+                "verifier": {"type": "exited", "outcome": "passed", "message": null},
+                "error": null}),
+            ),
+        ];
+        assert_eq!(
+            table(&rows),
+            "ID  NAME        STATE     PID/CODE  LIFECYCLE  RESTARTS  VERIFIER  COMMAND\n\
+             1   web         running   42        ready      0         -         python3 -m http.server\n\
+             2   migrations  signaled  SIGTERM   stopped    1         passed    sh -c x"
+        );
+        assert_eq!(one_line(&rows[1]), "migrations (2): signaled, SIGTERM");
+    }
+}
