@@ -26,7 +26,9 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 OURS = ROOT / "target" / "release" / "pymanager"
 VENV = BENCH / ".venv"
-ORIGINAL = VENV / "bin" / "pymanager"
+# The original tool: bench/.venv's unless PYMANAGER_ORIGINAL names another installation of
+# pymanager 0.2.6.1 (with bottle and requests), e.g. /work/orig/bin/pymanager.
+ORIGINAL = Path(os.environ.get("PYMANAGER_ORIGINAL") or VENV / "bin" / "pymanager")
 SUPERVISORD = VENV / "bin" / "supervisord"
 # The interpreter the services run on: the real one, never a pyenv shim (a shim is a bash
 # script that would add tens of milliseconds to every start).
