@@ -428,7 +428,7 @@ async fn an_endless_loop_is_stopped_by_its_cpu_deadline() {
     let rt = runtime(vec![external(
         "spinner",
         "looper",
-        HostGrants::loopback(),
+        HostGrants::none(),
         limits,
     )])
     .await;
@@ -453,13 +453,7 @@ async fn a_memory_bomb_is_stopped_by_its_memory_cap() {
         memory_bytes: 16 << 20,
         ..Limits::default()
     };
-    let rt = runtime(vec![external(
-        "hog",
-        "membomb",
-        HostGrants::loopback(),
-        limits,
-    )])
-    .await;
+    let rt = runtime(vec![external("hog", "membomb", HostGrants::none(), limits)]).await;
     let (view, _tx, _) = running();
     let e = err(bounded(rt.verify(&vref("hog", "Hog"), "{}", view)).await);
     assert_eq!(e, "verifier hog.Hog exceeded its memory limit of 16 MiB");
@@ -470,7 +464,7 @@ async fn a_trap_fails_the_call_with_what_the_guest_said() {
     let rt = runtime(vec![external(
         "t",
         "trapper",
-        HostGrants::loopback(),
+        HostGrants::none(),
         Limits::default(),
     )])
     .await;
@@ -492,7 +486,7 @@ async fn the_sandbox_has_no_files() {
     let rt = runtime(vec![external(
         "f",
         "fileopen",
-        HostGrants::loopback(),
+        HostGrants::none(),
         Limits::default(),
     )])
     .await;
@@ -549,7 +543,8 @@ async fn a_host_outside_the_grants_is_refused_with_the_grant_to_add() {
     assert_eq!(
         e,
         format!(
-            "host 127.0.0.1:{port} is not granted to module 'mymod' (add it to modules.mymod.allow.hosts)"
+            "http://127.0.0.1:{port}/: 127.0.0.1:{port} is not granted to module 'mymod': \
+             add \"127.0.0.1:{port}\" to modules.mymod.allow.hosts"
         )
     );
     assert_eq!(
@@ -562,7 +557,8 @@ async fn a_host_outside_the_grants_is_refused_with_the_grant_to_add() {
     let e = err(bounded(rt.verify(&vref("mymod", "TcpAnywhere"), &args, view)).await);
     assert_eq!(
         e,
-        "host 10.0.0.5:80 is not granted to module 'mymod' (add it to modules.mymod.allow.hosts)"
+        "10.0.0.5:80 is not granted to module 'mymod': add \"10.0.0.5:80\" to \
+         modules.mymod.allow.hosts"
     );
 }
 
@@ -575,10 +571,10 @@ async fn hostile_guests_fail_alone_while_a_good_one_passes() {
     };
     let (http, http_ref) = builtin("http");
     let rt = runtime(vec![
-        external("spinner", "looper", HostGrants::loopback(), tight),
-        external("hog", "membomb", HostGrants::loopback(), tight),
-        external("t", "trapper", HostGrants::loopback(), tight),
-        external("good", "good", HostGrants::loopback(), Limits::default()),
+        external("spinner", "looper", HostGrants::none(), tight),
+        external("hog", "membomb", HostGrants::none(), tight),
+        external("t", "trapper", HostGrants::none(), tight),
+        external("good", "good", HostGrants::none(), Limits::default()),
         http,
     ])
     .await;
@@ -622,8 +618,8 @@ async fn dropping_a_verification_stops_it_and_the_runtime_goes_on() {
         ..Limits::default()
     };
     let rt = runtime(vec![
-        external("spinner", "looper", HostGrants::loopback(), limits),
-        external("good", "good", HostGrants::loopback(), Limits::default()),
+        external("spinner", "looper", HostGrants::none(), limits),
+        external("good", "good", HostGrants::none(), Limits::default()),
     ])
     .await;
     let (view, _tx, _) = running();
@@ -644,13 +640,7 @@ async fn a_call_longer_than_the_call_timeout_is_cut() {
         call_timeout: Some(Duration::from_millis(300)),
         ..Limits::default()
     };
-    let rt = runtime(vec![external(
-        "good",
-        "good",
-        HostGrants::loopback(),
-        limits,
-    )])
-    .await;
+    let rt = runtime(vec![external("good", "good", HostGrants::none(), limits)]).await;
     let (view, _tx, _) = running();
     let e = err(bounded(rt.verify(&vref("good", "WaitEnd"), r#"{"timeout": 30}"#, view)).await);
     assert_eq!(
@@ -667,7 +657,7 @@ async fn an_external_module_lists_validates_and_logs() {
     let rt = runtime(vec![external(
         "good",
         "good",
-        HostGrants::loopback(),
+        HostGrants::none(),
         Limits::default(),
     )])
     .await;
@@ -723,7 +713,7 @@ async fn a_bad_module_file_is_one_clear_line() {
             alias: "mymod".into(),
             source: ModuleSource::File(path),
             grants: Grants {
-                hosts: HostGrants::loopback(),
+                hosts: HostGrants::none(),
             },
             limits: Limits::default(),
         };
@@ -792,7 +782,7 @@ async fn compiled_components_are_cached_on_disk() {
     let options = RuntimeOptions {
         cache_dir: Some(dir.path().to_path_buf()),
     };
-    let decl = || external("good", "good", HostGrants::loopback(), Limits::default());
+    let decl = || external("good", "good", HostGrants::none(), Limits::default());
 
     let first = Runtime::new(options.clone()).unwrap();
     first.load(vec![decl()]).await.unwrap();
@@ -840,8 +830,31 @@ fn host_patterns_parse_and_match() {
     assert!(p.allows("10.0.0.5", 80) && !p.allows("10.0.0.5", 81));
     let p = HostPattern::parse("[::1]:8080").unwrap();
     assert!(p.allows("::1", 8080));
-    assert!(HostPattern::parse("*").unwrap().allows("example.com", 1));
-    assert!(HostPattern::parse("h:x").is_err());
-    assert!(HostGrants::loopback().allows("localhost", 5000));
-    assert!(!HostGrants::loopback().allows("10.0.0.5", 80));
+    assert!(p.allows("[::1]", 8080));
+    assert_eq!(p.to_string(), "[::1]:8080");
+    assert!(
+        HostPattern::parse("API.internal:80")
+            .unwrap()
+            .allows("api.internal", 80)
+    );
+    for bad in [
+        "*",
+        "*:80",
+        "h:x",
+        "h:0",
+        "localhost",
+        "[::1]",
+        "::1",
+        ":80",
+        "",
+    ] {
+        assert!(HostPattern::parse(bad).is_err(), "{bad:?} parsed");
+    }
+    assert_eq!(
+        HostPattern::parse("api.internal").unwrap_err(),
+        "'api.internal' has no port: a grant names host:port (for example \"api.internal:80\")"
+    );
+    assert!(!HostGrants::none().allows("localhost", 5000));
+    assert!(!HostGrants::none().allows("127.0.0.1", 80));
+    assert!(HostGrants::Any.allows("10.0.0.5", 80));
 }

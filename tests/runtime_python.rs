@@ -141,7 +141,9 @@ async fn a_python_verifier_runs_like_a_rust_one() {
     let (view, _tx, _) = ProcessView::detached("api", ProcState::Running { pid: 1 });
     let e = rt.verify(&v, &args, view).await.unwrap_err();
     assert!(
-        e.0.starts_with("host 127.0.0.1:1 is not granted to module 'pyverify' (add it to modules.pyverify.allow.hosts)"),
+        e.0.contains(
+            "127.0.0.1:1 is not granted to module 'pyverify': add \"127.0.0.1:1\" to modules.pyverify.allow.hosts"
+        ),
         "{e}"
     );
 

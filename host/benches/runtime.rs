@@ -29,7 +29,7 @@ fn good() -> ModuleDecl {
         alias: "good".into(),
         source: ModuleSource::File(PathBuf::from(env!("PYMANAGER_TEST_GUEST_GOOD"))),
         grants: Grants {
-            hosts: HostGrants::loopback(),
+            hosts: HostGrants::none(),
         },
         limits: Limits::default(),
     }
@@ -137,7 +137,7 @@ async fn run() {
             alias: "python".into(),
             source: ModuleSource::File(py.into()),
             grants: Grants {
-                hosts: HostGrants::loopback(),
+                hosts: HostGrants::none(),
             },
             limits: Limits::default(),
         });

@@ -123,7 +123,7 @@ pub async fn bind(
         source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
     });
     for addr in addrs {
-        match TcpListener::bind(addr).await {
+        match listen(addr) {
             Ok(l) => {
                 listener = Ok(l);
                 break;
@@ -136,11 +136,7 @@ pub async fn bind(
             }
         }
     }
-    let listener = listener?;
-    let local = listener.local_addr().map_err(|source| ApiError::Listen {
-        addr: format!("{}:{}", config.host, config.port),
-        source,
-    })?;
+    let (listener, local) = listener?;
 
     let stop = CancellationToken::new();
     let api = Api::new(handle, config.token, stop.clone()).serving(origin::Site::new(local));
@@ -160,6 +156,22 @@ pub async fn bind(
         }
         let _ = tokio::time::timeout(DRAIN, server).await;
     }))
+}
+
+/// Binds `addr`, makes the bound address one no verifier may reach, then listens: no
+/// connection can be accepted before the address is forbidden.
+fn listen(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As TcpListener::bind does: a restarted manager may take its port back at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let local = socket.local_addr()?;
+    crate::runtime::forbid_address(local);
+    Ok((socket.listen(1024)?, local))
 }
 
 /// What every handler shares: the supervisor's handle, the token, and the cache of the

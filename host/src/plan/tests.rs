@@ -175,7 +175,7 @@ fn external_modules_are_found_beside_the_config_with_their_grants_and_limits() {
     let (p, _) = plan_in(
         Path::new("/cfg"),
         json!({
-            "modules": {"mine": {"path": "v/mine.wasm", "allow": {"hosts": ["db:5432", "*"]},
+            "modules": {"mine": {"path": "v/mine.wasm", "allow": {"hosts": ["db:5432", "[::1]:8080"]},
                                  "limits": {"memory_mb": 8, "cpu_ms": 10, "timeout_s": 2}}},
             "processes": {"a": {"executable": "true", "arguments": [],
                                 "verifier": {"type": "mine.Check"}}}
@@ -185,17 +185,38 @@ fn external_modules_are_found_beside_the_config_with_their_grants_and_limits() {
     let m = &p.modules[0];
     assert_eq!(m.alias, "mine");
     assert!(matches!(&m.source, ModuleSource::File(f) if f == Path::new("/cfg/v/mine.wasm")));
-    assert!(m.grants.hosts.allows("db", 5432) && m.grants.hosts.allows("x", 1));
+    assert!(m.grants.hosts.allows("db", 5432) && m.grants.hosts.allows("::1", 8080));
+    assert!(!m.grants.hosts.allows("db", 5433) && !m.grants.hosts.allows("x", 1));
     assert_eq!(m.limits.memory_bytes, 8 << 20);
     assert_eq!(m.limits.cpu_time, Duration::from_millis(10));
     assert_eq!(m.limits.call_timeout, Some(Duration::from_secs(2)));
     assert_eq!(target(&p, 0), ("mine".into(), "Check".into()));
 
     let (path, _) = invalid(json!({
-        "modules": {"mine": {"path": "m.wasm", "allow": {"hosts": ["ok", "db:http"]}}},
+        "modules": {"mine": {"path": "m.wasm", "allow": {"hosts": ["ok:80", "db:http"]}}},
         "processes": {"a": {"executable": "true", "arguments": []}}
     }));
     assert_eq!(path, "modules.mine.allow.hosts.1");
+    // A grant names a port: a bare host or a wildcard is refused.
+    for bare in ["db", "*"] {
+        let (path, _) = invalid(json!({
+            "modules": {"mine": {"path": "m.wasm", "allow": {"hosts": ["ok:80", bare]}}},
+            "processes": {"a": {"executable": "true", "arguments": []}}
+        }));
+        assert_eq!(path, "modules.mine.allow.hosts.1");
+    }
+    let (p, _) = plan_in(
+        Path::new("/cfg"),
+        json!({
+            "modules": {"mine": {"path": "m.wasm"}},
+            "processes": {"a": {"executable": "true", "arguments": []}}
+        }),
+    )
+    .unwrap();
+    assert!(
+        !p.modules[0].grants.hosts.allows("127.0.0.1", 80),
+        "nothing by default"
+    );
     let (path, _) = invalid(json!({
         "modules": {"mine": {"path": "m.wasm", "limits": {"cpu_ms": 0}}},
         "processes": {"a": {"executable": "true", "arguments": []}}

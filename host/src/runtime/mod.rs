@@ -15,12 +15,14 @@
 mod bindings;
 mod cache;
 mod engine;
+mod forbidden;
 pub mod host_fns;
 mod state;
 pub mod types;
 
 pub use cache::CacheOutcome;
 pub use engine::ASYNC_STACK_SIZE;
+pub use forbidden::forbid_address;
 pub use types::*;
 
 use std::collections::HashMap;
@@ -105,7 +107,7 @@ impl Runtime {
         })?;
         let cache = DiskCache::new(&engine, options.cache_dir);
         let shared = Arc::new(Shared {
-            http: host_fns::http::client(),
+            http: host_fns::http::Clients::new(),
             ticker: Ticker::start(engine.clone()),
         });
         Ok(Runtime {
@@ -516,7 +518,7 @@ mod tests {
             alias: "good".into(),
             source: ModuleSource::File(env!("PYMANAGER_TEST_GUEST_GOOD").into()),
             grants: Grants {
-                hosts: HostGrants::loopback(),
+                hosts: HostGrants::none(),
             },
             limits: Limits::default(),
         }

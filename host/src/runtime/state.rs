@@ -36,7 +36,7 @@ pub(crate) enum Mode {
 
 /// Things every call shares: the HTTP client (one connection pool) and the epoch ticker.
 pub(crate) struct Shared {
-    pub http: reqwest::Client,
+    pub http: super::host_fns::http::Clients,
     pub ticker: Arc<Ticker>,
 }
 

@@ -20,82 +20,111 @@ pub enum ModuleSource {
     File(PathBuf),
 }
 
-/// One host (and optionally one port) a module may reach over HTTP or TCP.
+/// One host and port a module may reach over HTTP or TCP: a grant names both, so that
+/// granting a service never grants every other port of its machine (the manager's own API
+/// among them on loopback).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPattern {
-    /// A host name or IP literal as written in URLs; `*` matches any host.
+    /// A host name or IP literal as written in URLs (lower case, no brackets).
     pub host: String,
-    /// The port, or any port when `None`.
-    pub port: Option<u16>,
+    /// The port.
+    pub port: u16,
 }
 
 impl HostPattern {
-    /// Parses `host`, `host:port`, `[v6]:port` or `*`; the error says what is wrong.
+    /// Parses `host:port` or `[v6]:port`; the error says what is wrong and how to write it.
     pub fn parse(s: &str) -> Result<HostPattern, String> {
         let s = s.trim();
+        let example = |host: &str| {
+            if host.contains(':') {
+                format!("[{host}]:80")
+            } else {
+                format!("{host}:80")
+            }
+        };
         if s.is_empty() {
-            return Err("expected a host, host:port or *".into());
+            return Err("expected host:port, for example \"127.0.0.1:8080\"".into());
         }
-        if let Some(rest) = s.strip_prefix('[') {
+        if s.contains('*') {
+            return Err(format!(
+                "'{s}': wildcards are not grants; name each host:port a verifier may reach"
+            ));
+        }
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
             let (host, tail) = rest
                 .split_once(']')
                 .ok_or_else(|| format!("'{s}': missing ']'"))?;
-            let port = match tail.strip_prefix(':') {
-                Some(p) => Some(parse_port(s, p)?),
-                None if tail.is_empty() => None,
+            match tail.strip_prefix(':') {
+                Some(p) => (host, p),
+                None if tail.is_empty() => {
+                    return Err(format!(
+                        "'{s}' has no port: a grant names host:port (for example \"{}\")",
+                        example(host)
+                    ));
+                }
                 None => return Err(format!("'{s}': unexpected text after ']'")),
-            };
-            return Ok(HostPattern {
-                host: host.to_ascii_lowercase(),
-                port,
-            });
+            }
+        } else {
+            match s.rsplit_once(':') {
+                Some((host, p)) if !host.contains(':') => (host, p),
+                Some(_) => {
+                    return Err(format!(
+                        "'{s}': write an IPv6 address in brackets, with a port (\"[::1]:8080\")"
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "'{s}' has no port: a grant names host:port (for example \"{}\")",
+                        example(s)
+                    ));
+                }
+            }
+        };
+        if host.is_empty() {
+            return Err(format!("'{s}': no host before the port"));
         }
-        match s.rsplit_once(':') {
-            Some((host, p)) if !host.contains(':') => Ok(HostPattern {
-                host: host.to_ascii_lowercase(),
-                port: Some(parse_port(s, p)?),
-            }),
-            _ => Ok(HostPattern {
-                host: s.to_ascii_lowercase(),
-                port: None,
-            }),
-        }
+        Ok(HostPattern {
+            host: host.to_ascii_lowercase(),
+            port: port
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| format!("'{s}': '{port}' is not a port number (1 to 65535)"))?,
+        })
     }
 
     /// True when this pattern allows `host`:`port`.
     pub fn allows(&self, host: &str, port: u16) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        (self.host == "*" || self.host.eq_ignore_ascii_case(host))
-            && self.port.is_none_or(|p| p == port)
+        self.host.eq_ignore_ascii_case(host) && self.port == port
     }
 }
 
-fn parse_port(whole: &str, p: &str) -> Result<u16, String> {
-    p.parse::<u16>()
-        .map_err(|_| format!("'{whole}': '{p}' is not a port number"))
+impl std::fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
 }
 
-/// Which hosts a module's HTTP and TCP calls may reach.
+/// Which hosts a module's HTTP and TCP calls may reach. Whatever the grant, no verifier
+/// reaches the manager's own REST API (see [`super::forbid_address`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostGrants {
-    /// Anything: the built-in verifiers reach exactly what their arguments name.
+    /// Anything: the built-in verifiers reach exactly what their arguments name, and the
+    /// arguments come from the config, which is the grant.
     Any,
-    /// Only these; an external module without `allow.hosts` gets the loopback names.
+    /// Only these. An external module without `allow.hosts` gets none: no network.
     List(Vec<HostPattern>),
 }
 
 impl HostGrants {
-    /// The default grant of an external module: loopback only.
-    pub fn loopback() -> HostGrants {
-        HostGrants::List(
-            ["127.0.0.1", "localhost", "::1"]
-                .into_iter()
-                .map(|h| HostPattern {
-                    host: h.to_string(),
-                    port: None,
-                })
-                .collect(),
-        )
+    /// The default grant of an external module: nothing.
+    pub fn none() -> HostGrants {
+        HostGrants::List(Vec::new())
     }
 
     /// True when `host`:`port` may be reached.

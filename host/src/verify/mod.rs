@@ -40,7 +40,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "JSON", default_value = "{}")]
     pub args: String,
 
-    /// A host (host:port, host, [v6]:port or *) the module may reach; repeat for more.
+    /// A host:port (or [v6]:port) the module may reach; repeat for more.
     /// Without it the module gets what a config's module gets by default.
     #[arg(long = "allow-host", value_name = "HOST")]
     pub allow_hosts: Vec<String>,
@@ -83,32 +83,6 @@ impl ProbeError {
         match self {
             ProbeError::Failed(_) => 1,
             ProbeError::Usage(_) => 2,
-        }
-    }
-}
-
-/// Runs `pymanager verify` and returns its exit code; the verifier's log goes to stdout,
-/// then `passed` (stdout) or the reason it failed (stderr).
-pub fn main(args: &VerifyArgs) -> i32 {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("[ERROR] cannot start the async runtime: {e}");
-            return 2;
-        }
-    };
-    match rt.block_on(run(args)) {
-        Ok(()) => {
-            println!("passed");
-            0
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            e.exit_code()
         }
     }
 }

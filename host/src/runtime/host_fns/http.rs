@@ -1,9 +1,14 @@
 //! `http-request`: plain `http://` to granted hosts, redirects followed (each hop checked
-//! against the grants), body capped at 1 MiB.
+//! against the grants and resolved once, see [`super::reach`]), body capped at 1 MiB. The
+//! headers a verifier sets go only to the origin it asked for: a redirect to another
+//! host, port or scheme drops them (a token for one service is not handed to another).
 //!
 //! The client has no TLS (the workspace builds reqwest without it): an `https://` URL is
 //! refused with a message saying so.
 
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use reqwest::header::LOCATION;
@@ -11,21 +16,62 @@ use reqwest::{Method, Url};
 
 use super::super::bindings::pymanager::verifier::types::{Request, Response};
 use super::super::state::{HostState, ModuleInfo};
-use super::{not_granted, not_while_validating};
+use super::not_while_validating;
+use super::reach::resolve;
 
 /// The most of a response body handed to a guest.
 pub(crate) const MAX_BODY: usize = 1 << 20;
 /// Redirects followed before giving up, as browsers and `requests` do.
 const MAX_REDIRECTS: usize = 10;
+/// Clients kept for names resolved to checked addresses; past this the cache starts over.
+const MAX_PINNED: usize = 64;
 
-/// The shared client: no proxy from the environment (verifiers talk to local services),
-/// redirects handled here so that each hop is checked against the grants.
-pub(crate) fn client() -> reqwest::Client {
+/// The HTTP clients every call shares: no proxy from the environment (verifiers talk to
+/// local services), redirects handled here so that each hop is checked.
+///
+/// A URL with an IP address goes through one shared client. A URL with a name goes through
+/// a client told to resolve that name to the addresses already checked (and nothing else),
+/// kept per name and addresses so that a verifier polling one URL reuses its connections.
+pub(crate) struct Clients {
+    plain: reqwest::Client,
+    pinned: Mutex<HashMap<(String, Vec<SocketAddr>), reqwest::Client>>,
+}
+
+impl Clients {
+    pub(crate) fn new() -> Clients {
+        Clients {
+            plain: builder().build().unwrap_or_default(),
+            pinned: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The client that connects `host` to `addrs` and nowhere else.
+    fn for_target(&self, host: &str, addrs: &[SocketAddr]) -> Result<reqwest::Client, String> {
+        if host.parse::<IpAddr>().is_ok() {
+            return Ok(self.plain.clone());
+        }
+        let key = (host.to_ascii_lowercase(), addrs.to_vec());
+        let mut pinned = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = pinned.get(&key) {
+            return Ok(c.clone());
+        }
+        let client = builder()
+            .resolve_to_addrs(host, addrs)
+            .build()
+            .map_err(|e| format!("cannot set up an HTTP client for {host}: {e}"))?;
+        if pinned.len() >= MAX_PINNED {
+            pinned.clear();
+        }
+        pinned.insert(key, client.clone());
+        Ok(client)
+    }
+}
+
+/// The settings of every client.
+fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default()
 }
 
 pub(crate) async fn request(st: &mut HostState, req: Request) -> Result<Response, String> {
@@ -35,7 +81,7 @@ pub(crate) async fn request(st: &mut HostState, req: Request) -> Result<Response
     let method = Method::from_bytes(req.method.trim().to_ascii_uppercase().as_bytes())
         .map_err(|_| format!("'{}' is not an HTTP method", req.method))?;
     let url = Url::parse(req.url.trim()).map_err(|e| format!("'{}' is not a URL: {e}", req.url))?;
-    check(&st.module, &url)?;
+    check_scheme(&url)?;
     let (module, shared) = (st.module.clone(), st.shared.clone());
     let _waiting = st.shared.ticker.waiting();
     let timeout = Duration::from_millis(req.timeout_ms.into());
@@ -49,8 +95,8 @@ pub(crate) async fn request(st: &mut HostState, req: Request) -> Result<Response
     }
 }
 
-/// Refuses anything but `http://` to a granted host.
-fn check(module: &ModuleInfo, url: &Url) -> Result<(), String> {
+/// Refuses anything but `http://` with a host.
+fn check_scheme(url: &Url) -> Result<(), String> {
     match url.scheme() {
         "http" => {}
         "https" => {
@@ -64,29 +110,44 @@ fn check(module: &ModuleInfo, url: &Url) -> Result<(), String> {
             ));
         }
     }
-    let host = url
-        .host_str()
-        .ok_or_else(|| format!("{url}: no host"))?
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let port = url.port_or_known_default().unwrap_or(80);
-    if !module.grants.hosts.allows(host, port) {
-        return Err(not_granted(&module.alias, host, port));
+    if url.host_str().is_none() {
+        return Err(format!("{url}: no host"));
     }
     Ok(())
 }
 
+/// The host (without brackets) and port a URL connects to.
+fn target(url: &Url) -> (String, u16) {
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    (host, url.port_or_known_default().unwrap_or(80))
+}
+
 async fn send(
     module: &ModuleInfo,
-    client: &reqwest::Client,
+    clients: &Clients,
     method: Method,
     mut url: Url,
     req: &Request,
 ) -> Result<Response, String> {
+    let asked = url.origin();
     for _ in 0..=MAX_REDIRECTS {
-        let mut builder = client.request(method.clone(), url.clone());
-        for (k, v) in &req.headers {
-            builder = builder.header(k.as_str(), v.as_str());
+        let (host, port) = target(&url);
+        let addrs = resolve(module, &host, port)
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        let mut builder = clients
+            .for_target(&host, &addrs)?
+            .request(method.clone(), url.clone());
+        // The verifier's headers (a token, a cookie) are for the origin it named.
+        if url.origin() == asked {
+            for (k, v) in &req.headers {
+                builder = builder.header(k.as_str(), v.as_str());
+            }
         }
         if !req.body.is_empty() {
             builder = builder.body(req.body.clone());
@@ -108,7 +169,7 @@ async fn send(
             url = url
                 .join(&next)
                 .map_err(|e| format!("{url}: bad redirect to '{next}': {e}"))?;
-            check(module, &url)?;
+            check_scheme(&url)?;
             continue;
         }
         let status = resp.status().as_u16();

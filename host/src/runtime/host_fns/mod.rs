@@ -13,6 +13,7 @@ pub(crate) mod clock;
 pub(crate) mod http;
 pub(crate) mod log;
 pub(crate) mod process;
+pub(crate) mod reach;
 pub(crate) mod tcp;
 
 use super::bindings::pymanager::verifier::{host, types};
@@ -61,18 +62,6 @@ impl host::Host for HostState {
     async fn log(&mut self, level: types::Level, message: String) {
         log::log(self, level, &message)
     }
-}
-
-/// The refusal a guest gets for a host it was not granted: names the grant to add.
-pub(crate) fn not_granted(alias: &str, host: &str, port: u16) -> String {
-    let shown = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    format!(
-        "host {shown} is not granted to module '{alias}' (add it to modules.{alias}.allow.hosts)"
-    )
 }
 
 /// The refusal for reaching out while validating.

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use super::super::state::HostState;
-use super::{not_granted, not_while_validating};
+use super::not_while_validating;
+use super::reach::{resolve, show};
 
 pub(crate) async fn connect(
     st: &mut HostState,
@@ -14,22 +15,24 @@ pub(crate) async fn connect(
     let Some(view) = st.view().cloned() else {
         return Err(not_while_validating("tcp-connect"));
     };
-    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        return Err("tcp-connect: empty host".into());
-    }
-    if !st.module.grants.hosts.allows(host, port) {
-        return Err(not_granted(&st.module.alias, host, port));
-    }
+    let module = st.module.clone();
     let _waiting = st.shared.ticker.waiting();
     let timeout = Duration::from_millis(timeout_ms.into());
-    let connect = tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host, port)));
-    tokio::select! {
-        r = connect => match r {
+    let shown = show(
+        host.trim().trim_start_matches('[').trim_end_matches(']'),
+        port,
+    );
+    let attempt = async {
+        let addrs = resolve(&module, host, port).await?;
+        // The checked addresses, not the name: no second resolution.
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&addrs[..])).await {
             Ok(Ok(_stream)) => Ok(()),
-            Ok(Err(e)) => Err(format!("{host}:{port}: {e}")),
-            Err(_) => Err(format!("{host}:{port}: no answer within {timeout_ms} ms")),
-        },
+            Ok(Err(e)) => Err(format!("{shown}: {e}")),
+            Err(_) => Err(format!("{shown}: no answer within {timeout_ms} ms")),
+        }
+    };
+    tokio::select! {
+        r = attempt => r,
         _ = view.shutdown().cancelled() => Err("pymanager is shutting down".into()),
     }
 }

@@ -1,0 +1,66 @@
+//! The one way out of the sandbox for HTTP and TCP: a host and port is checked against the
+//! module's grants, resolved once, and every address it resolved to is checked against the
+//! addresses no verifier may reach; the caller then connects to those addresses and no
+//! others. A name is never resolved a second time by the connection (a DNS answer that
+//! changes between the check and the connection cannot move it elsewhere).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use super::super::forbidden::forbidden;
+use super::super::state::ModuleInfo;
+
+/// Longest wait for a name to resolve; the call's own time-out applies as well.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where `host`:`port` may be reached: the addresses to connect to, all checked.
+pub(crate) async fn resolve(
+    module: &ModuleInfo,
+    host: &str,
+    port: u16,
+) -> Result<Vec<SocketAddr>, String> {
+    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err("no host".into());
+    }
+    let shown = show(host, port);
+    if !module.grants.hosts.allows(host, port) {
+        let alias = &module.alias;
+        return Err(format!(
+            "{shown} is not granted to module '{alias}': add \"{shown}\" to \
+             modules.{alias}.allow.hosts"
+        ));
+    }
+    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => {
+            let lookup = tokio::net::lookup_host((host, port));
+            match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
+                Ok(Ok(found)) => found.collect(),
+                Ok(Err(e)) => return Err(format!("{shown}: cannot resolve {host}: {e}")),
+                Err(_) => return Err(format!("{shown}: resolving {host} took too long")),
+            }
+        }
+    };
+    if addrs.is_empty() {
+        return Err(format!("{shown}: {host} resolves to no address"));
+    }
+    for addr in &addrs {
+        if let Some(api) = forbidden(*addr) {
+            return Err(format!(
+                "{shown} is pymanager's own REST API ({api}): no verifier may reach it, \
+                 whatever its grants"
+            ));
+        }
+    }
+    Ok(addrs)
+}
+
+/// `host:port`, with brackets around an IPv6 address.
+pub(crate) fn show(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
