@@ -110,6 +110,21 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def memory_kib(pid: int) -> dict[str, int]:
+    """Pss, Rss and their anonymous and file-backed parts (/proc/<pid>/smaps_rollup), in KiB.
+    RSS counts every page mapped, so the pages of one binary mapped by two processes (our
+    guardian and manager) are counted twice; PSS shares each page among its mappers."""
+    out = {}
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] in ("Rss:", "Pss:", "Pss_Anon:", "Pss_File:", "Anonymous:"):
+                out[parts[0].rstrip(":")] = int(parts[1])
+    except OSError:
+        pass
+    return out
+
+
 def threads(pid: int) -> int:
     f = proc_stat(pid)
     return int(f[17]) if f else 0

@@ -44,6 +44,7 @@ from common import (  # noqa: E402
     kill_session,
     machine,
     median,
+    memory_kib,
     rss_kib,
     start_time,
     threads,
@@ -386,6 +387,10 @@ def footprint_manager(res: Results, manager: str, n: int, rep: int, idle: float)
         time.sleep(idle)
         cpu1 = sum(cpu_seconds(p) for p in pids)
         res.add("footprint", case, "RSS", manager, sum(rss_kib(p) for p in pids) / 1024, "MiB", rep)
+        mem = [memory_kib(p) for p in pids]
+        res.add("footprint", case, "PSS", manager, sum(m.get("Pss", 0) for m in mem) / 1024, "MiB", rep)
+        res.add("footprint", case, "anonymous (private) RSS", manager,
+                sum(m.get("Anonymous", 0) for m in mem) / 1024, "MiB", rep)
         res.add("footprint", case, "CPU while idle", manager, (cpu1 - cpu0) * 1000 / idle * 10, "ms/10s", rep)
         res.add("footprint", case, "CPU to start", manager, cpu0 * 1000, "ms", rep)
         res.add("footprint", case, "threads", manager, sum(threads(p) for p in pids), "", rep)
