@@ -285,7 +285,7 @@ async fn serve(
         token::Setting::None => None,
         token::Setting::Fixed(t) => Some(t),
         token::Setting::Auto => {
-            let t = token::generate();
+            let t = token::generate().map_err(SetupError::Token)?;
             if let Some(f) = &files.token {
                 f.write(format!("{t}\n").as_bytes(), 0o600)?;
             }
