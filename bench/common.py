@@ -24,9 +24,12 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-OURS = ROOT / "target" / "release" / "pymanager"
+# PYMANAGER_BIN runs the scenarios against another build (a debug one, for a smoke run).
+OURS = Path(os.environ.get("PYMANAGER_BIN") or ROOT / "target" / "release" / "pymanager")
 VENV = BENCH / ".venv"
-ORIGINAL = VENV / "bin" / "pymanager"
+# The original tool: bench/.venv's unless PYMANAGER_ORIGINAL names another installation of
+# pymanager 0.2.6.1 (with bottle and requests), e.g. /work/orig/bin/pymanager.
+ORIGINAL = Path(os.environ.get("PYMANAGER_ORIGINAL") or VENV / "bin" / "pymanager")
 SUPERVISORD = VENV / "bin" / "supervisord"
 # The interpreter the services run on: the real one, never a pyenv shim (a shim is a bash
 # script that would add tens of milliseconds to every start).
@@ -105,6 +108,21 @@ def rss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """Pss, Rss and their anonymous and file-backed parts (/proc/<pid>/smaps_rollup), in KiB.
+    RSS counts every page mapped, so the pages of one binary mapped by two processes (our
+    guardian and manager) are counted twice; PSS shares each page among its mappers."""
+    out = {}
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] in ("Rss:", "Pss:", "Pss_Anon:", "Pss_File:", "Anonymous:"):
+                out[parts[0].rstrip(":")] = int(parts[1])
+    except OSError:
+        pass
+    return out
 
 
 def threads(pid: int) -> int:
@@ -319,6 +337,7 @@ def pymanager_config(
     graceful_time: int | None = None,
     messages: list[str] | None = None,
     verifier_extra: dict | None = None,
+    top: dict | None = None,
 ) -> dict:
     """A pymanager.json both implementations accept (no `timeout`: the original crashes on it)."""
     cfg: dict = {}
@@ -332,6 +351,7 @@ def pymanager_config(
         cfg["graceful_time"] = graceful_time
     if messages:
         cfg["messages"] = messages
+    cfg.update(top or {})
     cfg["processes"] = {}
     for p in procs:
         d: dict = {"executable": p.argv[0], "arguments": p.argv[1:]}
@@ -444,7 +464,15 @@ def start_ours_fast(procs: list[Proc], work: Path, **kw) -> Running:
     return r
 
 
-STARTERS = {"ours-i50ms": start_ours_fast, "ours": start_ours, "original": start_original, "supervisord": start_supervisord}
+def start_ours_parallel(procs: list[Proc], work: Path, **kw) -> Running:
+    """Ours with `"startup": "parallel"` (nothing depends on anything: all start at once)
+    and the verifier's `interval` at 50 ms."""
+    r = start_ours(procs, work, verifier_extra={"interval": 0.05}, top={"startup": "parallel"}, **kw)
+    r.kind = "ours"
+    return r
+
+
+STARTERS = {"ours-par": start_ours_parallel, "ours-i50ms": start_ours_fast, "ours": start_ours, "original": start_original, "supervisord": start_supervisord}
 
 
 # ---------------------------------------------------------------- statistics

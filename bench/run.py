@@ -30,8 +30,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     BENCH,
+    ORIGINAL,
     OURS,
     PYTHON,
+    SUPERVISORD,
     ROOT,
     STARTERS,
     Proc,
@@ -42,6 +44,7 @@ from common import (  # noqa: E402
     kill_session,
     machine,
     median,
+    memory_kib,
     rss_kib,
     start_time,
     threads,
@@ -89,7 +92,7 @@ def summarize(data: dict) -> str:
         key = (s["scenario"], s["case"], s["metric"])
         rows.setdefault(key, {}).setdefault(s["manager"], []).append(s["value"])
         units[key] = s["unit"]
-    cols = ["ours", "ours-i50ms", "original", "supervisord", "floor-seq", "floor-par", "harness-GET"]
+    cols = ["ours", "ours-par", "ours-i50ms", "original", "supervisord", "floor-seq", "floor-par", "harness-GET"]
     present = [c for c in cols if any(c in v for v in rows.values())]
     out = ["| scenario | case | metric | " + " | ".join(present) + " | ratio original/ours | ratio supervisord/ours |",
            "|" + "---|" * (len(present) + 5)]
@@ -106,7 +109,7 @@ def summarize(data: dict) -> str:
             cells.append(f"**{fmt(m)}** ({fmt(min(xs))}–{fmt(max(xs))}, n={len(xs)})")
         ratios = []
         for other in ("original", "supervisord"):
-            a, b = per.get("ours"), per.get(other)
+            a, b = per.get("ours") or per.get("ours-par"), per.get(other)
             if a and b and median(a) != 0:
                 ratios.append(f"{median(b) / median(a):.3g}×")
             else:
@@ -183,7 +186,7 @@ def ready_manager(res: Results, manager: str, n: int, rep: int):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def floor(res: Results, n: int, rep: int, parallel: bool):
+def floor(res: Results, n: int, rep: int, parallel: bool, scenario: str = "ready"):
     """The same services started by the harness itself: the least any manager can take."""
     work = workdir("floor")
     procs = http_services(n, work)
@@ -206,7 +209,7 @@ def floor(res: Results, n: int, rep: int, parallel: bool):
                 while not answers(p.verify_url, 0.5):
                     time.sleep(0.005)
         t = time.monotonic() - t0
-        res.add("ready", f"N={n}", "time to running", "floor-par" if parallel else "floor-seq", t, "s", rep)
+        res.add(scenario, f"N={n}", "time to running", "floor-par" if parallel else "floor-seq", t, "s", rep)
     finally:
         for s in started:
             kill_session(s.pid)
@@ -226,14 +229,45 @@ def scenario_ready(res: Results, args):
                 run_one(res, "ready", f"N={n}", name, lambda: floor(res, n, rep, par), rep)
 
 
+def scenario_parallel(res: Results, args):
+    """Time to ready of independent services with `"startup": "parallel"`, against the
+    parallel floor (all started at once, polled until all answer) and the original."""
+    sizes = [5, 20] if args.quick else [20, 100]
+    managers = (["ours-par"] if "ours" in MANAGERS else []) + (["original"] if "original" in MANAGERS else [])
+    for n in sizes:
+        print(f"[parallel] N={n}", flush=True)
+        for rep in range(args.reps):
+            for m in managers:
+                run_one(res, "parallel", f"N={n}", m, lambda: parallel_manager(res, m, n, rep), rep)
+            run_one(res, "parallel", f"N={n}", "floor-par", lambda: floor(res, n, rep, True, "parallel"), rep)
+
+
+def parallel_manager(res: Results, manager: str, n: int, rep: int):
+    work = workdir("parallel")
+    procs = http_services(n, work)
+    r = STARTERS[manager](procs, work, graceful_time=2)
+    try:
+        t = r.wait_running(timeout=60 + 3 * n, poll=0.02)
+        ok = check_answering(procs)
+        res.add("parallel", f"N={n}", "time to running", manager, t, "s", rep)
+        res.add("parallel", f"N={n}", "answering at running", manager, ok / n * 100, "%", rep)
+    finally:
+        r.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 # ================================================================ 2. exit noticed
 
 
 def exit_manager(res: Results, manager: str, rep: int):
     work = workdir("exit")
     marker = work / "exited"
-    # `: >` is a shell builtin: the file's mtime is the moment just before `exit 3`.
-    procs = [Proc("quitter", ["sh", "-c", f"sleep 1; : > {marker}; exit 3"])]
+    # The process writes the wall-clock time (fine-grained) just before it exits. A file's
+    # mtime would not do: it comes from the kernel's coarse clock, one tick (4 ms here)
+    # behind at worst, which would be part of every figure.
+    quit_code = (f"import os, time; time.sleep(1); fd = os.open({str(marker)!r}, os.O_WRONLY | os.O_CREAT); "
+                 "os.write(fd, repr(time.time()).encode()); os._exit(3)")
+    procs = [Proc("quitter", [PYTHON, "-c", quit_code])]
     if manager == "supervisord":
         r = STARTERS[manager](procs, work, startsecs=0)
         pattern = r"exited: quitter \(exit status 3"
@@ -244,7 +278,7 @@ def exit_manager(res: Results, manager: str, rep: int):
         hit = r.out.wait_for(pattern, 30)
         if hit is None:
             raise RuntimeError(f"no exit line; output: {r.out.tail(4)} {r.err.tail(2)}")
-        t_exit = marker.stat().st_mtime_ns / 1e9
+        t_exit = float(marker.read_text())
         res.add("exit", "1 process", "exit reported after", manager, hit[0] - t_exit, "s", rep)
         if manager != "supervisord":
             r.popen.wait(30)
@@ -353,6 +387,10 @@ def footprint_manager(res: Results, manager: str, n: int, rep: int, idle: float)
         time.sleep(idle)
         cpu1 = sum(cpu_seconds(p) for p in pids)
         res.add("footprint", case, "RSS", manager, sum(rss_kib(p) for p in pids) / 1024, "MiB", rep)
+        mem = [memory_kib(p) for p in pids]
+        res.add("footprint", case, "PSS", manager, sum(m.get("Pss", 0) for m in mem) / 1024, "MiB", rep)
+        res.add("footprint", case, "anonymous (private) RSS", manager,
+                sum(m.get("Anonymous", 0) for m in mem) / 1024, "MiB", rep)
         res.add("footprint", case, "CPU while idle", manager, (cpu1 - cpu0) * 1000 / idle * 10, "ms/10s", rep)
         res.add("footprint", case, "CPU to start", manager, cpu0 * 1000, "ms", rep)
         res.add("footprint", case, "threads", manager, sum(threads(p) for p in pids), "", rep)
@@ -556,14 +594,52 @@ def scenario_spawn(res: Results, args):
                     lambda: spawn_cost(res, ballast, n, rep), rep)
 
 
+# ================================================================ 8. waiting verifiers
+
+
+def scenario_waiting(res: Results, args):
+    """Memory and CPU of 1000 verifiers waiting at once, and CPU of 200 verifiers retrying a
+    closed port: the runtime bench's `waiting` part (ours only: the original's verifiers are
+    Python threads of the manager, not comparable one by one)."""
+    print("[waiting]", flush=True)
+    closed_s = 10 if args.quick else 30
+    cmd = ["cargo", "bench", "--quiet", "-p", "pymanager", "--bench", "runtime", "--", "waiting"]
+    env = dict(os.environ, PYMANAGER_BENCH_CLOSED_S=str(closed_s))
+    res.notes.append(f"waiting: `PYMANAGER_BENCH_CLOSED_S={closed_s} {' '.join(cmd)}`, output in waiting-bench.txt")
+    num = r"([-+]?[\d.]+)"
+    rows = [
+        (rf"verifiers waiting at once .*?: RSS {num} MiB", "1000 verifiers", "extra RSS", "MiB"),
+        (rf"verifiers waiting at once .*?\({num} KiB each\)", "1000 verifiers", "extra RSS each", "KiB"),
+        (rf"per waiting verifier: private \(anonymous\) {num} KiB", "1000 verifiers", "private memory each", "KiB"),
+        (rf"CPU while they wait: {num} ms over", "1000 verifiers", "CPU while waiting 3 s", "ms"),
+        (rf"all \d+ passed {num} ms after the exit", "1000 verifiers", "all passed after exit", "ms"),
+        (rf"on a closed loopback port for \d+ s: CPU {num} ms", f"200 on a closed port, {closed_s} s", "CPU", "ms"),
+    ]
+    log = []
+    for rep in range(args.reps):
+        p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+        log.append(f"=== rep {rep}: exit {p.returncode}\n{p.stdout}\n--- stderr ---\n{p.stderr[-4000:]}")
+        (res.out / "waiting-bench.txt").write_text("\n".join(log))
+        if p.returncode != 0:
+            res.notes.append(f"waiting rep {rep}: failed (exit {p.returncode}); see waiting-bench.txt")
+            print(f"  waiting rep {rep}: FAILED; see {res.out / 'waiting-bench.txt'}", flush=True)
+            continue
+        for pattern, case, metric, unit in rows:
+            m = re.search(pattern, p.stdout)
+            if m:
+                res.add("waiting", case, metric, "ours", float(m.group(1)), unit, rep)
+
+
 SCENARIOS = {
     "ready": scenario_ready,
+    "parallel": scenario_parallel,
     "exit": scenario_exit,
     "shutdown": scenario_shutdown,
     "footprint": scenario_footprint,
     "rest": scenario_rest,
     "verifier": scenario_verifier,
     "spawn": scenario_spawn,
+    "waiting": scenario_waiting,
 }
 
 
@@ -606,9 +682,10 @@ def main():
     if args.reps is None:
         args.reps = 2 if args.quick else 5
     MANAGERS = [m for m in args.managers.split(",") if m]
-    for need in ((OURS,) if "ours" in MANAGERS else ()) + (BENCH / ".venv" / "bin" / "pymanager", BENCH / ".venv" / "bin" / "supervisord"):
-        if not need.exists():
-            sys.exit(f"{need} is missing: run bench/setup.sh (or bench/run.sh) first")
+    need = {"ours": OURS, "original": ORIGINAL, "supervisord": SUPERVISORD}
+    for m in MANAGERS:
+        if m in need and not need[m].exists():
+            sys.exit(f"{need[m]} is missing: run bench/setup.sh (or bench/run.sh) first")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = BENCH / "results" / stamp
     out.mkdir(parents=True, exist_ok=True)

@@ -9,12 +9,14 @@ use std::time::Duration;
 
 mod buffering;
 mod command;
+mod orchestration;
 mod verifiers;
 
-use crate::config::{ConfigError, Loaded, Messages, ShellChoice};
+use crate::config::{ConfigError, Loaded, Messages, ShellChoice, Startup, VerifierConfig};
 use crate::runtime::{Builtin, ModuleDecl, VerifierRef};
 
 use command::{check_readable, default_shell, find_executable, source_env_file};
+pub use orchestration::{Dependency, LivenessSpec, Orchestration, start_deps, start_plan};
 pub(crate) use verifiers::external_module;
 pub use verifiers::prepare;
 
@@ -34,6 +36,8 @@ pub struct Plan {
     pub graceful_time: Duration,
     /// Which extra messages to print.
     pub messages: Messages,
+    /// In config order, or as dependencies allow.
+    pub startup: Startup,
 }
 
 /// One process, ready to spawn.
@@ -57,6 +61,8 @@ pub struct ProcessSpec {
     pub output: OutputMode,
     /// Its verifier, resolved.
     pub verifier: Option<VerifierSpec>,
+    /// What it waits for, when it restarts, how it is checked and stopped.
+    pub orchestration: Orchestration,
 }
 
 /// Where a process's output goes (it is always kept in the bounded history too).
@@ -104,9 +110,12 @@ pub fn build(
     let cwd = std::env::current_dir()
         .map_err(|e| ConfigError::invalid("(working directory)", e.to_string()))?;
 
+    // Absolute (`./` dropped), for the paths the runtime reads later.
+    let config_dir: PathBuf = cwd.join(&loaded.dir).components().collect();
     let mut modules = verifiers::declared_modules(config, &loaded.dir, warnings)?;
     let mut used_builtins: Vec<&'static Builtin> = Vec::new();
 
+    let names: Vec<&str> = config.processes.keys().map(String::as_str).collect();
     let mut processes = Vec::with_capacity(config.processes.len());
     for (i, (name, p)) in config.processes.iter().enumerate() {
         let at = format!("processes.{name}");
@@ -148,24 +157,26 @@ pub fn build(
             (None, true) => OutputMode::Suppress,
             (None, false) => OutputMode::Console,
         };
-        let verifier = match &p.verifier {
-            Some(v) => {
-                let (spec, builtin) =
-                    verifiers::spec(&format!("{at}.verifier"), v, config, &modules)?;
-                if let Some(b) = builtin
-                    && !used_builtins.iter().any(|u| u.module == b.module)
-                {
-                    used_builtins.push(b);
-                }
-                if spec.target.module == OUTPUT_MODULE
-                    && buffering::python_block_buffered(&p.executable, &p.arguments, env.as_deref())
-                {
-                    warnings.push(buffering::warning(&at));
-                }
-                Some(spec)
+        let mut verifier_spec = |v: &VerifierConfig, at: String| {
+            let (spec, builtin) = verifiers::spec(&at, v, config, &modules, &config_dir)?;
+            if let Some(b) = builtin
+                && !used_builtins.iter().any(|u| u.module == b.module)
+            {
+                used_builtins.push(b);
             }
+            Ok(spec)
+        };
+        let verifier = match &p.verifier {
+            Some(v) => Some(verifier_spec(v, format!("{at}.verifier"))?),
             None => None,
         };
+        let orchestration = orchestration::resolve(p, &at, &names, verifier_spec)?;
+        if let Some(spec) = &verifier
+            && spec.target.module == OUTPUT_MODULE
+            && buffering::python_block_buffered(&p.executable, &p.arguments, env.as_deref())
+        {
+            warnings.push(buffering::warning(&at));
+        }
         processes.push(Arc::new(ProcessSpec {
             id: i as u32 + 1,
             name: Arc::from(name.as_str()),
@@ -176,6 +187,7 @@ pub fn build(
             env,
             output,
             verifier,
+            orchestration,
         }));
     }
 
@@ -190,6 +202,7 @@ pub fn build(
         keep_alive: config.keep_alive,
         graceful_time: config.graceful_time,
         messages: config.messages(),
+        startup: config.startup,
     })
 }
 

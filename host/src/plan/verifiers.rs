@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::{Plan, VerifierSpec};
 use crate::config::{Config, ConfigError, ModuleConfig, VerifierConfig};
+use crate::runtime::trust::CA_FILE;
 use crate::runtime::{
     BUILTINS, Builtin, Grants, HostGrants, HostPattern, Limits, ModuleDecl, ModuleSource, Runtime,
     VerifierRef,
@@ -62,19 +63,34 @@ pub(super) fn spec(
     v: &VerifierConfig,
     config: &Config,
     declared: &[ModuleDecl],
+    config_dir: &Path,
 ) -> Result<(VerifierSpec, Option<&'static Builtin>), ConfigError> {
     let target = resolve_verifier(&v.kind, config, declared)
         .map_err(|reason| ConfigError::invalid(format!("{at}.type"), reason))?;
     let spec = VerifierSpec {
         kind: v.kind.clone(),
         target: target.verifier_ref(),
-        args_json: v.arguments.to_string(),
+        args_json: with_ca_file_resolved(&v.arguments, config_dir).to_string(),
     };
     let builtin = match target {
         Target::Builtin(b) => Some(b),
         Target::External { .. } => None,
     };
     Ok((spec, builtin))
+}
+
+/// The arguments with a relative `ca_file` made absolute against the config's directory
+/// (where module paths are resolved too), so that the runtime, which reads it, finds it
+/// wherever pymanager was started.
+fn with_ca_file_resolved(args: &serde_json::Value, config_dir: &Path) -> serde_json::Value {
+    let mut args = args.clone();
+    if let Some(file) = args.get_mut(CA_FILE)
+        && let Some(path) = file.as_str().map(Path::new)
+        && path.is_relative()
+    {
+        *file = config_dir.join(path).to_string_lossy().into_owned().into();
+    }
+    args
 }
 
 /// Loads the plan's modules into `runtime` and validates every verifier's arguments.
@@ -86,37 +102,45 @@ pub async fn prepare(plan: &Plan, runtime: &Runtime) -> Result<Vec<String>, Conf
         .load(plan.modules.clone())
         .await
         .map_err(|e| ConfigError::invalid(format!("modules.{}", e.alias), e.reason))?;
-    let checks = plan.processes.iter().filter_map(|p| {
-        let v = p.verifier.as_ref()?;
-        Some(async move {
-            let at = format!("processes.{}.verifier", p.name);
-            let names = runtime.names(&v.target.module).unwrap_or_default();
-            if !names.iter().any(|n| n == &v.target.name) {
-                return Err(ConfigError::invalid(
-                    format!("{at}.type"),
-                    format!(
-                        "module {} has no verifier {} (it provides: {})",
-                        v.target.module,
-                        v.target.name,
-                        names.join(", ")
-                    ),
-                ));
+    let checks = plan.processes.iter().flat_map(|p| {
+        let own = p
+            .verifier
+            .as_ref()
+            .map(|v| (v, format!("processes.{}.verifier", p.name)));
+        let liveness = p
+            .orchestration
+            .liveness
+            .as_ref()
+            .map(|l| (&l.verifier, format!("processes.{}.liveness", p.name)));
+        own.into_iter().chain(liveness)
+    });
+    let checks = checks.map(|(v, at)| async move {
+        let names = runtime.names(&v.target.module).unwrap_or_default();
+        if !names.iter().any(|n| n == &v.target.name) {
+            return Err(ConfigError::invalid(
+                format!("{at}.type"),
+                format!(
+                    "module {} has no verifier {} (it provides: {})",
+                    v.target.module,
+                    v.target.name,
+                    names.join(", ")
+                ),
+            ));
+        }
+        let args = format!("{at}.arguments");
+        match runtime.validate(&v.target, &v.args_json).await {
+            Ok(warnings) => Ok(warnings
+                .iter()
+                .map(|w| {
+                    let (path, reason) = under(&args, w);
+                    crate::config::one_line(&format!("[WARNING] {path}: {reason}"))
+                })
+                .collect::<Vec<_>>()),
+            Err(e) => {
+                let (path, reason) = under(&args, &e.0);
+                Err(ConfigError::invalid(path, format!("{reason} ({})", v.kind)))
             }
-            let args = format!("{at}.arguments");
-            match runtime.validate(&v.target, &v.args_json).await {
-                Ok(warnings) => Ok(warnings
-                    .iter()
-                    .map(|w| {
-                        let (path, reason) = under(&args, w);
-                        crate::config::one_line(&format!("[WARNING] {path}: {reason}"))
-                    })
-                    .collect::<Vec<_>>()),
-                Err(e) => {
-                    let (path, reason) = under(&args, &e.0);
-                    Err(ConfigError::invalid(path, format!("{reason} ({})", v.kind)))
-                }
-            }
-        })
+        }
     });
     let mut warnings = Vec::new();
     for r in futures::future::join_all(checks).await {
@@ -176,7 +200,15 @@ fn resolve_verifier(
     declared: &[ModuleDecl],
 ) -> Result<Target, String> {
     let kind = kind.trim();
-    if let Some(b) = Builtin::named(kind) {
+    if let Some((module, name)) = kind.rsplit_once('.')
+        && config.modules.get(module).is_some_and(|m| m.path.is_some())
+    {
+        return Ok(Target::External {
+            module: module.into(),
+            name: name.into(),
+        });
+    }
+    if let Some(b) = Builtin::resolve(kind) {
         return Ok(Target::Builtin(b));
     }
     let Some((module, name)) = kind.rsplit_once('.') else {
@@ -185,16 +217,12 @@ fn resolve_verifier(
             builtin_list()
         ));
     };
-    if config.modules.get(module).is_some_and(|m| m.path.is_some())
-        || declared.iter().any(|m| m.alias == module)
-    {
+    // A Python module declared without a path (built when loaded).
+    if declared.iter().any(|m| m.alias == module) {
         return Ok(Target::External {
             module: module.into(),
             name: name.into(),
         });
-    }
-    if let Some(b) = Builtin::in_module(module, name) {
-        return Ok(Target::Builtin(b));
     }
     if Builtin::provided_by(module).next().is_some() {
         return Err(format!(

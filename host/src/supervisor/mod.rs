@@ -11,6 +11,7 @@
 
 mod actor;
 mod clone_exec;
+pub(crate) mod fd_limit;
 pub mod handle;
 pub mod leader;
 pub mod lifecycle;
@@ -18,6 +19,7 @@ mod output;
 pub mod reaper;
 mod spawn;
 pub mod startup;
+pub mod teardown;
 mod terminate;
 pub mod view;
 
