@@ -598,7 +598,7 @@ async fn the_sdks_retry_fails_at_once_on_what_retrying_cannot_fix() {
     let e = err(bounded(rt.verify(&retry, &args, view.clone())).await);
     assert_eq!(
         e,
-        "ftp://127.0.0.1/: 'ftp' URLs are not supported; use http://"
+        "ftp://127.0.0.1/: 'ftp' URLs are not supported; use http:// or https://"
     );
 
     // A refused connection is retried: the process ending stops the loop, with the refusal.
