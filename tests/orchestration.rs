@@ -215,6 +215,7 @@ fn events_until(
     subscribed: std::sync::mpsc::Sender<()>,
     mut done: impl FnMut(&Value) -> bool,
 ) -> Vec<Value> {
+    pymanager::tls::install_crypto_provider();
     let c = reqwest::blocking::Client::builder()
         .timeout(WAIT * 2)
         .build()
