@@ -184,6 +184,9 @@ async fn manage(
     } = setup;
     let signals = signals::listen(&console);
     let runtime = verifier_runtime()?;
+    if let Some(w) = runtime.cache_warning() {
+        console.log_line(&format!("[WARNING] {w}"));
+    }
     if !plan.modules.is_empty() {
         console.info(format_args!(
             "loading {} verifier module(s): {}",

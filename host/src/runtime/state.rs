@@ -47,7 +47,11 @@ pub(crate) struct HostState {
     pub stderr: MemoryOutputPipe,
     pub memory: MemoryCap,
     pub cpu_ticks: u64,
+    /// CPU time spent for the guest outside it (scans of the output it asked for).
+    pub cpu_charged: Duration,
     pub cpu_exceeded: bool,
+    /// What the guest's `log` lines may still use in this call.
+    pub log_budget: LogBudget,
     pub module: Arc<ModuleInfo>,
     pub mode: Mode,
     pub started: Instant,
@@ -78,7 +82,9 @@ impl HostState {
                 hit: false,
             },
             cpu_ticks: 0,
+            cpu_charged: Duration::ZERO,
             cpu_exceeded: false,
+            log_budget: LogBudget::default(),
             module,
             mode,
             started: Instant::now(),
@@ -91,11 +97,31 @@ impl HostState {
     /// its CPU budget.
     pub(crate) fn tick(&mut self) -> bool {
         self.cpu_ticks += 1;
-        let spent = super::engine::TICK * u32::try_from(self.cpu_ticks).unwrap_or(u32::MAX);
-        if spent > self.module.limits.cpu_time {
+        self.check_cpu()
+    }
+
+    /// CPU time used so far: ticks caught executing, plus what was charged.
+    fn cpu_spent(&self) -> Duration {
+        let ticks = super::engine::TICK * u32::try_from(self.cpu_ticks).unwrap_or(u32::MAX);
+        ticks.saturating_add(self.cpu_charged)
+    }
+
+    fn check_cpu(&mut self) -> bool {
+        if self.cpu_spent() > self.module.limits.cpu_time {
             self.cpu_exceeded = true;
         }
         !self.cpu_exceeded
+    }
+
+    /// CPU time the guest may still use in this call.
+    pub(crate) fn cpu_left(&self) -> Duration {
+        self.module.limits.cpu_time.saturating_sub(self.cpu_spent())
+    }
+
+    /// Charges CPU time spent on the guest's behalf outside it; false once over budget.
+    pub(crate) fn charge(&mut self, spent: Duration) -> bool {
+        self.cpu_charged = self.cpu_charged.saturating_add(spent);
+        self.check_cpu()
     }
 
     /// The process, when verifying.
@@ -130,6 +156,64 @@ impl WasiView for HostState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+/// Lines a guest may log at once; past it, lines are dropped and counted.
+pub(crate) const LOG_BURST: u32 = 1000;
+/// Lines a second a guest may log once its burst is spent.
+pub(crate) const LOG_PER_SECOND: u32 = 20;
+/// How often, at most, a call's dropped lines are counted in the log while it runs.
+const LOG_REPORT_EVERY: Duration = Duration::from_secs(5);
+
+/// A token bucket for one call's `log` lines: a verifier that says what it does per attempt
+/// is never cut, one that floods costs the manager a bounded number of lines (each line
+/// goes to a bounded console queue; when that is full, it waits in a task of its own).
+#[derive(Debug)]
+pub(crate) struct LogBudget {
+    tokens: f64,
+    refilled: Instant,
+    /// Lines dropped and not reported yet.
+    dropped: u64,
+    /// When dropped lines were last reported.
+    reported: Instant,
+}
+
+impl Default for LogBudget {
+    fn default() -> Self {
+        LogBudget {
+            tokens: f64::from(LOG_BURST),
+            refilled: Instant::now(),
+            dropped: 0,
+            reported: Instant::now(),
+        }
+    }
+}
+
+impl LogBudget {
+    /// True if one more line may go out now; false (and counted) if it is dropped.
+    pub(crate) fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let earned = now.duration_since(self.refilled).as_secs_f64() * f64::from(LOG_PER_SECOND);
+        self.tokens = (self.tokens + earned).min(f64::from(LOG_BURST));
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            self.dropped += 1;
+            false
+        }
+    }
+
+    /// The lines dropped and not reported yet, now reported: at the end of the call
+    /// (`now`), else at most once every [`LOG_REPORT_EVERY`].
+    pub(crate) fn take_dropped(&mut self, now: bool) -> u64 {
+        if self.dropped == 0 || !(now || self.reported.elapsed() >= LOG_REPORT_EVERY) {
+            return 0;
+        }
+        self.reported = Instant::now();
+        std::mem::take(&mut self.dropped)
     }
 }
 
