@@ -72,13 +72,16 @@ impl HostState {
             .allow_ip_name_lookup(false)
             .stderr(stderr.clone())
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_HOST_RESOURCES);
         HostState {
             wasi,
-            table: ResourceTable::new(),
+            table,
             stderr,
             memory: MemoryCap {
                 max: module.limits.memory_bytes,
                 used: 0,
+                table_elements: 0,
                 hit: false,
             },
             cpu_ticks: 0,
@@ -224,8 +227,17 @@ impl LogBudget {
 pub(crate) struct MemoryCap {
     max: usize,
     used: usize,
+    /// Elements of all the instance's tables together.
+    table_elements: usize,
     pub hit: bool,
 }
+
+/// Table elements one instance may have in all its tables together.
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+/// Host resources (streams, pollables) one call may hold at once: a verifier needs a
+/// handful; one that creates them in a loop would otherwise grow the host's memory.
+pub(crate) const MAX_HOST_RESOURCES: usize = 1024;
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
@@ -245,11 +257,71 @@ impl ResourceLimiter for MemoryCap {
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        // Table elements are host memory too (a pointer each).
-        Ok(desired <= 1_000_000)
+        // Table elements are host memory too (a pointer or two each), and an instance has
+        // several tables: the cap is on all of them together.
+        let grown = self
+            .table_elements
+            .saturating_add(desired.saturating_sub(current));
+        if grown > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        self.table_elements = grown;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_elements_are_capped_across_tables() {
+        let mut cap = MemoryCap {
+            max: 1 << 20,
+            used: 0,
+            table_elements: 0,
+            hit: false,
+        };
+        let half = MAX_TABLE_ELEMENTS / 2;
+        // Two tables of half the cap each fit; a third table of any size does not.
+        assert!(cap.table_growing(0, half, None).unwrap());
+        assert!(cap.table_growing(0, half, None).unwrap());
+        assert!(!cap.table_growing(0, 1, None).unwrap());
+        // Growing by nothing is always allowed.
+        assert!(cap.table_growing(10, 10, None).unwrap());
+    }
+
+    #[test]
+    fn a_call_holds_a_bounded_number_of_host_resources() {
+        let module = Arc::new(ModuleInfo {
+            alias: "m".into(),
+            grants: Grants {
+                hosts: super::super::types::HostGrants::none(),
+            },
+            limits: Limits::default(),
+        });
+        let (engine_ticker, shared) = {
+            let engine = wasmtime::Engine::default();
+            let ticker = Ticker::start(engine);
+            (
+                ticker.clone(),
+                Arc::new(Shared {
+                    http: super::super::host_fns::http::Clients::new(),
+                    ticker,
+                }),
+            )
+        };
+        let mut st = HostState::new(module, Mode::Load, shared);
+        let table = st.ctx().table;
+        let mut held = Vec::new();
+        for i in 0..MAX_HOST_RESOURCES {
+            held.push(table.push(i).expect("within the cap"));
+        }
+        assert!(table.push(0usize).is_err(), "past the cap");
+        engine_ticker.stop();
     }
 }
