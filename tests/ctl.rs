@@ -427,6 +427,41 @@ fn ctl_refuses_an_address_file_others_could_have_written() {
 }
 
 #[test]
+fn ctl_refuses_a_state_directory_of_someone_else() {
+    if unsafe { libc::geteuid() } != 0 {
+        // Only root can give a directory away; the mode checks above cover the rest.
+        return;
+    }
+    let dir = common::config_dir(&json!({
+        "http": {"enabled": true, "token": "s3cret"},
+        "processes": { "web": sh("exec sleep 100") }
+    }));
+    let cfg = dir.path().join("pymanager.json");
+    let fake = Trap::new();
+    let state = dir.path().join(".pymanager");
+    std::fs::create_dir(&state).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        state.join("pymanager.json.addr"),
+        format!("{}\n", fake.url()),
+    )
+    .unwrap();
+    std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
+    let o = ctl_in(&cfg, &["list"], &[]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("belongs to uid 65534"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !fake.connected(),
+        "ctl sent its request (and token) to the fake"
+    );
+}
+
+#[test]
 fn ctl_talks_only_to_loopback_unless_told_otherwise() {
     let dir = common::config_dir(&json!({
         "http": {"enabled": true},

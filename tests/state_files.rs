@@ -62,6 +62,39 @@ fn a_symbolic_link_planted_as_the_address_file_is_refused_and_its_target_kept() 
 }
 
 #[test]
+fn a_symbolic_link_planted_as_the_token_file_is_refused_and_its_target_kept() {
+    let dir = config_dir(&json!({"http": {"enabled": true, "token": "auto"},
+        "processes": {"a": sh("echo ran > ran.txt; exec sleep 100")}}));
+    let state = private_dir(dir.path());
+    let target = dir.path().join("precious");
+    std::fs::write(&target, "keep me").unwrap();
+    symlink(&target, state.join("pymanager.json.token")).unwrap();
+    let o = run(dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("pymanager.json.token: it is a symbolic link"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+    assert!(!dir.path().join("ran.txt").exists(), "a process ran");
+    // ctl does not take a token from it either.
+    std::fs::write(&target, "stolen\n").unwrap();
+    let o = Command::new(bin())
+        .args(["ctl", "list", "--url", "http://127.0.0.1:9"])
+        .current_dir(dir.path())
+        .env_remove("PYMANAGER_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("pymanager.json.token: it is a symbolic link"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn a_symbolic_link_planted_as_the_pid_file_is_refused_and_its_target_kept() {
     let dir = marking(false);
     let state = private_dir(dir.path());

@@ -7,6 +7,7 @@ use crate::config::ConfigError;
 use crate::ctl::CtlError;
 use crate::error_text;
 use crate::state_files::StateError;
+use crate::verify::ProbeError;
 
 /// Why pymanager stopped short.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,9 @@ pub enum AppError {
     /// `pymanager ctl` failed (exit 1, 2 or 3).
     #[error("pymanager ctl: {0}")]
     Ctl(#[from] CtlError),
+    /// `pymanager verify` did not pass (exit 1), or could not run (exit 2).
+    #[error("{0}")]
+    Verify(#[from] ProbeError),
     /// The supervisor task panicked (exit 5); the guardian kills what it left.
     #[error("[ERROR] the supervisor failed: {0}")]
     Crashed(String),
@@ -33,13 +37,14 @@ pub enum AppError {
 
 impl AppError {
     /// The exit code: the original's for config errors, 5 for any other set-up failure,
-    /// 2 for a command line clap refused, `ctl`'s own for `ctl`.
+    /// 2 for a command line clap refused, `ctl`'s and `verify`'s own for them.
     pub fn exit_code(&self) -> i32 {
         match self {
             AppError::Usage(_) => 2,
             AppError::Config(e) => e.exit_code(),
             AppError::Setup(_) | AppError::Daemon(_) | AppError::Crashed(_) => 5,
             AppError::Ctl(e) => e.exit_code(),
+            AppError::Verify(e) => e.exit_code(),
         }
     }
 

@@ -43,7 +43,7 @@ pub fn try_main() -> Result<i32, AppError> {
         Some(Sub::Check) => check(file),
         // `ctl -f x` or `-f x ctl`: either names the manager's config.
         Some(Sub::Ctl(args)) => ctl(args, args.file.as_deref().unwrap_or(file)),
-        Some(Sub::Verify(args)) => Ok(crate::verify::main(args)),
+        Some(Sub::Verify(args)) => verify(args),
         None => run::run(&cli, file),
     }
 }
@@ -66,6 +66,25 @@ fn ctl(args: &crate::ctl::CtlArgs, file: &Path) -> Result<i32, AppError> {
         .build()
         .map_err(SetupError::AsyncRuntime)?;
     rt.block_on(crate::ctl::run(args, file))?;
+    Ok(0)
+}
+
+/// `pymanager verify`: one verifier, once. Its log goes to stdout as it runs, then
+/// `passed`; a failure is an [`AppError::Verify`].
+fn verify(args: &crate::verify::VerifyArgs) -> Result<i32, AppError> {
+    use crate::verify::ProbeError;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            ProbeError::Usage(format!(
+                "cannot start the async runtime: {}",
+                crate::error_text::io(&e)
+            ))
+        })?;
+    rt.block_on(crate::verify::run(args))?;
+    println!("passed");
     Ok(0)
 }
 

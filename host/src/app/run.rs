@@ -182,7 +182,10 @@ async fn manage(
         announce,
         ..
     } = setup;
-    let signals = signals::listen(&console);
+    let (signals, failures) = signals::listen();
+    for w in &failures {
+        warn(&console, readiness, w);
+    }
     let runtime = verifier_runtime()?;
     if let Some(w) = runtime.cache_warning() {
         console.log_line(&format!("[WARNING] {w}"));
@@ -199,7 +202,7 @@ async fn manage(
         ));
     }
     for w in plan::prepare(&plan, &runtime).await? {
-        console.log_line(&w);
+        warn(&console, readiness, &w);
     }
     for m in &plan.modules {
         if let Some(r) = runtime.load_report(&m.alias) {
@@ -313,7 +316,8 @@ async fn serve(
 
 /// The warning for an API that other machines may reach and that asks no token.
 fn open_without_token(addr: std::net::SocketAddr, token: Option<&str>) -> Option<String> {
-    (token.is_none() && !addr.ip().is_loopback()).then(|| {
+    // `::ffff:127.0.0.1` is loopback too, though `Ipv6Addr::is_loopback` says no.
+    (token.is_none() && !addr.ip().to_canonical().is_loopback()).then(|| {
         format!(
             "[WARNING] the REST API listens on {addr} without a token: anyone who can reach \
              it can stop and restart the processes and read their output. Set http.token \
@@ -350,5 +354,7 @@ mod tests {
         assert!(open_without_token(at("0.0.0.0:5001"), Some("t")).is_none());
         assert!(open_without_token(at("127.0.0.1:5001"), None).is_none());
         assert!(open_without_token(at("[::1]:5001"), None).is_none());
+        assert!(open_without_token(at("[::ffff:127.0.0.1]:5001"), None).is_none());
+        assert!(open_without_token(at("[::ffff:192.0.2.1]:5001"), None).is_some());
     }
 }

@@ -8,7 +8,6 @@
 use futures::stream::{BoxStream, StreamExt};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::console::Console;
 use crate::supervisor::SupervisorHandle;
 
 /// What a signal asks of the manager.
@@ -59,15 +58,11 @@ pub fn requests(
     (futures::stream::select_all(streams).boxed(), failures)
 }
 
-/// Installs the handlers of every signal the manager answers, reporting those it cannot
-/// handle. Called before anything starts, so that no signal finds the default action (an
-/// abrupt death) once a process runs or a state file says the manager is there.
-pub fn listen(console: &Console) -> BoxStream<'static, Request> {
-    let (requests, failures) = requests(wanted());
-    for line in failures {
-        console.log_line(&line);
-    }
-    requests
+/// Installs the handlers of every signal the manager answers; the warnings name those it
+/// cannot handle. Called before anything starts, so that no signal finds the default action
+/// (an abrupt death) once a process runs or a state file says the manager is there.
+pub fn listen() -> (BoxStream<'static, Request>, Vec<String>) {
+    requests(wanted())
 }
 
 /// Turns signals into shutdown requests to the supervisor, for the manager's whole life.

@@ -41,17 +41,20 @@ pub async fn copy_to_stdout(client: &Client, path: &str, follow: bool) -> Result
 /// Splits a server-sent event stream into the JSON `data` of each event.
 #[derive(Default)]
 struct EventReader {
-    buf: String,
+    /// Bytes, not text: a chunk may end inside a character (a process name in UTF-8);
+    /// only whole events are decoded.
+    buf: Vec<u8>,
 }
 
 impl EventReader {
     /// Adds a chunk of the stream; returns the events it completed (comments, keep-alives
     /// and events this client cannot read are skipped).
     fn push(&mut self, chunk: &[u8]) -> Vec<Event<'static>> {
-        self.buf.push_str(&String::from_utf8_lossy(chunk));
+        self.buf.extend_from_slice(chunk);
         let mut events = Vec::new();
-        while let Some(end) = self.buf.find("\n\n") {
-            let block: String = self.buf.drain(..end + 2).collect();
+        while let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
+            let bytes: Vec<u8> = self.buf.drain(..end + 2).collect();
+            let block = String::from_utf8_lossy(&bytes);
             let data: Vec<&str> = block
                 .lines()
                 .filter_map(|l| l.strip_prefix("data:"))
@@ -187,6 +190,16 @@ mod tests {
             got,
             vec![Event::StartupFailed {
                 message: "x".into()
+            }]
+        );
+        // A character split between two chunks arrives whole.
+        let event = "data: {\"event\":\"startup-failed\",\"message\":\"caf\u{e9}\"}\n\n";
+        let split = event.find('\u{e9}').unwrap() + 1;
+        assert!(r.push(&event.as_bytes()[..split]).is_empty());
+        assert_eq!(
+            r.push(&event.as_bytes()[split..]),
+            vec![Event::StartupFailed {
+                message: "caf\u{e9}".into()
             }]
         );
     }

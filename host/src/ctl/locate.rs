@@ -106,7 +106,10 @@ fn loopback(addr: SocketAddr) -> Option<SocketAddr> {
         IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    ip.is_loopback().then_some(SocketAddr::new(ip, addr.port()))
+    // `::ffff:127.0.0.1` is loopback too, though `Ipv6Addr::is_loopback` says no.
+    ip.to_canonical()
+        .is_loopback()
+        .then_some(SocketAddr::new(ip, addr.port()))
 }
 
 /// The address file's `http://<ip>:<port>` as a base URL, if it names a loopback address.
@@ -181,6 +184,11 @@ mod tests {
         assert_eq!(
             base(json!({"http": {"enabled": "true", "port": 7, "host": "::1"}})).unwrap(),
             "http://[::1]:7"
+        );
+        assert_eq!(
+            base(json!({"http": {"enabled": true, "port": 7, "host": "::ffff:127.0.0.1"}}))
+                .unwrap(),
+            "http://[::ffff:127.0.0.1]:7"
         );
         for refused in [
             json!({"http": {"enabled": false}}),

@@ -87,32 +87,6 @@ impl ProbeError {
     }
 }
 
-/// Runs `pymanager verify` and returns its exit code; the verifier's log goes to stdout,
-/// then `passed` (stdout) or the reason it failed (stderr).
-pub fn main(args: &VerifyArgs) -> i32 {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("[ERROR] cannot start the async runtime: {e}");
-            return 2;
-        }
-    };
-    match rt.block_on(run(args)) {
-        Ok(()) => {
-            println!("passed");
-            0
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            e.exit_code()
-        }
-    }
-}
-
 /// The verification itself: load, validate, attach, verify.
 pub async fn run(args: &VerifyArgs) -> Result<(), ProbeError> {
     let usage = ProbeError::Usage;
