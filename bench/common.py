@@ -24,7 +24,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-OURS = ROOT / "target" / "release" / "pymanager"
+# PYMANAGER_BIN runs the scenarios against another build (a debug one, for a smoke run).
+OURS = Path(os.environ.get("PYMANAGER_BIN") or ROOT / "target" / "release" / "pymanager")
 VENV = BENCH / ".venv"
 ORIGINAL = VENV / "bin" / "pymanager"
 SUPERVISORD = VENV / "bin" / "supervisord"
@@ -319,6 +320,7 @@ def pymanager_config(
     graceful_time: int | None = None,
     messages: list[str] | None = None,
     verifier_extra: dict | None = None,
+    top: dict | None = None,
 ) -> dict:
     """A pymanager.json both implementations accept (no `timeout`: the original crashes on it)."""
     cfg: dict = {}
@@ -332,6 +334,7 @@ def pymanager_config(
         cfg["graceful_time"] = graceful_time
     if messages:
         cfg["messages"] = messages
+    cfg.update(top or {})
     cfg["processes"] = {}
     for p in procs:
         d: dict = {"executable": p.argv[0], "arguments": p.argv[1:]}
@@ -444,7 +447,15 @@ def start_ours_fast(procs: list[Proc], work: Path, **kw) -> Running:
     return r
 
 
-STARTERS = {"ours-i50ms": start_ours_fast, "ours": start_ours, "original": start_original, "supervisord": start_supervisord}
+def start_ours_parallel(procs: list[Proc], work: Path, **kw) -> Running:
+    """Ours with `"startup": "parallel"` (nothing depends on anything: all start at once)
+    and the verifier's `interval` at 50 ms."""
+    r = start_ours(procs, work, verifier_extra={"interval": 0.05}, top={"startup": "parallel"}, **kw)
+    r.kind = "ours"
+    return r
+
+
+STARTERS = {"ours-par": start_ours_parallel, "ours-i50ms": start_ours_fast, "ours": start_ours, "original": start_original, "supervisord": start_supervisord}
 
 
 # ---------------------------------------------------------------- statistics

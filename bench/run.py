@@ -89,7 +89,7 @@ def summarize(data: dict) -> str:
         key = (s["scenario"], s["case"], s["metric"])
         rows.setdefault(key, {}).setdefault(s["manager"], []).append(s["value"])
         units[key] = s["unit"]
-    cols = ["ours", "ours-i50ms", "original", "supervisord", "floor-seq", "floor-par", "harness-GET"]
+    cols = ["ours", "ours-par", "ours-i50ms", "original", "supervisord", "floor-seq", "floor-par", "harness-GET"]
     present = [c for c in cols if any(c in v for v in rows.values())]
     out = ["| scenario | case | metric | " + " | ".join(present) + " | ratio original/ours | ratio supervisord/ours |",
            "|" + "---|" * (len(present) + 5)]
@@ -106,7 +106,7 @@ def summarize(data: dict) -> str:
             cells.append(f"**{fmt(m)}** ({fmt(min(xs))}–{fmt(max(xs))}, n={len(xs)})")
         ratios = []
         for other in ("original", "supervisord"):
-            a, b = per.get("ours"), per.get(other)
+            a, b = per.get("ours") or per.get("ours-par"), per.get(other)
             if a and b and median(a) != 0:
                 ratios.append(f"{median(b) / median(a):.3g}×")
             else:
@@ -183,7 +183,7 @@ def ready_manager(res: Results, manager: str, n: int, rep: int):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def floor(res: Results, n: int, rep: int, parallel: bool):
+def floor(res: Results, n: int, rep: int, parallel: bool, scenario: str = "ready"):
     """The same services started by the harness itself: the least any manager can take."""
     work = workdir("floor")
     procs = http_services(n, work)
@@ -206,7 +206,7 @@ def floor(res: Results, n: int, rep: int, parallel: bool):
                 while not answers(p.verify_url, 0.5):
                     time.sleep(0.005)
         t = time.monotonic() - t0
-        res.add("ready", f"N={n}", "time to running", "floor-par" if parallel else "floor-seq", t, "s", rep)
+        res.add(scenario, f"N={n}", "time to running", "floor-par" if parallel else "floor-seq", t, "s", rep)
     finally:
         for s in started:
             kill_session(s.pid)
@@ -224,6 +224,33 @@ def scenario_ready(res: Results, args):
             for par in (False, True):
                 name = "floor-par" if par else "floor-seq"
                 run_one(res, "ready", f"N={n}", name, lambda: floor(res, n, rep, par), rep)
+
+
+def scenario_parallel(res: Results, args):
+    """Time to ready of independent services with `"startup": "parallel"`, against the
+    parallel floor (all started at once, polled until all answer) and the original."""
+    sizes = [5, 20] if args.quick else [20, 100]
+    managers = (["ours-par"] if "ours" in MANAGERS else []) + (["original"] if "original" in MANAGERS else [])
+    for n in sizes:
+        print(f"[parallel] N={n}", flush=True)
+        for rep in range(args.reps):
+            for m in managers:
+                run_one(res, "parallel", f"N={n}", m, lambda: parallel_manager(res, m, n, rep), rep)
+            run_one(res, "parallel", f"N={n}", "floor-par", lambda: floor(res, n, rep, True, "parallel"), rep)
+
+
+def parallel_manager(res: Results, manager: str, n: int, rep: int):
+    work = workdir("parallel")
+    procs = http_services(n, work)
+    r = STARTERS[manager](procs, work, graceful_time=2)
+    try:
+        t = r.wait_running(timeout=60 + 3 * n, poll=0.02)
+        ok = check_answering(procs)
+        res.add("parallel", f"N={n}", "time to running", manager, t, "s", rep)
+        res.add("parallel", f"N={n}", "answering at running", manager, ok / n * 100, "%", rep)
+    finally:
+        r.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 # ================================================================ 2. exit noticed
@@ -558,6 +585,7 @@ def scenario_spawn(res: Results, args):
 
 SCENARIOS = {
     "ready": scenario_ready,
+    "parallel": scenario_parallel,
     "exit": scenario_exit,
     "shutdown": scenario_shutdown,
     "footprint": scenario_footprint,

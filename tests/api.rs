@@ -393,7 +393,11 @@ fn v1_lists_gets_stops_starts_and_restarts() {
             "restarts",
             "started_at",
             "verifier",
-            "error"
+            "error",
+            "waiting_for",
+            "last_exit",
+            "next_attempt",
+            "liveness"
         ]
     );
     assert_eq!(web["name"], "web");

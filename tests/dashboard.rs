@@ -920,3 +920,89 @@ fn usable_from_the_keyboard_readable_in_both_schemes_at_any_width() {
     );
     save_screenshot(&b, "dashboard-narrow.png");
 }
+
+#[test]
+fn it_shows_waits_restarts_to_come_and_failing_liveness_checks() {
+    // A port nothing listens on: the liveness check of "sick" always fails.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let m = Manager::start(json!({
+        "http": {"enabled": true},
+        "startup": "parallel",
+        "processes": {
+            "db": {"executable": "sh",
+                   "arguments": ["-c", format!("{}; echo db is up; exec sleep 1000", until("db-go"))],
+                   "verifier": {"type": "output", "arguments": {"pattern": "db is up"}}},
+            "api": {"executable": "sh", "arguments": ["-c", "exec sleep 1000"],
+                    "depends_on": {"db": "verified"}},
+            "crashy": {"executable": "sh", "arguments": ["-c", "exit 3"],
+                       "restart": {"policy": "on-failure", "backoff": 40, "max_backoff": 60}},
+            "sick": {"executable": "sh", "arguments": ["-c", "exec sleep 1000"],
+                     "liveness": {"type": "tcp", "arguments": {"port": closed, "timeout": 1},
+                                  "period": 0.2, "failures": 1}},
+        }
+    }));
+    let b = Browser::start(WIDTH, HEIGHT);
+    open(&b, &m, 4);
+    mark(&b);
+
+    // What a process held back by the start-up waits for.
+    let shown = wait_row(
+        &b,
+        "api",
+        "waiting",
+        "r.querySelector('.lc-word').textContent === 'waiting for db: verified'",
+    );
+    assert_eq!(shown["api"]["lifecycle"], "pending", "{shown}");
+    assert_eq!(
+        b.exec(
+            &format!("return {}.querySelector('.lc').className", row("api")),
+            json!([])
+        ),
+        "lc tone-idle"
+    );
+
+    // A process its restart policy starts again: when, and why.
+    let shown = wait_row(
+        &b,
+        "crashy",
+        "backing off",
+        "r.dataset.lifecycle === 'backing-off' && /^restarting in [0-9]+ s$/.test(r.querySelector('.lc-word').textContent)",
+    );
+    let api = api_processes(&m);
+    assert_eq!(api["crashy"]["lifecycle"], "backing-off");
+    assert!(
+        api["crashy"]["next_attempt"].is_string(),
+        "{}",
+        api["crashy"]
+    );
+    assert_eq!(shown["crashy"]["note"], api["crashy"]["error"], "{shown}");
+    assert_eq!(shown["crashy"]["os"], "exit 3", "{shown}");
+    let secs: u64 = shown["crashy"]["word"].as_str().unwrap()["restarting in ".len()..]
+        .trim_end_matches(" s")
+        .parse()
+        .unwrap();
+    assert!((1..=40).contains(&secs), "{shown}");
+
+    // A process whose liveness check fails.
+    let shown = wait_row(
+        &b,
+        "sick",
+        "unhealthy",
+        "r.dataset.lifecycle === 'unhealthy'",
+    );
+    let note = shown["sick"]["note"].as_str().unwrap();
+    assert!(note.starts_with("liveness (tcp): "), "{shown}");
+    assert!(note.contains("failed in a row"), "{shown}");
+    assert_eq!(shown["sick"]["word"], "unhealthy");
+
+    // Once what it waits for holds, the waiting process starts, without a reload.
+    touch(&m, "db-go");
+    let shown = wait_row(&b, "api", "ready", "r.dataset.lifecycle === 'ready'");
+    assert_eq!(shown["api"]["word"], "ready", "{shown}");
+    assert_eq!(shown["db"]["word"], "ready", "{shown}");
+    assert_not_reloaded(&b);
+}

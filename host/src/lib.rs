@@ -18,6 +18,7 @@ pub mod console;
 mod ctl;
 mod daemon;
 mod error_text;
+mod graph;
 mod guardian;
 pub mod plan;
 pub mod process_view;

@@ -236,6 +236,10 @@ pub(crate) mod tests {
             started_at: None,
             verifier: None,
             error: None,
+            waiting_for: Vec::new(),
+            last_exit: None,
+            next_attempt: None,
+            liveness: None,
         }
     }
 
@@ -317,7 +321,8 @@ pub(crate) mod tests {
                 r#""exit_code":null,"signal":9,"status":"terminated","lifecycle":"exited","#,
                 r#""restarts":2,"started_at":"2023-11-14T22:13:20.123Z","#,
                 r#""verifier":{"type":"pymutils.http_verifier.HttpOkVerifier","outcome":"failed","#,
-                r#""message":"connection refused"},"error":null}"#
+                r#""message":"connection refused"},"error":null,"waiting_for":null,"last_exit":null,"#,
+                r#""next_attempt":null,"liveness":null}"#
             )
         );
     }
@@ -335,8 +340,8 @@ pub(crate) mod tests {
             to_string(&V1Status(&snap)),
             concat!(
                 r#"{"status":"launching processes","shutting_down":false,"total":2,"running":1,"#,
-                r#""lifecycle":{"pending":1,"starting":0,"verifying":0,"ready":1,"stopping":0,"stopped":0,"#,
-                r#""exited":0,"failed":0}}"#
+                r#""lifecycle":{"pending":1,"starting":0,"verifying":0,"ready":1,"unhealthy":0,"#,
+                r#""stopping":0,"stopped":0,"exited":0,"backing-off":0,"failed":0}}"#
             )
         );
     }
@@ -357,7 +362,7 @@ pub(crate) mod tests {
             r#"{"event":"startup-failed","message":"web: verifier failed"}"#
         );
         let (name, data) = event_json(&Event::Process {
-            process: info(1, "a", ProcState::Exited { code: 0 }),
+            process: Box::new(info(1, "a", ProcState::Exited { code: 0 })),
         });
         assert_eq!(name, "process");
         assert!(data.starts_with(r#"{"event":"process","process":{"id":1,"name":"a""#));

@@ -11,6 +11,7 @@
 
 use std::borrow::Cow;
 
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::process_view::ProcState;
@@ -99,13 +100,17 @@ pub enum Lifecycle {
     Verifying,
     /// Running and verified.
     Ready,
+    /// Running, but its liveness check failed too often in a row.
+    Unhealthy,
     /// Being stopped.
     Stopping,
     /// Stopped on request.
     Stopped,
     /// Ended on its own.
     Exited,
-    /// Could not be spawned, or its verifier failed.
+    /// Failed; its restart policy starts it again at `next_attempt`.
+    BackingOff,
+    /// Could not be spawned, or its verifier failed, or its restart policy gave up.
     Failed,
     /// A lifecycle state this client does not know (a newer manager).
     #[serde(other)]
@@ -133,9 +138,11 @@ impl Lifecycle {
             Lifecycle::Starting => "starting",
             Lifecycle::Verifying => "verifying",
             Lifecycle::Ready => "ready",
+            Lifecycle::Unhealthy => "unhealthy",
             Lifecycle::Stopping => "stopping",
             Lifecycle::Stopped => "stopped",
             Lifecycle::Exited => "exited",
+            Lifecycle::BackingOff => "backing-off",
             Lifecycle::Failed => "failed",
             Lifecycle::Unknown => "unknown",
         }
@@ -149,9 +156,11 @@ impl From<sv::Lifecycle> for Lifecycle {
             sv::Lifecycle::Starting => Lifecycle::Starting,
             sv::Lifecycle::Verifying => Lifecycle::Verifying,
             sv::Lifecycle::Ready => Lifecycle::Ready,
+            sv::Lifecycle::Unhealthy => Lifecycle::Unhealthy,
             sv::Lifecycle::Stopping => Lifecycle::Stopping,
             sv::Lifecycle::Stopped => Lifecycle::Stopped,
             sv::Lifecycle::Exited => Lifecycle::Exited,
+            sv::Lifecycle::BackingOff => Lifecycle::BackingOff,
             sv::Lifecycle::Failed => Lifecycle::Failed,
         }
     }
@@ -245,8 +254,43 @@ pub struct Process<'a> {
     pub started_at: Option<Cow<'a, str>>,
     /// Its verifier, if it has one.
     pub verifier: Option<Verifier<'a>>,
-    /// Why it failed to spawn, if it did.
+    /// Why it failed (to spawn, or for its restart policy), if it did; a failed
+    /// verification is in `verifier` instead.
     pub error: Option<Cow<'a, str>>,
+    /// What it still waits for before the start-up starts it, as `depends_on` writes it
+    /// (`{"db": "verified"}`); null when it waits for nothing.
+    #[serde(default)]
+    pub waiting_for: Option<IndexMap<Cow<'a, str>, Cow<'a, str>>>,
+    /// How its last run ended, if one did.
+    #[serde(default)]
+    pub last_exit: Option<LastExit>,
+    /// When its restart policy starts it again (RFC 3339), while it backs off.
+    #[serde(default)]
+    pub next_attempt: Option<Cow<'a, str>>,
+    /// Its liveness check, if it has one.
+    #[serde(default)]
+    pub liveness: Option<Liveness<'a>>,
+}
+
+/// How a run ended: `{"exit_code": 3, "signal": null}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastExit {
+    /// Its exit code, if it exited.
+    pub exit_code: Option<i32>,
+    /// The signal that ended it, if one did.
+    pub signal: Option<i32>,
+}
+
+/// A process's liveness check: `{"type", "failures", "message"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Liveness<'a> {
+    /// The verifier type as written in the config.
+    #[serde(rename = "type")]
+    pub kind: Cow<'a, str>,
+    /// Checks failed in a row.
+    pub failures: u32,
+    /// Why the last one failed, while it fails.
+    pub message: Option<Cow<'a, str>>,
 }
 
 impl<'a> From<&'a ProcessInfo> for Process<'a> {
@@ -278,6 +322,34 @@ impl<'a> From<&'a ProcessInfo> for Process<'a> {
                 message: v.message.as_deref().map(Cow::Borrowed),
             }),
             error: p.error.as_deref().map(Cow::Borrowed),
+            waiting_for: (!p.waiting_for.is_empty()).then(|| {
+                p.waiting_for
+                    .iter()
+                    .map(|(name, condition)| {
+                        (Cow::Borrowed(name.as_str()), Cow::Borrowed(*condition))
+                    })
+                    .collect()
+            }),
+            last_exit: p.last_exit.map(|e| match e {
+                ProcState::Exited { code } => LastExit {
+                    exit_code: Some(code),
+                    signal: None,
+                },
+                ProcState::Signaled { signal } => LastExit {
+                    exit_code: None,
+                    signal: Some(signal),
+                },
+                _ => LastExit {
+                    exit_code: None,
+                    signal: None,
+                },
+            }),
+            next_attempt: p.next_attempt.map(|t| Cow::Owned(super::json::rfc3339(t))),
+            liveness: p.liveness.as_ref().map(|l| Liveness {
+                kind: Cow::Borrowed(&l.kind),
+                failures: l.failures,
+                message: l.message.as_deref().map(Cow::Borrowed),
+            }),
         }
     }
 }
@@ -327,12 +399,17 @@ pub struct LifecycleCounts {
     pub verifying: usize,
     /// Running and verified.
     pub ready: usize,
+    /// Running, but failing their liveness checks.
+    pub unhealthy: usize,
     /// Being stopped.
     pub stopping: usize,
     /// Stopped on request.
     pub stopped: usize,
     /// Ended on their own.
     pub exited: usize,
+    /// Waiting to be started again by their restart policy.
+    #[serde(rename = "backing-off")]
+    pub backing_off: usize,
     /// Failed to start or to verify.
     pub failed: usize,
 }
@@ -346,6 +423,8 @@ impl From<&Snapshot> for Status {
                 Lifecycle::Starting => &mut counts.starting,
                 Lifecycle::Verifying => &mut counts.verifying,
                 Lifecycle::Ready => &mut counts.ready,
+                Lifecycle::Unhealthy => &mut counts.unhealthy,
+                Lifecycle::BackingOff => &mut counts.backing_off,
                 Lifecycle::Stopping => &mut counts.stopping,
                 Lifecycle::Stopped => &mut counts.stopped,
                 Lifecycle::Exited => &mut counts.exited,
@@ -402,8 +481,8 @@ pub enum Event<'a> {
     },
     /// A process changed.
     Process {
-        /// Its new record.
-        process: Process<'a>,
+        /// Its new record (boxed: it is by far the largest event).
+        process: Box<Process<'a>>,
     },
     /// Start-up failed; the manager stops with exit code 5.
     StartupFailed {
@@ -427,7 +506,7 @@ impl<'a> From<&'a sv::Event> for Event<'a> {
                 phase: (*phase).into(),
             },
             sv::Event::Process { process } => Event::Process {
-                process: process.into(),
+                process: Box::new(process.as_ref().into()),
             },
             sv::Event::StartupFailed { message } => Event::StartupFailed {
                 message: Cow::Borrowed(message),
@@ -459,6 +538,10 @@ mod tests {
                 message: None,
             }),
             error: None,
+            waiting_for: vec![("db".into(), "verified")],
+            last_exit: Some(ProcState::Exited { code: 3 }),
+            next_attempt: None,
+            liveness: None,
         }
     }
 

@@ -109,6 +109,7 @@ fn check(file: &Path) -> Result<i32, AppError> {
                 .filter(|p| p.verifier.is_some())
                 .count()
         );
+        print!("{}", plan::start_plan(&plan));
         Ok(0)
     })
 }

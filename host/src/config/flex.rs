@@ -56,6 +56,27 @@ pub(super) fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Result<Duration
     }
 }
 
+/// A duration in seconds that must not be negative (the keys the original did not have:
+/// there is no default of the original's to fall back to).
+pub(super) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    seconds(d)?.map_err(|n| {
+        D::Error::custom(format!(
+            "expected a number of seconds of 0 or more, found {n}"
+        ))
+    })
+}
+
+/// An optional [`duration`] (absent or `null`: none).
+pub(super) fn optional_seconds<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
+    let v = Value::deserialize(d)?;
+    if v.is_null() {
+        return Ok(None);
+    }
+    duration(v).map(Some).map_err(D::Error::custom)
+}
+
 /// A port: a number, or a string holding one (configs written from templates).
 pub(super) fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
     let v = Value::deserialize(d)?;

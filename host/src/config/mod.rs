@@ -5,6 +5,8 @@
 //! keys are reported as warnings so that a typo is seen but an old config still runs.
 
 mod flex;
+mod orchestration;
+pub mod schema;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,6 +16,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub use flex::{ShellChoice, StringOrBool};
+pub use orchestration::{
+    Condition, DependsOn, LivenessConfig, Policy, RestartConfig, Startup, StopSignal,
+};
 
 /// Why a config could not be used; each variant is one exit code of the original.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +124,8 @@ pub struct Config {
     pub messages: Vec<String>,
     /// The processes, in the order they start.
     pub processes: IndexMap<String, ProcessConfig>,
+    /// How they start: in config order (the original's way) or as their dependencies allow.
+    pub startup: Startup,
 }
 
 impl Default for Config {
@@ -134,6 +141,7 @@ impl Default for Config {
             default_shell: StringOrBool::Bool(true),
             messages: Vec::new(),
             processes: IndexMap::new(),
+            startup: Startup::default(),
         }
     }
 }
@@ -249,6 +257,21 @@ pub struct ProcessConfig {
     /// What must be true before the next process starts.
     #[serde(default)]
     pub verifier: Option<VerifierConfig>,
+    /// What it waits for in other processes before it starts.
+    #[serde(default)]
+    pub depends_on: DependsOn,
+    /// When it is started again after it fails or ends.
+    #[serde(default)]
+    pub restart: RestartConfig,
+    /// A verifier run again and again once it is verified.
+    #[serde(default)]
+    pub liveness: Option<LivenessConfig>,
+    /// The signal that asks it to stop (SIGTERM).
+    #[serde(default)]
+    pub stop_signal: StopSignal,
+    /// Its time between the stop signal and SIGKILL, instead of the global one.
+    #[serde(default, deserialize_with = "flex::optional_seconds")]
+    pub graceful_time: Option<Duration>,
 }
 
 /// The `options` of a process.
@@ -413,6 +436,7 @@ fn check(config: &Config, warnings: &mut Vec<String>) -> Result<(), ConfigError>
             ));
         }
     }
+    orchestration::check(config)?;
     if config.graceful_time > Duration::from_secs(24 * 3600) {
         warnings.push("[WARNING] graceful_time is longer than a day.".into());
     }

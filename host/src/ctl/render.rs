@@ -43,6 +43,21 @@ pub fn status_line(s: &Status) -> String {
     )
 }
 
+/// The lifecycle word, or what a process held back by the start-up still waits for
+/// (`waiting for db: verified, migrate: exited_ok`).
+fn lifecycle_cell(p: &Process) -> String {
+    match &p.waiting_for {
+        Some(waits) if !waits.is_empty() => {
+            let waits: Vec<String> = waits
+                .iter()
+                .map(|(name, condition)| format!("{name}: {condition}"))
+                .collect();
+            format!("waiting for {}", waits.join(", "))
+        }
+        _ => p.lifecycle.as_str().to_string(),
+    }
+}
+
 /// The process list as an aligned table.
 pub fn table(processes: &[Process]) -> String {
     let header = [
@@ -67,7 +82,7 @@ pub fn table(processes: &[Process]) -> String {
             p.name.to_string(),
             p.state.as_str().to_string(),
             pid_code,
-            p.lifecycle.as_str().to_string(),
+            lifecycle_cell(p),
             p.restarts.to_string(),
             p.verifier
                 .as_ref()
@@ -129,5 +144,22 @@ mod tests {
              2   migrations  signaled  SIGTERM   stopped    1         passed    sh -c x"
         );
         assert_eq!(one_line(&rows[1]), "migrations (2): signaled, SIGTERM");
+    }
+
+    #[test]
+    fn a_process_held_back_shows_what_it_waits_for() {
+        let p = process(serde_json::json!({"id": 3, "name": "api", "command": "api",
+            "state": "not-started", "pid": null, "exit_code": null, "signal": null,
+            "status": "terminated", "lifecycle": "pending", "restarts": 0, "started_at": null,
+            "verifier": null, "error": null,
+            "waiting_for": {"db": "verified", "migrate": "exited_ok"}}));
+        assert_eq!(
+            lifecycle_cell(&p),
+            "waiting for db: verified, migrate: exited_ok"
+        );
+        let mut ready = p.clone();
+        ready.waiting_for = None;
+        ready.lifecycle = crate::api::v1::Lifecycle::Ready;
+        assert_eq!(lifecycle_cell(&ready), "ready");
     }
 }

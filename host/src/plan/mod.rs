@@ -8,12 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod command;
+mod orchestration;
 mod verifiers;
 
-use crate::config::{ConfigError, Loaded, Messages, ShellChoice};
+use crate::config::{ConfigError, Loaded, Messages, ShellChoice, Startup, VerifierConfig};
 use crate::runtime::{Builtin, ModuleDecl, VerifierRef};
 
 use command::{check_readable, default_shell, find_executable, source_env_file};
+pub use orchestration::{Dependency, LivenessSpec, Orchestration, start_deps, start_plan};
 pub(crate) use verifiers::external_module;
 pub use verifiers::prepare;
 
@@ -30,6 +32,8 @@ pub struct Plan {
     pub graceful_time: Duration,
     /// Which extra messages to print.
     pub messages: Messages,
+    /// In config order, or as dependencies allow.
+    pub startup: Startup,
 }
 
 /// One process, ready to spawn.
@@ -53,6 +57,8 @@ pub struct ProcessSpec {
     pub output: OutputMode,
     /// Its verifier, resolved.
     pub verifier: Option<VerifierSpec>,
+    /// What it waits for, when it restarts, how it is checked and stopped.
+    pub orchestration: Orchestration,
 }
 
 /// Where a process's output goes (it is always kept in the bounded history too).
@@ -103,6 +109,7 @@ pub fn build(
     let mut modules = verifiers::declared_modules(config, &loaded.dir, warnings)?;
     let mut used_builtins: Vec<&'static Builtin> = Vec::new();
 
+    let names: Vec<&str> = config.processes.keys().map(String::as_str).collect();
     let mut processes = Vec::with_capacity(config.processes.len());
     for (i, (name, p)) in config.processes.iter().enumerate() {
         let at = format!("processes.{name}");
@@ -144,18 +151,20 @@ pub fn build(
             (None, true) => OutputMode::Suppress,
             (None, false) => OutputMode::Console,
         };
-        let verifier = match &p.verifier {
-            Some(v) => {
-                let (spec, builtin) = verifiers::spec(&format!("{at}.verifier"), v, config)?;
-                if let Some(b) = builtin
-                    && !used_builtins.iter().any(|u| u.module == b.module)
-                {
-                    used_builtins.push(b);
-                }
-                Some(spec)
+        let mut verifier_spec = |v: &VerifierConfig, at: String| {
+            let (spec, builtin) = verifiers::spec(&at, v, config)?;
+            if let Some(b) = builtin
+                && !used_builtins.iter().any(|u| u.module == b.module)
+            {
+                used_builtins.push(b);
             }
+            Ok(spec)
+        };
+        let verifier = match &p.verifier {
+            Some(v) => Some(verifier_spec(v, format!("{at}.verifier"))?),
             None => None,
         };
+        let orchestration = orchestration::resolve(p, &at, &names, verifier_spec)?;
         processes.push(Arc::new(ProcessSpec {
             id: i as u32 + 1,
             name: Arc::from(name.as_str()),
@@ -166,6 +175,7 @@ pub fn build(
             env,
             output,
             verifier,
+            orchestration,
         }));
     }
 
@@ -180,6 +190,7 @@ pub fn build(
         keep_alive: config.keep_alive,
         graceful_time: config.graceful_time,
         messages: config.messages(),
+        startup: config.startup,
     })
 }
 

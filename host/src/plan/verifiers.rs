@@ -83,37 +83,45 @@ pub async fn prepare(plan: &Plan, runtime: &Runtime) -> Result<Vec<String>, Conf
         .load(plan.modules.clone())
         .await
         .map_err(|e| ConfigError::invalid(format!("modules.{}", e.alias), e.reason))?;
-    let checks = plan.processes.iter().filter_map(|p| {
-        let v = p.verifier.as_ref()?;
-        Some(async move {
-            let at = format!("processes.{}.verifier", p.name);
-            let names = runtime.names(&v.target.module).unwrap_or_default();
-            if !names.iter().any(|n| n == &v.target.name) {
-                return Err(ConfigError::invalid(
-                    format!("{at}.type"),
-                    format!(
-                        "module {} has no verifier {} (it provides: {})",
-                        v.target.module,
-                        v.target.name,
-                        names.join(", ")
-                    ),
-                ));
+    let checks = plan.processes.iter().flat_map(|p| {
+        let own = p
+            .verifier
+            .as_ref()
+            .map(|v| (v, format!("processes.{}.verifier", p.name)));
+        let liveness = p
+            .orchestration
+            .liveness
+            .as_ref()
+            .map(|l| (&l.verifier, format!("processes.{}.liveness", p.name)));
+        own.into_iter().chain(liveness)
+    });
+    let checks = checks.map(|(v, at)| async move {
+        let names = runtime.names(&v.target.module).unwrap_or_default();
+        if !names.iter().any(|n| n == &v.target.name) {
+            return Err(ConfigError::invalid(
+                format!("{at}.type"),
+                format!(
+                    "module {} has no verifier {} (it provides: {})",
+                    v.target.module,
+                    v.target.name,
+                    names.join(", ")
+                ),
+            ));
+        }
+        let args = format!("{at}.arguments");
+        match runtime.validate(&v.target, &v.args_json).await {
+            Ok(warnings) => Ok(warnings
+                .iter()
+                .map(|w| {
+                    let (path, reason) = under(&args, w);
+                    crate::config::one_line(&format!("[WARNING] {path}: {reason}"))
+                })
+                .collect::<Vec<_>>()),
+            Err(e) => {
+                let (path, reason) = under(&args, &e.0);
+                Err(ConfigError::invalid(path, format!("{reason} ({})", v.kind)))
             }
-            let args = format!("{at}.arguments");
-            match runtime.validate(&v.target, &v.args_json).await {
-                Ok(warnings) => Ok(warnings
-                    .iter()
-                    .map(|w| {
-                        let (path, reason) = under(&args, w);
-                        crate::config::one_line(&format!("[WARNING] {path}: {reason}"))
-                    })
-                    .collect::<Vec<_>>()),
-                Err(e) => {
-                    let (path, reason) = under(&args, &e.0);
-                    Err(ConfigError::invalid(path, format!("{reason} ({})", v.kind)))
-                }
-            }
-        })
+        }
     });
     let mut warnings = Vec::new();
     for r in futures::future::join_all(checks).await {

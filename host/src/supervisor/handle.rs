@@ -65,20 +65,26 @@ pub enum Lifecycle {
     Stopped,
     /// Ended on its own.
     Exited,
-    /// Could not be spawned, or its verifier failed.
+    /// Could not be spawned, or its verifier failed, or its restart policy gave up.
     Failed,
+    /// Running, but its liveness check failed too often in a row.
+    Unhealthy,
+    /// Failed; its restart policy starts it again at `next_attempt`.
+    BackingOff,
 }
 
 impl Lifecycle {
     /// Every word, in the order `GET /api/v1/status` counts them.
-    pub const ALL: [Lifecycle; 8] = [
+    pub const ALL: [Lifecycle; 10] = [
         Lifecycle::Pending,
         Lifecycle::Starting,
         Lifecycle::Verifying,
         Lifecycle::Ready,
+        Lifecycle::Unhealthy,
         Lifecycle::Stopping,
         Lifecycle::Stopped,
         Lifecycle::Exited,
+        Lifecycle::BackingOff,
         Lifecycle::Failed,
     ];
 
@@ -93,6 +99,8 @@ impl Lifecycle {
             Lifecycle::Stopped => "stopped",
             Lifecycle::Exited => "exited",
             Lifecycle::Failed => "failed",
+            Lifecycle::Unhealthy => "unhealthy",
+            Lifecycle::BackingOff => "backing-off",
         }
     }
 }
@@ -146,8 +154,29 @@ pub struct ProcessInfo {
     pub started_at: Option<SystemTime>,
     /// Its verifier, if it has one.
     pub verifier: Option<VerifierInfo>,
-    /// Why the process failed to spawn, if it did.
+    /// Why the process failed (to spawn, or for its restart policy), if it did; a failed
+    /// verification is in `verifier` instead.
     pub error: Option<String>,
+    /// The conditions it still waits for before the start-up starts it (`db`, `verified`).
+    pub waiting_for: Vec<(String, &'static str)>,
+    /// How its last run ended, if one did: `Exited` or `Signaled`.
+    pub last_exit: Option<ProcState>,
+    /// When its restart policy starts it again, while it backs off.
+    pub next_attempt: Option<SystemTime>,
+    /// Its liveness check, if it has one.
+    pub liveness: Option<LivenessInfo>,
+}
+
+/// A process's liveness check as the API reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LivenessInfo {
+    /// The verifier type as written in the config.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Checks failed in a row.
+    pub failures: u32,
+    /// Why the last one failed, while it fails.
+    pub message: Option<String>,
 }
 
 impl ProcessInfo {
@@ -238,8 +267,8 @@ pub enum Event {
     },
     /// A process's record changed.
     Process {
-        /// Its new record.
-        process: ProcessInfo,
+        /// Its new record (boxed: it is by far the largest event).
+        process: Box<ProcessInfo>,
     },
     /// Start-up failed; the manager is stopping with exit code 5.
     StartupFailed {

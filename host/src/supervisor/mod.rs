@@ -18,6 +18,7 @@ mod output;
 pub mod reaper;
 mod spawn;
 pub mod startup;
+pub mod teardown;
 mod terminate;
 pub mod view;
 

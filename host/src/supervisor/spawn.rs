@@ -105,6 +105,7 @@ mod tests {
             env: None,
             output: OutputMode::Suppress,
             verifier: None,
+            orchestration: Default::default(),
         }
     }
 

@@ -1,140 +1,220 @@
-//! The start-up sequence, as an observer of the processes' states: in config order, each
-//! process starts once the one before it is verified. It holds no state of the processes
-//! themselves, only how far it got, so that a user's restart or stop during start-up needs
-//! no special case: the sequence goes on when the process it waits for is verified, and
-//! fails when that process fails.
+//! The start-up, as an observer of the processes' states: each process starts once its
+//! dependencies hold (in an ordered start-up, also once the process before it is
+//! verified), and the start-up is over when every process is verified, or failed when one
+//! failed or can never start. It keeps no state of the processes themselves, only which
+//! it launched, so a user's restart or stop during start-up needs no special case.
 
 use std::borrow::Borrow;
 
-use super::lifecycle::State;
-
-/// How far the start-up got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Startup {
-    /// How many processes it has launched.
-    launched: usize,
-    /// Set once it succeeded or failed.
-    over: bool,
-}
+use super::lifecycle::{Exit, Failure, State};
+use crate::config::{Condition, Startup as Mode};
+use crate::plan::Dependency;
 
 /// What the start-up asks for next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
     /// Launch the process at this index.
     Launch(usize),
     /// Every process is verified: the manager is running.
     Ready,
-    /// The process at this index failed, so start-up failed.
+    /// The process at this index failed, so the start-up failed.
     Failed(usize),
+    /// The process at `idx` can never start: `on` will never be `condition` (`why`).
+    Blocked {
+        /// The process that cannot start.
+        idx: usize,
+        /// The dependency that will never hold.
+        on: usize,
+        /// What it waited for.
+        condition: Condition,
+        /// Why it never will.
+        why: String,
+    },
     /// Nothing to do until a process changes.
     Wait,
 }
 
+/// Whether a dependency's condition holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holds {
+    /// It does.
+    Yes,
+    /// Not yet.
+    NotYet,
+    /// It never will, and why.
+    Never(String),
+}
+
+/// How far the start-up got.
+#[derive(Debug, Clone)]
+pub struct Startup {
+    /// What each process waits for, the order of an ordered start-up included.
+    deps: Vec<Vec<Dependency>>,
+    launched: Vec<bool>,
+    over: bool,
+}
+
 impl Startup {
+    /// A start-up of processes with these dependencies, in this mode.
+    pub fn new(mode: Mode, depends_on: Vec<Vec<Dependency>>) -> Startup {
+        let deps: Vec<Vec<Dependency>> = depends_on
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut d)| {
+                if mode == Mode::Ordered && i > 0 {
+                    d.push(Dependency {
+                        on: i - 1,
+                        condition: Condition::Verified,
+                    });
+                }
+                d
+            })
+            .collect();
+        Startup {
+            launched: vec![false; deps.len()],
+            deps,
+            over: false,
+        }
+    }
+
     /// What to do now, given every process's state (in config order).
     pub fn next<S: Borrow<State>>(&mut self, states: &[S]) -> Next {
         if self.over {
             return Next::Wait;
         }
-        if let Some(prev) = self.waiting_on() {
-            match states[prev].borrow() {
-                State::Failed { .. } => {
-                    self.over = true;
-                    return Next::Failed(prev);
-                }
-                s if !s.is_verified() => return Next::Wait,
-                _ => {}
+        let state = |i: usize| states[i].borrow();
+        for i in 0..self.deps.len() {
+            if !self.launched[i] {
+                continue;
+            }
+            if matches!(state(i), State::Failed { .. }) && !self.excused(i) {
+                self.over = true;
+                return Next::Failed(i);
             }
         }
-        if self.launched == states.len() {
+        for i in 0..self.deps.len() {
+            if self.launched[i] {
+                continue;
+            }
+            let mut all = true;
+            for d in &self.deps[i] {
+                match holds(d.condition, state(d.on)) {
+                    Holds::Yes => {}
+                    Holds::NotYet => all = false,
+                    Holds::Never(why) => {
+                        self.over = true;
+                        return Next::Blocked {
+                            idx: i,
+                            on: d.on,
+                            condition: d.condition,
+                            why,
+                        };
+                    }
+                }
+            }
+            if all {
+                self.launched[i] = true;
+                return Next::Launch(i);
+            }
+        }
+        let done = (0..self.deps.len()).all(|i| {
+            self.launched[i]
+                && (state(i).is_verified()
+                    || matches!(state(i), State::Failed { .. }) && self.excused(i))
+        });
+        if done {
             self.over = true;
             return Next::Ready;
         }
-        self.launched += 1;
-        Next::Launch(self.launched - 1)
+        Next::Wait
     }
 
-    /// The process whose verification the start-up waits for, if any.
-    pub fn waiting_on(&self) -> Option<usize> {
-        if self.over {
-            return None;
+    /// A failed process does not fail the start-up when something depends on it and all
+    /// that does waits only for it to have ended (`exited`).
+    fn excused(&self, i: usize) -> bool {
+        let mut conditions = self
+            .deps
+            .iter()
+            .flatten()
+            .filter(|d| d.on == i)
+            .map(|d| d.condition)
+            .peekable();
+        conditions.peek().is_some() && conditions.all(|c| c == Condition::Exited)
+    }
+
+    /// True while the start-up has not launched process `i`, nor ended.
+    pub fn holds_back(&self, i: usize) -> bool {
+        !self.over && !self.launched.get(i).copied().unwrap_or(true)
+    }
+
+    /// True while the start-up waits for process `i` to be verified (its failure would be
+    /// the start-up's failure).
+    pub fn waits_on(&self, i: usize) -> bool {
+        !self.over && self.launched.get(i).copied().unwrap_or(false) && !self.excused(i)
+    }
+
+    /// The conditions process `i` still waits for, while the start-up holds it back: each
+    /// dependency's index and condition.
+    pub fn waiting_for<S: Borrow<State>>(&self, i: usize, states: &[S]) -> Vec<Dependency> {
+        if !self.holds_back(i) {
+            return Vec::new();
         }
-        self.launched.checked_sub(1)
+        self.deps[i]
+            .iter()
+            .filter(|d| holds(d.condition, states[d.on].borrow()) != Holds::Yes)
+            .copied()
+            .collect()
     }
 
     /// Ends the sequence (the manager is shutting down).
     pub fn abandon(&mut self) {
         self.over = true;
     }
+
+    /// True once the start-up succeeded, failed or was abandoned.
+    pub fn is_over(&self) -> bool {
+        self.over
+    }
+}
+
+/// Whether `condition` holds for a process in `state`, will later, or never will.
+pub fn holds(condition: Condition, state: &State) -> Holds {
+    let why = |f: &Failure| match f {
+        Failure::Spawn(r) => format!("could not be started: {r}"),
+        other => format!("failed: {other}"),
+    };
+    let ended = |e: Exit| match condition {
+        Condition::ExitedOk if !e.is_success() => Holds::Never(e.to_string()),
+        _ => Holds::Yes,
+    };
+    match (condition, state) {
+        // A process that failed (and will not be restarted) never gets there; it has ended
+        // once it no longer runs.
+        (Condition::Exited, State::Failed { proc, .. }) => {
+            if proc.is_none_or(|p| p.exit.is_some()) {
+                Holds::Yes
+            } else {
+                Holds::NotYet
+            }
+        }
+        (Condition::Started, State::Failed { proc: Some(_), .. }) => Holds::Yes,
+        (_, State::Failed { why: w, .. }) => Holds::Never(why(w)),
+
+        (Condition::Started, s) => match s {
+            State::Pending | State::Starting { .. } => Holds::NotYet,
+            State::BackingOff { proc, .. } if proc.is_none() => Holds::NotYet,
+            State::Stopped { run: None, .. } => Holds::NotYet,
+            _ => Holds::Yes,
+        },
+        (Condition::Verified, s) if s.is_verified() => Holds::Yes,
+        (Condition::Verified, _) => Holds::NotYet,
+        (Condition::Exited | Condition::ExitedOk, State::Exited { exit, .. }) => ended(*exit),
+        // Stopped by a user: it ended, but a start may still run it to success.
+        (Condition::Exited, State::Stopped { exit: Some(_), .. }) => Holds::Yes,
+        (Condition::ExitedOk, State::Stopped { exit: Some(e), .. }) if e.is_success() => Holds::Yes,
+        (Condition::Exited | Condition::ExitedOk, _) => Holds::NotYet,
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::SystemTime;
-
-    use super::*;
-    use crate::supervisor::lifecycle::{Failure, Proc, Run};
-
-    fn run() -> Run {
-        Run {
-            n: 1,
-            at: SystemTime::UNIX_EPOCH,
-        }
-    }
-
-    fn verifying() -> State {
-        State::Verifying {
-            run: run(),
-            proc: Proc { pid: 1, exit: None },
-            waiter: None,
-        }
-    }
-
-    fn running() -> State {
-        State::Running { run: run(), pid: 1 }
-    }
-
-    #[test]
-    fn each_process_waits_for_the_one_before_it() {
-        let mut s = Startup::default();
-        let (p, v, r) = (State::Pending, verifying(), running());
-        assert_eq!(s.next(&[&p, &p]), Next::Launch(0));
-        assert_eq!(s.waiting_on(), Some(0));
-        assert_eq!(s.next(&[&v, &p]), Next::Wait);
-        assert_eq!(s.next(&[&r, &p]), Next::Launch(1));
-        assert_eq!(s.next(&[&r, &v]), Next::Wait);
-        // A process that ended after it was verified counts as verified.
-        let exited = State::Exited {
-            run: run(),
-            exit: crate::supervisor::lifecycle::Exit::Code(0),
-        };
-        assert_eq!(s.next(&[&r, &exited]), Next::Ready);
-        assert_eq!(s.waiting_on(), None);
-        assert_eq!(s.next(&[&r, &r]), Next::Wait);
-    }
-
-    #[test]
-    fn a_failure_of_the_awaited_process_ends_it_and_nothing_else_does() {
-        let mut s = Startup::default();
-        let p = State::Pending;
-        let failed = State::Failed {
-            run: run(),
-            why: Failure::Verify("no".into()),
-            proc: None,
-        };
-        let stopped = State::Stopped {
-            run: Some(run()),
-            exit: None,
-            verdict: crate::supervisor::lifecycle::Verdict::Cancelled,
-        };
-        assert_eq!(s.next(&[&p, &p]), Next::Launch(0));
-        // Stopped by a user while verifying: start-up waits for it to be started again.
-        assert_eq!(s.next(&[&stopped, &p]), Next::Wait);
-        assert_eq!(s.next(&[&failed, &p]), Next::Failed(0));
-        assert_eq!(s.next(&[&failed, &p]), Next::Wait);
-
-        let mut s = Startup::default();
-        s.abandon();
-        assert_eq!(s.next(&[&p]), Next::Wait);
-    }
-}
+mod tests;

@@ -13,16 +13,17 @@ use super::leader::Leader;
 use super::reaper::{Children, direct_children, reaping, signal_with_group};
 use crate::process_view::ProcState;
 
-/// Stops the run led by `leader`: SIGTERM to its group, SIGKILL to the group after
-/// `grace` (or at once if the leader is gone), and waits for the leader's end. The group
-/// is named by the leader's pidfd, so the SIGKILL after the leader was reaped reaches
-/// what it left behind and nothing else.
+/// Stops the run led by `leader`: `signal` (its `stop_signal`, SIGTERM by default) to its
+/// group, SIGKILL to the group after `grace` (or at once if the leader is gone), and waits
+/// for the leader's end. The group is named by the leader's pidfd, so the SIGKILL after the
+/// leader was reaped reaches what it left behind and nothing else.
 pub async fn stop_group(
     leader: Arc<Leader>,
+    signal: Signal,
     mut state: watch::Receiver<ProcState>,
     grace: Duration,
 ) {
-    leader.signal_group(Signal::SIGTERM);
+    leader.signal_group(signal);
     let not_running = |s: &ProcState| !matches!(s, ProcState::Running { .. });
     let ended = tokio::time::timeout(grace, state.wait_for(not_running))
         .await
@@ -31,6 +32,26 @@ pub async fn stop_group(
     leader.signal_group(Signal::SIGKILL);
     if !ended {
         let _ = state.wait_for(not_running).await;
+    }
+}
+
+/// Asks the group led by `leader` to stop at shutdown: `signal`, then SIGKILL to the group
+/// if its leader has not ended after `grace`. Unlike [`stop_group`], what the leader leaves
+/// in its group keeps the rest of the shutdown's grace: [`terminate_all`] ends it with the
+/// rest.
+pub async fn shutdown_group(
+    leader: Arc<Leader>,
+    signal: Signal,
+    mut state: watch::Receiver<ProcState>,
+    grace: Duration,
+) {
+    leader.signal_group(signal);
+    let not_running = |s: &ProcState| !matches!(s, ProcState::Running { .. });
+    if tokio::time::timeout(grace, state.wait_for(not_running))
+        .await
+        .is_err()
+    {
+        leader.signal_group(Signal::SIGKILL);
     }
 }
 
@@ -50,14 +71,16 @@ fn signal_children(sig: Signal, mut seen: Option<&mut HashSet<i32>>) {
 }
 
 /// Ends everything the manager started and everything that descends from it. Returns
-/// when the manager has no child left. SIGTERM goes to all at once; SIGKILL follows after
-/// `grace`, or as soon as `force` becomes true.
+/// when the manager has no child left. SIGTERM goes to all at once, except to the children
+/// in `spare` (processes the supervisor stops itself, each with its own signal and in its
+/// own order); SIGKILL follows for all after `grace`, or as soon as `force` becomes true.
 pub async fn terminate_all(
     mut children: watch::Receiver<Children>,
     grace: Duration,
     mut force: watch::Receiver<bool>,
+    spare: HashSet<i32>,
 ) {
-    let mut termed = HashSet::new();
+    let mut termed = spare;
     if !*force.borrow() {
         signal_children(Signal::SIGTERM, Some(&mut termed));
         let deadline = tokio::time::sleep(grace);

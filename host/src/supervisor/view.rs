@@ -5,13 +5,18 @@
 //! with the last one published (`ProcessInfo: PartialEq`), so an event goes out exactly when
 //! something a client can see changed.
 
-use super::handle::{Lifecycle, ProcessInfo, VerifierInfo, VerifierOutcome};
+use super::handle::{Lifecycle, LivenessInfo, ProcessInfo, VerifierInfo, VerifierOutcome};
 use super::lifecycle::{Exit, Failure, State, Verdict};
 use crate::plan::ProcessSpec;
 use crate::process_view::ProcState;
 
-/// The record the API reports for a process of `spec` in `state`.
-pub fn info(spec: &ProcessSpec, state: &State) -> ProcessInfo {
+/// The record the API reports for a process of `spec` in `state`; `waiting_for`: the
+/// conditions (dependency name and condition) the start-up still holds it back for.
+pub fn info(
+    spec: &ProcessSpec,
+    state: &State,
+    waiting_for: Vec<(String, &'static str)>,
+) -> ProcessInfo {
     let run = state.run();
     ProcessInfo {
         id: spec.id,
@@ -30,29 +35,54 @@ pub fn info(spec: &ProcessSpec, state: &State) -> ProcessInfo {
             }
         }),
         error: match state {
-            State::Failed {
-                why: Failure::Spawn(reason),
-                ..
-            } => Some(reason.clone()),
+            State::Failed { why, .. } | State::BackingOff { why, .. } => match why {
+                Failure::Verify(_) => None,
+                other => Some(other.to_string()),
+            },
             _ => None,
         },
+        waiting_for,
+        last_exit: state.last_exit().map(ended),
+        next_attempt: match state {
+            State::BackingOff { until, .. } => Some(*until),
+            _ => None,
+        },
+        liveness: spec.orchestration.liveness.as_ref().map(|l| {
+            let (failures, message) = match state {
+                State::Running { misses, .. } => (*misses, None),
+                State::Unhealthy { misses, reason, .. } => (*misses, Some(reason.clone())),
+                _ => (0, None),
+            };
+            LivenessInfo {
+                kind: l.verifier.kind.clone(),
+                failures,
+                message,
+            }
+        }),
+    }
+}
+
+fn ended(exit: Exit) -> ProcState {
+    match exit {
+        Exit::Code(code) => ProcState::Exited { code },
+        Exit::Signal(signal) => ProcState::Signaled { signal },
     }
 }
 
 /// The process as the OS sees it: running with a pid, or how it ended.
 pub fn proc_state(state: &State) -> ProcState {
-    let ended = |exit: Exit| match exit {
-        Exit::Code(code) => ProcState::Exited { code },
-        Exit::Signal(signal) => ProcState::Signaled { signal },
-    };
     let of = |pid: u32, exit: Option<Exit>| exit.map_or(ProcState::Running { pid }, ended);
     match state {
         State::Pending | State::Starting { .. } => ProcState::NotStarted,
         State::Verifying { proc, .. } | State::Stopping { proc, .. } => of(proc.pid, proc.exit),
-        State::Running { pid, .. } => ProcState::Running { pid: *pid },
+        State::Running { pid, .. } | State::Unhealthy { pid, .. } => {
+            ProcState::Running { pid: *pid }
+        }
         State::Stopped { exit, .. } => exit.map_or(ProcState::NotStarted, ended),
         State::Exited { exit, .. } => ended(*exit),
-        State::Failed { proc, .. } => proc.map_or(ProcState::NotStarted, |p| of(p.pid, p.exit)),
+        State::Failed { proc, .. } | State::BackingOff { proc, .. } => {
+            proc.map_or(ProcState::NotStarted, |p| of(p.pid, p.exit))
+        }
     }
 }
 
@@ -63,9 +93,11 @@ pub fn lifecycle(state: &State) -> Lifecycle {
         State::Starting { .. } => Lifecycle::Starting,
         State::Verifying { .. } => Lifecycle::Verifying,
         State::Running { .. } => Lifecycle::Ready,
+        State::Unhealthy { .. } => Lifecycle::Unhealthy,
         State::Stopping { .. } => Lifecycle::Stopping,
         State::Stopped { .. } => Lifecycle::Stopped,
         State::Exited { .. } => Lifecycle::Exited,
+        State::BackingOff { .. } => Lifecycle::BackingOff,
         State::Failed { .. } => Lifecycle::Failed,
     }
 }
@@ -81,16 +113,11 @@ fn verifier_outcome(state: &State) -> (VerifierOutcome, Option<String>) {
     match state {
         State::Pending | State::Starting { .. } => (VerifierOutcome::Pending, None),
         State::Verifying { .. } => (VerifierOutcome::Running, None),
-        State::Running { .. } | State::Exited { .. } => (VerifierOutcome::Passed, None),
+        State::Running { .. } | State::Unhealthy { .. } | State::Exited { .. } => {
+            (VerifierOutcome::Passed, None)
+        }
         State::Stopping { verdict, .. } | State::Stopped { verdict, .. } => of_verdict(verdict),
-        State::Failed {
-            why: Failure::Verify(m),
-            ..
-        } => (VerifierOutcome::Failed, Some(m.clone())),
-        State::Failed {
-            why: Failure::Spawn(_),
-            ..
-        } => (VerifierOutcome::Pending, None),
+        State::Failed { why, .. } | State::BackingOff { why, .. } => of_verdict(&why.verdict()),
     }
 }
 
@@ -109,13 +136,15 @@ mod tests {
         Run {
             n,
             at: SystemTime::UNIX_EPOCH + Duration::from_secs(n.into()),
+            streak: 0,
+            previous: None,
         }
     }
 
     #[test]
     fn a_record_says_what_the_state_holds() {
         let s = spec(true);
-        let p = info(&s, &State::Pending);
+        let p = info(&s, &State::Pending, vec![]);
         assert_eq!(p.state, ProcState::NotStarted);
         assert_eq!(p.lifecycle, Lifecycle::Pending);
         assert_eq!((p.restarts, p.started_at), (0, None));
@@ -129,7 +158,7 @@ mod tests {
             },
             waiter: None,
         };
-        let p = info(&s, &verifying);
+        let p = info(&s, &verifying, vec![]);
         assert_eq!(p.state, ProcState::Exited { code: 0 });
         assert_eq!(p.lifecycle, Lifecycle::Verifying);
         assert_eq!((p.restarts, p.started_at), (2, Some(run(3).at)));
@@ -140,7 +169,7 @@ mod tests {
             why: Failure::Verify("refused".into()),
             proc: Some(Proc { pid: 7, exit: None }),
         };
-        let p = info(&s, &failed);
+        let p = info(&s, &failed, vec![]);
         assert_eq!(p.state, ProcState::Running { pid: 7 });
         assert_eq!(p.lifecycle, Lifecycle::Failed);
         assert_eq!(p.error, None);
@@ -155,7 +184,7 @@ mod tests {
             why: Failure::Spawn("cannot run x: command not found".into()),
             proc: None,
         };
-        let p = info(&spec(false), &unspawnable);
+        let p = info(&spec(false), &unspawnable, vec![]);
         assert_eq!(p.state, ProcState::NotStarted);
         assert_eq!(p.error.as_deref(), Some("cannot run x: command not found"));
         assert_eq!(p.verifier, None);
@@ -169,7 +198,7 @@ mod tests {
             verdict: Verdict::Cancelled,
             then: Then::Shutdown,
         };
-        let p = info(&s, &stopping);
+        let p = info(&s, &stopping, vec![]);
         assert_eq!(p.state, ProcState::Signaled { signal: 15 });
         assert_eq!(p.lifecycle, Lifecycle::Stopping);
         assert_eq!(p.verifier.unwrap().outcome, VerifierOutcome::Cancelled);
@@ -181,13 +210,15 @@ mod tests {
         let a = State::Running {
             run: run(1),
             pid: 5,
+            since: SystemTime::UNIX_EPOCH,
+            misses: 0,
         };
-        assert_eq!(info(&s, &a), info(&s, &a.clone()));
+        assert_eq!(info(&s, &a, vec![]), info(&s, &a.clone(), vec![]));
         let b = State::Exited {
             run: run(1),
             exit: Exit::Signal(9),
         };
-        assert_ne!(info(&s, &a), info(&s, &b));
-        assert_eq!(info(&s, &b).state.legacy_code(), Some(-9));
+        assert_ne!(info(&s, &a, vec![]), info(&s, &b, vec![]));
+        assert_eq!(info(&s, &b, vec![]).state.legacy_code(), Some(-9));
     }
 }

@@ -354,6 +354,7 @@ export function tone(p) {
     case 'starting':
     case 'stopping':
     case 'restarting':
+    case 'backing-off':
       return 'progress';
     case 'pending':
     case 'waiting':
@@ -522,6 +523,36 @@ function uptimeText(p) {
   return `${s} s`;
 }
 
+/** The words a row shows for a process's lifecycle: what it waits for while the start-up
+ * holds it back, when its restart policy starts it again, else the API's word. */
+export function lifecycleText(p, now = Date.now()) {
+  const waits = Object.entries(p.waiting_for || {});
+  if (waits.length) return `waiting for ${waits.map(([name, c]) => `${name}: ${c}`).join(', ')}`;
+  if (p.lifecycle === 'backing-off' && p.next_attempt) {
+    const at = Date.parse(p.next_attempt);
+    if (!Number.isNaN(at)) return `restarting in ${Math.max(0, Math.ceil((at - now) / 1000))} s`;
+  }
+  return p.lifecycle;
+}
+
+/** The icon of a process's lifecycle (see ICONS). */
+function lifecycleIcon(p) {
+  if (p.waiting_for && Object.keys(p.waiting_for).length) return 'waiting';
+  if (p.lifecycle === 'backing-off') return 'restarting';
+  return ICONS[p.lifecycle] ? p.lifecycle : 'other';
+}
+
+/** What the row's note says without a note of the page's own: the error, or the liveness
+ * check's failures in a row. */
+function processNote(p) {
+  if (p.error) return p.error;
+  const l = p.liveness;
+  if (l && l.failures > 0) {
+    return `liveness (${l.type}): ${l.failures} failed in a row${l.message ? `: ${l.message}` : ''}`;
+  }
+  return '';
+}
+
 function renderRow(id) {
   const p = state.processes.get(id);
   const r = state.rows.get(id);
@@ -536,14 +567,14 @@ function renderRow(id) {
   const t = tone(p);
   r.lc.className = `lc tone-${t}`;
   r.lc.dataset.lifecycle = p.lifecycle;
-  r.lcWord.textContent = p.lifecycle;
-  r.lc.replaceChildren(icon(ICONS[p.lifecycle] ? p.lifecycle : 'other'), r.lcWord);
+  r.lcWord.textContent = lifecycleText(p);
+  r.lc.replaceChildren(icon(lifecycleIcon(p)), r.lcWord);
 
   const busy = state.busy.get(id);
   r.busy.textContent = busy ? busy.text : '';
   r.busy.hidden = !busy;
   r.tr.setAttribute('aria-busy', String(Boolean(busy && busy.own)));
-  const note = state.notes.get(id) || p.error || '';
+  const note = state.notes.get(id) || processNote(p);
   r.note.textContent = note;
   r.note.hidden = !note;
 
@@ -585,7 +616,10 @@ function renderRow(id) {
 function tickUptimes() {
   for (const [id, r] of state.rows) {
     const p = state.processes.get(id);
-    if (p) r.uptime.textContent = uptimeText(p);
+    if (!p) continue;
+    r.uptime.textContent = uptimeText(p);
+    // The countdown to the next attempt of a process that backs off.
+    if (p.lifecycle === 'backing-off') r.lcWord.textContent = lifecycleText(p);
   }
 }
 

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use tokio::task::AbortHandle;
+
 use super::{Actor, Internal, verifier_kind};
 use crate::config::Messages;
 use crate::console::Console;
@@ -26,7 +28,7 @@ impl Actor {
             let slot = &mut self.slots[idx];
             let env = Env {
                 now: SystemTime::now(),
-                verifier: slot.spec.verifier.is_some(),
+                rules: slot.rules,
                 shutting_down: self.phase.is_shutting_down(),
             };
             let state = std::mem::replace(&mut slot.state, State::Pending);
@@ -56,18 +58,32 @@ impl Actor {
                 }
             }
             Effect::StopGroup { run, pid } => {
-                let state = self.slots[idx].os.subscribe();
-                let leader = self.slots[idx]
-                    .leader
-                    .clone()
-                    .filter(|l| l.pid() == pid as i32);
+                let slot = &self.slots[idx];
+                let state = slot.os.subscribe();
+                let how = &slot.spec.orchestration;
+                let (signal, grace) = (how.stop_signal, how.graceful_time.unwrap_or(RESTART_GRACE));
+                let leader = slot.leader.clone().filter(|l| l.pid() == pid as i32);
                 let tx = self.internal.clone();
                 tokio::spawn(async move {
                     if let Some(leader) = leader {
-                        stop_group(leader, state, RESTART_GRACE).await;
+                        stop_group(leader, signal, state, grace).await;
                     }
                     let _ = tx.send(Internal::GroupStopped { idx, run });
                 });
+            }
+            Effect::Probe { run, at } => self.probe(idx, run, at),
+            Effect::Wake { run, at } => {
+                let tx = self.internal.clone();
+                let task = tokio::spawn(async move {
+                    sleep_until(at).await;
+                    let _ = tx.send(Internal::Retry { idx, run });
+                });
+                self.set_timer(idx, task.abort_handle());
+            }
+            Effect::CancelTimer => {
+                if let Some(t) = self.slots[idx].timer.take() {
+                    t.abort();
+                }
             }
             Effect::Reply { to, answer } => self.answer(idx, to, answer),
             Effect::Note(note) => self.note(idx, note),
@@ -150,13 +166,46 @@ impl Actor {
         }
     }
 
+    /// At `at`, runs the liveness check of run `run` of process `idx` in a task of its own.
+    fn probe(&mut self, idx: usize, run: u32, at: SystemTime) {
+        let slot = &self.slots[idx];
+        let Some(l) = slot.spec.orchestration.liveness.as_ref() else {
+            return;
+        };
+        let v = l.verifier.clone();
+        let view = ProcessView::new(
+            slot.spec.name.clone(),
+            slot.os.subscribe(),
+            slot.output.clone(),
+            self.shutdown.child_token(),
+            log_sink(&self.console, self.plan.messages, &slot.spec.name),
+        );
+        let runtime = self.runtime.clone();
+        let tx = self.internal.clone();
+        let task = tokio::spawn(async move {
+            sleep_until(at).await;
+            let result = runtime
+                .verify(&v.target, &v.args_json, view)
+                .await
+                .map_err(|e| e.0);
+            let _ = tx.send(Internal::Probed { idx, run, result });
+        });
+        self.set_timer(idx, task.abort_handle());
+    }
+
+    fn set_timer(&mut self, idx: usize, task: AbortHandle) {
+        if let Some(old) = self.slots[idx].timer.replace(task) {
+            old.abort();
+        }
+    }
+
     fn answer(&mut self, idx: usize, to: ReplyId, answer: Answer) {
         let Some(reply) = self.replies.remove(&to) else {
             return;
         };
         let name = self.slots[idx].name().to_string();
         let result = match answer {
-            Answer::Done => Ok(self.slots[idx].info()),
+            Answer::Done => Ok(self.info(idx)),
             Answer::Busy(op) => Err(CommandError::Busy(name, op)),
             Answer::ShuttingDown => Err(CommandError::ShuttingDown),
             Answer::Failed(reason) => Err(CommandError::Failed(name, reason)),
@@ -184,7 +233,7 @@ impl Actor {
                 .console
                 .info(format_args!("process {} verified", slot.name())),
             // A failure the start-up waits on is reported as the start-up's failure.
-            Note::VerifyFailed(reason) if self.startup.waiting_on() != Some(idx) => {
+            Note::VerifyFailed(reason) if !self.startup.waits_on(idx) => {
                 self.console.log_line(&format!(
                     "[WARNING] process {} failed verification ({}): {}",
                     slot.name(),
@@ -193,8 +242,51 @@ impl Actor {
                 ));
             }
             Note::VerifyFailed(_) => {}
+            Note::Restarting {
+                why,
+                delay,
+                attempt,
+            } => self.console.log_line(&format!(
+                "[WARNING] process {} {}; restarting in {} (restart {attempt} of at most {} in a row)",
+                slot.name(),
+                crate::config::one_line(&failure_text(&why)),
+                crate::runtime::human_duration(delay),
+                slot.rules.restart.max_restarts
+            )),
+            Note::GaveUp(why) => self.console.log_line(&format!(
+                "[ERROR] process {} failed: {}",
+                slot.name(),
+                crate::config::one_line(&why.to_string())
+            )),
+            Note::Unhealthy(reason) => {
+                let reason = crate::config::one_line(&reason);
+                if self.plan.messages.verifier_fail {
+                    self.console
+                        .say_now(format!("Liveness fail ({}): {reason}", slot.name()));
+                }
+                self.console
+                    .info(format_args!("process {} is unhealthy: {reason}", slot.name()));
+            }
+            Note::Healthy => self
+                .console
+                .info(format_args!("process {} is healthy again", slot.name())),
         }
     }
+}
+
+/// A failure as the restart line tells it: `exited with code 1`, `failed verification: …`.
+fn failure_text(why: &lifecycle::Failure) -> String {
+    match why {
+        lifecycle::Failure::Spawn(r) => format!("could not be started: {r}"),
+        lifecycle::Failure::Verify(r) => format!("failed verification: {r}"),
+        other => other.to_string(),
+    }
+}
+
+/// Sleeps until the wall-clock time `at` (at once if it has passed).
+async fn sleep_until(at: SystemTime) {
+    let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+    tokio::time::sleep(wait).await;
 }
 
 /// Routes a verifier's log lines through the config's `messages`.

@@ -7,7 +7,7 @@
 //! every process has ended, and publishes what changed. It decides nothing about a single
 //! process itself.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
@@ -19,10 +19,11 @@ use super::handle::{
     Command, CommandError, Event, Phase, ProcessInfo, ProcessRef, Snapshot, SupervisorHandle,
 };
 use super::leader::Leader;
-use super::lifecycle::{Exit, Failure, Input, ReplyId, State};
+use super::lifecycle::{Exit, Failure, Input, Liveness, ReplyId, Rules, State};
 use super::reaper::Reaper;
 use super::startup::{Next, Startup};
-use super::terminate::terminate_all;
+use super::teardown::Teardown;
+use super::terminate::{shutdown_group, terminate_all};
 use super::{Outcome, view};
 use crate::console::Console;
 use crate::plan::{Plan, ProcessSpec};
@@ -52,9 +53,22 @@ pub fn start(plan: Plan, runtime: Runtime, console: Console) -> std::io::Result<
     let (events, _) = broadcast::channel(1024);
     let (ready_tx, ready) = oneshot::channel();
     let slots: Vec<Slot> = plan.processes.iter().cloned().map(Slot::new).collect();
+    let teardown = Teardown::new(
+        plan.startup,
+        &crate::plan::start_deps(&plan.processes, crate::config::Startup::Parallel),
+    );
+    let startup = Startup::new(
+        plan.startup,
+        plan.processes
+            .iter()
+            .map(|p| p.orchestration.depends_on.clone())
+            .collect(),
+    );
     let first = Arc::new(Snapshot {
         phase: Phase::Launching,
-        processes: slots.iter().map(Slot::info).collect(),
+        processes: (0..slots.len())
+            .map(|i| record(&slots, &startup, i))
+            .collect(),
     });
     let (snapshot_tx, snapshot) = watch::channel(first);
     let handle = SupervisorHandle {
@@ -69,7 +83,7 @@ pub fn start(plan: Plan, runtime: Runtime, console: Console) -> std::io::Result<
         runtime,
         console,
         reaper,
-        startup: Startup::default(),
+        startup,
         phase: Phase::Launching,
         snapshot_tx,
         events,
@@ -79,6 +93,8 @@ pub fn start(plan: Plan, runtime: Runtime, console: Console) -> std::io::Result<
         ready: Some(ready_tx),
         outcome: None,
         replies: HashMap::new(),
+        teardown,
+        deadline: None,
         next_reply: 0,
     };
     let done = tokio::spawn(actor.run(commands_rx, internal_rx));
@@ -101,7 +117,16 @@ enum Internal {
         run: u32,
         result: Result<(), String>,
     },
+    Probed {
+        idx: usize,
+        run: u32,
+        result: Result<(), String>,
+    },
     GroupStopped {
+        idx: usize,
+        run: u32,
+    },
+    Retry {
         idx: usize,
         run: u32,
     },
@@ -123,11 +148,25 @@ struct Slot {
     stdin: Option<OwnedFd>,
     /// The current run's process group, signalled through its leader's pidfd.
     leader: Option<Arc<Leader>>,
+    /// The verification under way.
     verifier: Option<AbortHandle>,
+    /// The pending liveness check (or the one under way), or the wake-up after a backoff.
+    timer: Option<AbortHandle>,
+    /// Its verifier, restart policy and liveness check, as the lifecycle reads them.
+    rules: Rules,
 }
 
 impl Slot {
     fn new(spec: Arc<ProcessSpec>) -> Slot {
+        let how = &spec.orchestration;
+        let rules = Rules {
+            verifier: spec.verifier.is_some(),
+            restart: how.restart,
+            liveness: how.liveness.as_ref().map(|l| Liveness {
+                period: l.period,
+                failures: l.failures,
+            }),
+        };
         Slot {
             spec,
             state: State::Pending,
@@ -136,11 +175,9 @@ impl Slot {
             stdin: None,
             leader: None,
             verifier: None,
+            timer: None,
+            rules,
         }
-    }
-
-    fn info(&self) -> ProcessInfo {
-        view::info(&self.spec, &self.state)
     }
 
     fn name(&self) -> &str {
@@ -175,6 +212,10 @@ struct Actor {
     /// Requesters waiting for an answer, by the id the lifecycle knows them by.
     replies: HashMap<ReplyId, Reply>,
     next_reply: ReplyId,
+    /// The order of the shutdown, once one begins.
+    teardown: Teardown,
+    /// When everything still running at shutdown is killed.
+    deadline: Option<tokio::time::Instant>,
 }
 
 impl Actor {
@@ -205,6 +246,7 @@ impl Actor {
     fn after_message(&mut self) {
         self.advance_startup();
         self.check_all_ended();
+        self.tear_down();
         self.publish();
     }
 
@@ -224,7 +266,14 @@ impl Actor {
                 }
                 self.apply(idx, Input::Checked { run, result });
             }
+            Internal::Probed { idx, run, result } => {
+                if self.slots[idx].state.run().is_some_and(|r| r.n == run) {
+                    self.slots[idx].timer = None;
+                }
+                self.apply(idx, Input::Probed { run, result });
+            }
             Internal::GroupStopped { idx, run } => self.apply(idx, Input::GroupStopped { run }),
+            Internal::Retry { idx, run } => self.apply(idx, Input::Retry { run }),
             Internal::Advance | Internal::ShutdownDone => {}
         }
     }
@@ -317,8 +366,22 @@ impl Actor {
                         "could not set up processes: processes.{}: {reason}",
                         slot.name()
                     ),
+                    State::Failed { why, .. } => format!("process {} failed: {why}", slot.name()),
                     _ => format!("process {} failed", slot.name()),
                 };
+                self.startup_failed(line);
+            }
+            Next::Blocked {
+                idx,
+                on,
+                condition,
+                why,
+            } => {
+                let (name, dep) = (self.slots[idx].name(), self.slots[on].name());
+                let line = format!(
+                    "process {name} cannot start: {dep} {why} (processes.{name}.depends_on.{dep}: {})",
+                    condition.as_str()
+                );
                 self.startup_failed(line);
             }
         }
@@ -363,17 +426,63 @@ impl Actor {
         self.startup.abandon();
         self.set_phase(Phase::Shutdown);
         self.shutdown.cancel();
+        // What runs now is stopped by the teardown, each process with its own signal and
+        // grace, in order; the rest (adopted orphans) at once. Everything left when the
+        // largest grace is over is killed.
+        let spare: HashSet<i32> = self
+            .slots
+            .iter()
+            .filter_map(|s| s.state.live_pid())
+            .map(|p| p as i32)
+            .collect();
         for idx in 0..self.slots.len() {
             self.apply(idx, Input::Shutdown);
         }
+        // The largest grace any process has (its own, or the global one).
+        let grace = self
+            .slots
+            .iter()
+            .map(|s| {
+                s.spec
+                    .orchestration
+                    .graceful_time
+                    .unwrap_or(self.plan.graceful_time)
+            })
+            .max()
+            .unwrap_or(self.plan.graceful_time);
+        self.deadline = Some(tokio::time::Instant::now() + grace);
         let children = self.reaper.children();
-        let grace = self.plan.graceful_time;
         let force = self.force.subscribe();
         let tx = self.internal.clone();
         tokio::spawn(async move {
-            terminate_all(children, grace, force).await;
+            terminate_all(children, grace, force, spare).await;
             let _ = tx.send(Internal::ShutdownDone);
         });
+        self.tear_down();
+    }
+
+    /// Asks the processes the teardown lets go now to stop: their stop signal, then SIGKILL
+    /// after their own grace, or when the shutdown's deadline comes if that is sooner.
+    fn tear_down(&mut self) {
+        let Some(deadline) = self.deadline else {
+            return;
+        };
+        for idx in self.teardown.next(&self.slots) {
+            let slot = &self.slots[idx];
+            let Some(pid) = slot.state.live_pid() else {
+                continue;
+            };
+            let how = &slot.spec.orchestration;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let grace = how
+                .graceful_time
+                .unwrap_or(self.plan.graceful_time)
+                .min(left);
+            let (signal, state) = (how.stop_signal, slot.os.subscribe());
+            if let Some(leader) = slot.leader.clone().filter(|l| l.pid() == pid as i32) {
+                tokio::spawn(shutdown_group(leader, signal, state, grace));
+            }
+        }
     }
 
     fn set_phase(&mut self, phase: Phase) {
@@ -389,25 +498,32 @@ impl Actor {
         }
     }
 
+    /// The record of process `idx` as the API shows it.
+    fn info(&self, idx: usize) -> ProcessInfo {
+        record(&self.slots, &self.startup, idx)
+    }
+
     /// Publishes a new snapshot if a record changed, with an event for each that did.
     fn publish(&mut self) {
-        if !self.changed.iter().any(|c| *c) {
+        if !self.changed.iter().any(|c| *c) && self.startup.is_over() {
             return;
         }
         let old = self.snapshot_tx.borrow().clone();
         let mut processes = Vec::with_capacity(self.slots.len());
         let mut any = false;
-        for (idx, slot) in self.slots.iter().enumerate() {
+        for idx in 0..self.slots.len() {
             let was = &old.processes[idx];
-            if !std::mem::take(&mut self.changed[idx]) {
+            // A process held back by the start-up waits on others: its record follows them.
+            let changed = std::mem::take(&mut self.changed[idx]) || self.startup.holds_back(idx);
+            if !changed {
                 processes.push(was.clone());
                 continue;
             }
-            let now = slot.info();
+            let now = self.info(idx);
             if now != *was {
                 any = true;
                 let _ = self.events.send(Event::Process {
-                    process: now.clone(),
+                    process: Box::new(now.clone()),
                 });
             }
             processes.push(now);
@@ -419,6 +535,17 @@ impl Actor {
             }));
         }
     }
+}
+
+/// The record of process `idx`, derived from its state and what the start-up still holds
+/// it back for.
+fn record(slots: &[Slot], startup: &Startup, idx: usize) -> ProcessInfo {
+    let waiting = startup
+        .waiting_for(idx, slots)
+        .into_iter()
+        .map(|d| (slots[d.on].name().to_string(), d.condition.as_str()))
+        .collect();
+    view::info(&slots[idx].spec, &slots[idx].state, waiting)
 }
 
 pub(super) fn verifier_kind(spec: &ProcessSpec) -> &str {

@@ -4,38 +4,58 @@
 //! data that exists in that stage and nothing else, so a stopped process has no pid to
 //! signal and a verifying one always has a requester to answer or none. [`step`] is a pure
 //! function from a state and an [`Input`] (a user's request, a report from a task the
-//! actor started) to the next state and the [`Effect`]s the actor must carry out: spawn,
-//! verify, cancel, signal, answer, write a line. It forks nothing and waits for nothing,
-//! so every pair of state and input is tested without a process (`lifecycle/tests.rs`).
+//! actor started, a timer) to the next state and the [`Effect`]s the actor must carry out:
+//! spawn, verify, probe, schedule, cancel, signal, answer, write a line. It forks nothing
+//! and waits for nothing, so every pair of state and input is tested without a process
+//! (`lifecycle/tests.rs`).
 //!
-//! New stages (waiting on dependencies, backing off before a restart, unhealthy after
-//! liveness failures) are new variants and inputs here; the actor needs only the effects
-//! they emit.
+//! The rules live in three files: `step.rs` (starting, verifying, stopping: what a user
+//! and the start-up ask for), `recovery.rs` (what a failure leads to under the process's
+//! restart policy, and liveness checks). Types are here.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+mod recovery;
+mod step;
+
+pub use step::{Env, step};
 
 /// Names a requester waiting for an answer; the actor keeps the channel behind it, so that
 /// states and effects stay plain data.
 pub type ReplyId = u64;
 
-/// One start of a process: the how-many-th (1 for the first) and when.
+/// One start of a process: the how-many-th (1 for the first), when, and what came before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Run {
     /// Counts starts; a report about an older run is recognised by it and ignored.
     pub n: u32,
     /// When this start began.
     pub at: SystemTime,
+    /// Failed runs in a row before this one (0 after a user's start or a healthy run): what
+    /// the restart policy's backoff and `max_restarts` count.
+    pub streak: u32,
+    /// How the run before this one ended, if it was spawned and ended.
+    pub previous: Option<Exit>,
 }
 
 impl Run {
+    /// The first start.
     fn first(at: SystemTime) -> Run {
-        Run { n: 1, at }
+        Run {
+            n: 1,
+            at,
+            streak: 0,
+            previous: None,
+        }
     }
 
-    fn next(self, at: SystemTime) -> Run {
+    /// The start after `prev` (if any), `streak` failed runs in a row so far.
+    fn after(prev: Option<Run>, last: Option<Exit>, streak: u32, at: SystemTime) -> Run {
         Run {
-            n: self.n.saturating_add(1),
+            n: prev.map_or(1, |r| r.n.saturating_add(1)),
             at,
+            streak,
+            previous: last,
         }
     }
 }
@@ -56,6 +76,11 @@ impl Exit {
             Exit::Code(c) => c,
             Exit::Signal(s) => -s,
         }
+    }
+
+    /// True for an exit code 0: what `on-failure` leaves alone and `exited_ok` waits for.
+    pub fn is_success(self) -> bool {
+        self == Exit::Code(0)
     }
 }
 
@@ -119,12 +144,14 @@ pub struct Waiter {
 }
 
 /// What follows once a stopping process has ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Then {
     /// Stay stopped and answer this requester.
     Stop(ReplyId),
     /// Start again; this requester is answered once the new run is verified.
     Restart(ReplyId),
+    /// Back off, then start again (the restart policy, after this failure).
+    Retry(Failure),
     /// Nothing: the manager is shutting down and stops everything at once.
     Shutdown,
 }
@@ -149,12 +176,66 @@ pub enum Failure {
     Spawn(String),
     /// Its verifier failed.
     Verify(String),
+    /// It ended when its restart policy says it must not (`on-failure`: a non-zero code or a
+    /// signal; `always`: any end).
+    Exit(Exit),
+    /// Its liveness check failed `failures` times in a row; the last reason.
+    Unhealthy(String),
+    /// Its restart policy gave up after this many restarts in a row; the last failure.
+    GaveUp(u32, Box<Failure>),
+}
+
+impl Failure {
+    /// Where the verifier got to in a run that failed this way.
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            Failure::Verify(reason) => Verdict::Failed(reason.clone()),
+            Failure::GaveUp(_, last) => last.verdict(),
+            Failure::Spawn(_) => Verdict::Pending,
+            Failure::Exit(_) | Failure::Unhealthy(_) => Verdict::Passed,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    /// One line for people: `verification failed: …`, `exited with code 1`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Spawn(r) => write!(f, "{r}"),
+            Failure::Verify(r) => write!(f, "verification failed: {r}"),
+            Failure::Exit(e) => write!(f, "{e}"),
+            Failure::Unhealthy(r) => write!(f, "liveness check failed: {r}"),
+            Failure::GaveUp(n, last) => write!(f, "gave up after {n} restarts in a row: {last}"),
+        }
+    }
+}
+
+pub use crate::config::{Policy, RestartConfig as Restart};
+
+/// A process's liveness check, once it is verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Liveness {
+    /// Time from one check's end to the next one's start.
+    pub period: Duration,
+    /// Failed checks in a row that make the process unhealthy.
+    pub failures: u32,
+}
+
+/// The fixed rules of one process, from its config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rules {
+    /// It has a verifier.
+    pub verifier: bool,
+    /// Its restart policy.
+    pub restart: Restart,
+    /// Its liveness check, if any.
+    pub liveness: Option<Liveness>,
 }
 
 /// Everything the supervisor knows about one process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
-    /// Never started: waiting for its turn at start-up.
+    /// Never started: waiting for its turn (or its dependencies) at start-up.
     Pending,
     /// Being spawned (the actor carries out [`Effect::Spawn`] and reports back).
     Starting {
@@ -179,6 +260,22 @@ pub enum State {
         run: Run,
         /// Its pid.
         pid: u32,
+        /// When it was verified; a run healthy for long enough resets the restart count.
+        since: SystemTime,
+        /// Liveness checks failed in a row so far (fewer than make it unhealthy).
+        misses: u32,
+    },
+    /// Running, but its liveness check failed too often in a row (its restart policy is
+    /// `never`, so it is left running, and checked on).
+    Unhealthy {
+        /// This start.
+        run: Run,
+        /// Its pid.
+        pid: u32,
+        /// Liveness checks failed in a row.
+        misses: u32,
+        /// Why the last one failed.
+        reason: String,
     },
     /// Signalled to stop; waits for its process group to end.
     Stopping {
@@ -207,8 +304,19 @@ pub enum State {
         /// How.
         exit: Exit,
     },
-    /// Could not be spawned, or its verifier failed. A process that failed verification
-    /// may still run: it is not ended until it exits.
+    /// Failed; waits out its backoff before its restart policy starts it again.
+    BackingOff {
+        /// The run that failed.
+        run: Run,
+        /// Its process, if it was spawned (ended).
+        proc: Option<Proc>,
+        /// Why it failed.
+        why: Failure,
+        /// When the next attempt starts.
+        until: SystemTime,
+    },
+    /// Could not be spawned, failed its verification, or its restart policy gave up. A
+    /// process that failed verification may still run: it is not ended until it exits.
     Failed {
         /// The run that failed.
         run: Run,
@@ -221,7 +329,7 @@ pub enum State {
 
 impl State {
     /// True when no process of this entry runs and nothing is under way for it: what
-    /// "every process has ended" counts.
+    /// "every process has ended" counts. A process waiting to be restarted is not ended.
     pub fn is_ended(&self) -> bool {
         match self {
             State::Pending | State::Stopped { .. } | State::Exited { .. } => true,
@@ -229,14 +337,33 @@ impl State {
             State::Starting { .. }
             | State::Verifying { .. }
             | State::Running { .. }
-            | State::Stopping { .. } => false,
+            | State::Unhealthy { .. }
+            | State::Stopping { .. }
+            | State::BackingOff { .. } => false,
         }
     }
 
     /// True once the current run passed its verifier (or needed none), whether or not it
     /// still runs: what the start-up waits for before the next process.
     pub fn is_verified(&self) -> bool {
-        matches!(self, State::Running { .. } | State::Exited { .. })
+        matches!(
+            self,
+            State::Running { .. } | State::Unhealthy { .. } | State::Exited { .. }
+        )
+    }
+
+    /// The pid of the process that runs now, if one does.
+    pub fn live_pid(&self) -> Option<u32> {
+        match self {
+            State::Verifying { proc, .. } | State::Stopping { proc, .. } => {
+                proc.exit.is_none().then_some(proc.pid)
+            }
+            State::Failed { proc: Some(p), .. } | State::BackingOff { proc: Some(p), .. } => {
+                p.exit.is_none().then_some(p.pid)
+            }
+            State::Running { pid, .. } | State::Unhealthy { pid, .. } => Some(*pid),
+            _ => None,
+        }
     }
 
     /// The current (or last) run, if the process was ever started.
@@ -247,17 +374,33 @@ impl State {
             State::Starting { run, .. }
             | State::Verifying { run, .. }
             | State::Running { run, .. }
+            | State::Unhealthy { run, .. }
             | State::Stopping { run, .. }
             | State::Exited { run, .. }
+            | State::BackingOff { run, .. }
             | State::Failed { run, .. } => Some(*run),
         }
+    }
+
+    /// How the process last ended: the current run's end if it ended, else the run before.
+    pub fn last_exit(&self) -> Option<Exit> {
+        let own = match self {
+            State::Verifying { proc, .. } | State::Stopping { proc, .. } => proc.exit,
+            State::Stopped { exit, .. } => *exit,
+            State::Exited { exit, .. } => Some(*exit),
+            State::BackingOff { proc, .. } | State::Failed { proc, .. } => {
+                proc.and_then(|p| p.exit)
+            }
+            _ => None,
+        };
+        own.or_else(|| self.run().and_then(|r| r.previous))
     }
 }
 
 /// Something that happens to a process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
-    /// Its turn at start-up came.
+    /// Its turn at start-up came (its dependencies hold).
     Launch,
     /// A user asks to start it.
     Start(ReplyId),
@@ -282,6 +425,13 @@ pub enum Input {
         /// Its verdict.
         result: Result<(), String>,
     },
+    /// A liveness check of run `run` returned.
+    Probed {
+        /// Which run it checked.
+        run: u32,
+        /// Its verdict.
+        result: Result<(), String>,
+    },
     /// The process of run `run` ended.
     Exited {
         /// Which run.
@@ -292,6 +442,11 @@ pub enum Input {
     /// The graceful stop of run `run` is complete: its group is gone.
     GroupStopped {
         /// Which run.
+        run: u32,
+    },
+    /// The backoff after run `run` is over.
+    Retry {
+        /// Which run failed.
         run: u32,
     },
     /// The manager shuts down: everything stops at once.
@@ -320,6 +475,21 @@ pub enum Note {
     Verified,
     /// Its verifier failed.
     VerifyFailed(String),
+    /// It failed, and its restart policy starts it again after `delay`.
+    Restarting {
+        /// Why.
+        why: Failure,
+        /// The wait.
+        delay: Duration,
+        /// The restart's number in a row.
+        attempt: u32,
+    },
+    /// Its restart policy gave up: it stays failed.
+    GaveUp(Failure),
+    /// Its liveness check failed too often in a row.
+    Unhealthy(String),
+    /// Its liveness check passes again.
+    Healthy,
 }
 
 /// What the actor must do.
@@ -337,6 +507,22 @@ pub enum Effect {
     },
     /// Drop the verification under way.
     CancelVerify,
+    /// At `at`, run the liveness check of run `run`; it reports [`Input::Probed`].
+    Probe {
+        /// The run to check.
+        run: u32,
+        /// When.
+        at: SystemTime,
+    },
+    /// At `at`, report [`Input::Retry`] for run `run`.
+    Wake {
+        /// The run that failed.
+        run: u32,
+        /// When.
+        at: SystemTime,
+    },
+    /// Drop the pending probe or wake-up (and a liveness check under way).
+    CancelTimer,
     /// Stop the process group `pid` gracefully; report [`Input::GroupStopped`].
     StopGroup {
         /// The run being stopped.
@@ -354,9 +540,6 @@ pub enum Effect {
     /// Write a line.
     Note(Note),
 }
-
-mod step;
-pub use step::{Env, step};
 
 #[cfg(test)]
 mod tests;

@@ -1,19 +1,23 @@
-//! The transition function: every rule of a process's life, in one `match`.
+//! The transition function: what each input does in each state. Starting, verifying and
+//! stopping are here; what a failure, an exit or a liveness check leads to under the
+//! process's restart policy is in `recovery.rs`.
 
-use super::{
-    Answer, Effect, Exit, Failure, Input, Note, Op, Proc, ReplyId, Run, State, Then, Verdict,
-    Waiter,
-};
 use std::time::SystemTime;
 
-/// What a step needs to know besides the state: when it is, whether the process has a
-/// verifier, and whether the manager is shutting down.
+use super::recovery;
+use super::{
+    Answer, Effect, Failure, Input, Note, Op, Proc, ReplyId, Rules, Run, State, Then, Verdict,
+    Waiter,
+};
+
+/// What a step needs to know besides the state: when it is, the process's rules, and
+/// whether the manager is shutting down.
 #[derive(Debug, Clone, Copy)]
 pub struct Env {
-    /// Now (the start time of a run that begins in this step).
+    /// Now (the start time of a run that begins in this step, the base of timers).
     pub now: SystemTime,
-    /// The process has a verifier.
-    pub verifier: bool,
+    /// The process's verifier, restart policy and liveness check.
+    pub rules: Rules,
     /// A shutdown has begun.
     pub shutting_down: bool,
 }
@@ -25,24 +29,45 @@ pub fn step(state: State, input: Input, env: &Env) -> (State, Vec<Effect>) {
     (next, fx)
 }
 
-fn reply(fx: &mut Vec<Effect>, to: ReplyId, answer: Answer) {
+pub(super) fn reply(fx: &mut Vec<Effect>, to: ReplyId, answer: Answer) {
     fx.push(Effect::Reply { to, answer });
 }
 
-fn answer_waiter(fx: &mut Vec<Effect>, waiter: Option<Waiter>, answer: Answer) {
+pub(super) fn answer_waiter(fx: &mut Vec<Effect>, waiter: Option<Waiter>, answer: Answer) {
     if let Some(w) = waiter {
         reply(fx, w.reply, answer);
     }
 }
 
 /// Begins a new run: spawn it, and answer `waiter` once it is verified.
-fn start(run: Run, waiter: Option<Waiter>, fx: &mut Vec<Effect>) -> State {
+pub(super) fn start(run: Run, waiter: Option<Waiter>, fx: &mut Vec<Effect>) -> State {
     fx.push(Effect::Spawn { run: run.n });
     State::Starting { run, waiter }
 }
 
+/// A user's start after `prev`: failures in a row count from zero again.
+fn fresh(
+    prev: Option<Run>,
+    last: Option<super::Exit>,
+    op: Op,
+    r: ReplyId,
+    env: &Env,
+) -> (Run, Option<Waiter>) {
+    (
+        Run::after(prev, last, 0, env.now),
+        Some(Waiter { op, reply: r }),
+    )
+}
+
+/// Drops the liveness check or wake-up of a run that stops running.
+pub(super) fn cancel_timer(env: &Env, fx: &mut Vec<Effect>) {
+    if env.rules.liveness.is_some() {
+        fx.push(Effect::CancelTimer);
+    }
+}
+
 /// Stops a spawned run: signal its group if it still runs, else settle at once.
-fn stop(
+pub(super) fn stop(
     run: Run,
     proc: Proc,
     verdict: Verdict,
@@ -64,54 +89,55 @@ fn stop(
             then,
         };
     }
-    stopped(Some(run), proc.exit, verdict, then, env, fx)
+    stopped(run, proc, verdict, then, env, fx)
 }
 
-/// The end of a stop: stay stopped, or start again.
+/// The end of a stop: stay stopped, start again, or back off.
 fn stopped(
-    run: Option<Run>,
-    exit: Option<Exit>,
+    run: Run,
+    proc: Proc,
     verdict: Verdict,
     then: Then,
     env: &Env,
     fx: &mut Vec<Effect>,
 ) -> State {
+    let halt = |verdict| State::Stopped {
+        run: Some(run),
+        exit: proc.exit,
+        verdict,
+    };
     match then {
         Then::Restart(r) if !env.shutting_down => {
-            let next = run.map_or(Run::first(env.now), |r| r.next(env.now));
-            start(
-                next,
-                Some(Waiter {
-                    op: Op::Restart,
-                    reply: r,
-                }),
-                fx,
-            )
+            let (run, waiter) = fresh(Some(run), proc.exit, Op::Restart, r, env);
+            start(run, waiter, fx)
         }
         Then::Restart(r) => {
             reply(fx, r, Answer::ShuttingDown);
-            State::Stopped { run, exit, verdict }
+            halt(verdict)
         }
         Then::Stop(r) => {
             reply(fx, r, Answer::Done);
-            State::Stopped { run, exit, verdict }
+            halt(verdict)
         }
-        Then::Shutdown => State::Stopped { run, exit, verdict },
+        Then::Retry(why) => recovery::back_off(run, Some(proc), why, env, fx),
+        Then::Shutdown => halt(verdict),
     }
 }
 
-fn is_user_request(input: &Input) -> Option<(Op, ReplyId)> {
+fn user_request(input: &Input) -> Option<ReplyId> {
     match *input {
-        Input::Start(r) => Some((Op::Start, r)),
-        Input::Restart(r) => Some((Op::Restart, r)),
-        Input::Stop(r) => Some((Op::Stop, r)),
+        Input::Start(r) | Input::Restart(r) | Input::Stop(r) => Some(r),
         _ => None,
     }
 }
 
+fn busy(waiter: Option<Waiter>) -> Answer {
+    Answer::Busy(waiter.map_or("start-up", |w| w.op.as_str()))
+}
+
 fn transition(state: State, input: Input, env: &Env, fx: &mut Vec<Effect>) -> State {
     if env.shutting_down
-        && let Some((_, r)) = is_user_request(&input)
+        && let Some(r) = user_request(&input)
     {
         reply(fx, r, Answer::ShuttingDown);
         return state;
@@ -126,168 +152,91 @@ fn transition(state: State, input: Input, env: &Env, fx: &mut Vec<Effect>) -> St
             _ => State::Pending,
         },
 
-        State::Starting { run, waiter } => match input {
-            Input::Spawned { pid } if env.shutting_down => {
-                answer_waiter(fx, waiter, Answer::ShuttingDown);
-                State::Stopping {
-                    run,
-                    proc: Proc::alive(pid),
-                    verdict: Verdict::Cancelled,
-                    then: Then::Shutdown,
-                }
-            }
-            Input::Spawned { pid } if env.verifier => {
-                fx.push(Effect::Verify { run: run.n });
-                State::Verifying {
-                    run,
-                    proc: Proc::alive(pid),
-                    waiter,
-                }
-            }
-            Input::Spawned { pid } => {
-                answer_waiter(fx, waiter, Answer::Done);
-                State::Running { run, pid }
-            }
-            Input::SpawnFailed { reason } => {
-                answer_waiter(fx, waiter, Answer::Failed(reason.clone()));
-                State::Failed {
-                    run,
-                    why: Failure::Spawn(reason),
-                    proc: None,
-                }
-            }
-            Input::Start(r) if waiter.is_none() => State::Starting {
-                run,
-                waiter: Some(Waiter {
-                    op: Op::Start,
-                    reply: r,
-                }),
-            },
-            Input::Start(r) | Input::Restart(r) | Input::Stop(r) => {
-                let busy = waiter.map_or("start-up", |w| w.op.as_str());
-                reply(fx, r, Answer::Busy(busy));
-                State::Starting { run, waiter }
-            }
-            Input::Shutdown => {
-                answer_waiter(fx, waiter, Answer::ShuttingDown);
-                State::Starting { run, waiter: None }
-            }
-            Input::Launch
-            | Input::Checked { .. }
-            | Input::Exited { .. }
-            | Input::GroupStopped { .. } => State::Starting { run, waiter },
-        },
+        State::Starting { run, waiter } => starting(run, waiter, input, env, fx),
+        State::Verifying { run, proc, waiter } => verifying(run, proc, waiter, input, env, fx),
 
-        State::Verifying { run, proc, waiter } => match input {
-            Input::Checked { run: n, result } if n == run.n => match result {
-                Ok(()) => {
-                    fx.push(Effect::Note(Note::Verified));
-                    answer_waiter(fx, waiter, Answer::Done);
-                    match proc.exit {
-                        None => State::Running { run, pid: proc.pid },
-                        Some(exit) => State::Exited { run, exit },
-                    }
-                }
-                Err(reason) => {
-                    fx.push(Effect::Note(Note::VerifyFailed(reason.clone())));
-                    answer_waiter(
-                        fx,
-                        waiter,
-                        Answer::Failed(format!("verification failed: {reason}")),
-                    );
-                    State::Failed {
-                        run,
-                        why: Failure::Verify(reason),
-                        proc: Some(proc),
-                    }
-                }
-            },
-            Input::Exited { run: n, exit } if n == run.n && proc.exit.is_none() => {
-                fx.push(Effect::Note(Note::Exited(exit)));
-                State::Verifying {
-                    run,
-                    proc: Proc {
-                        exit: Some(exit),
-                        ..proc
-                    },
-                    waiter,
-                }
-            }
-            Input::Start(r) | Input::Restart(r) | Input::Stop(r) if waiter.is_some() => {
-                let busy = waiter.map_or("start-up", |w| w.op.as_str());
-                reply(fx, r, Answer::Busy(busy));
-                State::Verifying { run, proc, waiter }
-            }
-            // Joins the start-up's verification: answered with its verdict.
-            Input::Start(r) => State::Verifying {
-                run,
-                proc,
-                waiter: Some(Waiter {
-                    op: Op::Start,
-                    reply: r,
-                }),
-            },
-            // The start-up's own verification gives way to a user's stop or restart.
-            Input::Restart(r) => {
-                fx.push(Effect::CancelVerify);
-                stop(run, proc, Verdict::Cancelled, Then::Restart(r), env, fx)
-            }
-            Input::Stop(r) => {
-                fx.push(Effect::CancelVerify);
-                stop(run, proc, Verdict::Cancelled, Then::Stop(r), env, fx)
-            }
-            Input::Shutdown => {
-                fx.push(Effect::CancelVerify);
-                answer_waiter(fx, waiter, Answer::ShuttingDown);
-                stop(run, proc, Verdict::Cancelled, Then::Shutdown, env, fx)
-            }
-            Input::Launch
-            | Input::Spawned { .. }
-            | Input::SpawnFailed { .. }
-            | Input::Checked { .. }
-            | Input::Exited { .. }
-            | Input::GroupStopped { .. } => State::Verifying { run, proc, waiter },
-        },
-
-        State::Running { run, pid } => match input {
+        State::Running {
+            run,
+            pid,
+            since,
+            misses,
+        } => match input {
             Input::Exited { run: n, exit } if n == run.n => {
-                fx.push(Effect::Note(Note::Exited(exit)));
-                State::Exited { run, exit }
+                fx.push(Effect::Note(super::Note::Exited(exit)));
+                cancel_timer(env, fx);
+                recovery::ended(run, pid, exit, Some(since), env, fx)
+            }
+            Input::Probed { run: n, result } if n == run.n && env.rules.liveness.is_some() => {
+                let liveness = env.rules.liveness.unwrap_or_default();
+                recovery::probed(run, pid, Some(since), misses, liveness, result, env, fx)
             }
             Input::Start(r) => {
                 reply(fx, r, Answer::Done);
-                State::Running { run, pid }
+                State::Running {
+                    run,
+                    pid,
+                    since,
+                    misses,
+                }
             }
-            Input::Restart(r) => stop(
-                run,
-                Proc::alive(pid),
-                Verdict::Passed,
-                Then::Restart(r),
-                env,
-                fx,
-            ),
-            Input::Stop(r) => stop(
-                run,
-                Proc::alive(pid),
-                Verdict::Passed,
-                Then::Stop(r),
-                env,
-                fx,
-            ),
-            Input::Shutdown => stop(
-                run,
-                Proc::alive(pid),
-                Verdict::Passed,
-                Then::Shutdown,
-                env,
-                fx,
-            ),
+            Input::Restart(r) => stop_running(run, pid, Then::Restart(r), env, fx),
+            Input::Stop(r) => stop_running(run, pid, Then::Stop(r), env, fx),
+            Input::Shutdown => stop_running(run, pid, Then::Shutdown, env, fx),
             Input::Launch
             | Input::Spawned { .. }
             | Input::SpawnFailed { .. }
             | Input::Checked { .. }
+            | Input::Probed { .. }
             | Input::Exited { .. }
-            | Input::GroupStopped { .. } => State::Running { run, pid },
+            | Input::GroupStopped { .. }
+            | Input::Retry { .. } => State::Running {
+                run,
+                pid,
+                since,
+                misses,
+            },
+        },
+
+        State::Unhealthy {
+            run,
+            pid,
+            misses,
+            reason,
+        } => match input {
+            Input::Exited { run: n, exit } if n == run.n => {
+                fx.push(Effect::Note(super::Note::Exited(exit)));
+                cancel_timer(env, fx);
+                recovery::ended(run, pid, exit, None, env, fx)
+            }
+            Input::Probed { run: n, result } if n == run.n && env.rules.liveness.is_some() => {
+                let liveness = env.rules.liveness.unwrap_or_default();
+                recovery::probed(run, pid, None, misses, liveness, result, env, fx)
+            }
+            Input::Start(r) => {
+                reply(fx, r, Answer::Done);
+                State::Unhealthy {
+                    run,
+                    pid,
+                    misses,
+                    reason,
+                }
+            }
+            Input::Restart(r) => stop_running(run, pid, Then::Restart(r), env, fx),
+            Input::Stop(r) => stop_running(run, pid, Then::Stop(r), env, fx),
+            Input::Shutdown => stop_running(run, pid, Then::Shutdown, env, fx),
+            Input::Launch
+            | Input::Spawned { .. }
+            | Input::SpawnFailed { .. }
+            | Input::Checked { .. }
+            | Input::Probed { .. }
+            | Input::Exited { .. }
+            | Input::GroupStopped { .. }
+            | Input::Retry { .. } => State::Unhealthy {
+                run,
+                pid,
+                misses,
+                reason,
+            },
         },
 
         State::Stopping {
@@ -295,80 +244,7 @@ fn transition(state: State, input: Input, env: &Env, fx: &mut Vec<Effect>) -> St
             proc,
             verdict,
             then,
-        } => match input {
-            Input::Exited { run: n, exit } if n == run.n && proc.exit.is_none() => {
-                fx.push(Effect::Note(Note::Exited(exit)));
-                let proc = Proc {
-                    exit: Some(exit),
-                    ..proc
-                };
-                if then == Then::Shutdown {
-                    // The shutdown ends groups itself; the leader's end is this run's end.
-                    return State::Stopped {
-                        run: Some(run),
-                        exit: Some(exit),
-                        verdict,
-                    };
-                }
-                State::Stopping {
-                    run,
-                    proc,
-                    verdict,
-                    then,
-                }
-            }
-            Input::GroupStopped { run: n } if n == run.n => {
-                stopped(Some(run), proc.exit, verdict, then, env, fx)
-            }
-            Input::Start(r) | Input::Restart(r) | Input::Stop(r) => {
-                let answer = match then {
-                    Then::Stop(_) => Answer::Busy(Op::Stop.as_str()),
-                    Then::Restart(_) => Answer::Busy(Op::Restart.as_str()),
-                    Then::Shutdown => Answer::ShuttingDown,
-                };
-                reply(fx, r, answer);
-                State::Stopping {
-                    run,
-                    proc,
-                    verdict,
-                    then,
-                }
-            }
-            Input::Shutdown => {
-                let then = match then {
-                    // A restart will not happen; its requester learns why now.
-                    Then::Restart(r) => {
-                        reply(fx, r, Answer::ShuttingDown);
-                        Then::Shutdown
-                    }
-                    other => other,
-                };
-                if proc.exit.is_some() && then == Then::Shutdown {
-                    return State::Stopped {
-                        run: Some(run),
-                        exit: proc.exit,
-                        verdict,
-                    };
-                }
-                State::Stopping {
-                    run,
-                    proc,
-                    verdict,
-                    then,
-                }
-            }
-            Input::Launch
-            | Input::Spawned { .. }
-            | Input::SpawnFailed { .. }
-            | Input::Checked { .. }
-            | Input::Exited { .. }
-            | Input::GroupStopped { .. } => State::Stopping {
-                run,
-                proc,
-                verdict,
-                then,
-            },
-        },
+        } => stopping(run, proc, verdict, then, input, env, fx),
 
         State::Stopped { run, exit, verdict } => match input {
             Input::Start(r) | Input::Restart(r) => {
@@ -377,8 +253,8 @@ fn transition(state: State, input: Input, env: &Env, fx: &mut Vec<Effect>) -> St
                 } else {
                     Op::Restart
                 };
-                let next = run.map_or(Run::first(env.now), |r| r.next(env.now));
-                start(next, Some(Waiter { op, reply: r }), fx)
+                let (run, waiter) = fresh(run, exit, op, r, env);
+                start(run, waiter, fx)
             }
             Input::Stop(r) => {
                 reply(fx, r, Answer::Done);
@@ -399,28 +275,22 @@ fn transition(state: State, input: Input, env: &Env, fx: &mut Vec<Effect>) -> St
             | Input::Spawned { .. }
             | Input::SpawnFailed { .. }
             | Input::Checked { .. }
+            | Input::Probed { .. }
             | Input::Exited { .. }
             | Input::GroupStopped { .. }
+            | Input::Retry { .. }
             | Input::Shutdown => State::Stopped { run, exit, verdict },
         },
 
         State::Exited { run, exit } => match input {
-            Input::Start(r) => start(
-                run.next(env.now),
-                Some(Waiter {
-                    op: Op::Start,
-                    reply: r,
-                }),
-                fx,
-            ),
-            Input::Restart(r) => start(
-                run.next(env.now),
-                Some(Waiter {
-                    op: Op::Restart,
-                    reply: r,
-                }),
-                fx,
-            ),
+            Input::Start(r) => {
+                let (run, waiter) = fresh(Some(run), Some(exit), Op::Start, r, env);
+                start(run, waiter, fx)
+            }
+            Input::Restart(r) => {
+                let (run, waiter) = fresh(Some(run), Some(exit), Op::Restart, r, env);
+                start(run, waiter, fx)
+            }
             Input::Stop(r) => {
                 reply(fx, r, Answer::Done);
                 State::Stopped {
@@ -433,72 +303,317 @@ fn transition(state: State, input: Input, env: &Env, fx: &mut Vec<Effect>) -> St
             | Input::Spawned { .. }
             | Input::SpawnFailed { .. }
             | Input::Checked { .. }
+            | Input::Probed { .. }
             | Input::Exited { .. }
             | Input::GroupStopped { .. }
+            | Input::Retry { .. }
             | Input::Shutdown => State::Exited { run, exit },
         },
 
-        State::Failed { run, why, proc } => {
-            let verdict = match &why {
-                Failure::Spawn(_) => Verdict::Pending,
-                Failure::Verify(reason) => Verdict::Failed(reason.clone()),
-            };
-            let alive = proc.filter(|p| p.exit.is_none());
-            match (input, alive) {
-                (Input::Exited { run: n, exit }, Some(p)) if n == run.n => {
-                    fx.push(Effect::Note(Note::Exited(exit)));
-                    State::Failed {
-                        run,
-                        why,
-                        proc: Some(Proc {
-                            exit: Some(exit),
-                            ..p
-                        }),
-                    }
-                }
-                // It runs, though it failed its verification: nothing to start.
-                (Input::Start(r), Some(_)) => {
-                    reply(fx, r, Answer::Done);
-                    State::Failed { run, why, proc }
-                }
-                (Input::Start(r), None) => start(
-                    run.next(env.now),
-                    Some(Waiter {
-                        op: Op::Start,
-                        reply: r,
-                    }),
-                    fx,
-                ),
-                (Input::Restart(r), Some(p)) => stop(run, p, verdict, Then::Restart(r), env, fx),
-                (Input::Restart(r), None) => start(
-                    run.next(env.now),
-                    Some(Waiter {
-                        op: Op::Restart,
-                        reply: r,
-                    }),
-                    fx,
-                ),
-                (Input::Stop(r), Some(p)) => stop(run, p, verdict, Then::Stop(r), env, fx),
-                (Input::Stop(r), None) => {
-                    reply(fx, r, Answer::Done);
-                    State::Stopped {
-                        run: Some(run),
-                        exit: proc.and_then(|p| p.exit),
-                        verdict,
-                    }
-                }
-                (Input::Shutdown, Some(p)) => stop(run, p, verdict, Then::Shutdown, env, fx),
-                (
-                    Input::Launch
-                    | Input::Spawned { .. }
-                    | Input::SpawnFailed { .. }
-                    | Input::Checked { .. }
-                    | Input::Exited { .. }
-                    | Input::GroupStopped { .. }
-                    | Input::Shutdown,
-                    _,
-                ) => State::Failed { run, why, proc },
+        State::BackingOff {
+            run,
+            proc,
+            why,
+            until,
+        } => recovery::backing_off(run, proc, why, until, input, env, fx),
+
+        State::Failed { run, why, proc } => failed(run, why, proc, input, env, fx),
+    }
+}
+
+fn starting(
+    run: Run,
+    waiter: Option<Waiter>,
+    input: Input,
+    env: &Env,
+    fx: &mut Vec<Effect>,
+) -> State {
+    match input {
+        Input::Spawned { pid } if env.shutting_down => {
+            answer_waiter(fx, waiter, Answer::ShuttingDown);
+            State::Stopping {
+                run,
+                proc: Proc::alive(pid),
+                verdict: Verdict::Cancelled,
+                then: Then::Shutdown,
             }
         }
+        Input::Spawned { pid } if env.rules.verifier => {
+            fx.push(Effect::Verify { run: run.n });
+            State::Verifying {
+                run,
+                proc: Proc::alive(pid),
+                waiter,
+            }
+        }
+        Input::Spawned { pid } => {
+            answer_waiter(fx, waiter, Answer::Done);
+            recovery::verified(run, pid, env, fx)
+        }
+        Input::SpawnFailed { reason } => {
+            answer_waiter(fx, waiter, Answer::Failed(reason.clone()));
+            recovery::failed(run, None, Failure::Spawn(reason), env, fx)
+        }
+        Input::Start(r) if waiter.is_none() => State::Starting {
+            run,
+            waiter: Some(Waiter {
+                op: Op::Start,
+                reply: r,
+            }),
+        },
+        Input::Start(r) | Input::Restart(r) | Input::Stop(r) => {
+            reply(fx, r, busy(waiter));
+            State::Starting { run, waiter }
+        }
+        Input::Shutdown => {
+            answer_waiter(fx, waiter, Answer::ShuttingDown);
+            State::Starting { run, waiter: None }
+        }
+        Input::Launch
+        | Input::Checked { .. }
+        | Input::Probed { .. }
+        | Input::Exited { .. }
+        | Input::GroupStopped { .. }
+        | Input::Retry { .. } => State::Starting { run, waiter },
+    }
+}
+
+fn verifying(
+    run: Run,
+    proc: Proc,
+    waiter: Option<Waiter>,
+    input: Input,
+    env: &Env,
+    fx: &mut Vec<Effect>,
+) -> State {
+    match input {
+        Input::Checked { run: n, result } if n == run.n => match result {
+            Ok(()) => {
+                fx.push(Effect::Note(Note::Verified));
+                answer_waiter(fx, waiter, Answer::Done);
+                match proc.exit {
+                    None => recovery::verified(run, proc.pid, env, fx),
+                    Some(exit) => recovery::ended(run, proc.pid, exit, None, env, fx),
+                }
+            }
+            Err(reason) => {
+                fx.push(Effect::Note(Note::VerifyFailed(reason.clone())));
+                let why = Failure::Verify(reason);
+                answer_waiter(fx, waiter, Answer::Failed(why.to_string()));
+                recovery::failed(run, Some(proc), why, env, fx)
+            }
+        },
+        Input::Exited { run: n, exit } if n == run.n && proc.exit.is_none() => {
+            fx.push(Effect::Note(Note::Exited(exit)));
+            State::Verifying {
+                run,
+                proc: Proc {
+                    exit: Some(exit),
+                    ..proc
+                },
+                waiter,
+            }
+        }
+        Input::Start(r) | Input::Restart(r) | Input::Stop(r) if waiter.is_some() => {
+            reply(fx, r, busy(waiter));
+            State::Verifying { run, proc, waiter }
+        }
+        // Joins the verification the start-up (or the restart policy) began.
+        Input::Start(r) => State::Verifying {
+            run,
+            proc,
+            waiter: Some(Waiter {
+                op: Op::Start,
+                reply: r,
+            }),
+        },
+        // That verification gives way to a user's stop or restart.
+        Input::Restart(r) => {
+            fx.push(Effect::CancelVerify);
+            stop(run, proc, Verdict::Cancelled, Then::Restart(r), env, fx)
+        }
+        Input::Stop(r) => {
+            fx.push(Effect::CancelVerify);
+            stop(run, proc, Verdict::Cancelled, Then::Stop(r), env, fx)
+        }
+        Input::Shutdown => {
+            fx.push(Effect::CancelVerify);
+            answer_waiter(fx, waiter, Answer::ShuttingDown);
+            stop(run, proc, Verdict::Cancelled, Then::Shutdown, env, fx)
+        }
+        Input::Launch
+        | Input::Spawned { .. }
+        | Input::SpawnFailed { .. }
+        | Input::Checked { .. }
+        | Input::Probed { .. }
+        | Input::Exited { .. }
+        | Input::GroupStopped { .. }
+        | Input::Retry { .. } => State::Verifying { run, proc, waiter },
+    }
+}
+
+/// A verified process that runs is stopped: its liveness check ends with it.
+fn stop_running(run: Run, pid: u32, then: Then, env: &Env, fx: &mut Vec<Effect>) -> State {
+    cancel_timer(env, fx);
+    stop(run, Proc::alive(pid), Verdict::Passed, then, env, fx)
+}
+
+fn stopping(
+    run: Run,
+    proc: Proc,
+    verdict: Verdict,
+    then: Then,
+    input: Input,
+    env: &Env,
+    fx: &mut Vec<Effect>,
+) -> State {
+    match input {
+        Input::Exited { run: n, exit } if n == run.n && proc.exit.is_none() => {
+            fx.push(Effect::Note(Note::Exited(exit)));
+            let proc = Proc {
+                exit: Some(exit),
+                ..proc
+            };
+            if then == Then::Shutdown {
+                // The shutdown ends groups itself; the leader's end is this run's end.
+                return State::Stopped {
+                    run: Some(run),
+                    exit: Some(exit),
+                    verdict,
+                };
+            }
+            State::Stopping {
+                run,
+                proc,
+                verdict,
+                then,
+            }
+        }
+        Input::GroupStopped { run: n } if n == run.n => stopped(run, proc, verdict, then, env, fx),
+        // The restart policy's stop gives way to what a user asks for.
+        Input::Stop(r) if matches!(then, Then::Retry(_)) => State::Stopping {
+            run,
+            proc,
+            verdict,
+            then: Then::Stop(r),
+        },
+        Input::Start(r) | Input::Restart(r) if matches!(then, Then::Retry(_)) => State::Stopping {
+            run,
+            proc,
+            verdict,
+            then: Then::Restart(r),
+        },
+        Input::Start(r) | Input::Restart(r) | Input::Stop(r) => {
+            let answer = match then {
+                Then::Stop(_) => Answer::Busy(Op::Stop.as_str()),
+                Then::Restart(_) | Then::Retry(_) => Answer::Busy(Op::Restart.as_str()),
+                Then::Shutdown => Answer::ShuttingDown,
+            };
+            reply(fx, r, answer);
+            State::Stopping {
+                run,
+                proc,
+                verdict,
+                then,
+            }
+        }
+        Input::Shutdown => {
+            let then = match then {
+                // A restart will not happen; its requester learns why now.
+                Then::Restart(r) => {
+                    reply(fx, r, Answer::ShuttingDown);
+                    Then::Shutdown
+                }
+                Then::Retry(_) => Then::Shutdown,
+                other => other,
+            };
+            if proc.exit.is_some() && then == Then::Shutdown {
+                return State::Stopped {
+                    run: Some(run),
+                    exit: proc.exit,
+                    verdict,
+                };
+            }
+            State::Stopping {
+                run,
+                proc,
+                verdict,
+                then,
+            }
+        }
+        Input::Launch
+        | Input::Spawned { .. }
+        | Input::SpawnFailed { .. }
+        | Input::Checked { .. }
+        | Input::Probed { .. }
+        | Input::Exited { .. }
+        | Input::GroupStopped { .. }
+        | Input::Retry { .. } => State::Stopping {
+            run,
+            proc,
+            verdict,
+            then,
+        },
+    }
+}
+
+fn failed(
+    run: Run,
+    why: Failure,
+    proc: Option<Proc>,
+    input: Input,
+    env: &Env,
+    fx: &mut Vec<Effect>,
+) -> State {
+    let alive = proc.filter(|p| p.exit.is_none());
+    let last = proc.and_then(|p| p.exit);
+    match (input, alive) {
+        (Input::Exited { run: n, exit }, Some(p)) if n == run.n => {
+            fx.push(Effect::Note(Note::Exited(exit)));
+            State::Failed {
+                run,
+                why,
+                proc: Some(Proc {
+                    exit: Some(exit),
+                    ..p
+                }),
+            }
+        }
+        // It runs, though it failed its verification: nothing to start.
+        (Input::Start(r), Some(_)) => {
+            reply(fx, r, Answer::Done);
+            State::Failed { run, why, proc }
+        }
+        (Input::Start(r), None) => {
+            let (run, waiter) = fresh(Some(run), last, Op::Start, r, env);
+            start(run, waiter, fx)
+        }
+        (Input::Restart(r), Some(p)) => stop(run, p, why.verdict(), Then::Restart(r), env, fx),
+        (Input::Restart(r), None) => {
+            let (run, waiter) = fresh(Some(run), last, Op::Restart, r, env);
+            start(run, waiter, fx)
+        }
+        (Input::Stop(r), Some(p)) => stop(run, p, why.verdict(), Then::Stop(r), env, fx),
+        (Input::Stop(r), None) => {
+            reply(fx, r, Answer::Done);
+            State::Stopped {
+                run: Some(run),
+                exit: last,
+                verdict: why.verdict(),
+            }
+        }
+        (Input::Shutdown, Some(p)) => stop(run, p, why.verdict(), Then::Shutdown, env, fx),
+        (
+            Input::Launch
+            | Input::Spawned { .. }
+            | Input::SpawnFailed { .. }
+            | Input::Checked { .. }
+            | Input::Probed { .. }
+            | Input::Exited { .. }
+            | Input::GroupStopped { .. }
+            | Input::Retry { .. }
+            | Input::Shutdown,
+            _,
+        ) => State::Failed { run, why, proc },
     }
 }
