@@ -27,7 +27,9 @@ ROOT = BENCH.parent
 # PYMANAGER_BIN runs the scenarios against another build (a debug one, for a smoke run).
 OURS = Path(os.environ.get("PYMANAGER_BIN") or ROOT / "target" / "release" / "pymanager")
 VENV = BENCH / ".venv"
-ORIGINAL = VENV / "bin" / "pymanager"
+# The original tool: bench/.venv's unless PYMANAGER_ORIGINAL names another installation of
+# pymanager 0.2.6.1 (with bottle and requests), e.g. /work/orig/bin/pymanager.
+ORIGINAL = Path(os.environ.get("PYMANAGER_ORIGINAL") or VENV / "bin" / "pymanager")
 SUPERVISORD = VENV / "bin" / "supervisord"
 # The interpreter the services run on: the real one, never a pyenv shim (a shim is a bash
 # script that would add tens of milliseconds to every start).
@@ -106,6 +108,21 @@ def rss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """Pss, Rss and their anonymous and file-backed parts (/proc/<pid>/smaps_rollup), in KiB.
+    RSS counts every page mapped, so the pages of one binary mapped by two processes (our
+    guardian and manager) are counted twice; PSS shares each page among its mappers."""
+    out = {}
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] in ("Rss:", "Pss:", "Pss_Anon:", "Pss_File:", "Anonymous:"):
+                out[parts[0].rstrip(":")] = int(parts[1])
+    except OSError:
+        pass
+    return out
 
 
 def threads(pid: int) -> int:

@@ -30,8 +30,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     BENCH,
+    ORIGINAL,
     OURS,
     PYTHON,
+    SUPERVISORD,
     ROOT,
     STARTERS,
     Proc,
@@ -42,6 +44,7 @@ from common import (  # noqa: E402
     kill_session,
     machine,
     median,
+    memory_kib,
     rss_kib,
     start_time,
     threads,
@@ -259,8 +262,12 @@ def parallel_manager(res: Results, manager: str, n: int, rep: int):
 def exit_manager(res: Results, manager: str, rep: int):
     work = workdir("exit")
     marker = work / "exited"
-    # `: >` is a shell builtin: the file's mtime is the moment just before `exit 3`.
-    procs = [Proc("quitter", ["sh", "-c", f"sleep 1; : > {marker}; exit 3"])]
+    # The process writes the wall-clock time (fine-grained) just before it exits. A file's
+    # mtime would not do: it comes from the kernel's coarse clock, one tick (4 ms here)
+    # behind at worst, which would be part of every figure.
+    quit_code = (f"import os, time; time.sleep(1); fd = os.open({str(marker)!r}, os.O_WRONLY | os.O_CREAT); "
+                 "os.write(fd, repr(time.time()).encode()); os._exit(3)")
+    procs = [Proc("quitter", [PYTHON, "-c", quit_code])]
     if manager == "supervisord":
         r = STARTERS[manager](procs, work, startsecs=0)
         pattern = r"exited: quitter \(exit status 3"
@@ -271,7 +278,7 @@ def exit_manager(res: Results, manager: str, rep: int):
         hit = r.out.wait_for(pattern, 30)
         if hit is None:
             raise RuntimeError(f"no exit line; output: {r.out.tail(4)} {r.err.tail(2)}")
-        t_exit = marker.stat().st_mtime_ns / 1e9
+        t_exit = float(marker.read_text())
         res.add("exit", "1 process", "exit reported after", manager, hit[0] - t_exit, "s", rep)
         if manager != "supervisord":
             r.popen.wait(30)
@@ -380,6 +387,10 @@ def footprint_manager(res: Results, manager: str, n: int, rep: int, idle: float)
         time.sleep(idle)
         cpu1 = sum(cpu_seconds(p) for p in pids)
         res.add("footprint", case, "RSS", manager, sum(rss_kib(p) for p in pids) / 1024, "MiB", rep)
+        mem = [memory_kib(p) for p in pids]
+        res.add("footprint", case, "PSS", manager, sum(m.get("Pss", 0) for m in mem) / 1024, "MiB", rep)
+        res.add("footprint", case, "anonymous (private) RSS", manager,
+                sum(m.get("Anonymous", 0) for m in mem) / 1024, "MiB", rep)
         res.add("footprint", case, "CPU while idle", manager, (cpu1 - cpu0) * 1000 / idle * 10, "ms/10s", rep)
         res.add("footprint", case, "CPU to start", manager, cpu0 * 1000, "ms", rep)
         res.add("footprint", case, "threads", manager, sum(threads(p) for p in pids), "", rep)
@@ -583,6 +594,42 @@ def scenario_spawn(res: Results, args):
                     lambda: spawn_cost(res, ballast, n, rep), rep)
 
 
+# ================================================================ 8. waiting verifiers
+
+
+def scenario_waiting(res: Results, args):
+    """Memory and CPU of 1000 verifiers waiting at once, and CPU of 200 verifiers retrying a
+    closed port: the runtime bench's `waiting` part (ours only: the original's verifiers are
+    Python threads of the manager, not comparable one by one)."""
+    print("[waiting]", flush=True)
+    closed_s = 10 if args.quick else 30
+    cmd = ["cargo", "bench", "--quiet", "-p", "pymanager", "--bench", "runtime", "--", "waiting"]
+    env = dict(os.environ, PYMANAGER_BENCH_CLOSED_S=str(closed_s))
+    res.notes.append(f"waiting: `PYMANAGER_BENCH_CLOSED_S={closed_s} {' '.join(cmd)}`, output in waiting-bench.txt")
+    num = r"([-+]?[\d.]+)"
+    rows = [
+        (rf"verifiers waiting at once .*?: RSS {num} MiB", "1000 verifiers", "extra RSS", "MiB"),
+        (rf"verifiers waiting at once .*?\({num} KiB each\)", "1000 verifiers", "extra RSS each", "KiB"),
+        (rf"per waiting verifier: private \(anonymous\) {num} KiB", "1000 verifiers", "private memory each", "KiB"),
+        (rf"CPU while they wait: {num} ms over", "1000 verifiers", "CPU while waiting 3 s", "ms"),
+        (rf"all \d+ passed {num} ms after the exit", "1000 verifiers", "all passed after exit", "ms"),
+        (rf"on a closed loopback port for \d+ s: CPU {num} ms", f"200 on a closed port, {closed_s} s", "CPU", "ms"),
+    ]
+    log = []
+    for rep in range(args.reps):
+        p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+        log.append(f"=== rep {rep}: exit {p.returncode}\n{p.stdout}\n--- stderr ---\n{p.stderr[-4000:]}")
+        (res.out / "waiting-bench.txt").write_text("\n".join(log))
+        if p.returncode != 0:
+            res.notes.append(f"waiting rep {rep}: failed (exit {p.returncode}); see waiting-bench.txt")
+            print(f"  waiting rep {rep}: FAILED; see {res.out / 'waiting-bench.txt'}", flush=True)
+            continue
+        for pattern, case, metric, unit in rows:
+            m = re.search(pattern, p.stdout)
+            if m:
+                res.add("waiting", case, metric, "ours", float(m.group(1)), unit, rep)
+
+
 SCENARIOS = {
     "ready": scenario_ready,
     "parallel": scenario_parallel,
@@ -592,6 +639,7 @@ SCENARIOS = {
     "rest": scenario_rest,
     "verifier": scenario_verifier,
     "spawn": scenario_spawn,
+    "waiting": scenario_waiting,
 }
 
 
@@ -634,9 +682,10 @@ def main():
     if args.reps is None:
         args.reps = 2 if args.quick else 5
     MANAGERS = [m for m in args.managers.split(",") if m]
-    for need in ((OURS,) if "ours" in MANAGERS else ()) + (BENCH / ".venv" / "bin" / "pymanager", BENCH / ".venv" / "bin" / "supervisord"):
-        if not need.exists():
-            sys.exit(f"{need} is missing: run bench/setup.sh (or bench/run.sh) first")
+    need = {"ours": OURS, "original": ORIGINAL, "supervisord": SUPERVISORD}
+    for m in MANAGERS:
+        if m in need and not need[m].exists():
+            sys.exit(f"{need[m]} is missing: run bench/setup.sh (or bench/run.sh) first")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = BENCH / "results" / stamp
     out.mkdir(parents=True, exist_ok=True)

@@ -297,6 +297,7 @@ fn a_second_restart_of_the_same_process_is_refused_and_reads_never_wait() {
     let first = {
         let url = url.clone();
         std::thread::spawn(move || {
+            pymanager::tls::install_crypto_provider();
             let c = reqwest::blocking::Client::builder()
                 .timeout(WAIT)
                 .build()
@@ -344,6 +345,7 @@ fn a_shutdown_during_a_restart_answers_both_and_leaves_nothing() {
     let restart = {
         let url = url.clone();
         std::thread::spawn(move || {
+            pymanager::tls::install_crypto_provider();
             let c = reqwest::blocking::Client::builder()
                 .timeout(WAIT)
                 .build()
@@ -459,6 +461,7 @@ fn v1_logs_tail_and_follow_across_a_restart() {
     assert_eq!(b, "line 4\nline 5\n");
     assert_eq!(logs("?lines=0").1, "");
 
+    pymanager::tls::install_crypto_provider();
     let c = reqwest::blocking::Client::builder()
         .timeout(WAIT)
         .build()
@@ -504,6 +507,7 @@ fn v1_events_stream_phase_and_process_changes() {
     }));
     m.wait_status("running");
     let url = m.url();
+    pymanager::tls::install_crypto_provider();
     let c = reqwest::blocking::Client::builder()
         .timeout(WAIT)
         .build()

@@ -78,6 +78,7 @@ fn five_hundred_idle_connections_neither_block_status_nor_starve_a_restart() {
         .collect();
     // Waiting for the idle ones to time out would take the header-read timeout; the
     // client gives up well before that.
+    pymanager::tls::install_crypto_provider();
     let quick = reqwest::blocking::Client::builder()
         .timeout(HEADER_READ_TIMEOUT / 2)
         .build()

@@ -96,6 +96,7 @@ fn exercise(root: &Value, base: &str, method: &str, path: &str, template: &str) 
     let op = &root["paths"][template][method];
     assert!(op.is_object(), "{method} {template} is not documented");
     let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+    pymanager::tls::install_crypto_provider();
     let c = reqwest::blocking::Client::builder()
         .timeout(WAIT)
         .build()

@@ -215,6 +215,7 @@ fn events_until(
     subscribed: std::sync::mpsc::Sender<()>,
     mut done: impl FnMut(&Value) -> bool,
 ) -> Vec<Value> {
+    pymanager::tls::install_crypto_provider();
     let c = reqwest::blocking::Client::builder()
         .timeout(WAIT * 2)
         .build()
@@ -452,7 +453,7 @@ fn a_parallel_shutdown_stops_dependents_first_within_the_largest_grace() {
     // web needs api needs db; each records when it is asked to stop, and lingers 0.2 s.
     let polite = |name: &str| {
         sh(&format!(
-            "trap 'echo {name} >> order; sleep 0.2; exit 0' TERM; while :; do sleep 1 & wait; done"
+            "trap 'echo {name} >> order; sleep 0.2; exit 0' TERM; echo {name} >> ready; while :; do sleep 1 & wait; done"
         ))
     };
     let m = Manager::start(
@@ -463,6 +464,11 @@ fn a_parallel_shutdown_stops_dependents_first_within_the_largest_grace() {
             "api": with(polite("api"), json!({"depends_on": ["db"]}))}}),
     );
     m.wait_status("running");
+    // Running means spawned and verified, not that the shell has set its trap yet: wait for
+    // each to say it has, or a SIGTERM arriving first would kill it before it writes a line.
+    assert!(wait_until(WAIT, || {
+        std::fs::read_to_string(m.path("ready")).is_ok_and(|s| s.lines().count() == 3)
+    }));
     let mut m = m;
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_exit(), 0);

@@ -64,14 +64,35 @@ fn rss_by_mapping_size() -> std::collections::BTreeMap<(usize, bool), (usize, us
     out
 }
 
-fn rss_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
+/// This process's memory, in bytes: resident in all (`VmRSS`), of it private anonymous
+/// memory (`RssAnon`) and shared memory such as memfd images (`RssShmem`, counted once per
+/// mapping), and the proportional set size (`Pss`, a page shared by n mappings counts 1/n).
+struct Memory {
+    rss: isize,
+    anon: isize,
+    shmem: isize,
+    pss: isize,
+}
+
+impl Memory {
+    fn now() -> Memory {
+        let field = |text: &str, name: &str| -> isize {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|kb| kb.parse::<isize>().ok())
+                .unwrap_or(0)
+                * 1024
+        };
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+        Memory {
+            rss: field(&status, "VmRSS:"),
+            anon: field(&status, "RssAnon:"),
+            shmem: field(&status, "RssShmem:"),
+            pss: field(&rollup, "Pss:"),
+        }
+    }
 }
 
 /// User + system CPU time of this process so far.
@@ -189,7 +210,7 @@ async fn waiting(options: RuntimeOptions) {
         name: "WaitEnd".into(),
     };
     let (view, tx, _) = ProcessView::detached("bench", ProcState::Running { pid: 1 });
-    let before = rss_bytes();
+    let before = Memory::now();
     let maps_before = rss_by_mapping_size();
     let mut tasks = Vec::with_capacity(WAITERS);
     for _ in 0..WAITERS {
@@ -200,9 +221,22 @@ async fn waiting(options: RuntimeOptions) {
             runtime.verify(&v, r#"{"timeout": 600}"#, view).await
         }));
     }
-    // Let every verifier reach its wait.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let during = rss_bytes();
+    // A verifier's store holds its view (one receiver of the state); waiting in
+    // `wait-exit`, the host function holds a clone of the view and the wait one of the
+    // receiver: all of them wait once the bench's receiver and three per verifier exist.
+    let started = Instant::now();
+    while tx.receiver_count() < 1 + 3 * WAITERS {
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "only {} of {WAITERS} verifiers reached their wait",
+            tx.receiver_count().saturating_sub(1 + WAITERS) / 2
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reached = started.elapsed();
+    // Let the last ones settle (their host call has started; the fiber switch follows).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let during = Memory::now();
     let maps = rss_by_mapping_size();
     let cpu_before = cpu_time();
     let idle = Duration::from_secs(3);
@@ -213,14 +247,24 @@ async fn waiting(options: RuntimeOptions) {
     for t in tasks {
         t.await.unwrap().unwrap();
     }
+    let per = |b: isize| b as f64 / 1024.0 / WAITERS as f64;
     println!(
-        "{WAITERS} verifiers waiting at once: RSS +{:.1} MiB ({:.1} KiB each); \
-         CPU while they wait: {} ms over {} s; all {WAITERS} passed {:.0} ms after the exit",
-        (during.saturating_sub(before)) as f64 / (1 << 20) as f64,
-        (during.saturating_sub(before)) as f64 / 1024.0 / WAITERS as f64,
+        "\n{WAITERS} verifiers waiting at once (all waiting {:.1} s after they were started): \
+         RSS +{:.1} MiB ({:.1} KiB each); CPU while they wait: {} ms over {} s; \
+         all {WAITERS} passed {:.0} ms after the exit",
+        reached.as_secs_f64(),
+        (during.rss - before.rss) as f64 / (1 << 20) as f64,
+        per(during.rss - before.rss),
         cpu_idle.as_millis(),
         idle.as_secs(),
         released.elapsed().as_secs_f64() * 1e3
+    );
+    println!(
+        "  per waiting verifier: private (anonymous) {:+.1} KiB, shared pages of memory images \
+         {:+.1} KiB (counted once per mapping by RSS), proportional set size {:+.1} KiB",
+        per(during.anon - before.anon),
+        per(during.shmem - before.shmem),
+        per(during.pss - before.pss)
     );
     // Where that memory is: the mapping sizes whose resident memory grew the most (a
     // fiber stack is a mapping of ASYNC_STACK_SIZE; a linear memory one of its current
@@ -233,12 +277,12 @@ async fn waiting(options: RuntimeOptions) {
         })
         .collect();
     grown.sort_by_key(|g| -g.2);
-    for ((size, anon), n, rss) in grown.iter().take(5) {
+    for ((size, anon), n, rss) in grown.iter().take(8) {
         println!(
             "  mappings of {} KiB ({}): {n:+} mappings, {:+.1} KiB per waiting verifier",
             size / 1024,
             if *anon { "anonymous" } else { "file" },
-            *rss as f64 / 1024.0 / WAITERS as f64
+            per(*rss)
         );
     }
     println!(

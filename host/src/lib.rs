@@ -25,5 +25,6 @@ pub mod process_view;
 pub mod runtime;
 mod state_files;
 pub mod supervisor;
+pub mod tls;
 mod token;
 mod verify;

@@ -262,7 +262,11 @@ impl StateFile {
     pub fn write(&self, contents: &[u8], mode: u32) -> Result<(), StateError> {
         self.check()?;
         let path = self.path();
-        let tmp = temporary_name(&self.name);
+        let tmp = temporary_name(&self.name).map_err(|source| StateError::Io {
+            action: "write",
+            path: path.clone(),
+            source,
+        })?;
         let fd = nix::fcntl::openat(
             &*self.dir,
             tmp.as_os_str(),
@@ -309,17 +313,18 @@ impl StateFile {
 
 /// `.<name>.<16 random hex digits>.tmp`: unguessable, so nobody can plant a file or link
 /// under it beforehand (and `O_EXCL` would refuse one anyway).
-fn temporary_name(name: &OsStr) -> OsString {
+fn temporary_name(name: &OsStr) -> std::io::Result<OsString> {
     let mut t = OsString::from(".");
     t.push(name);
     t.push(".");
-    t.push(random_hex(8));
+    t.push(random_hex(8)?);
     t.push(".tmp");
-    t
+    Ok(t)
 }
 
-/// `n` random bytes from the kernel, as hex.
-pub fn random_hex(n: usize) -> String {
+/// `n` random bytes from the kernel, as hex. If the kernel cannot give them, that is an
+/// error: never a fallback to something guessable.
+pub fn random_hex(n: usize) -> std::io::Result<String> {
     let mut buf = vec![0u8; n];
     let mut filled = 0;
     while filled < n {
@@ -328,12 +333,10 @@ pub fn random_hex(n: usize) -> String {
         if got > 0 {
             filled += got as usize;
         } else if Errno::last() != Errno::EINTR {
-            // getrandom cannot fail on Linux >= 3.17 once the pool is ready; never fall back to
-            // something guessable.
-            panic!("the kernel's random source failed: {}", Errno::last());
+            return Err(std::io::Error::last_os_error());
         }
     }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Reads a state file written by a manager, if it is trustworthy: the file and its
@@ -490,9 +493,9 @@ mod tests {
 
     #[test]
     fn random_names_differ() {
-        let a = temporary_name(OsStr::new("x.pid"));
-        let b = temporary_name(OsStr::new("x.pid"));
+        let a = temporary_name(OsStr::new("x.pid")).unwrap();
+        let b = temporary_name(OsStr::new("x.pid")).unwrap();
         assert_ne!(a, b);
-        assert_eq!(random_hex(16).len(), 32);
+        assert_eq!(random_hex(16).unwrap().len(), 32);
     }
 }

@@ -58,6 +58,6 @@ pub fn setting(http: &HttpConfig) -> Setting {
 }
 
 /// A new random token: 32 bytes from the kernel, as hex.
-pub fn generate() -> String {
+pub fn generate() -> std::io::Result<String> {
     crate::state_files::random_hex(32)
 }

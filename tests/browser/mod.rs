@@ -69,6 +69,7 @@ impl Browser {
         let port = read_port(&mut driver)
             .unwrap_or_else(|| panic!("{chromedriver} did not say which port it listens on"));
         let base = format!("http://127.0.0.1:{port}");
+        pymanager::tls::install_crypto_provider();
         let http = reqwest::blocking::Client::builder()
             .timeout(WAIT + Duration::from_secs(30))
             .no_proxy()

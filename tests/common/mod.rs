@@ -255,6 +255,7 @@ fn collect(mut stream: Box<dyn Read + Send>, into: Arc<Mutex<String>>) {
 
 /// A blocking HTTP client with a bound on every request.
 pub fn client() -> reqwest::blocking::Client {
+    pymanager::tls::install_crypto_provider();
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

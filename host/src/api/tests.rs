@@ -114,6 +114,7 @@ fn pid_of(m: &Running, r: &str) -> u32 {
 }
 
 fn client() -> reqwest::Client {
+    crate::tls::install_crypto_provider();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

@@ -87,6 +87,9 @@ pub enum SetupError {
     /// A pid, address or token file, or their directory.
     #[error("{0}")]
     State(StateError),
+    /// No random token could be made for `"token": "auto"`.
+    #[error("cannot make a token for http.token \"auto\": {}", error_text::io(.0))]
+    Token(std::io::Error),
     /// The verifier runtime (wasmtime) cannot start.
     #[error("could not set up processes: modules: {0}")]
     Runtime(String),

@@ -166,6 +166,13 @@ fn supervise(setup: Setup, readiness: &mut Option<Readiness>) -> Result<i32, App
         setup.plan.processes.iter().map(|p| &*p.name),
     )
     .map_err(SetupError::Console)?;
+    // A few hundred processes and REST clients outgrow the usual soft limit of 1024
+    // descriptors; the children get the caller's limit back.
+    if let Err(e) = crate::supervisor::fd_limit::raise() {
+        console.log_line(&format!(
+            "[WARNING] cannot raise the limit on open files: {e}"
+        ));
+    }
     async_runtime()?.block_on(manage(setup, console, readiness))
 }
 
@@ -281,7 +288,7 @@ async fn serve(
         token::Setting::None => None,
         token::Setting::Fixed(t) => Some(t),
         token::Setting::Auto => {
-            let t = token::generate();
+            let t = token::generate().map_err(SetupError::Token)?;
             if let Some(f) = &files.token {
                 f.write(format!("{t}\n").as_bytes(), 0o600)?;
             }

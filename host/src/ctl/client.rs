@@ -24,6 +24,7 @@ impl Client {
     /// A client for `target`. Proxies are ignored (`HTTP_PROXY` and friends): the manager is
     /// local, and its token must not travel through anyone else.
     pub fn new(target: Target) -> Result<Client, CtlError> {
+        crate::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(CONNECT_TIMEOUT)

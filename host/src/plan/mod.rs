@@ -106,6 +106,8 @@ pub fn build(
     let cwd = std::env::current_dir()
         .map_err(|e| ConfigError::invalid("(working directory)", e.to_string()))?;
 
+    // Absolute (`./` dropped), for the paths the runtime reads later.
+    let config_dir: PathBuf = cwd.join(&loaded.dir).components().collect();
     let mut modules = verifiers::declared_modules(config, &loaded.dir, warnings)?;
     let mut used_builtins: Vec<&'static Builtin> = Vec::new();
 
@@ -152,7 +154,7 @@ pub fn build(
             (None, false) => OutputMode::Console,
         };
         let mut verifier_spec = |v: &VerifierConfig, at: String| {
-            let (spec, builtin) = verifiers::spec(&at, v, config)?;
+            let (spec, builtin) = verifiers::spec(&at, v, config, &config_dir)?;
             if let Some(b) = builtin
                 && !used_builtins.iter().any(|u| u.module == b.module)
             {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::{Plan, VerifierSpec};
 use crate::config::{Config, ConfigError, ModuleConfig, VerifierConfig};
+use crate::runtime::trust::CA_FILE;
 use crate::runtime::{
     BUILTINS, Builtin, Grants, HostGrants, HostPattern, Limits, ModuleDecl, ModuleSource, Runtime,
     VerifierRef,
@@ -59,19 +60,34 @@ pub(super) fn spec(
     at: &str,
     v: &VerifierConfig,
     config: &Config,
+    config_dir: &Path,
 ) -> Result<(VerifierSpec, Option<&'static Builtin>), ConfigError> {
     let target = resolve_verifier(&v.kind, config)
         .map_err(|reason| ConfigError::invalid(format!("{at}.type"), reason))?;
     let spec = VerifierSpec {
         kind: v.kind.clone(),
         target: target.verifier_ref(),
-        args_json: v.arguments.to_string(),
+        args_json: with_ca_file_resolved(&v.arguments, config_dir).to_string(),
     };
     let builtin = match target {
         Target::Builtin(b) => Some(b),
         Target::External { .. } => None,
     };
     Ok((spec, builtin))
+}
+
+/// The arguments with a relative `ca_file` made absolute against the config's directory
+/// (where module paths are resolved too), so that the runtime, which reads it, finds it
+/// wherever pymanager was started.
+fn with_ca_file_resolved(args: &serde_json::Value, config_dir: &Path) -> serde_json::Value {
+    let mut args = args.clone();
+    if let Some(file) = args.get_mut(CA_FILE)
+        && let Some(path) = file.as_str().map(Path::new)
+        && path.is_relative()
+    {
+        *file = config_dir.join(path).to_string_lossy().into_owned().into();
+    }
+    args
 }
 
 /// Loads the plan's modules into `runtime` and validates every verifier's arguments.
@@ -176,7 +192,15 @@ impl Target {
 /// verifier's name, or a built-in's short name.
 fn resolve_verifier(kind: &str, config: &Config) -> Result<Target, String> {
     let kind = kind.trim();
-    if let Some(b) = Builtin::named(kind) {
+    if let Some((module, name)) = kind.rsplit_once('.')
+        && config.modules.get(module).is_some_and(|m| m.path.is_some())
+    {
+        return Ok(Target::External {
+            module: module.into(),
+            name: name.into(),
+        });
+    }
+    if let Some(b) = Builtin::resolve(kind) {
         return Ok(Target::Builtin(b));
     }
     let Some((module, name)) = kind.rsplit_once('.') else {
@@ -185,15 +209,6 @@ fn resolve_verifier(kind: &str, config: &Config) -> Result<Target, String> {
             builtin_list()
         ));
     };
-    if config.modules.get(module).is_some_and(|m| m.path.is_some()) {
-        return Ok(Target::External {
-            module: module.into(),
-            name: name.into(),
-        });
-    }
-    if let Some(b) = Builtin::in_module(module, name) {
-        return Ok(Target::Builtin(b));
-    }
     if Builtin::provided_by(module).next().is_some() {
         return Err(format!(
             "module {module} has no verifier {name:?} (it provides {})",

@@ -18,6 +18,7 @@ mod engine;
 mod forbidden;
 pub mod host_fns;
 mod state;
+pub mod trust;
 pub mod types;
 
 pub use cache::CacheOutcome;
@@ -108,6 +109,7 @@ impl Runtime {
         let cache = DiskCache::new(&engine, options.cache_dir, options.cache_key);
         let shared = Arc::new(Shared {
             http: host_fns::http::Clients::new(),
+            ca_files: trust::CaFiles::default(),
             ticker: Ticker::start(engine.clone()),
         });
         Ok(Runtime {
@@ -160,7 +162,15 @@ impl Runtime {
         let info = p.info.clone();
         let bound = CallBound::setup(&info.limits);
         let names = match self
-            .call(&info, &p.pre, "names()", Mode::Load, Call::Names, bound)
+            .call(
+                &info,
+                &p.pre,
+                "names()",
+                Mode::Load,
+                Call::Names,
+                bound,
+                None,
+            )
             .await
         {
             Ok(Returned::Names(n)) => n,
@@ -235,22 +245,8 @@ impl Runtime {
         v: &VerifierRef,
         args_json: &str,
     ) -> Result<Vec<String>, VerifyError> {
-        let m = self.resolve(v)?;
-        let who = v.to_string();
-        match self
-            .call(
-                &m.info,
-                &m.pre,
-                &who,
-                Mode::Validate,
-                Call::Validate(&v.name, args_json),
-                CallBound::setup(&m.info.limits),
-            )
-            .await?
-        {
-            Returned::Checked(r, warnings) => r.map(|()| warnings).map_err(VerifyError),
-            Returned::Names(_) => unreachable!("validate() returns a result"),
-        }
+        let (verdict, warnings) = self.check(v, args_json, Mode::Validate).await?;
+        verdict.map(|()| warnings).map_err(VerifyError)
     }
 
     /// Runs a verifier against a process; cancel-safe (dropping the future stops the guest).
@@ -264,25 +260,48 @@ impl Runtime {
         args_json: &str,
         view: ProcessView,
     ) -> Result<(), VerifyError> {
+        let (verdict, _) = self.check(v, args_json, Mode::Verify(view)).await?;
+        verdict.map_err(VerifyError)
+    }
+
+    /// `validate()` or `verify()` (by `mode`): the guest's verdict and the warnings it
+    /// logged. `ca_file` is taken off the arguments here; the first use reads the file (and
+    /// builds its client), so that a bad one fails the load.
+    async fn check(
+        &self,
+        v: &VerifierRef,
+        args_json: &str,
+        mode: Mode,
+    ) -> Result<(Result<(), String>, Vec<String>), VerifyError> {
         let m = self.resolve(v)?;
         let who = v.to_string();
-        match self
-            .call(
-                &m.info,
-                &m.pre,
-                &who,
-                Mode::Verify(view),
-                Call::Verify(&v.name, args_json),
+        let (guest_args, ca_file) = trust::split(args_json).map_err(VerifyError)?;
+        let ca_file = match ca_file {
+            Some(path) => Some(self.inner.shared.ca_files.get(&path).map_err(VerifyError)?),
+            None => None,
+        };
+        let (call, bound) = match mode {
+            Mode::Verify(_) => (
+                Call::Verify(&v.name, &guest_args),
                 m.info.limits.verification_bound(args_json),
-            )
+            ),
+            Mode::Validate | Mode::Load => (
+                Call::Validate(&v.name, &guest_args),
+                CallBound::setup(&m.info.limits),
+            ),
+        };
+        match self
+            .call(&m.info, &m.pre, &who, mode, call, bound, ca_file)
             .await?
         {
-            Returned::Checked(r, _) => r.map_err(VerifyError),
-            Returned::Names(_) => unreachable!("verify() returns a result"),
+            Returned::Checked(verdict, warnings) => Ok((verdict, warnings)),
+            Returned::Names(_) => unreachable!("validate() and verify() return a result"),
         }
     }
 
-    /// One call into a fresh instance, under the module's limits.
+    /// One call into a fresh instance, under the module's limits; its `http-request` calls
+    /// trust `ca_file` besides the system's roots.
+    #[allow(clippy::too_many_arguments)]
     async fn call(
         &self,
         info: &Arc<ModuleInfo>,
@@ -291,9 +310,10 @@ impl Runtime {
         mode: Mode,
         call: Call<'_>,
         bound: CallBound,
+        ca_file: Option<Arc<trust::CaFile>>,
     ) -> Result<Returned, VerifyError> {
         let inner = &self.inner;
-        let state = HostState::new(info.clone(), mode, inner.shared.clone());
+        let state = HostState::new(info.clone(), mode, inner.shared.clone(), ca_file);
         let mut store = Store::new(&inner.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(1);

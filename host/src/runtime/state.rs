@@ -34,9 +34,11 @@ pub(crate) enum Mode {
     Verify(ProcessView),
 }
 
-/// Things every call shares: the HTTP client (one connection pool) and the epoch ticker.
+/// Things every call shares: the HTTP clients (connection pools), the CA files read, and
+/// the epoch ticker.
 pub(crate) struct Shared {
     pub http: super::host_fns::http::Clients,
+    pub ca_files: super::trust::CaFiles,
     pub ticker: Arc<Ticker>,
 }
 
@@ -56,6 +58,9 @@ pub(crate) struct HostState {
     pub mode: Mode,
     pub started: Instant,
     pub shared: Arc<Shared>,
+    /// The CA file the verifier's `ca_file` names: its `https://` requests trust it besides
+    /// the system's roots.
+    pub ca_file: Option<Arc<super::trust::CaFile>>,
     /// Warnings the guest logged while validating (its `warn` and `error` lines).
     pub warnings: Vec<String>,
 }
@@ -63,8 +68,13 @@ pub(crate) struct HostState {
 impl HostState {
     /// A state with nothing granted through WASI: no preopened directories, no
     /// environment, no arguments, no sockets, no stdin; stdout discarded; stderr kept
-    /// (bounded) for crash messages.
-    pub(crate) fn new(module: Arc<ModuleInfo>, mode: Mode, shared: Arc<Shared>) -> HostState {
+    /// (bounded) for crash messages. `ca_file` is trusted by its `http-request` calls.
+    pub(crate) fn new(
+        module: Arc<ModuleInfo>,
+        mode: Mode,
+        shared: Arc<Shared>,
+        ca_file: Option<Arc<super::trust::CaFile>>,
+    ) -> HostState {
         let stderr = MemoryOutputPipe::new(STDERR_KEPT);
         let wasi = WasiCtx::builder()
             .allow_tcp(false)
@@ -92,6 +102,7 @@ impl HostState {
             mode,
             started: Instant::now(),
             shared,
+            ca_file,
             warnings: Vec::new(),
         }
     }

@@ -75,6 +75,8 @@ struct Prepared {
     stdin: libc::c_int,
     output: libc::c_int,
     parent: libc::pid_t,
+    /// The limit on open files to give back (the manager raised its own).
+    nofile: Option<libc::rlimit>,
     outcome: Outcome,
     // Owners of the strings the pointers above point into.
     _strings: Vec<CString>,
@@ -85,8 +87,8 @@ const CHILD_STACK: usize = 64 << 10;
 
 /// Starts `p` and returns the child's pid once it has called `execve`. The child is in a
 /// new process group of its own, gets SIGKILL when the calling thread ends, has every
-/// signal's default action and an empty signal mask, and inherits no descriptor but its
-/// stdin, stdout and stderr.
+/// signal's default action and an empty signal mask, inherits no descriptor but its
+/// stdin, stdout and stderr, and has the limit on open files pymanager was started with.
 ///
 /// The caller must keep SIGCHLD reaping away from the child until it has registered the
 /// pid (the reaper holds its lock across this call).
@@ -214,6 +216,7 @@ fn prepare(p: &Program<'_>) -> std::io::Result<Prepared> {
         output,
         // SAFETY: getpid has no preconditions.
         parent: unsafe { libc::getpid() },
+        nofile: super::fd_limit::for_children(),
         outcome: Outcome::default(),
         _strings: strings,
     })
@@ -310,6 +313,12 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
         );
+        // The limit on open files pymanager was started with, not the manager's raised one.
+        if let Some(limit) = &p.nofile
+            && libc::setrlimit(libc::RLIMIT_NOFILE, limit) != 0
+        {
+            return fail(p, STAGE_SETUP);
+        }
         if let Some(dir) = &p.cwd
             && libc::chdir(dir.as_ptr()) != 0
         {

@@ -11,6 +11,7 @@
 
 mod actor;
 mod clone_exec;
+pub(crate) mod fd_limit;
 pub mod handle;
 pub mod leader;
 pub mod lifecycle;

@@ -267,6 +267,40 @@ mod tests {
         assert!(err.ends_with("permission denied"), "{err}");
     }
 
+    /// The manager runs with its soft limit on open files at the hard limit; its children
+    /// get back the limit it was started with.
+    #[tokio::test]
+    async fn the_child_gets_the_limit_on_open_files_pymanager_was_started_with() {
+        let reaper = Reaper::start().unwrap();
+        let get = || {
+            let mut r = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit writes the struct it is given.
+            assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) }, 0);
+            r
+        };
+        // Below the hard limit, so that the raise shows (nothing else in these tests
+        // raises it).
+        let mut started = get();
+        if started.rlim_cur >= started.rlim_max {
+            started.rlim_cur = started.rlim_max - 1;
+            // SAFETY: setrlimit reads the struct it is given.
+            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &started) }, 0);
+        }
+        let raised = super::super::fd_limit::raise().unwrap();
+        assert_eq!(raised, started.rlim_max);
+        assert_eq!(get().rlim_cur, started.rlim_max);
+        let s = spawn(&spec("sh", &["-c", "ulimit -Sn; ulimit -Hn"]), &reaper).unwrap();
+        let Spawned { output, exit, .. } = s;
+        assert_eq!(
+            read_all(output),
+            format!("{}\n{}\n", started.rlim_cur, started.rlim_max)
+        );
+        assert_eq!(exit.await.unwrap(), ProcState::Exited { code: 0 });
+    }
+
     /// The parent-death signal is armed: when the thread that spawned the child ends (as
     /// when the manager is killed), the child is killed.
     #[tokio::test]

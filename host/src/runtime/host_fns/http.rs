@@ -1,13 +1,16 @@
-//! `http-request`: plain `http://` to granted hosts, redirects followed (each hop checked
-//! against the grants and resolved once, see [`super::reach`]), body capped at 1 MiB. The
-//! headers a verifier sets go only to the origin it asked for: a redirect to another
-//! host, port or scheme drops them (a token for one service is not handed to another).
+//! `http-request`: `http://` and `https://` to granted hosts, redirects followed (each hop
+//! checked against the grants and resolved once, see [`super::reach`]), body capped at
+//! 1 MiB. The headers a verifier sets go only to the origin it asked for: a redirect to
+//! another host, port or scheme drops them (a token for one service is not handed to
+//! another).
 //!
-//! The client has no TLS (the workspace builds reqwest without it): an `https://` URL is
-//! refused with a message saying so.
+//! `https://` server certificates are checked against the system's roots (rustls with the
+//! platform verifier), plus the CA file the verifier's `ca_file` argument names (see
+//! `runtime::trust`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -16,6 +19,7 @@ use reqwest::{Method, Url};
 
 use super::super::bindings::pymanager::verifier::types::{Request, Response};
 use super::super::state::{HostState, ModuleInfo};
+use super::super::trust::CaFile;
 use super::not_while_validating;
 use super::reach::resolve;
 
@@ -32,10 +36,16 @@ const MAX_PINNED: usize = 64;
 /// A URL with an IP address goes through one shared client. A URL with a name goes through
 /// a client told to resolve that name to the addresses already checked (and nothing else),
 /// kept per name and addresses so that a verifier polling one URL reuses its connections.
+/// A verifier with a `ca_file` gets clients of their own that also trust it, kept the same
+/// way.
 pub(crate) struct Clients {
     plain: reqwest::Client,
-    pinned: Mutex<HashMap<(String, Vec<SocketAddr>), reqwest::Client>>,
+    pinned: Mutex<HashMap<PinKey, reqwest::Client>>,
 }
+
+/// What a kept client is for: the CA file it trusts (if any), and the name with the
+/// addresses it resolves to (empty for a URL with an IP address).
+type PinKey = (Option<PathBuf>, String, Vec<SocketAddr>);
 
 impl Clients {
     pub(crate) fn new() -> Clients {
@@ -45,18 +55,38 @@ impl Clients {
         }
     }
 
-    /// The client that connects `host` to `addrs` and nowhere else.
-    fn for_target(&self, host: &str, addrs: &[SocketAddr]) -> Result<reqwest::Client, String> {
-        if host.parse::<IpAddr>().is_ok() {
+    /// The client that connects `host` to `addrs` and nowhere else, trusting `ca` besides
+    /// the system's roots.
+    fn for_target(
+        &self,
+        ca: Option<&CaFile>,
+        host: &str,
+        addrs: &[SocketAddr],
+    ) -> Result<reqwest::Client, String> {
+        let by_address = host.parse::<IpAddr>().is_ok();
+        if by_address && ca.is_none() {
             return Ok(self.plain.clone());
         }
-        let key = (host.to_ascii_lowercase(), addrs.to_vec());
+        let key = match by_address {
+            true => (ca.map(|c| c.path.clone()), String::new(), Vec::new()),
+            false => (
+                ca.map(|c| c.path.clone()),
+                host.to_ascii_lowercase(),
+                addrs.to_vec(),
+            ),
+        };
         let mut pinned = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = pinned.get(&key) {
             return Ok(c.clone());
         }
-        let client = builder()
-            .resolve_to_addrs(host, addrs)
+        let mut builder = builder();
+        if !by_address {
+            builder = builder.resolve_to_addrs(host, addrs);
+        }
+        if let Some(ca) = ca {
+            builder = builder.tls_certs_merge(ca.certs.iter().cloned());
+        }
+        let client = builder
             .build()
             .map_err(|e| format!("cannot set up an HTTP client for {host}: {e}"))?;
         if pinned.len() >= MAX_PINNED {
@@ -68,7 +98,8 @@ impl Clients {
 }
 
 /// The settings of every client.
-fn builder() -> reqwest::ClientBuilder {
+pub(crate) fn builder() -> reqwest::ClientBuilder {
+    crate::tls::install_crypto_provider();
     reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
@@ -82,12 +113,12 @@ pub(crate) async fn request(st: &mut HostState, req: Request) -> Result<Response
         .map_err(|_| format!("'{}' is not an HTTP method", req.method))?;
     let url = Url::parse(req.url.trim()).map_err(|e| format!("'{}' is not a URL: {e}", req.url))?;
     check_scheme(&url)?;
-    let (module, shared) = (st.module.clone(), st.shared.clone());
+    let (module, shared, ca) = (st.module.clone(), st.shared.clone(), st.ca_file.clone());
     let _waiting = st.shared.ticker.waiting();
     let timeout = Duration::from_millis(req.timeout_ms.into());
     let shown = url.to_string();
     tokio::select! {
-        r = tokio::time::timeout(timeout, send(&module, &shared.http, method, url, &req)) => match r {
+        r = tokio::time::timeout(timeout, send(&module, &shared.http, ca.as_deref(), method, url, &req)) => match r {
             Ok(r) => r,
             Err(_) => Err(format!("{shown}: no answer within {} ms", req.timeout_ms)),
         },
@@ -95,18 +126,13 @@ pub(crate) async fn request(st: &mut HostState, req: Request) -> Result<Response
     }
 }
 
-/// Refuses anything but `http://` with a host.
+/// Refuses anything but `http://` and `https://` with a host.
 fn check_scheme(url: &Url) -> Result<(), String> {
     match url.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(format!(
-                "{url}: https is not supported (pymanager's HTTP client has no TLS); use http://"
-            ));
-        }
+        "http" | "https" => {}
         other => {
             return Err(format!(
-                "{url}: '{other}' URLs are not supported; use http://"
+                "{url}: '{other}' URLs are not supported; use http:// or https://"
             ));
         }
     }
@@ -130,6 +156,7 @@ fn target(url: &Url) -> (String, u16) {
 async fn send(
     module: &ModuleInfo,
     clients: &Clients,
+    ca: Option<&CaFile>,
     method: Method,
     mut url: Url,
     req: &Request,
@@ -141,7 +168,7 @@ async fn send(
             .await
             .map_err(|e| format!("{url}: {e}"))?;
         let mut builder = clients
-            .for_target(&host, &addrs)?
+            .for_target(ca, &host, &addrs)?
             .request(method.clone(), url.clone());
         // The verifier's headers (a token, a cookie) are for the origin it named.
         if url.origin() == asked {
