@@ -322,11 +322,12 @@ mod tests {
                 ticker.clone(),
                 Arc::new(Shared {
                     http: super::super::host_fns::http::Clients::new(),
+                    ca_files: super::super::trust::CaFiles::default(),
                     ticker,
                 }),
             )
         };
-        let mut st = HostState::new(module, Mode::Load, shared);
+        let mut st = HostState::new(module, Mode::Load, shared, None);
         let table = st.ctx().table;
         let mut held = Vec::new();
         for i in 0..MAX_HOST_RESOURCES {
