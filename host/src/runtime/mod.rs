@@ -106,7 +106,7 @@ impl Runtime {
             alias: "*".into(),
             reason: format!("cannot link the host functions: {e}"),
         })?;
-        let cache = DiskCache::new(&engine, options.cache_dir);
+        let cache = DiskCache::new(&engine, options.cache_dir, options.cache_key);
         let shared = Arc::new(Shared {
             http: host_fns::http::Clients::new(),
             ca_files: trust::CaFiles::default(),
@@ -199,6 +199,12 @@ impl Runtime {
     /// The verifiers a loaded module provides; `None` if no module has that alias.
     pub fn names(&self, alias: &str) -> Option<Vec<String>> {
         self.module(alias).map(|m| m.names.clone())
+    }
+
+    /// Why compiled components are not cached on disk this run (the cache directory or its
+    /// key is not the user's own), for the caller to say once as a warning.
+    pub fn cache_warning(&self) -> Option<&str> {
+        self.inner.cache.warning()
     }
 
     /// How a loaded module was loaded (cache hit or compile, and how long it took).
@@ -341,6 +347,7 @@ impl Runtime {
             Some(limit) => tokio::time::timeout(limit, run).await,
             None => Ok(run.await),
         };
+        host_fns::log::report_dropped(store.data_mut(), true);
         match outcome {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => Err(VerifyError(describe_failure(
@@ -550,7 +557,8 @@ mod tests {
     async fn a_dropped_verification_leaves_the_ticker_idle() {
         let dir = tempfile::tempdir().unwrap();
         let rt = Runtime::new(RuntimeOptions {
-            cache_dir: Some(dir.path().into()),
+            cache_dir: Some(dir.path().join("cache")),
+            cache_key: Some(dir.path().join("key")),
         })
         .unwrap();
         rt.load(vec![good()]).await.unwrap();

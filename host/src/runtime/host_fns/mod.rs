@@ -34,7 +34,7 @@ impl host::Host for HostState {
         &mut self,
         pattern: String,
         timeout_ms: u32,
-    ) -> Result<Option<String>, String> {
+    ) -> wasmtime::Result<Result<Option<String>, String>> {
         process::wait_output(self, &pattern, timeout_ms).await
     }
 
