@@ -26,6 +26,7 @@ const WAIT: Duration = Duration::from_secs(60);
 fn shared_cache() -> RuntimeOptions {
     RuntimeOptions {
         cache_dir: Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("verifier-cache")),
+        cache_key: Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("verifier-cache-key")),
     }
 }
 
@@ -419,6 +420,34 @@ async fn output_waits_for_a_matching_line() {
 
 // ---------------------------------------------------------------------------------------
 // Hostile guests: each fails alone, with a clear message.
+
+/// Scanning the output for a guest's pattern is work done for the guest: a pattern that
+/// makes each line cost milliseconds stops the guest at its CPU budget, as a loop would.
+#[tokio::test(flavor = "multi_thread")]
+async fn output_scans_are_charged_to_the_guest_cpu_budget() {
+    let limits = Limits {
+        cpu_time: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let rt = runtime(vec![external(
+        "hostile",
+        "looper",
+        HostGrants::none(),
+        limits,
+    )])
+    .await;
+    let (view, _tx, out) = running();
+    let long = "a".repeat(4000);
+    for _ in 0..1000 {
+        out.push(&long);
+    }
+    let args = r#"{"pattern": "[a-z]{1,300}[a-z]{1,300}z"}"#;
+    let e = err(bounded(rt.verify(&vref("hostile", "Scan"), args, view)).await);
+    assert_eq!(
+        e,
+        "verifier hostile.Scan ran longer than 500 ms of CPU time"
+    );
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_endless_loop_is_stopped_by_its_cpu_deadline() {
@@ -885,7 +914,8 @@ async fn a_bad_module_file_is_one_clear_line() {
 async fn compiled_components_are_cached_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     let options = RuntimeOptions {
-        cache_dir: Some(dir.path().to_path_buf()),
+        cache_dir: Some(dir.path().join("cache")),
+        cache_key: Some(dir.path().join("key")),
     };
     let decl = || external("good", "good", HostGrants::none(), Limits::default());
 
@@ -911,7 +941,7 @@ async fn compiled_components_are_cached_on_disk() {
     // the runtimes that mapped them go first; pymanager itself only ever replaces entries
     // whole.)
     drop((first, second));
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
+    for entry in std::fs::read_dir(dir.path().join("cache")).unwrap() {
         let path = entry.unwrap().path();
         let mut bytes = std::fs::read(&path).unwrap();
         bytes.truncate(bytes.len() / 3);
@@ -927,6 +957,138 @@ async fn compiled_components_are_cached_on_disk() {
     bounded(third.verify(&vref("good", "Trivial"), "{}", view))
         .await
         .unwrap();
+}
+
+/// The attack on a shared or restored cache: the native code of one module planted under
+/// another module's name, or altered in place. Neither may be loaded (deserializing runs
+/// native code outside the sandbox): the module is compiled again and its own verifier
+/// runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_swapped_or_tampered_cache_entry_is_compiled_again_never_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let options = RuntimeOptions {
+        cache_dir: Some(cache.clone()),
+        cache_key: Some(dir.path().join("key")),
+    };
+    let good = || external("good", "good", HostGrants::none(), Limits::default());
+    let looper = || external("looper", "looper", HostGrants::none(), Limits::default());
+    let entries = || -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        v.sort();
+        v
+    };
+
+    let rt = Runtime::new(options.clone()).unwrap();
+    assert_eq!(rt.cache_warning(), None);
+    rt.load(vec![good()]).await.unwrap();
+    let good_entry = entries().pop().expect("good's entry");
+    drop(rt);
+    let rt = Runtime::new(options.clone()).unwrap();
+    rt.load(vec![looper()]).await.unwrap();
+    let looper_entry = entries()
+        .into_iter()
+        .find(|p| *p != good_entry)
+        .expect("looper's entry");
+    drop(rt);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&cache), 0o700);
+    assert_eq!(mode(&dir.path().join("key")), 0o600);
+
+    // The looper's compiled code under good's name.
+    std::fs::copy(&looper_entry, &good_entry).unwrap();
+    let rt = Runtime::new(options.clone()).unwrap();
+    rt.load(vec![good()]).await.unwrap();
+    assert_eq!(
+        rt.load_report("good").unwrap().outcome,
+        CacheOutcome::Compiled
+    );
+    assert_eq!(
+        rt.names("good").unwrap(),
+        ["Trivial", "WaitEnd", "Say"],
+        "good's own verifiers, not the planted ones"
+    );
+    let (view, _tx, _) = running();
+    bounded(rt.verify(&vref("good", "Trivial"), "{}", view))
+        .await
+        .unwrap();
+    drop(rt);
+
+    // One byte of the code changed, the file otherwise intact.
+    let mut bytes = std::fs::read(&good_entry).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(&good_entry, bytes).unwrap();
+    let rt = Runtime::new(options.clone()).unwrap();
+    rt.load(vec![good()]).await.unwrap();
+    assert_eq!(
+        rt.load_report("good").unwrap().outcome,
+        CacheOutcome::Compiled
+    );
+    drop(rt);
+
+    // A cache keyed with someone else's secret (a restored cache) is not trusted either.
+    let foreign = RuntimeOptions {
+        cache_dir: Some(cache.clone()),
+        cache_key: Some(dir.path().join("other-key")),
+    };
+    let rt = Runtime::new(foreign).unwrap();
+    rt.load(vec![good()]).await.unwrap();
+    assert_eq!(
+        rt.load_report("good").unwrap().outcome,
+        CacheOutcome::Compiled
+    );
+}
+
+/// A cache directory that is not the user's own is not used: one warning, and modules are
+/// compiled (and still work).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cache_directory_owned_by_someone_else_is_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let other = if me == 0 { 65534 } else { 0 };
+    let path = std::ffi::CString::new(cache.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path; -1 leaves the group as it is.
+    let given = unsafe { libc::chown(path.as_ptr(), other, u32::MAX) } == 0;
+    if !given {
+        // Without the right to give a directory away, a symbolic link stands in for a
+        // directory planted by someone else.
+        std::fs::remove_dir(&cache).unwrap();
+        std::os::unix::fs::symlink(dir.path(), &cache).unwrap();
+    }
+    let options = RuntimeOptions {
+        cache_dir: Some(cache.clone()),
+        cache_key: Some(dir.path().join("key")),
+    };
+    for _ in 0..2 {
+        let rt = Runtime::new(options.clone()).unwrap();
+        let warning = rt.cache_warning().expect("a warning").to_string();
+        assert!(
+            warning.starts_with("compiled verifiers are not cached on disk this run: ")
+                && warning.contains(&cache.display().to_string()),
+            "{warning}"
+        );
+        rt.load(vec![external(
+            "good",
+            "good",
+            HostGrants::none(),
+            Limits::default(),
+        )])
+        .await
+        .unwrap();
+        assert_eq!(
+            rt.load_report("good").unwrap().outcome,
+            CacheOutcome::Compiled
+        );
+    }
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0);
 }
 
 #[test]

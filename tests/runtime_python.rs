@@ -93,6 +93,7 @@ async fn a_python_verifier_runs_like_a_rust_one() {
         .unwrap();
     let (port, hits) = health_server().await;
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("verifier-cache");
+    let key = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("verifier-cache-key");
     let decl = ModuleDecl {
         alias: "pyverify".into(),
         source: ModuleSource::File(wasm),
@@ -105,6 +106,7 @@ async fn a_python_verifier_runs_like_a_rust_one() {
     };
     let rt = Runtime::new(RuntimeOptions {
         cache_dir: Some(cache.clone()),
+        cache_key: Some(key.clone()),
     })
     .unwrap();
     rt.load(vec![decl.clone()])
@@ -164,6 +166,7 @@ async fn a_python_verifier_runs_like_a_rust_one() {
     // The 18 MB component is compiled once; the next run reads it from the disk cache.
     let again = Runtime::new(RuntimeOptions {
         cache_dir: Some(cache),
+        cache_key: Some(key),
     })
     .unwrap();
     again.load(vec![decl]).await.unwrap();

@@ -125,7 +125,8 @@ async fn run() {
     // 1 + 2: cold compile, then load from the disk cache.
     let cache = tempfile::tempdir().unwrap();
     let options = RuntimeOptions {
-        cache_dir: Some(cache.path().to_path_buf()),
+        cache_dir: Some(cache.path().join("cache")),
+        cache_key: Some(cache.path().join("key")),
     };
     if only_waiting {
         return waiting(options).await;

@@ -311,19 +311,30 @@ impl ProcessView {
     /// Waits up to `timeout` for an output line matching `pattern`; `None` on time-out,
     /// shutdown, or the process's exit without a match.
     pub async fn wait_output(&self, pattern: &Regex, timeout: Duration) -> Option<String> {
+        self.output
+            .wait_for(pattern, self.output_wait_ends(timeout))
+            .await
+    }
+
+    /// The process's output, for a reader that scans it its own way (the verifier runtime
+    /// scans off the async threads, charged to the guest).
+    pub fn output(&self) -> &Arc<OutputLog> {
+        &self.output
+    }
+
+    /// Resolves when a wait for output should give up: after `timeout`, at shutdown, or
+    /// shortly after the process ended (its last output may still be draining when the exit
+    /// is seen).
+    pub async fn output_wait_ends(&self, timeout: Duration) {
         let mut state = self.state.clone();
-        let stop = async {
-            tokio::select! {
-                _ = tokio::time::sleep(timeout) => {}
-                _ = self.shutdown.cancelled() => {}
-                // Output may still be draining when the exit is seen: give it a moment.
-                _ = async {
-                    let _ = state.wait_for(|s| s.has_ended()).await;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                } => {}
-            }
-        };
-        self.output.wait_for(pattern, stop).await
+        tokio::select! {
+            _ = tokio::time::sleep(timeout) => {}
+            _ = self.shutdown.cancelled() => {}
+            _ = async {
+                let _ = state.wait_for(|s| s.has_ended()).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            } => {}
+        }
     }
 
     /// Sleeps `d`; false if cut short by shutdown.

@@ -95,6 +95,9 @@ fn check(file: &Path) -> Result<i32, AppError> {
     let (_, plan) = load(file, EnvFiles::CheckReadable)?;
     async_runtime()?.block_on(async {
         let runtime = verifier_runtime()?;
+        if let Some(w) = runtime.cache_warning() {
+            eprintln!("[WARNING] {w}");
+        }
         for w in plan::prepare(&plan, &runtime).await? {
             eprintln!("{w}");
         }

@@ -194,6 +194,9 @@ async fn manage(
         warn(&console, readiness, w);
     }
     let runtime = verifier_runtime()?;
+    if let Some(w) = runtime.cache_warning() {
+        console.log_line(&format!("[WARNING] {w}"));
+    }
     if !plan.modules.is_empty() {
         console.info(format_args!(
             "loading {} verifier module(s): {}",

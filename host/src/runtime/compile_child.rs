@@ -28,6 +28,9 @@ pub struct ChildArgs {
     /// The disk cache to compile into.
     #[arg(long = "cache-dir")]
     pub cache_dir: PathBuf,
+    /// The key that authenticates the cache's entries: the manager's own.
+    #[arg(long = "cache-key")]
+    pub cache_key: PathBuf,
     /// The manager's pid: the child ends with it (never left behind by a manager that
     /// was killed while it compiled).
     #[arg(long = "parent")]
@@ -46,7 +49,7 @@ pub fn child_main(args: &ChildArgs) -> i32 {
     if std::os::unix::process::parent_id() != args.parent {
         return 1;
     }
-    match compile_into(&args.cache_dir) {
+    match compile_into(&args.cache_dir, &args.cache_key) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("pymanager {SUBCOMMAND}: {e}");
@@ -55,27 +58,32 @@ pub fn child_main(args: &ChildArgs) -> i32 {
     }
 }
 
-fn compile_into(dir: &Path) -> Result<(), String> {
+fn compile_into(dir: &Path, key: &Path) -> Result<(), String> {
     let mut bytes = Vec::new();
     std::io::stdin()
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read the component: {e}"))?;
     let engine = engine::new_engine()?;
-    let cache = DiskCache::new(&engine, Some(dir.to_path_buf()));
+    let cache = DiskCache::new(&engine, Some(dir.to_path_buf()), Some(key.to_path_buf()));
+    if let Some(why) = cache.warning() {
+        return Err(why.to_string());
+    }
     cache
         .load_or_compile(&engine, &bytes)
         .map_err(|e| format!("cannot compile the component: {e}"))?;
     Ok(())
 }
 
-/// The manager's side: runs `exe` as the compiling child for `bytes` into `dir`, and waits
-/// for it. Blocking: call it from a blocking thread. Success means only that the child
+/// The manager's side: runs `exe` as the compiling child for `bytes` into `dir` (entries
+/// authenticated with the key in `key`), and waits for it. Blocking: call it from a blocking thread. Success means only that the child
 /// ran to its end; the caller then looks in the cache.
-pub(crate) fn compile(exe: &Path, dir: &Path, bytes: &[u8]) -> Result<(), String> {
+pub(crate) fn compile(exe: &Path, dir: &Path, key: &Path, bytes: &[u8]) -> Result<(), String> {
     let mut child = Command::new(exe)
         .arg(SUBCOMMAND)
         .arg("--cache-dir")
         .arg(dir)
+        .arg("--cache-key")
+        .arg(key)
         .arg("--parent")
         .arg(std::process::id().to_string())
         .stdin(Stdio::piped())

@@ -30,7 +30,7 @@ pub use forbidden::forbid_address;
 pub use types::*;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -113,7 +113,7 @@ impl Runtime {
             alias: "*".into(),
             reason: format!("cannot link the host functions: {e}"),
         })?;
-        let cache = DiskCache::new(&engine, options.cache_dir);
+        let cache = DiskCache::new(&engine, options.cache_dir, options.cache_key);
         let shared = Arc::new(Shared {
             http: host_fns::http::Clients::new(),
             ca_files: trust::CaFiles::default(),
@@ -215,6 +215,12 @@ impl Runtime {
     /// The verifiers a loaded module provides; `None` if no module has that alias.
     pub fn names(&self, alias: &str) -> Option<Vec<String>> {
         self.module(alias).map(|m| m.names.clone())
+    }
+
+    /// Why compiled components are not cached on disk this run (the cache directory or its
+    /// key is not the user's own), for the caller to say once as a warning.
+    pub fn cache_warning(&self) -> Option<&str> {
+        self.inner.cache.warning()
     }
 
     /// How a loaded module was loaded (cache hit or compile, and how long it took).
@@ -357,6 +363,7 @@ impl Runtime {
             Some(limit) => tokio::time::timeout(limit, run).await,
             None => Ok(run.await),
         };
+        host_fns::log::report_dropped(store.data_mut(), true);
         match outcome {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => Err(VerifyError(describe_failure(
@@ -468,9 +475,13 @@ impl Inner {
                 path.display().to_string(),
             ),
             ModuleSource::Python(module) => {
-                let dir = self.cache.dir().map(Path::to_path_buf).unwrap_or_else(|| {
-                    std::env::temp_dir().join(format!("pymanager-{}", std::process::id()))
-                });
+                let dir = self
+                    .cache
+                    .location()
+                    .map(|(d, _)| d.to_path_buf())
+                    .unwrap_or_else(|| {
+                        std::env::temp_dir().join(format!("pymanager-{}", std::process::id()))
+                    });
                 let built = python::build(module, &dir).map_err(fail)?;
                 let bytes = std::fs::read(&built).map_err(|e| {
                     fail(format!(
@@ -525,8 +536,8 @@ impl Inner {
     /// (`malloc_trim`); and the result is mapped from the cache entry just written (or
     /// deserialized from memory when there is no cache).
     fn compile_apart(&self, bytes: &[u8]) -> wasmtime::Result<Component> {
-        if let (Some(exe), Some(dir)) = (self.compiler.get(), self.cache.dir())
-            && compile_child::compile(exe, dir, bytes).is_ok()
+        if let (Some(exe), Some((dir, key))) = (self.compiler.get(), self.cache.location())
+            && compile_child::compile(exe, dir, key, bytes).is_ok()
             && let Some(c) = self.cache.load(&self.engine, bytes)
         {
             release_free_heap();
@@ -625,7 +636,8 @@ mod tests {
     async fn a_dropped_verification_leaves_the_ticker_idle() {
         let dir = tempfile::tempdir().unwrap();
         let rt = Runtime::new(RuntimeOptions {
-            cache_dir: Some(dir.path().into()),
+            cache_dir: Some(dir.path().join("cache")),
+            cache_key: Some(dir.path().join("key")),
         })
         .unwrap();
         rt.load(vec![good()]).await.unwrap();

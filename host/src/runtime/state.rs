@@ -49,7 +49,11 @@ pub(crate) struct HostState {
     pub stderr: MemoryOutputPipe,
     pub memory: MemoryCap,
     pub cpu_ticks: u64,
+    /// CPU time spent for the guest outside it (scans of the output it asked for).
+    pub cpu_charged: Duration,
     pub cpu_exceeded: bool,
+    /// What the guest's `log` lines may still use in this call.
+    pub log_budget: LogBudget,
     pub module: Arc<ModuleInfo>,
     pub mode: Mode,
     pub started: Instant,
@@ -78,17 +82,22 @@ impl HostState {
             .allow_ip_name_lookup(false)
             .stderr(stderr.clone())
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_HOST_RESOURCES);
         HostState {
             wasi,
-            table: ResourceTable::new(),
+            table,
             stderr,
             memory: MemoryCap {
                 max: module.limits.memory_bytes,
                 used: 0,
+                table_elements: 0,
                 hit: false,
             },
             cpu_ticks: 0,
+            cpu_charged: Duration::ZERO,
             cpu_exceeded: false,
+            log_budget: LogBudget::default(),
             module,
             mode,
             started: Instant::now(),
@@ -102,11 +111,31 @@ impl HostState {
     /// its CPU budget.
     pub(crate) fn tick(&mut self) -> bool {
         self.cpu_ticks += 1;
-        let spent = super::engine::TICK * u32::try_from(self.cpu_ticks).unwrap_or(u32::MAX);
-        if spent > self.module.limits.cpu_time {
+        self.check_cpu()
+    }
+
+    /// CPU time used so far: ticks caught executing, plus what was charged.
+    fn cpu_spent(&self) -> Duration {
+        let ticks = super::engine::TICK * u32::try_from(self.cpu_ticks).unwrap_or(u32::MAX);
+        ticks.saturating_add(self.cpu_charged)
+    }
+
+    fn check_cpu(&mut self) -> bool {
+        if self.cpu_spent() > self.module.limits.cpu_time {
             self.cpu_exceeded = true;
         }
         !self.cpu_exceeded
+    }
+
+    /// CPU time the guest may still use in this call.
+    pub(crate) fn cpu_left(&self) -> Duration {
+        self.module.limits.cpu_time.saturating_sub(self.cpu_spent())
+    }
+
+    /// Charges CPU time spent on the guest's behalf outside it; false once over budget.
+    pub(crate) fn charge(&mut self, spent: Duration) -> bool {
+        self.cpu_charged = self.cpu_charged.saturating_add(spent);
+        self.check_cpu()
     }
 
     /// The process, when verifying.
@@ -144,6 +173,64 @@ impl WasiView for HostState {
     }
 }
 
+/// Lines a guest may log at once; past it, lines are dropped and counted.
+pub(crate) const LOG_BURST: u32 = 1000;
+/// Lines a second a guest may log once its burst is spent.
+pub(crate) const LOG_PER_SECOND: u32 = 20;
+/// How often, at most, a call's dropped lines are counted in the log while it runs.
+const LOG_REPORT_EVERY: Duration = Duration::from_secs(5);
+
+/// A token bucket for one call's `log` lines: a verifier that says what it does per attempt
+/// is never cut, one that floods costs the manager a bounded number of lines (each line
+/// goes to a bounded console queue; when that is full, it waits in a task of its own).
+#[derive(Debug)]
+pub(crate) struct LogBudget {
+    tokens: f64,
+    refilled: Instant,
+    /// Lines dropped and not reported yet.
+    dropped: u64,
+    /// When dropped lines were last reported.
+    reported: Instant,
+}
+
+impl Default for LogBudget {
+    fn default() -> Self {
+        LogBudget {
+            tokens: f64::from(LOG_BURST),
+            refilled: Instant::now(),
+            dropped: 0,
+            reported: Instant::now(),
+        }
+    }
+}
+
+impl LogBudget {
+    /// True if one more line may go out now; false (and counted) if it is dropped.
+    pub(crate) fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let earned = now.duration_since(self.refilled).as_secs_f64() * f64::from(LOG_PER_SECOND);
+        self.tokens = (self.tokens + earned).min(f64::from(LOG_BURST));
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            self.dropped += 1;
+            false
+        }
+    }
+
+    /// The lines dropped and not reported yet, now reported: at the end of the call
+    /// (`now`), else at most once every [`LOG_REPORT_EVERY`].
+    pub(crate) fn take_dropped(&mut self, now: bool) -> u64 {
+        if self.dropped == 0 || !(now || self.reported.elapsed() >= LOG_REPORT_EVERY) {
+            return 0;
+        }
+        self.reported = Instant::now();
+        std::mem::take(&mut self.dropped)
+    }
+}
+
 /// Caps the total linear memory of one instance and remembers when the cap was hit, so
 /// that the trap that follows (a Rust guest aborts when allocation fails) is reported as
 /// what it is.
@@ -151,8 +238,17 @@ impl WasiView for HostState {
 pub(crate) struct MemoryCap {
     max: usize,
     used: usize,
+    /// Elements of all the instance's tables together.
+    table_elements: usize,
     pub hit: bool,
 }
+
+/// Table elements one instance may have in all its tables together.
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+/// Host resources (streams, pollables) one call may hold at once: a verifier needs a
+/// handful; one that creates them in a loop would otherwise grow the host's memory.
+pub(crate) const MAX_HOST_RESOURCES: usize = 1024;
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
@@ -172,11 +268,72 @@ impl ResourceLimiter for MemoryCap {
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        // Table elements are host memory too (a pointer each).
-        Ok(desired <= 1_000_000)
+        // Table elements are host memory too (a pointer or two each), and an instance has
+        // several tables: the cap is on all of them together.
+        let grown = self
+            .table_elements
+            .saturating_add(desired.saturating_sub(current));
+        if grown > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        self.table_elements = grown;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_elements_are_capped_across_tables() {
+        let mut cap = MemoryCap {
+            max: 1 << 20,
+            used: 0,
+            table_elements: 0,
+            hit: false,
+        };
+        let half = MAX_TABLE_ELEMENTS / 2;
+        // Two tables of half the cap each fit; a third table of any size does not.
+        assert!(cap.table_growing(0, half, None).unwrap());
+        assert!(cap.table_growing(0, half, None).unwrap());
+        assert!(!cap.table_growing(0, 1, None).unwrap());
+        // Growing by nothing is always allowed.
+        assert!(cap.table_growing(10, 10, None).unwrap());
+    }
+
+    #[test]
+    fn a_call_holds_a_bounded_number_of_host_resources() {
+        let module = Arc::new(ModuleInfo {
+            alias: "m".into(),
+            grants: Grants {
+                hosts: super::super::types::HostGrants::none(),
+            },
+            limits: Limits::default(),
+        });
+        let (engine_ticker, shared) = {
+            let engine = wasmtime::Engine::default();
+            let ticker = Ticker::start(engine);
+            (
+                ticker.clone(),
+                Arc::new(Shared {
+                    http: super::super::host_fns::http::Clients::new(),
+                    ca_files: super::super::trust::CaFiles::default(),
+                    ticker,
+                }),
+            )
+        };
+        let mut st = HostState::new(module, Mode::Load, shared, None);
+        let table = st.ctx().table;
+        let mut held = Vec::new();
+        for i in 0..MAX_HOST_RESOURCES {
+            held.push(table.push(i).expect("within the cap"));
+        }
+        assert!(table.push(0usize).is_err(), "past the cap");
+        engine_ticker.stop();
     }
 }

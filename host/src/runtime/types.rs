@@ -9,6 +9,11 @@ pub struct RuntimeOptions {
     /// Where compiled components are cached between runs; `None` picks the user's cache
     /// directory (`$XDG_CACHE_HOME/pymanager` or `~/.cache/pymanager`).
     pub cache_dir: Option<PathBuf>,
+    /// The user's secret that authenticates cache entries (a 0600 file, created the first
+    /// time); `None` picks `$XDG_STATE_HOME/pymanager/cache-key` or
+    /// `~/.local/state/pymanager/cache-key`, outside the cache so that a shared or restored
+    /// cache never brings its own key.
+    pub cache_key: Option<PathBuf>,
 }
 
 /// Where a module's component comes from.

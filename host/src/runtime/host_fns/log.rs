@@ -2,7 +2,7 @@
 //! validating, a `warn` or `error` line is a warning about the config instead.
 
 use super::super::bindings::pymanager::verifier::types::Level as WitLevel;
-use super::super::state::{HostState, Mode};
+use super::super::state::{HostState, LOG_BURST, LOG_PER_SECOND, Mode};
 use crate::process_view::Level;
 
 /// A guest's line is cut here, so that a guest cannot flood the log with one call.
@@ -19,6 +19,13 @@ pub(crate) fn log(st: &mut HostState, level: WitLevel, message: &str) {
         return;
     }
     // Nothing to show while loading: there is no process to speak about.
+    if st.view().is_none() {
+        return;
+    }
+    if !st.log_budget.take() {
+        return;
+    }
+    report_dropped(st, false);
     let Some(view) = st.view() else { return };
     let level = match level {
         WitLevel::Error => Level::Error,
@@ -27,6 +34,24 @@ pub(crate) fn log(st: &mut HostState, level: WitLevel, message: &str) {
         WitLevel::Debug => Level::Debug,
     };
     view.log(level, &one_line(message));
+}
+
+/// Says how many lines the log budget dropped since it was last said, if any: when the
+/// call ends (`at_end`), and every few seconds while it runs.
+pub(crate) fn report_dropped(st: &mut HostState, at_end: bool) {
+    let dropped = st.log_budget.take_dropped(at_end);
+    if dropped == 0 {
+        return;
+    }
+    if let Some(view) = st.view() {
+        view.log(
+            Level::Warn,
+            &format!(
+                "{dropped} log line(s) of this verifier dropped (it may log {LOG_BURST} lines \
+                 at once, then {LOG_PER_SECOND} a second)"
+            ),
+        );
+    }
 }
 
 /// The message cut at [`MAX_LINE`] bytes, control characters blanked.

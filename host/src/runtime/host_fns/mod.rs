@@ -72,10 +72,10 @@ impl host::Host for HostState {
         &mut self,
         pattern: String,
         timeout_ms: u32,
-    ) -> Result<Option<String>, String> {
-        process::wait_output(self, &pattern, timeout_ms)
-            .await
-            .map_err(|e| e.message)
+    ) -> wasmtime::Result<Result<Option<String>, String>> {
+        Ok(process::wait_output(self, &pattern, timeout_ms)
+            .await?
+            .map_err(|e| e.message))
     }
 
     async fn http_request(&mut self, request: types::Request) -> Result<types::Response, String> {
@@ -112,7 +112,7 @@ impl probe::Host for HostState {
         &mut self,
         pattern: String,
         timeout_ms: u32,
-    ) -> Result<Option<String>, HostError> {
+    ) -> wasmtime::Result<Result<Option<String>, HostError>> {
         process::wait_output(self, &pattern, timeout_ms).await
     }
 

@@ -3,6 +3,8 @@
 //! While validating there is no process: the state is `not-started` and waits return at
 //! once (after checking their arguments, so `wait-output` still reports a bad pattern).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use regex::{Regex, RegexBuilder};
@@ -10,7 +12,7 @@ use regex::{Regex, RegexBuilder};
 use super::super::bindings::pymanager::verifier::types::ProcState as WitState;
 use super::super::state::HostState;
 use super::{ErrorKind, HostError, fail};
-use crate::process_view::ProcState;
+use crate::process_view::{OUTPUT_HISTORY_LINES, ProcState, ReadFrom};
 
 /// Bound on the compiled size of a guest's pattern (the regex crate's own defence).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -39,19 +41,126 @@ pub(crate) async fn wait_exit(st: &mut HostState, timeout_ms: u32) -> Option<Wit
         .map(to_wit)
 }
 
+/// Lines handed to one scan on a blocking thread.
+const SCAN_LINES: usize = 256;
+/// Bytes handed to one scan (lines are up to 64 KiB each).
+const SCAN_BYTES: usize = 256 << 10;
+
+/// Waits for an output line matching `pattern`: the history first, then new lines.
+///
+/// Matching runs on tokio's blocking threads, never on the async workers (a costly pattern
+/// over a long history takes seconds), and its CPU time is charged to the guest: a guest
+/// over its budget traps here, as it would computing.
 pub(crate) async fn wait_output(
     st: &mut HostState,
     pattern: &str,
     timeout_ms: u32,
-) -> Result<Option<String>, HostError> {
-    let re = compile(pattern).map_err(|m| fail(ErrorKind::BadRequest, m))?;
+) -> wasmtime::Result<Result<Option<String>, HostError>> {
+    let re = match compile(pattern) {
+        Ok(re) => re,
+        Err(m) => return Ok(Err(fail(ErrorKind::BadRequest, m))),
+    };
     let Some(view) = st.view().cloned() else {
-        return Ok(None);
+        return Ok(Ok(None));
     };
     let _waiting = st.shared.ticker.waiting();
-    Ok(view
-        .wait_output(&re, Duration::from_millis(timeout_ms.into()))
-        .await)
+    let ends = view.output_wait_ends(Duration::from_millis(timeout_ms.into()));
+    tokio::pin!(ends);
+    let mut reader = view.output().reader(ReadFrom::Start);
+    // What was written before the call is read whatever the deadline; after that, the
+    // deadline is looked at between batches, so a flood of lines cannot starve it.
+    let mut before_deadline = OUTPUT_HISTORY_LINES;
+    loop {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while batch.len() < SCAN_LINES && bytes < SCAN_BYTES {
+            let Some(line) = reader.try_next() else { break };
+            bytes += line.len();
+            batch.push(line);
+        }
+        if batch.is_empty() {
+            tokio::select! {
+                biased;
+                _ = &mut ends => return Ok(Ok(None)),
+                line = reader.next() => batch.push(line),
+            }
+        } else if before_deadline == 0 && futures::poll!(&mut ends).is_ready() {
+            return Ok(Ok(None));
+        }
+        before_deadline = before_deadline.saturating_sub(batch.len());
+        if let Some(found) = scan(st, &re, batch).await? {
+            return Ok(Ok(Some(found)));
+        }
+    }
+}
+
+/// Matches `lines` on a blocking thread, charging the thread's CPU time to the guest; stops
+/// early when the guest's budget is spent (an error: the guest is stopped) or when the
+/// call is dropped.
+async fn scan(
+    st: &mut HostState,
+    re: &Regex,
+    lines: Vec<Arc<str>>,
+) -> wasmtime::Result<Option<String>> {
+    let budget = st.cpu_left();
+    if budget.is_zero() || st.cpu_exceeded {
+        st.cpu_exceeded = true;
+        return Err(wasmtime::format_err!("CPU time limit reached"));
+    }
+    let re = re.clone();
+    let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
+    let cancelled = cancel.0.clone();
+    let (found, spent) = tokio::task::spawn_blocking(move || {
+        let start = thread_cpu_time();
+        let mut spent = Duration::ZERO;
+        for line in &lines {
+            if re.is_match(line) {
+                return (
+                    Some(line.to_string()),
+                    thread_cpu_time().saturating_sub(start),
+                );
+            }
+            spent = thread_cpu_time().saturating_sub(start);
+            if spent > budget || cancelled.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        (None, spent)
+    })
+    .await
+    .map_err(|e| wasmtime::format_err!("scanning the output failed: {e}"))?;
+    drop(cancel);
+    if !st.charge(spent) {
+        return Err(wasmtime::format_err!("CPU time limit reached"));
+    }
+    Ok(found)
+}
+
+/// Tells a scan on a blocking thread to stop when the call waiting for it is dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// CPU time this thread has used: what a scan costs, however loaded the machine is.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to write; the clock id is a constant
+    // every Linux has.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
 }
 
 /// Compiles a guest's pattern; the error is one line (the regex crate's is several).

@@ -123,7 +123,8 @@ impl Actor {
         ));
         slot.stdin = Some(spawned.stdin);
         slot.leader = Some(spawned.leader);
-        tokio::spawn(pump(spawned.output, slot.output.clone(), sink));
+        self.pumps
+            .spawn(pump(spawned.output, slot.output.clone(), sink));
         let tx = self.internal.clone();
         let exit = spawned.exit;
         tokio::spawn(async move {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::handle::{
     Command, CommandError, Event, Phase, ProcessInfo, ProcessRef, Snapshot, SupervisorHandle,
@@ -95,6 +96,7 @@ pub fn start(plan: Plan, runtime: Runtime, console: Console) -> std::io::Result<
         replies: HashMap::new(),
         teardown,
         deadline: None,
+        pumps: TaskTracker::new(),
         next_reply: 0,
     };
     let done = tokio::spawn(actor.run(commands_rx, internal_rx));
@@ -191,6 +193,9 @@ impl std::borrow::Borrow<State> for Slot {
     }
 }
 
+/// How long the end waits for the output still in the pipes of processes that ended.
+const OUTPUT_DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
+
 struct Actor {
     plan: Plan,
     runtime: Runtime,
@@ -216,6 +221,9 @@ struct Actor {
     teardown: Teardown,
     /// When everything still running at shutdown is killed.
     deadline: Option<tokio::time::Instant>,
+    /// The tasks reading the processes' output: a process that printed and exited at once
+    /// may be reaped before its last lines are read, so the end waits for them.
+    pumps: TaskTracker,
 }
 
 impl Actor {
@@ -239,6 +247,10 @@ impl Actor {
             }
             self.after_message();
         }
+        // Everything is stopped, so the pipes are closed or about to be; only a process that
+        // left its group (and so escaped the kill) can hold one open, hence the bound.
+        self.pumps.close();
+        let _ = tokio::time::timeout(OUTPUT_DRAIN, self.pumps.wait()).await;
         self.console.flush().await;
         self.outcome.take().unwrap_or(Outcome::Shutdown)
     }

@@ -1,5 +1,7 @@
-//! Loops forever without calling the host; only the CPU-time deadline can stop it.
-use pymanager_guest::{Verifier, export_verifiers};
+//! Hostile loops: one that never calls the host (only the CPU-time deadline can stop it),
+//! one that floods the log, one that makes the host scan the output with a costly pattern.
+use pymanager_guest::{Verifier, export_verifiers, log, process};
+use serde::Deserialize;
 
 struct Spin;
 impl Verifier for Spin {
@@ -27,4 +29,38 @@ impl Verifier for SpinAtValidate {
     }
 }
 
-export_verifiers!(Spin, SpinAtValidate);
+#[derive(Deserialize)]
+struct FloodArgs {
+    lines: u64,
+}
+
+/// Logs `lines` lines as fast as it can, then passes.
+struct Flood;
+impl Verifier for Flood {
+    type Args = FloodArgs;
+    fn verify(a: FloodArgs) -> Result<(), String> {
+        for i in 0..a.lines {
+            log::error(&format!("flood line {i} {}", "x".repeat(200)));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+struct ScanArgs {
+    pattern: String,
+}
+
+/// Asks for `pattern` in the output again and again, whatever the answer: every call makes
+/// the host scan the whole history once more.
+struct Scan;
+impl Verifier for Scan {
+    type Args = ScanArgs;
+    fn verify(a: ScanArgs) -> Result<(), String> {
+        loop {
+            process::wait_output(&a.pattern, std::time::Duration::ZERO)?;
+        }
+    }
+}
+
+export_verifiers!(Spin, SpinAtValidate, Flood, Scan);

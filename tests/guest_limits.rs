@@ -1,0 +1,150 @@
+//! A hostile verifier against the manager that runs it, with the real binary and a real
+//! component (the test guest `looper`): a flood of `log` lines and a costly pattern over a
+//! long output history cost the manager bounded memory and never its responsiveness.
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Manager, WAIT, client, wait_until};
+use serde_json::json;
+
+const GUEST: &str = env!("PYMANAGER_TEST_GUEST_LOOPER");
+
+/// Peak resident memory of `pid` in KiB.
+fn peak_rss_kib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The slowest of a few `GET /status` answers, asked one after another.
+fn slowest_status(m: &Manager, times: usize) -> Duration {
+    let url = format!("{}/status", m.url());
+    let c = client();
+    (0..times)
+        .map(|_| {
+            let t = Instant::now();
+            let r = c.get(&url).send().expect("GET /status");
+            assert_eq!(r.status(), 200);
+            t.elapsed()
+        })
+        .max()
+        .unwrap()
+}
+
+fn tail(s: &str) -> &str {
+    let mut at = s.len().saturating_sub(3000);
+    while !s.is_char_boundary(at) {
+        at += 1;
+    }
+    &s[at..]
+}
+
+/// The guest's lines shown, and the lines the manager said it dropped.
+fn told(out: &str) -> (u64, u64) {
+    let shown = out.matches("flood line ").count() as u64;
+    let dropped = out
+        .lines()
+        .filter_map(|l| {
+            l.split_once("Verifier fail (chatty): ")?
+                .1
+                .split_once(" log line(s) of this verifier dropped")
+                .and_then(|(n, _)| n.parse::<u64>().ok())
+        })
+        .sum();
+    (shown, dropped)
+}
+
+#[test]
+fn a_guest_logging_a_million_lines_costs_bounded_memory() {
+    let m = Manager::start(json!({
+        "http": {"enabled": true},
+        "messages": ["verifier.fail"],
+        "modules": {"hostile": {"path": GUEST, "limits": {"cpu_ms": 120000}}},
+        "processes": {
+            "chatty": {"executable": "sh", "arguments": ["-c", "exec sleep 1000"],
+                       "verifier": {"type": "hostile.Flood", "arguments": {"lines": 1000000, "timeout": 600}}}
+        }
+    }));
+    let pid = m.manager_pid();
+    // The manager answers while the guest floods.
+    assert!(
+        m.wait_output("flood line 0 "),
+        "the guest never logged:\n{}",
+        m.output()
+    );
+    let slow = slowest_status(&m, 5);
+    assert!(slow < WAIT, "GET /status took {slow:?} during the flood");
+    // A million host calls take a while in a debug build on a busy machine (its
+    // verification bound, the `timeout` argument, is raised for that).
+    let url = format!("{}/status", m.url());
+    let passed = wait_until(10 * WAIT, || {
+        client()
+            .get(&url)
+            .send()
+            .and_then(|r| r.text())
+            .is_ok_and(|t| t.contains(r#""status": "running""#))
+    });
+    assert!(passed, "the flood never ended:\n{}", tail(&m.output()));
+    // Every line is either shown or counted as dropped, once the call's count is out.
+    let (mut shown, mut dropped) = (0, 0);
+    let all_told = wait_until(WAIT, || {
+        (shown, dropped) = told(&m.output());
+        shown + dropped == 1_000_000
+    });
+    assert!(
+        all_told,
+        "{shown} lines shown, {dropped} counted as dropped"
+    );
+    // A burst of 1000, then 20 a second: a million lines never reach the console.
+    assert!(
+        (1000..20_000).contains(&shown),
+        "{shown} of the guest's lines were shown"
+    );
+    // Queued, a million lines of 230 bytes would be 230 MB at least.
+    let peak = peak_rss_kib(pid);
+    assert!(peak < 150 << 10, "peak RSS {peak} KiB");
+}
+
+#[test]
+fn a_costly_pattern_neither_blocks_the_api_nor_escapes_the_cpu_budget() {
+    // A thousand lines of 4000 letters, then nothing: every scan of the history with the
+    // pattern below costs seconds of CPU (the regex engine falls back from its DFA).
+    let noisy = "line=$(head -c 4000 /dev/zero | tr '\\0' a); i=0; \
+                 while [ $i -lt 1000 ]; do echo $line; i=$((i+1)); done; exec sleep 1000";
+    let pattern = "[a-z]{1,300}[a-z]{1,300}z";
+    let mut m = Manager::start(json!({
+        "http": {"enabled": true},
+        "modules": {"hostile": {"path": GUEST, "limits": {"cpu_ms": 2000}}},
+        "processes": {
+            "noisy": {"executable": "sh", "arguments": ["-c", noisy],
+                      "options": {"suppress_output": true},
+                      "verifier": {"type": "hostile.Scan", "arguments": {"pattern": pattern}}}
+        }
+    }));
+    // While the guest's scans run, the API answers as usual.
+    let url = format!("{}/status", m.url());
+    assert!(wait_until(WAIT, || client()
+        .get(&url)
+        .send()
+        .is_ok_and(|r| r.status() == 200)));
+    let slow = slowest_status(&m, 10);
+    assert!(
+        slow < Duration::from_secs(2),
+        "GET /status took {slow:?} while a pattern was being matched"
+    );
+    // The scans were charged to the guest: it is stopped at its CPU budget, not at the end
+    // of its (40 s) verification bound.
+    // (CPU time: on a loaded machine it takes longer on the clock.)
+    let status = m.wait_exit_within(4 * WAIT);
+    assert_eq!(status.and_then(|s| s.code()), Some(5), "{}", m.output());
+    assert!(
+        m.output()
+            .contains("verifier hostile.Scan ran longer than 2 s of CPU time"),
+        "{}",
+        m.output()
+    );
+}
