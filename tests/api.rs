@@ -438,7 +438,14 @@ fn v1_lists_gets_stops_starts_and_restarts() {
     let v = json_of(&b);
     assert_eq!(
         keys(&v),
-        ["status", "shutting_down", "total", "running", "lifecycle"]
+        [
+            "status",
+            "shutting_down",
+            "total",
+            "running",
+            "lifecycle",
+            "startup_failure"
+        ]
     );
     assert_eq!(v["status"], "running");
     assert_eq!(v["total"], 2);

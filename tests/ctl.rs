@@ -276,12 +276,19 @@ fn connections_to(port: u16) -> usize {
         .count()
 }
 
-#[test]
-fn wait_fails_with_the_reason_when_start_up_fails() {
-    // The verifier waits for the process to exit 0; it exits 1 once the test says so.
-    let mut m = Manager::start(json!({
+/// A manager whose start-up fails once the test creates `go` (`migrate` then exits 1 where
+/// its verifier expects 0), and which cannot finish its shutdown before the test creates
+/// `release` (`holder` ignores SIGTERM and has 60 s of grace): a client may come while it
+/// fails or after, and always finds the manager there.
+fn failing_start_up() -> Manager {
+    Manager::start(json!({
         "http": {"enabled": true},
         "processes": {
+            "holder": {
+                "executable": "sh",
+                "arguments": ["-c", "trap '' TERM; while [ ! -e release ]; do sleep 0.05; done"],
+                "graceful_time": 60
+            },
             "migrate": {
                 "executable": "sh",
                 "arguments": ["-c", "while [ ! -e go ]; do sleep 0.05; done; exit 1"],
@@ -291,27 +298,74 @@ fn wait_fails_with_the_reason_when_start_up_fails() {
                 }
             }
         }
-    }));
-    let url = m.url();
-    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
-    let waiter = Command::new(bin())
-        .args(["ctl", "-f"])
+    }))
+}
+
+fn wait_ctl(m: &Manager) -> Command {
+    let mut c = Command::new(bin());
+    c.args(["ctl", "-f"])
         .arg(m.path("pymanager.json"))
         .args(["wait", "--timeout", "60"])
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    c
+}
+
+#[track_caller]
+fn assert_start_up_failed(o: &Output) {
+    assert_code(o, 1);
+    let err = stderr(o);
+    assert!(err.starts_with("pymanager ctl: start-up failed: "), "{err}");
+    assert!(err.contains("migrate"), "{err}");
+}
+
+#[test]
+fn wait_fails_with_the_reason_when_start_up_fails() {
+    let mut m = failing_start_up();
+    let port: u16 = m.url().rsplit(':').next().unwrap().parse().unwrap();
+    let waiter = wait_ctl(&m).spawn().unwrap();
+    // Most often ctl is subscribed when the start-up fails; if it is not yet, it still gets
+    // the reason (the stream repeats it), as the manager cannot be gone before `release`.
     assert!(
         wait_until(WAIT, || connections_to(port) >= 1),
         "ctl never connected"
     );
     std::fs::write(m.path("go"), "").unwrap();
     let o = waiter.wait_with_output().unwrap();
-    assert_code(&o, 1);
-    let err = stderr(&o);
-    assert!(err.starts_with("pymanager ctl: start-up failed: "), "{err}");
-    assert!(err.contains("migrate"), "{err}");
+    std::fs::write(m.path("release"), "").unwrap();
+    assert_start_up_failed(&o);
+    assert_eq!(m.wait_exit(), 5);
+}
+
+#[test]
+fn wait_started_after_the_failure_still_gets_the_reason() {
+    let mut m = failing_start_up();
+    std::fs::write(m.path("go"), "").unwrap();
+    let status = format!("{}/api/v1/status", m.url());
+    let mut last = Value::Null;
+    assert!(
+        wait_until(WAIT, || {
+            last = common::client()
+                .get(&status)
+                .send()
+                .and_then(|r| r.json())
+                .unwrap_or(Value::Null);
+            last["startup_failure"].is_string()
+        }),
+        "no startup_failure in the status: {last}"
+    );
+    assert_eq!(last["shutting_down"], true, "{last}");
+    assert!(
+        last["startup_failure"]
+            .as_str()
+            .unwrap()
+            .contains("migrate"),
+        "{last}"
+    );
+    let o = wait_ctl(&m).output().unwrap();
+    std::fs::write(m.path("release"), "").unwrap();
+    assert_start_up_failed(&o);
     assert_eq!(m.wait_exit(), 5);
 }
 

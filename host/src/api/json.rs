@@ -253,6 +253,7 @@ pub(crate) mod tests {
                 info(3, "c", ProcState::Signaled { signal: 15 }),
                 info(4, "d", ProcState::NotStarted),
             ],
+            startup_failure: None,
         };
         assert_eq!(
             to_legacy_string(&LegacyList(&snap)),
@@ -268,6 +269,7 @@ pub(crate) mod tests {
         let empty = Snapshot {
             phase: Phase::Running,
             processes: vec![],
+            startup_failure: None,
         };
         assert_eq!(
             to_legacy_string(&LegacyList(&empty)),
@@ -335,13 +337,15 @@ pub(crate) mod tests {
                 info(1, "a", ProcState::Running { pid: 1 }),
                 info(2, "b", ProcState::NotStarted),
             ],
+            startup_failure: None,
         };
         assert_eq!(
             to_string(&V1Status(&snap)),
             concat!(
                 r#"{"status":"launching processes","shutting_down":false,"total":2,"running":1,"#,
                 r#""lifecycle":{"pending":1,"starting":0,"verifying":0,"ready":1,"unhealthy":0,"#,
-                r#""stopping":0,"stopped":0,"exited":0,"backing-off":0,"failed":0}}"#
+                r#""stopping":0,"stopped":0,"exited":0,"backing-off":0,"failed":0},"#,
+                r#""startup_failure":null}"#
             )
         );
     }

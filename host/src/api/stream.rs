@@ -54,14 +54,18 @@ pub fn sse(name: &str, data: &str) -> Bytes {
     Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
 }
 
-/// `GET /api/v1/events`: a `phase` event with the current phase, then every [`Event`] as
-/// it happens, as server-sent events whose data is JSON.
+/// `GET /api/v1/events`: a `phase` event with the current phase (and a `startup-failed`
+/// event if the start-up already failed), then every [`Event`] as it happens, as
+/// server-sent events whose data is JSON.
 /// The stream holds `slot` until it ends.
 pub fn events(api: &Api, slot: StreamSlot) -> Response {
     let (tx, rx) = mpsc::channel(QUEUE);
     // Subscribed before the snapshot is read, so nothing between the two is missed.
     let mut events = api.handle().subscribe();
-    let phase = api.handle().snapshot().phase;
+    let snapshot = api.handle().snapshot();
+    let phase = snapshot.phase;
+    let failure = snapshot.startup_failure.clone();
+    drop(snapshot);
     let api = api.clone();
     tokio::spawn(async move {
         let _slot = slot;
@@ -73,6 +77,13 @@ pub fn events(api: &Api, slot: StreamSlot) -> Response {
         if !send(sse(name, &data)).await {
             return;
         }
+        // Told already: the same failure may still be on its way through `events`.
+        let mut told_failure = failure.is_some();
+        if let Some(message) = failure
+            && !send(event_chunk(&Event::StartupFailed { message })).await
+        {
+            return;
+        }
         let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
         keep_alive.reset();
         loop {
@@ -81,6 +92,10 @@ pub fn events(api: &Api, slot: StreamSlot) -> Response {
                 _ = tx.closed() => return,
                 _ = keep_alive.tick() => Bytes::from_static(b":\n\n"),
                 got = events.recv() => match got {
+                    Ok(Event::StartupFailed { .. }) if told_failure => {
+                        told_failure = false;
+                        continue;
+                    }
                     Ok(e) => event_chunk(&e),
                     Err(broadcast::error::RecvError::Lagged(n)) => sse(
                         "lagged",

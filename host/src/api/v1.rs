@@ -385,6 +385,9 @@ pub struct Status {
     pub running: usize,
     /// How many are in each lifecycle state.
     pub lifecycle: LifecycleCounts,
+    /// Why the start-up failed, once it has (the manager is then shutting down); null before.
+    #[serde(default)]
+    pub startup_failure: Option<String>,
 }
 
 /// Processes per lifecycle state.
@@ -442,6 +445,7 @@ impl From<&Snapshot> for Status {
                 .filter(|p| matches!(p.state, ProcState::Running { .. }))
                 .count(),
             lifecycle: counts,
+            startup_failure: snap.startup_failure.clone(),
         }
     }
 }
@@ -558,6 +562,7 @@ mod tests {
         let snap = Snapshot {
             phase: sv::Phase::Running,
             processes: vec![p],
+            startup_failure: None,
         };
         let back: Status = serde_json::from_str(&json::to_string(&V1Status(&snap))).unwrap();
         assert_eq!(back.status, Phase::Running);

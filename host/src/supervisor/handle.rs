@@ -196,6 +196,9 @@ pub struct Snapshot {
     pub phase: Phase,
     /// Every process, in config order (index = id - 1).
     pub processes: Vec<ProcessInfo>,
+    /// Why the start-up failed, once it has: kept so that a client that subscribes after
+    /// the `StartupFailed` event (while the manager shuts down) still learns the reason.
+    pub startup_failure: Option<String>,
 }
 
 impl Snapshot {

@@ -70,6 +70,7 @@ pub fn start(plan: Plan, runtime: Runtime, console: Console) -> std::io::Result<
         processes: (0..slots.len())
             .map(|i| record(&slots, &startup, i))
             .collect(),
+        startup_failure: None,
     });
     let (snapshot_tx, snapshot) = watch::channel(first);
     let handle = SupervisorHandle {
@@ -402,6 +403,15 @@ impl Actor {
     fn startup_failed(&mut self, line: String) {
         let line = crate::config::one_line(&line);
         self.console.log_line(&format!("[ERROR] {line}"));
+        // In the snapshot before the event goes out: a stream that subscribes in between
+        // finds it in one or the other (and skips the repeat, see `api::stream::events`).
+        self.snapshot_tx.send_modify(|s| {
+            *s = Arc::new(Snapshot {
+                phase: s.phase,
+                processes: s.processes.clone(),
+                startup_failure: Some(line.clone()),
+            })
+        });
         let _ = self.events.send(Event::StartupFailed {
             message: line.clone(),
         });
@@ -505,6 +515,7 @@ impl Actor {
                 *s = Arc::new(Snapshot {
                     phase,
                     processes: s.processes.clone(),
+                    startup_failure: s.startup_failure.clone(),
                 })
             });
         }
@@ -541,9 +552,11 @@ impl Actor {
             processes.push(now);
         }
         if any {
+            let startup_failure = old.startup_failure.clone();
             self.snapshot_tx.send_replace(Arc::new(Snapshot {
                 phase: self.phase,
                 processes,
+                startup_failure,
             }));
         }
     }
