@@ -62,6 +62,7 @@ pub fn split(
             }
             // SAFETY: plain prctl call.
             unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+            release_clean_file_pages();
             let code = watch(child, &set);
             // The manager removes these itself; after a `kill -9` it cannot.
             for f in remove_at_exit {
@@ -70,6 +71,54 @@ pub fn split(
             std::process::exit(code)
         }
     }
+}
+
+/// Unmaps, in the guardian only, the pages of the binary and its libraries that the start-up
+/// brought in: the manager keeps them, and the few the guardian's loop runs on come back
+/// from the page cache on first use. Without this, every code page touched before the fork
+/// stayed resident in both processes (~3.5 MiB of the pair's RSS with 20 processes).
+///
+/// Only mappings of a file, not writable, and holding no private (copied-on-write) page
+/// are dropped: for those, `MADV_DONTNEED` loses nothing, the next access reads the same
+/// bytes from the file. Relocated read-only data (RELRO) holds private pages and is kept.
+fn release_clean_file_pages() {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    for (start, end) in clean_file_mappings(&smaps) {
+        // SAFETY: a whole mapping of this process, file-backed, read-only and without a
+        // private page: dropping its pages changes no byte anyone can read.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+}
+
+/// The address ranges of `/proc/<pid>/smaps` mappings that are file-backed, not writable,
+/// and without anonymous (private) pages.
+fn clean_file_mappings(smaps: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    // The mapping being read: its range if it qualifies so far.
+    let mut current: Option<(usize, usize)> = None;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(first) = fields.next() else { continue };
+        if let Some((a, b)) = first.split_once('-')
+            && let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+        {
+            // A mapping's header: `start-end perms offset dev inode [path]`.
+            let perms = fields.next().unwrap_or("");
+            let path = fields.nth(3).unwrap_or("");
+            let readable_file = path.starts_with('/') && perms.as_bytes().get(1) == Some(&b'-');
+            current = readable_file.then_some((a, b));
+        } else if first == "Anonymous:" {
+            let private_kib: u64 = fields.next().and_then(|v| v.parse().ok()).unwrap_or(1);
+            if let Some(range) = current.take()
+                && private_kib == 0
+            {
+                out.push(range);
+            }
+        }
+    }
+    out
 }
 
 /// The guardian's whole life: forward signals until the manager ends, then clean up.
@@ -112,5 +161,38 @@ fn kill_everything() {
             Err(nix::errno::Errno::ECHILD) => return,
             _ => continue,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_file_mappings;
+
+    #[test]
+    fn only_read_only_file_mappings_without_private_pages_are_released() {
+        let smaps = "\
+55d0e0a00000-55d0e0b00000 r--p 00000000 fe:01 123 /usr/bin/pymanager
+Rss:                 800 kB
+Anonymous:             0 kB
+55d0e0b00000-55d0e0c00000 r-xp 00100000 fe:01 123 /usr/bin/pymanager
+Anonymous:             0 kB
+55d0e0c00000-55d0e0c10000 r--p 00200000 fe:01 123 /usr/bin/pymanager
+Anonymous:            64 kB
+55d0e0c10000-55d0e0c20000 rw-p 00210000 fe:01 123 /usr/bin/pymanager
+Anonymous:             0 kB
+55d0e1000000-55d0e1100000 rw-p 00000000 00:00 0 [heap]
+Anonymous:            12 kB
+7f0000000000-7f0000001000 r--p 00000000 00:00 0
+Anonymous:             0 kB
+7f0000001000-7f0000002000 r-xp 00000000 00:00 0 [vdso]
+Anonymous:             0 kB
+";
+        assert_eq!(
+            clean_file_mappings(smaps),
+            vec![
+                (0x55d0e0a00000, 0x55d0e0b00000),
+                (0x55d0e0b00000, 0x55d0e0c00000)
+            ]
+        );
     }
 }
