@@ -383,7 +383,10 @@ fn each_process_is_verified_before_the_next_starts() {
 fn a_failed_verification_stops_everything_and_exits_5() {
     let mut m = Manager::start(json!({"processes": {
         "a": recorder("pids"),
-        "b": {"executable": "sh", "arguments": ["-c", "exit 3"],
+        // Fails only once `a` has recorded both its pids: on a loaded machine `a`'s shell may
+        // not have run yet when `b` exits, and there would be nothing to check.
+        "b": {"executable": "sh",
+              "arguments": ["-c", "until [ \"$(wc -l < pids 2>/dev/null)\" -ge 2 ] 2>/dev/null; do sleep 0.02; done; exit 3"],
               "verifier": {"type": "pymutils.exited_verifier.ExitedVerifier", "arguments": {"expect_code": 0}}},
         "c": sh("echo ran > c-ran")}}));
     assert_eq!(m.wait_exit(), 5);
