@@ -140,19 +140,25 @@ impl Actor {
         Input::Spawned { pid: spawned.pid }
     }
 
-    /// Starts the verifier of run `run` of process `idx` in a task of its own.
-    fn verify(&mut self, idx: usize, run: u32) {
-        let slot = &mut self.slots[idx];
-        let Some(v) = slot.spec.verifier.clone() else {
-            return;
-        };
-        let view = ProcessView::new(
+    /// What a verifier or liveness check of process `idx` sees of it: its state, output,
+    /// the shutdown and the console for its log lines.
+    fn view(&self, idx: usize) -> ProcessView {
+        let slot = &self.slots[idx];
+        ProcessView::new(
             slot.spec.name.clone(),
             slot.os.subscribe(),
             slot.output.clone(),
             self.shutdown.child_token(),
             log_sink(&self.console, self.plan.messages, &slot.spec.name),
-        );
+        )
+    }
+
+    /// Starts the verifier of run `run` of process `idx` in a task of its own.
+    fn verify(&mut self, idx: usize, run: u32) {
+        let Some(v) = self.slots[idx].spec.verifier.clone() else {
+            return;
+        };
+        let view = self.view(idx);
         let runtime = self.runtime.clone();
         let tx = self.internal.clone();
         let task = tokio::spawn(async move {
@@ -162,25 +168,18 @@ impl Actor {
                 .map_err(|e| e.0);
             let _ = tx.send(Internal::Checked { idx, run, result });
         });
-        if let Some(old) = slot.verifier.replace(task.abort_handle()) {
+        if let Some(old) = self.slots[idx].verifier.replace(task.abort_handle()) {
             old.abort();
         }
     }
 
     /// At `at`, runs the liveness check of run `run` of process `idx` in a task of its own.
     fn probe(&mut self, idx: usize, run: u32, at: SystemTime) {
-        let slot = &self.slots[idx];
-        let Some(l) = slot.spec.orchestration.liveness.as_ref() else {
+        let Some(l) = self.slots[idx].spec.orchestration.liveness.as_ref() else {
             return;
         };
         let v = l.verifier.clone();
-        let view = ProcessView::new(
-            slot.spec.name.clone(),
-            slot.os.subscribe(),
-            slot.output.clone(),
-            self.shutdown.child_token(),
-            log_sink(&self.console, self.plan.messages, &slot.spec.name),
-        );
+        let view = self.view(idx);
         let runtime = self.runtime.clone();
         let tx = self.internal.clone();
         let task = tokio::spawn(async move {
