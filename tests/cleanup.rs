@@ -8,18 +8,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 
-/// The manager process: the only child of the guardian (the pid the test started).
-fn manager_of(guardian: u32) -> i32 {
-    let mut found = None;
-    assert!(wait_until(WAIT, || {
-        found = std::fs::read_to_string(format!("/proc/{guardian}/task/{guardian}/children"))
-            .ok()
-            .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse().ok()));
-        found.is_some()
-    }));
-    found.unwrap()
-}
-
 /// Children of `pid` that are zombies.
 fn zombie_children(pid: i32) -> Vec<i32> {
     let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) else {

@@ -252,18 +252,6 @@ fn check_executes_nothing_not_even_an_environment_file() {
     assert!(dir.path().join("sourced.txt").exists());
 }
 
-/// The pid of the manager, the guardian's only child.
-fn manager_of(guardian: u32) -> i32 {
-    let mut found = None;
-    assert!(wait_until(WAIT, || {
-        found = std::fs::read_to_string(format!("/proc/{guardian}/task/{guardian}/children"))
-            .ok()
-            .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse().ok()));
-        found.is_some()
-    }));
-    found.unwrap()
-}
-
 #[test]
 fn the_guardians_death_signal_kills_at_once_and_is_not_a_graceful_shutdown() {
     // A process that ignores SIGTERM, with a grace far longer than the test's patience: a

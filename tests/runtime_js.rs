@@ -5,37 +5,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use common::{Manager, config_dir, wait_until};
+use common::{Manager, build_example, config_dir, wait_until};
 use serde_json::json;
 
-fn example_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/js-verifier")
-}
-
-/// Runs build.sh (`npm ci` from the lockfile when needed, then componentize-js) once for
-/// the tests of this file, which run in parallel; returns the .wasm.
 fn build_js_verifier() -> PathBuf {
-    static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = example_dir();
-    if *built {
-        return dir.join("verifier.wasm");
-    }
-    let out = Command::new("sh")
-        .arg(dir.join("build.sh"))
-        .output()
-        .expect("run examples/js-verifier/build.sh");
-    assert!(
-        out.status.success(),
-        "build.sh failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    *built = true;
-    dir.join("verifier.wasm")
+    build_example("js-verifier")
 }
 
 /// True once pymanager listens, or once it has said why it never will.

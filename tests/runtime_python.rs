@@ -4,11 +4,11 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::{build_example, example_dir};
 use pymanager::process_view::{ProcState, ProcessView};
 use pymanager::runtime::{
     CacheOutcome, Grants, HostGrants, HostPattern, Limits, ModuleDecl, ModuleSource, Runtime,
@@ -24,32 +24,8 @@ const WAIT: Duration = Duration::from_secs(120);
 /// goes on the moment the event it waits for happens; this only bounds a hang.
 const SLOW_WAIT: Duration = Duration::from_secs(20 * 60);
 
-fn example_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/python-verifier")
-}
-
-/// Runs build.sh (a venv with componentize-py, then the component) once for the tests of
-/// this file, which run in parallel (two builds at once would make the venv twice); returns
-/// the .wasm.
 fn build_python_verifier() -> PathBuf {
-    static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = example_dir();
-    if *built {
-        return dir.join("verifier.wasm");
-    }
-    let out = Command::new("sh")
-        .arg(dir.join("build.sh"))
-        .output()
-        .expect("run examples/python-verifier/build.sh");
-    assert!(
-        out.status.success(),
-        "build.sh failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    *built = true;
-    dir.join("verifier.wasm")
+    build_example("python-verifier")
 }
 
 /// Answers `{"status": "starting"}` to the first two requests, `{"status": "ok"}` after.
@@ -275,7 +251,7 @@ fn without_componentize_py_the_user_is_told_how_to_install_it() {
 /// componentize-py from the example's venv (made by its build.sh, run once).
 fn componentize_py() -> PathBuf {
     build_python_verifier();
-    example_dir().join(".venv/bin/componentize-py")
+    example_dir("python-verifier").join(".venv/bin/componentize-py")
 }
 
 #[test]

@@ -121,15 +121,7 @@ impl Manager {
 
     /// The manager process: the only child of the guardian (the pid the test started).
     pub fn manager_pid(&self) -> i32 {
-        let guardian = self.child.id();
-        let mut found = None;
-        assert!(wait_until(WAIT, || {
-            found = std::fs::read_to_string(format!("/proc/{guardian}/task/{guardian}/children"))
-                .ok()
-                .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse().ok()));
-            found.is_some()
-        }));
-        found.unwrap()
+        manager_of(self.child.id())
     }
 
     /// Path of a file in the config's directory.
@@ -360,4 +352,45 @@ pub fn rss_kib(pid: i32) -> u64 {
 /// Open file descriptors of `pid`.
 pub fn fd_count(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// The manager process of a guardian: its only child, once it has one.
+pub fn manager_of(guardian: u32) -> i32 {
+    let mut found = None;
+    assert!(wait_until(WAIT, || {
+        found = std::fs::read_to_string(format!("/proc/{guardian}/task/{guardian}/children"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse().ok()));
+        found.is_some()
+    }));
+    found.unwrap()
+}
+
+/// The folder of a shipped example (`examples/<name>`).
+pub fn example_dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name)
+}
+
+/// Runs `examples/<name>/build.sh` once per test binary (its tests run in parallel, and two
+/// builds at once would fetch and write the same files twice); returns the `.wasm` it made.
+pub fn build_example(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = example_dir(name);
+    if !built.iter().any(|b| b == name) {
+        let out = std::process::Command::new("sh")
+            .arg(dir.join("build.sh"))
+            .output()
+            .unwrap_or_else(|e| panic!("run examples/{name}/build.sh: {e}"));
+        assert!(
+            out.status.success(),
+            "examples/{name}/build.sh failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        built.push(name.to_string());
+    }
+    dir.join("verifier.wasm")
 }
