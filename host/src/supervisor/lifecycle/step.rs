@@ -155,89 +155,15 @@ fn transition(state: State, input: Input, env: &Env, fx: &mut Vec<Effect>) -> St
         State::Starting { run, waiter } => starting(run, waiter, input, env, fx),
         State::Verifying { run, proc, waiter } => verifying(run, proc, waiter, input, env, fx),
 
-        State::Running {
+        state @ State::Running {
             run,
             pid,
             since,
             misses,
-        } => match input {
-            Input::Exited { run: n, exit } if n == run.n => {
-                fx.push(Effect::Note(super::Note::Exited(exit)));
-                cancel_timer(env, fx);
-                recovery::ended(run, pid, exit, Some(since), env, fx)
-            }
-            Input::Probed { run: n, result } if n == run.n && env.rules.liveness.is_some() => {
-                let liveness = env.rules.liveness.unwrap_or_default();
-                recovery::probed(run, pid, Some(since), misses, liveness, result, env, fx)
-            }
-            Input::Start(r) => {
-                reply(fx, r, Answer::Done);
-                State::Running {
-                    run,
-                    pid,
-                    since,
-                    misses,
-                }
-            }
-            Input::Restart(r) => stop_running(run, pid, Then::Restart(r), env, fx),
-            Input::Stop(r) => stop_running(run, pid, Then::Stop(r), env, fx),
-            Input::Shutdown => stop_running(run, pid, Then::Shutdown, env, fx),
-            Input::Launch
-            | Input::Spawned { .. }
-            | Input::SpawnFailed { .. }
-            | Input::Checked { .. }
-            | Input::Probed { .. }
-            | Input::Exited { .. }
-            | Input::GroupStopped { .. }
-            | Input::Retry { .. } => State::Running {
-                run,
-                pid,
-                since,
-                misses,
-            },
-        },
-
-        State::Unhealthy {
-            run,
-            pid,
-            misses,
-            reason,
-        } => match input {
-            Input::Exited { run: n, exit } if n == run.n => {
-                fx.push(Effect::Note(super::Note::Exited(exit)));
-                cancel_timer(env, fx);
-                recovery::ended(run, pid, exit, None, env, fx)
-            }
-            Input::Probed { run: n, result } if n == run.n && env.rules.liveness.is_some() => {
-                let liveness = env.rules.liveness.unwrap_or_default();
-                recovery::probed(run, pid, None, misses, liveness, result, env, fx)
-            }
-            Input::Start(r) => {
-                reply(fx, r, Answer::Done);
-                State::Unhealthy {
-                    run,
-                    pid,
-                    misses,
-                    reason,
-                }
-            }
-            Input::Restart(r) => stop_running(run, pid, Then::Restart(r), env, fx),
-            Input::Stop(r) => stop_running(run, pid, Then::Stop(r), env, fx),
-            Input::Shutdown => stop_running(run, pid, Then::Shutdown, env, fx),
-            Input::Launch
-            | Input::Spawned { .. }
-            | Input::SpawnFailed { .. }
-            | Input::Checked { .. }
-            | Input::Probed { .. }
-            | Input::Exited { .. }
-            | Input::GroupStopped { .. }
-            | Input::Retry { .. } => State::Unhealthy {
-                run,
-                pid,
-                misses,
-                reason,
-            },
-        },
+        } => live(state, run, pid, Some(since), misses, input, env, fx),
+        state @ State::Unhealthy {
+            run, pid, misses, ..
+        } => live(state, run, pid, None, misses, input, env, fx),
 
         State::Stopping {
             run,
@@ -615,5 +541,46 @@ fn failed(
             | Input::Shutdown,
             _,
         ) => State::Failed { run, why, proc },
+    }
+}
+
+/// A process that runs: `Running` (since `since`) or `Unhealthy` (`since` is `None`), which
+/// take every input the same way; `state` is the state itself, kept when nothing changes.
+#[allow(clippy::too_many_arguments)]
+fn live(
+    state: State,
+    run: Run,
+    pid: u32,
+    since: Option<SystemTime>,
+    misses: u32,
+    input: Input,
+    env: &Env,
+    fx: &mut Vec<Effect>,
+) -> State {
+    match input {
+        Input::Exited { run: n, exit } if n == run.n => {
+            fx.push(Effect::Note(super::Note::Exited(exit)));
+            cancel_timer(env, fx);
+            recovery::ended(run, pid, exit, since, env, fx)
+        }
+        Input::Probed { run: n, result } if n == run.n && env.rules.liveness.is_some() => {
+            let liveness = env.rules.liveness.unwrap_or_default();
+            recovery::probed(run, pid, since, misses, liveness, result, env, fx)
+        }
+        Input::Start(r) => {
+            reply(fx, r, Answer::Done);
+            state
+        }
+        Input::Restart(r) => stop_running(run, pid, Then::Restart(r), env, fx),
+        Input::Stop(r) => stop_running(run, pid, Then::Stop(r), env, fx),
+        Input::Shutdown => stop_running(run, pid, Then::Shutdown, env, fx),
+        Input::Launch
+        | Input::Spawned { .. }
+        | Input::SpawnFailed { .. }
+        | Input::Checked { .. }
+        | Input::Probed { .. }
+        | Input::Exited { .. }
+        | Input::GroupStopped { .. }
+        | Input::Retry { .. } => state,
     }
 }
