@@ -78,7 +78,7 @@ async fn runtime(modules: Vec<ModuleDecl>) -> Runtime {
 }
 
 fn running() -> (ProcessView, watch::Sender<ProcState>, Arc<OutputLog>) {
-    ProcessView::detached("web", ProcState::Running { pid: 4242 })
+    ProcessView::detached(ProcState::Running { pid: 4242 })
 }
 
 /// Sets the process's state after `after`, from another task.
@@ -333,7 +333,7 @@ async fn exited_waits_for_the_exit_event() {
     assert_eq!(e, "killed by signal 9, expected 0");
 
     // As in the original, minus a signal number expects that signal.
-    let (view, _tx, _) = ProcessView::detached("p", ProcState::Signaled { signal: 15 });
+    let (view, _tx, _) = ProcessView::detached(ProcState::Signaled { signal: 15 });
     bounded(rt.verify(&v, r#"{"expect_code": -15}"#, view))
         .await
         .expect("-15 matches SIGTERM");
@@ -819,7 +819,6 @@ async fn an_external_module_lists_validates_and_logs() {
     let sink = lines.clone();
     let (_tx, rx) = watch::channel(ProcState::Running { pid: 1 });
     let view = ProcessView::new(
-        Arc::from("web"),
         rx,
         Arc::new(OutputLog::new()),
         CancellationToken::new(),

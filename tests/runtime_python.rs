@@ -143,7 +143,7 @@ async fn a_python_verifier_runs_like_a_rust_one() {
     })
     .to_string();
     rt.validate(&v, &args).await.expect("valid arguments");
-    let (view, _tx, _) = ProcessView::detached("api", ProcState::Running { pid: 1 });
+    let (view, _tx, _) = ProcessView::detached(ProcState::Running { pid: 1 });
     tokio::time::timeout(WAIT, rt.verify(&v, &args, view))
         .await
         .expect("bounded")
@@ -154,7 +154,7 @@ async fn a_python_verifier_runs_like_a_rust_one() {
     let args =
         json!({"url": "http://127.0.0.1:1/", "field": "status", "equals": "ok", "timeout": 0})
             .to_string();
-    let (view, _tx, _) = ProcessView::detached("api", ProcState::Running { pid: 1 });
+    let (view, _tx, _) = ProcessView::detached(ProcState::Running { pid: 1 });
     let e = rt.verify(&v, &args, view).await.unwrap_err();
     assert!(
         e.0.contains(

@@ -179,7 +179,7 @@ async fn instantiate_and_call(options: RuntimeOptions) {
         module: "good".into(),
         name: "Trivial".into(),
     };
-    let (view, _tx, _) = ProcessView::detached("bench", ProcState::Running { pid: 1 });
+    let (view, _tx, _) = ProcessView::detached(ProcState::Running { pid: 1 });
     for _ in 0..200 {
         runtime.verify(&trivial, "{}", view.clone()).await.unwrap();
     }
@@ -209,7 +209,7 @@ async fn waiting(options: RuntimeOptions) {
         module: "good".into(),
         name: "WaitEnd".into(),
     };
-    let (view, tx, _) = ProcessView::detached("bench", ProcState::Running { pid: 1 });
+    let (view, tx, _) = ProcessView::detached(ProcState::Running { pid: 1 });
     let before = Memory::now();
     let maps_before = rss_by_mapping_size();
     let mut tasks = Vec::with_capacity(WAITERS);
@@ -299,7 +299,7 @@ async fn waiting(options: RuntimeOptions) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let (view, _tx, _) = ProcessView::detached("bench", ProcState::Running { pid: 1 });
+    let (view, _tx, _) = ProcessView::detached(ProcState::Running { pid: 1 });
     let mut tasks = Vec::new();
     for i in 0..200 {
         let (module, name, args) = if i % 2 == 0 {

@@ -159,7 +159,6 @@ impl OutputLog {
             log: self.clone(),
             written,
             next,
-            skipped: 0,
         }
     }
 
@@ -201,18 +200,14 @@ pub struct LogReader {
     written: watch::Receiver<u64>,
     /// The number of the next line to read.
     next: u64,
-    skipped: u64,
 }
 
 impl LogReader {
     /// The next line if it has been written; lines the history dropped before this reader
-    /// got to them are skipped and counted in [`LogReader::skipped`].
+    /// got to them are skipped.
     pub fn try_next(&mut self) -> Option<Arc<str>> {
         let h = self.log.history();
-        if self.next < h.first {
-            self.skipped += h.first - self.next;
-            self.next = h.first;
-        }
+        self.next = self.next.max(h.first);
         let line = h.lines.get((self.next - h.first) as usize)?.clone();
         self.next += 1;
         Some(line)
@@ -233,11 +228,6 @@ impl LogReader {
         }
     }
 
-    /// How many lines fell out of the history before this reader read them.
-    pub fn skipped(&self) -> u64 {
-        self.skipped
-    }
-
     /// The log this reader follows.
     pub fn log(&self) -> &Arc<OutputLog> {
         &self.log
@@ -247,7 +237,6 @@ impl LogReader {
 /// A read-only, cloneable window on one process run, handed to its verifier.
 #[derive(Clone)]
 pub struct ProcessView {
-    name: Arc<str>,
     state: watch::Receiver<ProcState>,
     output: Arc<OutputLog>,
     shutdown: CancellationToken,
@@ -257,24 +246,17 @@ pub struct ProcessView {
 impl ProcessView {
     /// Builds a view; the supervisor keeps the sending side of `state` and writes `output`.
     pub fn new(
-        name: Arc<str>,
         state: watch::Receiver<ProcState>,
         output: Arc<OutputLog>,
         shutdown: CancellationToken,
         log: LogSink,
     ) -> Self {
         ProcessView {
-            name,
             state,
             output,
             shutdown,
             log,
         }
-    }
-
-    /// The process's name in the config.
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     /// The process's state now.
@@ -347,14 +329,10 @@ impl ProcessView {
 
     /// A view of a process that is not supervised, for validating and for tests:
     /// its state never changes and it has no output.
-    pub fn detached(
-        name: &str,
-        state: ProcState,
-    ) -> (Self, watch::Sender<ProcState>, Arc<OutputLog>) {
+    pub fn detached(state: ProcState) -> (Self, watch::Sender<ProcState>, Arc<OutputLog>) {
         let (tx, rx) = watch::channel(state);
         let out = Arc::new(OutputLog::new());
         let view = ProcessView::new(
-            Arc::from(name),
             rx,
             out.clone(),
             CancellationToken::new(),
@@ -408,7 +386,6 @@ mod tests {
         let got = drain(&mut r);
         assert_eq!(got.len(), OUTPUT_HISTORY_LINES);
         assert_eq!(got[0], "l10");
-        assert_eq!(r.skipped(), 9);
         assert_eq!(log.tail(usize::MAX).len(), OUTPUT_HISTORY_LINES);
     }
 
@@ -445,8 +422,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_view_sees_the_exit_and_ends_its_waits_on_shutdown() {
-        let (view, state, out) = ProcessView::detached("p", ProcState::Running { pid: 1 });
-        assert_eq!(view.name(), "p");
+        let (view, state, out) = ProcessView::detached(ProcState::Running { pid: 1 });
         let exit = tokio::spawn({
             let view = view.clone();
             async move { view.wait_exit(Duration::from_secs(3600)).await }
@@ -463,7 +439,7 @@ mod tests {
             Some("done")
         );
 
-        let (view, _state, _) = ProcessView::detached("q", ProcState::Running { pid: 1 });
+        let (view, _state, _) = ProcessView::detached(ProcState::Running { pid: 1 });
         view.shutdown().cancel();
         assert_eq!(view.wait_exit(Duration::from_secs(3600)).await, None);
         assert!(!view.sleep(Duration::from_secs(3600)).await);

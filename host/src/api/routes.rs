@@ -330,7 +330,7 @@ fn status(api: &Api) -> Response {
     }
     let snap = api.handle().snapshot();
     legacy_json(&Status {
-        status: snap.phase.as_str(),
+        status: super::v1::Phase::from(snap.phase).as_str(),
     })
 }
 

@@ -584,6 +584,70 @@ mod tests {
     }
 
     #[test]
+    fn each_word_is_spelled_the_same_on_the_wire_and_in_a_table() {
+        // `as_str` (what `ctl` prints, what `GET /status` answers) and the serde names
+        // (what the wire carries) are written side by side; this keeps them equal.
+        fn same<T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug + Copy>(
+            all: &[T],
+            word: fn(T) -> &'static str,
+        ) {
+            for &w in all {
+                assert_eq!(serde_json::to_value(w).unwrap(), word(w), "{w:?}");
+                let back: T = serde_json::from_value(word(w).into()).unwrap();
+                assert_eq!(back, w);
+            }
+        }
+        use Lifecycle as L;
+        same(
+            &[
+                Phase::Launching,
+                Phase::Running,
+                Phase::Shutdown,
+                Phase::ForceShutdown,
+                Phase::Unknown,
+            ],
+            Phase::as_str,
+        );
+        same(
+            &[
+                State::NotStarted,
+                State::Running,
+                State::Exited,
+                State::Signaled,
+                State::Unknown,
+            ],
+            State::as_str,
+        );
+        same(
+            &[
+                L::Pending,
+                L::Starting,
+                L::Verifying,
+                L::Ready,
+                L::Unhealthy,
+                L::Stopping,
+                L::Stopped,
+                L::Exited,
+                L::BackingOff,
+                L::Failed,
+                L::Unknown,
+            ],
+            Lifecycle::as_str,
+        );
+        same(
+            &[
+                Outcome::Pending,
+                Outcome::Running,
+                Outcome::Passed,
+                Outcome::Failed,
+                Outcome::Cancelled,
+                Outcome::Unknown,
+            ],
+            Outcome::as_str,
+        );
+    }
+
+    #[test]
     fn an_older_client_reads_words_it_does_not_know() {
         let e: Event<'static> =
             serde_json::from_str(r#"{"event":"weather","sky":"blue"}"#).unwrap();

@@ -641,7 +641,7 @@ mod tests {
         })
         .unwrap();
         rt.load(vec![good()]).await.unwrap();
-        let (view, _tx, _) = ProcessView::detached("p", ProcState::Running { pid: 1 });
+        let (view, _tx, _) = ProcessView::detached(ProcState::Running { pid: 1 });
         let v = VerifierRef {
             module: "good".into(),
             name: "WaitEnd".into(),

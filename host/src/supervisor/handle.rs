@@ -7,39 +7,25 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::process_view::{OutputLog, ProcState};
 
-/// The application's phase, reported by `GET /status` with the original's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The application's phase (`GET /status` reports it with the original's words, see
+/// [`crate::api::v1::Phase`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Starting and verifying processes, in config order.
-    #[serde(rename = "launching processes")]
     Launching,
     /// Every process was started and verified.
-    #[serde(rename = "running")]
     Running,
     /// Stopping everything gracefully.
-    #[serde(rename = "shutdown")]
     Shutdown,
     /// Killing everything at once (second SIGINT).
-    #[serde(rename = "force shutdown")]
     ForceShutdown,
 }
 
 impl Phase {
-    /// The word `GET /status` reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Launching => "launching processes",
-            Phase::Running => "running",
-            Phase::Shutdown => "shutdown",
-            Phase::ForceShutdown => "force shutdown",
-        }
-    }
-
     /// True once a shutdown has begun; mutating requests are refused from then on.
     pub fn is_shutting_down(self) -> bool {
         matches!(self, Phase::Shutdown | Phase::ForceShutdown)
@@ -48,8 +34,7 @@ impl Phase {
 
 /// Where one process is in its lifecycle, finer than its OS state: the word the API
 /// reports, derived from the supervisor's [`State`](super::lifecycle::State).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lifecycle {
     /// Waiting for its turn in config order.
     Pending,
@@ -73,41 +58,8 @@ pub enum Lifecycle {
     BackingOff,
 }
 
-impl Lifecycle {
-    /// Every word, in the order `GET /api/v1/status` counts them.
-    pub const ALL: [Lifecycle; 10] = [
-        Lifecycle::Pending,
-        Lifecycle::Starting,
-        Lifecycle::Verifying,
-        Lifecycle::Ready,
-        Lifecycle::Unhealthy,
-        Lifecycle::Stopping,
-        Lifecycle::Stopped,
-        Lifecycle::Exited,
-        Lifecycle::BackingOff,
-        Lifecycle::Failed,
-    ];
-
-    /// The word on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Lifecycle::Pending => "pending",
-            Lifecycle::Starting => "starting",
-            Lifecycle::Verifying => "verifying",
-            Lifecycle::Ready => "ready",
-            Lifecycle::Stopping => "stopping",
-            Lifecycle::Stopped => "stopped",
-            Lifecycle::Exited => "exited",
-            Lifecycle::Failed => "failed",
-            Lifecycle::Unhealthy => "unhealthy",
-            Lifecycle::BackingOff => "backing-off",
-        }
-    }
-}
-
 /// The outcome of a process's verifier for its current run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerifierOutcome {
     /// Not run yet for this run.
     Pending,
@@ -122,10 +74,9 @@ pub enum VerifierOutcome {
 }
 
 /// A process's verifier as the API reports it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VerifierInfo {
     /// The verifier type as written in the config.
-    #[serde(rename = "type")]
     pub kind: String,
     /// The outcome for the current run.
     pub outcome: VerifierOutcome,
@@ -136,7 +87,7 @@ pub struct VerifierInfo {
 /// Everything known about one process, as of one snapshot. Derived from the supervisor's
 /// state in one place (`supervisor/view.rs`); two records compare equal when nothing a
 /// client can see has changed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProcessInfo {
     /// 1-based position in the config; the original's internal id.
     pub id: u32,
@@ -168,10 +119,9 @@ pub struct ProcessInfo {
 }
 
 /// A process's liveness check as the API reports it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LivenessInfo {
     /// The verifier type as written in the config.
-    #[serde(rename = "type")]
     pub kind: String,
     /// Checks failed in a row.
     pub failures: u32,
@@ -190,7 +140,7 @@ impl ProcessInfo {
 }
 
 /// The whole application's state at one moment; cheap to share.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     /// The application's phase.
     pub phase: Phase,
@@ -262,8 +212,7 @@ pub enum CommandError {
 }
 
 /// A change the supervisor announces, for the event stream and daemon readiness.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "event", rename_all = "kebab-case")]
+#[derive(Debug, Clone)]
 pub enum Event {
     /// The application's phase changed.
     Phase {

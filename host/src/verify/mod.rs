@@ -271,13 +271,7 @@ fn attach(args: &VerifyArgs, shutdown: CancellationToken) -> Result<ProcessView,
         };
         println!("[{tag}] {line}");
     });
-    Ok(ProcessView::new(
-        Arc::from("verify"),
-        state,
-        output,
-        shutdown,
-        log,
-    ))
+    Ok(ProcessView::new(state, output, shutdown, log))
 }
 
 /// SIGINT or SIGTERM (a probe's own time-out, say) ends every wait of the verifier, which

@@ -145,7 +145,6 @@ impl Actor {
     fn view(&self, idx: usize) -> ProcessView {
         let slot = &self.slots[idx];
         ProcessView::new(
-            slot.spec.name.clone(),
             slot.os.subscribe(),
             slot.output.clone(),
             self.shutdown.child_token(),
