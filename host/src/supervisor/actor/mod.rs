@@ -544,11 +544,14 @@ impl Actor {
             self.changed.fill(true);
         }
         if !over {
-            for on in 0..self.changed.len() {
-                if self.changed[on] {
-                    for dependent in self.startup.dependents(on) {
-                        self.changed[dependent] |= self.startup.holds_back(dependent);
-                    }
+            // Only the states that changed: marking as we go would mark the dependents of
+            // a dependent, and so on down a whole ordered start-up.
+            let moved: Vec<usize> = (0..self.changed.len())
+                .filter(|&i| self.changed[i])
+                .collect();
+            for on in moved {
+                for dependent in self.startup.dependents(on) {
+                    self.changed[dependent] |= self.startup.holds_back(dependent);
                 }
             }
         }
