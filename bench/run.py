@@ -644,20 +644,23 @@ SCENARIOS = {
 
 
 def combine(dirs: list[Path]):
-    """One summary from several runs (e.g. scenarios re-run after a merge); a scenario's
-    samples are taken from the last run that has them, never mixed across runs."""
+    """One summary from several runs (e.g. scenarios re-run after a change): the samples
+    of one manager in one scenario are taken from the last run that has them, never mixed
+    across runs. A run of ours alone (`--managers ours`) thus replaces ours' cells and
+    keeps the other managers' from the earlier run; the notes say which run is which."""
     merged = {"samples": [], "skips": [], "notes": [], "machine": None}
-    have: set[str] = set()
+    have: set[tuple[str, str]] = set()
     for d in reversed(dirs):
         data = json.loads((d / "results.json").read_text())
         merged["machine"] = merged["machine"] or data["machine"]
-        scen = {s["scenario"] for s in data["samples"]} | {s["scenario"] for s in data["skips"]}
-        new = scen - have
-        merged["samples"] += [s for s in data["samples"] if s["scenario"] in new]
-        merged["skips"] += [s for s in data["skips"] if s["scenario"] in new]
+        pairs = {(s["scenario"], s["manager"]) for s in data["samples"] + data["skips"]}
+        new = pairs - have
+        merged["samples"] += [s for s in data["samples"] if (s["scenario"], s["manager"]) in new]
+        merged["skips"] += [s for s in data["skips"] if (s["scenario"], s["manager"]) in new]
+        fresh = {scenario for scenario, _ in new}
         merged["notes"] += [f"[{d.name}] {n}" for n in data["notes"]
-                            if any(n.startswith(x) or f"before {x}" in n for x in new)]
-        have |= scen
+                            if any(n.startswith(x) or f"before {x}" in n for x in fresh)]
+        have |= pairs
     order = list(SCENARIOS)
     merged["samples"].sort(key=lambda s: order.index(s["scenario"]))
     out = dirs[-1] / "summary-combined.md"

@@ -429,6 +429,9 @@ fn stop_signal_is_what_a_stop_and_a_shutdown_send() {
                             echo $$ > polite.pid; while :; do sleep 1 & wait; done"),
                        json!({"stop_signal": "SIGINT"}))}}));
     m.wait_status("running");
+    let pid = |m: &Manager| std::fs::read_to_string(m.path("polite.pid")).unwrap_or_default();
+    assert!(wait_until(WAIT, || !pid(&m).is_empty()));
+    let first = pid(&m);
     let r = client()
         .post(format!("{}/api/v1/processes/polite/restart", m.url()))
         .send()
@@ -438,6 +441,12 @@ fn stop_signal_is_what_a_stop_and_a_shutdown_send() {
         m.path("signals")
     )
     .is_ok_and(|s| s.contains("got-INT"))));
+    // The new run has set its traps once it wrote its pid: only then can the shutdown's
+    // signal be seen by the test (a shell not yet at its `trap` dies without a word).
+    assert!(wait_until(WAIT, || {
+        let now = pid(&m);
+        !now.is_empty() && now != first
+    }));
     let mut m = m;
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_exit(), 0);

@@ -49,7 +49,7 @@ impl Serialize for LegacyList<'_> {
                 .0
                 .processes
                 .iter()
-                .map(LegacyProcess)
+                .map(|p| LegacyProcess(p))
                 .collect::<Vec<_>>(),
         )?;
         m.end()
@@ -248,10 +248,10 @@ pub(crate) mod tests {
         let snap = Snapshot {
             phase: Phase::Running,
             processes: vec![
-                info(1, "a", ProcState::Running { pid: 42 }),
-                info(2, "b", ProcState::Exited { code: 3 }),
-                info(3, "c", ProcState::Signaled { signal: 15 }),
-                info(4, "d", ProcState::NotStarted),
+                info(1, "a", ProcState::Running { pid: 42 }).into(),
+                info(2, "b", ProcState::Exited { code: 3 }).into(),
+                info(3, "c", ProcState::Signaled { signal: 15 }).into(),
+                info(4, "d", ProcState::NotStarted).into(),
             ],
             startup_failure: None,
         };
@@ -334,8 +334,8 @@ pub(crate) mod tests {
         let snap = Snapshot {
             phase: Phase::Launching,
             processes: vec![
-                info(1, "a", ProcState::Running { pid: 1 }),
-                info(2, "b", ProcState::NotStarted),
+                info(1, "a", ProcState::Running { pid: 1 }).into(),
+                info(2, "b", ProcState::NotStarted).into(),
             ],
             startup_failure: None,
         };
@@ -366,7 +366,7 @@ pub(crate) mod tests {
             r#"{"event":"startup-failed","message":"web: verifier failed"}"#
         );
         let (name, data) = event_json(&Event::Process {
-            process: Box::new(info(1, "a", ProcState::Exited { code: 0 })),
+            process: std::sync::Arc::new(info(1, "a", ProcState::Exited { code: 0 })),
         });
         assert_eq!(name, "process");
         assert!(data.starts_with(r#"{"event":"process","process":{"id":1,"name":"a""#));

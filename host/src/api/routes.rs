@@ -412,7 +412,7 @@ fn v1_list(api: &Api) -> Response {
         StatusCode::OK,
         &List {
             count: snap.processes.len(),
-            processes: snap.processes.iter().map(V1Process).collect(),
+            processes: snap.processes.iter().map(|p| V1Process(p)).collect(),
         },
     )
 }

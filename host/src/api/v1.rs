@@ -561,7 +561,7 @@ mod tests {
 
         let snap = Snapshot {
             phase: sv::Phase::Running,
-            processes: vec![p],
+            processes: vec![p.into()],
             startup_failure: None,
         };
         let back: Status = serde_json::from_str(&json::to_string(&V1Status(&snap))).unwrap();

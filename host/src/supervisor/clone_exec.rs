@@ -94,8 +94,27 @@ const CHILD_STACK: usize = 64 << 10;
 /// pid (the reaper holds its lock across this call).
 pub(super) fn start(p: &Program<'_>) -> Result<libc::pid_t, StartError> {
     let mut prep = prepare(p).map_err(StartError::Setup)?;
-    let stack = Stack::new(CHILD_STACK).map_err(StartError::Setup)?;
+    CHILD_STACKS.with(|cell| {
+        let stack = match cell.take() {
+            Some(stack) => stack,
+            None => Stack::new(CHILD_STACK).map_err(StartError::Setup)?,
+        };
+        let result = clone_child(&mut prep, &stack);
+        cell.set(Some(stack));
+        result
+    })
+}
 
+thread_local! {
+    /// One child stack per thread that starts processes, made on its first start and used
+    /// again by every later one: with `CLONE_VFORK` the thread waits until its child has
+    /// called `execve` (or exited), so the stack is free again when `clone` returns. A new
+    /// mapping per start cost an `mmap`, an `mprotect`, an `munmap` and fresh page faults.
+    static CHILD_STACKS: std::cell::Cell<Option<Stack>> = const { std::cell::Cell::new(None) };
+}
+
+/// Clones the child onto `stack` and waits until it has called `execve` or failed.
+fn clone_child(prep: &mut Prepared, stack: &Stack) -> Result<libc::pid_t, StartError> {
     // Block every signal in this thread across the clone: the child starts with the same
     // mask and unblocks only after it reset the handlers, so no handler of the manager
     // ever runs on the child's (shared) memory.
@@ -114,13 +133,12 @@ pub(super) fn start(p: &Program<'_>) -> Result<libc::pid_t, StartError> {
             child_main,
             stack.top(),
             libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            (&mut prep as *mut Prepared).cast(),
+            (prep as *mut Prepared).cast(),
         )
     };
     let clone_error = std::io::Error::last_os_error();
     // SAFETY: restores the mask saved above.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-    drop(stack);
     if pid < 0 {
         return Err(StartError::Setup(clone_error));
     }
@@ -373,7 +391,7 @@ unsafe fn fail(p: &mut Prepared, stage: libc::c_int) -> libc::c_int {
     }
 }
 
-/// The child's stack: fresh pages with a guard page below, unmapped after the clone.
+/// A child's stack: its own pages with a guard page below.
 struct Stack {
     base: *mut libc::c_void,
     len: usize,

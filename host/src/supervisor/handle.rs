@@ -144,8 +144,9 @@ impl ProcessInfo {
 pub struct Snapshot {
     /// The application's phase.
     pub phase: Phase,
-    /// Every process, in config order (index = id - 1).
-    pub processes: Vec<ProcessInfo>,
+    /// Every process, in config order (index = id - 1). Shared with the snapshots before
+    /// and after: publishing a change copies one record, not every record.
+    pub processes: Vec<Arc<ProcessInfo>>,
     /// Why the start-up failed, once it has: kept so that a client that subscribes after
     /// the `StartupFailed` event (while the manager shuts down) still learns the reason.
     pub startup_failure: Option<String>,
@@ -158,6 +159,7 @@ impl Snapshot {
             ProcessRef::Id(id) => self.processes.iter().find(|p| p.id == *id),
             ProcessRef::Name(n) => self.processes.iter().find(|p| &p.name == n),
         }
+        .map(|p| &**p)
     }
 }
 
@@ -219,8 +221,8 @@ pub enum Event {
     },
     /// A process's record changed.
     Process {
-        /// Its new record (boxed: it is by far the largest event).
-        process: Box<ProcessInfo>,
+        /// Its new record, the one the snapshot holds.
+        process: Arc<ProcessInfo>,
     },
     /// Start-up failed; the manager is stopping with exit code 5.
     StartupFailed {

@@ -234,6 +234,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn one_thread_starts_children_one_after_another_each_with_its_own_arguments() {
+        // A current-thread runtime: every start below runs on this thread and so on the
+        // child stack it keeps, also right after a child that failed before `execve`.
+        let reaper = Reaper::start().unwrap();
+        for i in 0..40 {
+            if i % 10 == 5 {
+                let mut sp = spec("sh", &["-c", "exit 0"]);
+                sp.cwd = Some("/no/such/dir".into());
+                assert!(spawn(&sp, &reaper).is_err());
+            }
+            let code = (i % 7).to_string();
+            let sp = spec("sh", &["-c", "echo \"$0 $1\"; exit \"$1\"", &i.to_string(), &code]);
+            let Spawned { output, exit, .. } = spawn(&sp, &reaper).unwrap();
+            assert_eq!(read_all(output), format!("{i} {code}\n"));
+            let state = tokio::time::timeout(Duration::from_secs(30), exit)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(state, ProcState::Exited { code: i % 7 });
+        }
+    }
+
+    #[tokio::test]
     async fn a_script_without_a_shebang_runs_in_sh_as_with_execvp() {
         let reaper = Reaper::start().unwrap();
         let dir = tempfile::tempdir().unwrap();

@@ -50,6 +50,8 @@ pub enum Holds {
 pub struct Startup {
     /// What each process waits for, the order of an ordered start-up included.
     deps: Vec<Vec<Dependency>>,
+    /// The reverse of `deps`: which processes wait for each one.
+    dependents: Vec<Vec<usize>>,
     launched: Vec<bool>,
     over: bool,
 }
@@ -70,8 +72,15 @@ impl Startup {
                 d
             })
             .collect();
+        let mut dependents = vec![Vec::new(); deps.len()];
+        for (i, d) in deps.iter().enumerate() {
+            for d in d {
+                dependents[d.on].push(i);
+            }
+        }
         Startup {
             launched: vec![false; deps.len()],
+            dependents,
             deps,
             over: false,
         }
@@ -164,6 +173,11 @@ impl Startup {
             .filter(|d| holds(d.condition, states[d.on].borrow()) != Holds::Yes)
             .copied()
             .collect()
+    }
+
+    /// The processes that wait for process `on` (what they wait for changes with its state).
+    pub fn dependents(&self, on: usize) -> impl Iterator<Item = usize> + '_ {
+        self.dependents[on].iter().copied()
     }
 
     /// Ends the sequence (the manager is shutting down).

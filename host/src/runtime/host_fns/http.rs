@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use reqwest::header::LOCATION;
@@ -39,7 +39,10 @@ const MAX_PINNED: usize = 64;
 /// A verifier with a `ca_file` gets clients of their own that also trust it, kept the same
 /// way.
 pub(crate) struct Clients {
-    plain: reqwest::Client,
+    /// Built on first use: a client loads and parses the system's root certificates,
+    /// which takes milliseconds and a few hundred KiB that a manager whose verifiers make
+    /// no HTTP request (or that has none) should not pay for.
+    plain: OnceLock<reqwest::Client>,
     pinned: Mutex<HashMap<PinKey, reqwest::Client>>,
 }
 
@@ -50,7 +53,7 @@ type PinKey = (Option<PathBuf>, String, Vec<SocketAddr>);
 impl Clients {
     pub(crate) fn new() -> Clients {
         Clients {
-            plain: builder().build().unwrap_or_default(),
+            plain: OnceLock::new(),
             pinned: Mutex::new(HashMap::new()),
         }
     }
@@ -65,7 +68,10 @@ impl Clients {
     ) -> Result<reqwest::Client, String> {
         let by_address = host.parse::<IpAddr>().is_ok();
         if by_address && ca.is_none() {
-            return Ok(self.plain.clone());
+            let plain = self
+                .plain
+                .get_or_init(|| builder().build().unwrap_or_default());
+            return Ok(plain.clone());
         }
         let key = match by_address {
             true => (ca.map(|c| c.path.clone()), String::new(), Vec::new()),

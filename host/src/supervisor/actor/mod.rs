@@ -68,7 +68,7 @@ pub fn start(plan: Plan, runtime: Runtime, console: Console) -> std::io::Result<
     let first = Arc::new(Snapshot {
         phase: Phase::Launching,
         processes: (0..slots.len())
-            .map(|i| record(&slots, &startup, i))
+            .map(|i| Arc::new(record(&slots, &startup, i)))
             .collect(),
         startup_failure: None,
     });
@@ -80,6 +80,7 @@ pub fn start(plan: Plan, runtime: Runtime, console: Console) -> std::io::Result<
     };
     let actor = Actor {
         changed: vec![false; slots.len()],
+        published_over: false,
         slots,
         plan,
         runtime,
@@ -205,6 +206,9 @@ struct Actor {
     slots: Vec<Slot>,
     /// Which slots changed since the last publish.
     changed: Vec<bool>,
+    /// Whether the start-up was over at the last publish (its end changes the records of
+    /// the processes it held back).
+    published_over: bool,
     startup: Startup,
     phase: Phase,
     snapshot_tx: watch::Sender<Arc<Snapshot>>,
@@ -527,36 +531,54 @@ impl Actor {
     }
 
     /// Publishes a new snapshot if a record changed, with an event for each that did.
+    ///
+    /// Only the records that may have changed are derived again: those of the processes
+    /// whose state changed, of the processes the start-up holds back on them (their
+    /// `waiting_for` follows their dependencies), and all of them once when the start-up
+    /// ends. The rest are shared with the previous snapshot, so one change costs one record
+    /// however many processes there are.
     fn publish(&mut self) {
-        if !self.changed.iter().any(|c| *c) && self.startup.is_over() {
+        let over = self.startup.is_over();
+        if over != self.published_over {
+            self.published_over = over;
+            self.changed.fill(true);
+        }
+        if !over {
+            // Only the states that changed: marking as we go would mark the dependents of
+            // a dependent, and so on down a whole ordered start-up.
+            let moved: Vec<usize> = (0..self.changed.len())
+                .filter(|&i| self.changed[i])
+                .collect();
+            for on in moved {
+                for dependent in self.startup.dependents(on) {
+                    self.changed[dependent] |= self.startup.holds_back(dependent);
+                }
+            }
+        }
+        if !self.changed.contains(&true) {
             return;
         }
         let old = self.snapshot_tx.borrow().clone();
-        let mut processes = Vec::with_capacity(self.slots.len());
+        let mut processes = old.processes.clone();
         let mut any = false;
-        for idx in 0..self.slots.len() {
-            let was = &old.processes[idx];
-            // A process held back by the start-up waits on others: its record follows them.
-            let changed = std::mem::take(&mut self.changed[idx]) || self.startup.holds_back(idx);
-            if !changed {
-                processes.push(was.clone());
+        for (idx, was) in processes.iter_mut().enumerate() {
+            if !std::mem::take(&mut self.changed[idx]) {
                 continue;
             }
             let now = self.info(idx);
-            if now != *was {
+            if now != **was {
                 any = true;
+                *was = Arc::new(now);
                 let _ = self.events.send(Event::Process {
-                    process: Box::new(now.clone()),
+                    process: was.clone(),
                 });
             }
-            processes.push(now);
         }
         if any {
-            let startup_failure = old.startup_failure.clone();
             self.snapshot_tx.send_replace(Arc::new(Snapshot {
                 phase: self.phase,
                 processes,
-                startup_failure,
+                startup_failure: old.startup_failure.clone(),
             }));
         }
     }
