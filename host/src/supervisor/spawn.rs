@@ -245,7 +245,10 @@ mod tests {
                 assert!(spawn(&sp, &reaper).is_err());
             }
             let code = (i % 7).to_string();
-            let sp = spec("sh", &["-c", "echo \"$0 $1\"; exit \"$1\"", &i.to_string(), &code]);
+            let sp = spec(
+                "sh",
+                &["-c", "echo \"$0 $1\"; exit \"$1\"", &i.to_string(), &code],
+            );
             let Spawned { output, exit, .. } = spawn(&sp, &reaper).unwrap();
             assert_eq!(read_all(output), format!("{i} {code}\n"));
             let state = tokio::time::timeout(Duration::from_secs(30), exit)
