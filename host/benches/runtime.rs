@@ -8,7 +8,8 @@
 //! 5. CPU of 100 HTTP and 100 TCP verifiers waiting on closed loopback ports
 //!    (`PYMANAGER_BENCH_CLOSED_S`, default 30 s).
 //!
-//! `cargo bench -p pymanager --bench runtime -- waiting` runs only 4 and 5.
+//! `cargo bench -p pymanager --bench runtime -- waiting` runs only 4 and 5, `-- instantiate`
+//! only 3 (e.g. under `perf record`).
 //!
 //! `PYMANAGER_WASM_POOLING=1` runs it with the pooling allocator instead of on-demand
 //! instance allocation (the default), for comparison. The figures are written up in docs/verifiers.md.
@@ -130,6 +131,9 @@ async fn run() {
     };
     if only_waiting {
         return waiting(options).await;
+    }
+    if std::env::args().any(|a| a == "instantiate") {
+        return instantiate_and_call(options).await;
     }
     let mut decls: Vec<ModuleDecl> = BUILTINS.iter().filter_map(|b| b.decl()).collect();
     decls.push(good());
