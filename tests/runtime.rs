@@ -783,6 +783,129 @@ async fn a_call_longer_than_the_call_timeout_is_cut() {
     );
 }
 
+/// Waits until `n` verifications of `rt` are parked (waiting with no instance alive).
+async fn parked(rt: &Runtime, n: usize) {
+    let started = std::time::Instant::now();
+    while rt.parked_now() != n {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{} verifications parked, not {n}",
+            rt.parked_now()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_wait_parks_and_the_replayed_verifier_goes_on_where_it_was() {
+    let rt = runtime(vec![external(
+        "good",
+        "good",
+        HostGrants::none(),
+        Limits::default(),
+    )])
+    .await;
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let (tx, rx) = watch::channel(ProcState::Running { pid: 7 });
+    let out = Arc::new(OutputLog::new());
+    let view = ProcessView::new(
+        rx,
+        out.clone(),
+        CancellationToken::new(),
+        Arc::new(move |_, msg: &str| sink.lock().unwrap().push(msg.to_string())),
+    );
+    let said = || lines.lock().unwrap().clone();
+    let verify = tokio::spawn({
+        let rt = rt.clone();
+        async move {
+            rt.verify(
+                &vref("good", "Journey"),
+                r#"{"sleep_ms": 400, "pattern": "^ready on (\\d+)$", "timeout": 60}"#,
+                view,
+            )
+            .await
+        }
+    });
+    // Waits until the verifier has logged `n` lines and is parked again.
+    let at = |n: usize| {
+        let said = &said;
+        let rt = &rt;
+        let verify = &verify;
+        async move {
+            let started = std::time::Instant::now();
+            while said().len() < n || rt.parked_now() != 1 {
+                assert!(started.elapsed() < Duration::from_secs(120), "{:?}", said());
+                assert!(!verify.is_finished(), "ended early; it said {:?}", said());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    // The sleep parks, then the wait for a line (none printed yet).
+    at(2).await;
+    out.push("warming up");
+    out.push("ready on 8080");
+    // Then the wait for the exit parks.
+    at(3).await;
+    tx.send(ProcState::Exited { code: 3 }).unwrap();
+    bounded(verify).await.unwrap().unwrap();
+    assert_eq!(rt.parked_now(), 0);
+    // Each line once: a replay answers `log` from the journal and shows nothing again.
+    assert_eq!(
+        said(),
+        vec![
+            "start, process running (pid 7)",
+            "slept",
+            "saw ready on 8080",
+            "ended: exited with code 3",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parked_verification_ends_at_shutdown_and_when_dropped() {
+    let rt = runtime(vec![external(
+        "good",
+        "good",
+        HostGrants::none(),
+        Limits::default(),
+    )])
+    .await;
+    let token = CancellationToken::new();
+    let (_tx, rx) = watch::channel(ProcState::Running { pid: 1 });
+    let view = ProcessView::new(
+        rx,
+        Arc::new(OutputLog::new()),
+        token.clone(),
+        Arc::new(|_, _: &str| {}),
+    );
+    let waiting = tokio::spawn({
+        let rt = rt.clone();
+        let view = view.clone();
+        async move {
+            rt.verify(&vref("good", "WaitEnd"), r#"{"timeout": 600}"#, view)
+                .await
+        }
+    });
+    parked(&rt, 1).await;
+    // Dropped while parked: the count goes down, nothing is left waiting.
+    let dropped = tokio::spawn({
+        let rt = rt.clone();
+        let view = view.clone();
+        async move {
+            rt.verify(&vref("good", "WaitEnd"), r#"{"timeout": 600}"#, view)
+                .await
+        }
+    });
+    parked(&rt, 2).await;
+    dropped.abort();
+    parked(&rt, 1).await;
+    token.cancel();
+    let e = err(bounded(waiting).await.unwrap());
+    assert_eq!(e, "still running (pid 1)");
+    assert_eq!(rt.parked_now(), 0);
+}
+
 // ---------------------------------------------------------------------------------------
 // External modules: loading, names, arguments, logs.
 
@@ -797,12 +920,17 @@ async fn an_external_module_lists_validates_and_logs() {
     .await;
     assert_eq!(
         rt.names("good"),
-        Some(vec!["Trivial".to_string(), "WaitEnd".into(), "Say".into()])
+        Some(vec![
+            "Trivial".to_string(),
+            "WaitEnd".into(),
+            "Say".into(),
+            "Journey".into()
+        ])
     );
     let e = rt.validate(&vref("good", "Nope"), "{}").await.unwrap_err();
     assert_eq!(
         e.0,
-        "module 'good' has no verifier 'Nope' (it provides: Trivial, WaitEnd, Say)"
+        "module 'good' has no verifier 'Nope' (it provides: Trivial, WaitEnd, Say, Journey)"
     );
     let e = rt
         .validate(&vref("good", "Say"), r#"{"message": ""}"#)
@@ -1008,7 +1136,7 @@ async fn a_swapped_or_tampered_cache_entry_is_compiled_again_never_loaded() {
     );
     assert_eq!(
         rt.names("good").unwrap(),
-        ["Trivial", "WaitEnd", "Say"],
+        ["Trivial", "WaitEnd", "Say", "Journey"],
         "good's own verifiers, not the planted ones"
     );
     let (view, _tx, _) = running();

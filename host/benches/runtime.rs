@@ -225,21 +225,17 @@ async fn waiting(options: RuntimeOptions) {
             runtime.verify(&v, r#"{"timeout": 600}"#, view).await
         }));
     }
-    // A verifier's store holds its view (one receiver of the state); waiting in
-    // `wait-exit`, the host function holds a clone of the view and the wait one of the
-    // receiver: all of them wait once the bench's receiver and three per verifier exist.
+    // Each one parks in `wait-exit` (its instance dropped, see `runtime::journal`).
     let started = Instant::now();
-    while tx.receiver_count() < 1 + 3 * WAITERS {
+    while runtime.parked_now() < WAITERS {
         assert!(
             started.elapsed() < Duration::from_secs(600),
             "only {} of {WAITERS} verifiers reached their wait",
-            tx.receiver_count().saturating_sub(1 + WAITERS) / 2
+            runtime.parked_now()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let reached = started.elapsed();
-    // Let the last ones settle (their host call has started; the fiber switch follows).
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let during = Memory::now();
     let maps = rss_by_mapping_size();
     let cpu_before = cpu_time();

@@ -8,8 +8,11 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "verifier-module",
     // `wait-output` may trap: the scans it runs are charged to the guest's CPU time, and
-    // a guest over its budget is stopped there like one caught computing.
+    // a guest over its budget is stopped there like one caught computing. The three waits
+    // also stop the guest to park a long wait (see `runtime::journal`).
     imports: {
+        "pymanager:verifier/host.wait-exit": async | trappable,
+        "pymanager:verifier/host.sleep": async | trappable,
         "pymanager:verifier/host.wait-output": async | trappable,
         "pymanager:verifier/probe.wait-output": async | trappable,
         default: async,

@@ -19,6 +19,7 @@ mod engine;
 mod forbidden;
 pub mod host_fns;
 mod imports;
+mod journal;
 pub mod python;
 mod state;
 pub mod trust;
@@ -41,7 +42,7 @@ use crate::process_view::ProcessView;
 use bindings::{EXPORT_NAME, VerifierModule, VerifierModulePre};
 use cache::DiskCache;
 use engine::Ticker;
-use state::{HostState, Mode, ModuleInfo, Shared};
+use state::{CallState, HostState, Mode, ModuleInfo, Shared};
 
 /// Loads verifier modules once per run and runs their verifiers; cheap to clone.
 #[derive(Clone)]
@@ -86,6 +87,7 @@ pub struct LoadReport {
 }
 
 /// What a call into a guest is for.
+#[derive(Clone, Copy)]
 enum Call<'a> {
     Names,
     Validate(&'a str, &'a str),
@@ -118,6 +120,7 @@ impl Runtime {
             http: host_fns::http::Clients::new(),
             ca_files: trust::CaFiles::default(),
             ticker: Ticker::start(engine.clone()),
+            parked: Default::default(),
         });
         Ok(Runtime {
             inner: Arc::new(Inner {
@@ -265,6 +268,15 @@ impl Runtime {
         verdict.map(|()| warnings).map_err(VerifyError)
     }
 
+    /// Verifications parked at this moment: waiting (for an exit, a line, the end of a
+    /// sleep) with no instance alive, see [`journal`]. For the bench and the tests.
+    pub fn parked_now(&self) -> usize {
+        self.inner
+            .shared
+            .parked
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Runs a verifier against a process; cancel-safe (dropping the future stops the guest).
     ///
     /// The call is bounded by the module's `limits.timeout_s` if it sets one, else by the
@@ -316,7 +328,9 @@ impl Runtime {
     }
 
     /// One call into a fresh instance, under the module's limits; its `http-request` calls
-    /// trust `ca_file` besides the system's roots.
+    /// trust `ca_file` besides the system's roots. A verification that parks (see
+    /// [`journal`]) runs in a fresh instance again after each parked wait, within the same
+    /// bound.
     #[allow(clippy::too_many_arguments)]
     async fn call(
         &self,
@@ -328,53 +342,111 @@ impl Runtime {
         bound: CallBound,
         ca_file: Option<Arc<trust::CaFile>>,
     ) -> Result<Returned, VerifyError> {
+        let shared = &self.inner.shared;
+        let _running = shared.ticker.running();
+        let deadline = bound
+            .limit()
+            .map(|limit| tokio::time::Instant::now() + limit);
+        let mut state = CallState::new(info, mode, ca_file);
+        loop {
+            let mut store = self.store(info, state);
+            let outcome = within(deadline, run(&mut store, pre, call)).await;
+            let parked = store.data_mut().parked.take();
+            if let (Ok(Err(_)), Some(wait)) = (&outcome, parked) {
+                state = store.into_data().call;
+                match within(deadline, wait.wait(&mut state, shared)).await {
+                    Ok(Ok(answer)) => {
+                        state.journal.resume(answer);
+                        continue;
+                    }
+                    Ok(Err(e)) => {
+                        host_fns::log::report_dropped(&mut state, true);
+                        let why = if state.cpu.exceeded {
+                            cpu_exceeded(who, &info.limits)
+                        } else {
+                            format!("verifier {who} crashed: {e}")
+                        };
+                        return Err(VerifyError(why));
+                    }
+                    Err(_) => {
+                        host_fns::log::report_dropped(&mut state, true);
+                        return Err(VerifyError(bound.exceeded(who)));
+                    }
+                }
+            }
+            host_fns::log::report_dropped(&mut store.data_mut().call, true);
+            return match outcome {
+                Ok(Ok(r)) => Ok(r),
+                Ok(Err(e)) => Err(VerifyError(describe_failure(
+                    who,
+                    &info.limits,
+                    store.data(),
+                    &e,
+                ))),
+                Err(_) => Err(VerifyError(bound.exceeded(who))),
+            };
+        }
+    }
+
+    /// A store for one instance of `call`: its memory capped, its CPU time metered by
+    /// epoch ticks.
+    fn store(&self, info: &Arc<ModuleInfo>, call: CallState) -> Store<HostState> {
         let inner = &self.inner;
-        let state = HostState::new(info.clone(), mode, inner.shared.clone(), ca_file);
+        let state = HostState::new(info.clone(), inner.shared.clone(), call);
         let mut store = Store::new(&inner.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut cx| {
-            if cx.data_mut().tick() {
+            if cx.data_mut().call.cpu.tick() {
                 Ok(UpdateDeadline::Yield(1))
             } else {
                 Err(wasmtime::format_err!("CPU time limit reached"))
             }
         });
-        let _running = inner.shared.ticker.running();
-        let limits = info.limits;
-        let run = async {
-            let instance = pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| e.context(COULD_NOT_START))?;
-            let guest = instance.pymanager_verifier_verifier();
-            Ok::<_, wasmtime::Error>(match call {
-                Call::Names => Returned::Names(guest.call_names(&mut store).await?),
-                Call::Validate(name, args) => {
-                    let r = guest.call_validate(&mut store, name, args).await?;
-                    Returned::Checked(r, std::mem::take(&mut store.data_mut().warnings))
-                }
-                Call::Verify(name, args) => {
-                    Returned::Checked(guest.call_verify(&mut store, name, args).await?, Vec::new())
-                }
-            })
-        };
-        let outcome = match bound.limit() {
-            Some(limit) => tokio::time::timeout(limit, run).await,
-            None => Ok(run.await),
-        };
-        host_fns::log::report_dropped(store.data_mut(), true);
-        match outcome {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(VerifyError(describe_failure(
-                who,
-                &limits,
-                store.data(),
-                &e,
-            ))),
-            Err(_) => Err(VerifyError(bound.exceeded(who))),
-        }
+        store
     }
+}
+
+/// Instantiates the component in `store` and makes `call`.
+async fn run(
+    store: &mut Store<HostState>,
+    pre: &VerifierModulePre<HostState>,
+    call: Call<'_>,
+) -> wasmtime::Result<Returned> {
+    let instance = pre
+        .instantiate_async(&mut *store)
+        .await
+        .map_err(|e| e.context(COULD_NOT_START))?;
+    let guest = instance.pymanager_verifier_verifier();
+    Ok(match call {
+        Call::Names => Returned::Names(guest.call_names(&mut *store).await?),
+        Call::Validate(name, args) => {
+            let r = guest.call_validate(&mut *store, name, args).await?;
+            Returned::Checked(r, std::mem::take(&mut store.data_mut().warnings))
+        }
+        Call::Verify(name, args) => Returned::Checked(
+            guest.call_verify(&mut *store, name, args).await?,
+            Vec::new(),
+        ),
+    })
+}
+
+/// `fut`, cut at `deadline` if there is one.
+async fn within<F: std::future::Future>(
+    deadline: Option<tokio::time::Instant>,
+    fut: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d, fut).await,
+        None => Ok(fut.await),
+    }
+}
+
+fn cpu_exceeded(who: &str, limits: &Limits) -> String {
+    format!(
+        "verifier {who} ran longer than {} of CPU time",
+        human_duration(limits.cpu_time)
+    )
 }
 
 /// Context of an instantiation failure (e.g. every pooled instance slot is in use).
@@ -388,11 +460,8 @@ fn describe_failure(who: &str, limits: &Limits, st: &HostState, e: &wasmtime::Er
             human_bytes(limits.memory_bytes)
         );
     }
-    if st.cpu_exceeded {
-        return format!(
-            "verifier {who} ran longer than {} of CPU time",
-            human_duration(limits.cpu_time)
-        );
+    if st.call.cpu.exceeded {
+        return cpu_exceeded(who, limits);
     }
     if e.to_string() == COULD_NOT_START {
         let root = e.chain().last().map(|c| c.to_string()).unwrap_or_default();

@@ -1,5 +1,6 @@
 //! What a store holds for one call into a guest: an empty WASI context, the memory cap,
-//! the CPU budget, and the call's context (which module, which process, which mode).
+//! and the call's context (which module, which process, which mode, its CPU budget),
+//! which outlives the instance when the call parks.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::engine::Ticker;
+use super::journal::{Journal, MonotonicClock, Parked, WallClock};
 use super::types::{Grants, Limits};
 use crate::process_view::ProcessView;
 
@@ -40,48 +42,140 @@ pub(crate) struct Shared {
     pub http: super::host_fns::http::Clients,
     pub ca_files: super::trust::CaFiles,
     pub ticker: Arc<Ticker>,
+    /// Verifications parked now (waiting with no instance alive).
+    pub parked: std::sync::atomic::AtomicUsize,
 }
 
-/// The data of one store, i.e. of one call into one fresh instance.
+/// The data of one store, i.e. of one instance a call runs in (a parked call runs in
+/// several, one after another: see [`super::journal`]).
 pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub stderr: MemoryOutputPipe,
     pub memory: MemoryCap,
-    pub cpu_ticks: u64,
-    /// CPU time spent for the guest outside it (scans of the output it asked for).
-    pub cpu_charged: Duration,
-    pub cpu_exceeded: bool,
+    pub module: Arc<ModuleInfo>,
+    pub shared: Arc<Shared>,
+    /// What outlives this instance: the call's mode, budgets, clock and journal.
+    pub call: CallState,
+    /// Warnings the guest logged while validating (its `warn` and `error` lines).
+    pub warnings: Vec<String>,
+    /// The long wait the guest asked for, when its instance was stopped to park it.
+    pub parked: Option<Parked>,
+}
+
+/// The part of a call that outlives each instance it runs in: a parked verification keeps
+/// only this (and its journal's answers) while it waits.
+pub(crate) struct CallState {
+    pub mode: Mode,
+    pub cpu: CpuMeter,
     /// What the guest's `log` lines may still use in this call.
     pub log_budget: LogBudget,
-    pub module: Arc<ModuleInfo>,
-    pub mode: Mode,
+    /// When the call started: `elapsed-ms` counts from here, across parks.
     pub started: Instant,
-    pub shared: Arc<Shared>,
     /// The CA file the verifier's `ca_file` names: its `https://` requests trust it besides
     /// the system's roots.
     pub ca_file: Option<Arc<super::trust::CaFile>>,
-    /// Warnings the guest logged while validating (its `warn` and `error` lines).
-    pub warnings: Vec<String>,
+    pub journal: Journal,
+}
+
+impl CallState {
+    /// A call in `mode` by `module`, with nothing spent yet.
+    pub(crate) fn new(
+        module: &ModuleInfo,
+        mode: Mode,
+        ca_file: Option<Arc<super::trust::CaFile>>,
+    ) -> CallState {
+        let journal = match mode {
+            Mode::Verify(_) => Journal::new(),
+            Mode::Load | Mode::Validate => Journal::off(),
+        };
+        CallState {
+            mode,
+            cpu: CpuMeter::new(module.limits.cpu_time),
+            log_budget: LogBudget::default(),
+            started: Instant::now(),
+            ca_file,
+            journal,
+        }
+    }
+
+    /// The process, when verifying.
+    pub(crate) fn view(&self) -> Option<&ProcessView> {
+        match &self.mode {
+            Mode::Verify(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// The CPU time a call has used, against its budget: epoch ticks that found the guest
+/// executing, plus what the host spent on its behalf (scans of the output it asked for).
+#[derive(Debug)]
+pub(crate) struct CpuMeter {
+    budget: Duration,
+    ticks: u64,
+    charged: Duration,
+    pub exceeded: bool,
+}
+
+impl CpuMeter {
+    fn new(budget: Duration) -> CpuMeter {
+        CpuMeter {
+            budget,
+            ticks: 0,
+            charged: Duration::ZERO,
+            exceeded: false,
+        }
+    }
+
+    /// Called on each epoch tick that found the guest executing: true while it is within
+    /// its budget.
+    pub(crate) fn tick(&mut self) -> bool {
+        self.ticks += 1;
+        self.check()
+    }
+
+    fn spent(&self) -> Duration {
+        let ticks = super::engine::TICK * u32::try_from(self.ticks).unwrap_or(u32::MAX);
+        ticks.saturating_add(self.charged)
+    }
+
+    fn check(&mut self) -> bool {
+        if self.spent() > self.budget {
+            self.exceeded = true;
+        }
+        !self.exceeded
+    }
+
+    /// CPU time the guest may still use in this call.
+    pub(crate) fn left(&self) -> Duration {
+        self.budget.saturating_sub(self.spent())
+    }
+
+    /// Charges CPU time spent on the guest's behalf outside it; false once over budget.
+    pub(crate) fn charge(&mut self, spent: Duration) -> bool {
+        self.charged = self.charged.saturating_add(spent);
+        self.check()
+    }
 }
 
 impl HostState {
     /// A state with nothing granted through WASI: no preopened directories, no
     /// environment, no arguments, no sockets, no stdin; stdout discarded; stderr kept
-    /// (bounded) for crash messages. `ca_file` is trusted by its `http-request` calls.
-    pub(crate) fn new(
-        module: Arc<ModuleInfo>,
-        mode: Mode,
-        shared: Arc<Shared>,
-        ca_file: Option<Arc<super::trust::CaFile>>,
-    ) -> HostState {
+    /// (bounded) for crash messages.
+    pub(crate) fn new(module: Arc<ModuleInfo>, shared: Arc<Shared>, call: CallState) -> HostState {
         let stderr = MemoryOutputPipe::new(STDERR_KEPT);
-        let wasi = WasiCtx::builder()
-            .allow_tcp(false)
+        let mut wasi = WasiCtx::builder();
+        wasi.allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
-            .stderr(stderr.clone())
-            .build();
+            .stderr(stderr.clone());
+        if let Some(clock) = call.journal.clock() {
+            // A replayed guest reads the clocks as they were the first time.
+            wasi.monotonic_clock(MonotonicClock(clock.clone()))
+                .wall_clock(WallClock(clock));
+        }
+        let wasi = wasi.build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_HOST_RESOURCES);
         HostState {
@@ -94,56 +188,17 @@ impl HostState {
                 table_elements: 0,
                 hit: false,
             },
-            cpu_ticks: 0,
-            cpu_charged: Duration::ZERO,
-            cpu_exceeded: false,
-            log_budget: LogBudget::default(),
             module,
-            mode,
-            started: Instant::now(),
             shared,
-            ca_file,
+            call,
             warnings: Vec::new(),
+            parked: None,
         }
-    }
-
-    /// Called on each epoch tick that found this guest executing: true while it is within
-    /// its CPU budget.
-    pub(crate) fn tick(&mut self) -> bool {
-        self.cpu_ticks += 1;
-        self.check_cpu()
-    }
-
-    /// CPU time used so far: ticks caught executing, plus what was charged.
-    fn cpu_spent(&self) -> Duration {
-        let ticks = super::engine::TICK * u32::try_from(self.cpu_ticks).unwrap_or(u32::MAX);
-        ticks.saturating_add(self.cpu_charged)
-    }
-
-    fn check_cpu(&mut self) -> bool {
-        if self.cpu_spent() > self.module.limits.cpu_time {
-            self.cpu_exceeded = true;
-        }
-        !self.cpu_exceeded
-    }
-
-    /// CPU time the guest may still use in this call.
-    pub(crate) fn cpu_left(&self) -> Duration {
-        self.module.limits.cpu_time.saturating_sub(self.cpu_spent())
-    }
-
-    /// Charges CPU time spent on the guest's behalf outside it; false once over budget.
-    pub(crate) fn charge(&mut self, spent: Duration) -> bool {
-        self.cpu_charged = self.cpu_charged.saturating_add(spent);
-        self.check_cpu()
     }
 
     /// The process, when verifying.
     pub(crate) fn view(&self) -> Option<&ProcessView> {
-        match &self.mode {
-            Mode::Verify(v) => Some(v),
-            _ => None,
-        }
+        self.call.view()
     }
 
     /// The last lines the guest wrote to stderr, on one line.
@@ -160,7 +215,7 @@ impl HostState {
 
     /// Time since the call started (what `elapsed-ms` reports).
     pub(crate) fn elapsed(&self) -> Duration {
-        self.started.elapsed()
+        self.call.started.elapsed()
     }
 }
 
@@ -324,10 +379,12 @@ mod tests {
                     http: super::super::host_fns::http::Clients::new(),
                     ca_files: super::super::trust::CaFiles::default(),
                     ticker,
+                    parked: Default::default(),
                 }),
             )
         };
-        let mut st = HostState::new(module, Mode::Load, shared, None);
+        let call = CallState::new(&module, Mode::Load, None);
+        let mut st = HostState::new(module, shared, call);
         let table = st.ctx().table;
         let mut held = Vec::new();
         for i in 0..MAX_HOST_RESOURCES {

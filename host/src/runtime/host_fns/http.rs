@@ -129,7 +129,11 @@ pub(crate) async fn request(st: &mut HostState, req: Request) -> Result<Response
         )
     })?;
     check_scheme(&url)?;
-    let (module, shared, ca) = (st.module.clone(), st.shared.clone(), st.ca_file.clone());
+    let (module, shared, ca) = (
+        st.module.clone(),
+        st.shared.clone(),
+        st.call.ca_file.clone(),
+    );
     let _waiting = st.shared.ticker.waiting();
     let timeout = Duration::from_millis(req.timeout_ms.into());
     let shown = url.to_string();

@@ -2,7 +2,7 @@
 //! validating, a `warn` or `error` line is a warning about the config instead.
 
 use super::super::bindings::pymanager::verifier::types::Level as WitLevel;
-use super::super::state::{HostState, LOG_BURST, LOG_PER_SECOND, Mode};
+use super::super::state::{CallState, HostState, LOG_BURST, LOG_PER_SECOND, Mode};
 use crate::process_view::Level;
 
 /// A guest's line is cut here, so that a guest cannot flood the log with one call.
@@ -11,7 +11,7 @@ const MAX_LINE: usize = 4096;
 const MAX_WARNINGS: usize = 32;
 
 pub(crate) fn log(st: &mut HostState, level: WitLevel, message: &str) {
-    if matches!(st.mode, Mode::Validate) {
+    if matches!(st.call.mode, Mode::Validate) {
         // The config's warnings: what the verifier ignores or doubts in its arguments.
         if matches!(level, WitLevel::Warn | WitLevel::Error) && st.warnings.len() < MAX_WARNINGS {
             st.warnings.push(one_line(message));
@@ -22,10 +22,10 @@ pub(crate) fn log(st: &mut HostState, level: WitLevel, message: &str) {
     if st.view().is_none() {
         return;
     }
-    if !st.log_budget.take() {
+    if !st.call.log_budget.take() {
         return;
     }
-    report_dropped(st, false);
+    report_dropped(&mut st.call, false);
     let Some(view) = st.view() else { return };
     let level = match level {
         WitLevel::Error => Level::Error,
@@ -38,7 +38,7 @@ pub(crate) fn log(st: &mut HostState, level: WitLevel, message: &str) {
 
 /// Says how many lines the log budget dropped since it was last said, if any: when the
 /// call ends (`at_end`), and every few seconds while it runs.
-pub(crate) fn report_dropped(st: &mut HostState, at_end: bool) {
+pub(crate) fn report_dropped(st: &mut CallState, at_end: bool) {
     let dropped = st.log_budget.take_dropped(at_end);
     if dropped == 0 {
         return;

@@ -9,6 +9,10 @@
 //! | `sleep`, `elapsed-ms` | [`clock`] |
 //! | `log` | [`log`] |
 //!
+//! Every call of a verification is journaled, and a long wait parks (see
+//! [`super::journal`]): the functions here answer from the journal while a parked guest is
+//! replayed, and record what they answered live.
+//!
 //! The calls that can fail return a [`HostError`]: its kind goes to modules built against
 //! WIT 1.1.0 (through `probe`), its message alone to those built against 1.0.0 (through
 //! `host`'s functions of the same names), so both see the same words.
@@ -20,7 +24,10 @@ pub(crate) mod process;
 pub(crate) mod reach;
 pub(crate) mod tcp;
 
+use std::time::Duration;
+
 use super::bindings::pymanager::verifier::{host, probe, types};
+use super::journal::{Entry, Parked};
 use super::state::HostState;
 
 pub(crate) use types::{ErrorKind, HostError};
@@ -61,11 +68,32 @@ impl types::Host for HostState {}
 /// WIT 1.0.0's signatures: the message of a failure, without its kind.
 impl host::Host for HostState {
     async fn process_state(&mut self) -> types::ProcState {
-        process::state(self)
+        if let Some(s) = self.call.journal.replay(|e| match e {
+            Entry::ProcessState(s) => Some(*s),
+            _ => None,
+        }) {
+            return s;
+        }
+        let s = process::state(self);
+        self.call.journal.record(Entry::ProcessState(s));
+        s
     }
 
-    async fn wait_exit(&mut self, timeout_ms: u32) -> Option<types::ProcState> {
-        process::wait_exit(self, timeout_ms).await
+    async fn wait_exit(&mut self, timeout_ms: u32) -> wasmtime::Result<Option<types::ProcState>> {
+        if let Some(s) = self.call.journal.replay(|e| match e {
+            Entry::WaitExit(s) => Some(*s),
+            _ => None,
+        }) {
+            return Ok(s);
+        }
+        let timeout = Duration::from_millis(timeout_ms.into());
+        let running = self.view().is_some_and(|v| !v.state().has_ended());
+        if running && self.call.journal.should_park(timeout) {
+            return park(self, Parked::Exit(timeout));
+        }
+        let s = process::wait_exit(self, timeout_ms).await;
+        self.call.journal.record(Entry::WaitExit(s));
+        Ok(s)
     }
 
     async fn wait_output(
@@ -73,13 +101,13 @@ impl host::Host for HostState {
         pattern: String,
         timeout_ms: u32,
     ) -> wasmtime::Result<Result<Option<String>, String>> {
-        Ok(process::wait_output(self, &pattern, timeout_ms)
+        Ok(wait_output(self, pattern, timeout_ms)
             .await?
             .map_err(|e| e.message))
     }
 
     async fn http_request(&mut self, request: types::Request) -> Result<types::Response, String> {
-        http::request(self, request).await.map_err(|e| e.message)
+        http_request(self, request).await.map_err(|e| e.message)
     }
 
     async fn tcp_connect(
@@ -88,21 +116,49 @@ impl host::Host for HostState {
         port: u16,
         timeout_ms: u32,
     ) -> Result<(), String> {
-        tcp::connect(self, &host, port, timeout_ms)
+        tcp_connect(self, host, port, timeout_ms)
             .await
             .map_err(|e| e.message)
     }
 
-    async fn sleep(&mut self, ms: u32) -> bool {
-        clock::sleep(self, ms).await
+    async fn sleep(&mut self, ms: u32) -> wasmtime::Result<bool> {
+        if let Some(b) = self.call.journal.replay(|e| match e {
+            Entry::Sleep(b) => Some(*b),
+            _ => None,
+        }) {
+            return Ok(b);
+        }
+        let d = Duration::from_millis(ms.into());
+        if self.view().is_some() && self.call.journal.should_park(d) {
+            return park(self, Parked::Sleep(d));
+        }
+        let b = clock::sleep(self, ms).await;
+        self.call.journal.record(Entry::Sleep(b));
+        Ok(b)
     }
 
     async fn elapsed_ms(&mut self) -> u64 {
-        clock::elapsed_ms(self)
+        if let Some(ms) = self.call.journal.replay(|e| match e {
+            Entry::ElapsedMs(ms) => Some(*ms),
+            _ => None,
+        }) {
+            return ms;
+        }
+        let ms = clock::elapsed_ms(self);
+        self.call.journal.record(Entry::ElapsedMs(ms));
+        ms
     }
 
     async fn log(&mut self, level: types::Level, message: String) {
-        log::log(self, level, &message)
+        // A line logged before a park was shown then: its replay shows nothing.
+        if let Some(()) = self.call.journal.replay(|e| match e {
+            Entry::Log(l) if *l == level => Some(()),
+            _ => None,
+        }) {
+            return;
+        }
+        log::log(self, level, &message);
+        self.call.journal.record(Entry::Log(level));
     }
 }
 
@@ -113,14 +169,14 @@ impl probe::Host for HostState {
         pattern: String,
         timeout_ms: u32,
     ) -> wasmtime::Result<Result<Option<String>, HostError>> {
-        process::wait_output(self, &pattern, timeout_ms).await
+        wait_output(self, pattern, timeout_ms).await
     }
 
     async fn http_request(
         &mut self,
         request: types::Request,
     ) -> Result<types::Response, HostError> {
-        http::request(self, request).await
+        http_request(self, request).await
     }
 
     async fn tcp_connect(
@@ -129,8 +185,106 @@ impl probe::Host for HostState {
         port: u16,
         timeout_ms: u32,
     ) -> Result<(), HostError> {
-        tcp::connect(self, &host, port, timeout_ms).await
+        tcp_connect(self, host, port, timeout_ms).await
     }
+}
+
+/// Stops the guest to park its wait: the error unwinds it (a guest cannot catch it), and
+/// the runtime, seeing `parked` set, carries out the wait with the instance dropped.
+fn park<T>(st: &mut HostState, wait: Parked) -> wasmtime::Result<T> {
+    st.parked = Some(wait);
+    Err(wasmtime::format_err!("parked"))
+}
+
+/// `wait-output`, journaled; a long wait parks (after its pattern is checked).
+async fn wait_output(
+    st: &mut HostState,
+    pattern: String,
+    timeout_ms: u32,
+) -> wasmtime::Result<Result<Option<String>, HostError>> {
+    if let Some(answer) = st.call.journal.replay(|e| match e {
+        Entry::WaitOutput { pattern: p, answer } if *p == pattern => Some(answer.clone()),
+        _ => None,
+    }) {
+        return Ok(answer);
+    }
+    let timeout = Duration::from_millis(timeout_ms.into());
+    // A bad pattern is answered live, so that its error is recorded like any answer.
+    if st.view().is_some()
+        && st.call.journal.should_park(timeout)
+        && let Ok(re) = process::compile(&pattern)
+    {
+        return park(
+            st,
+            Parked::Output {
+                pattern,
+                re,
+                timeout,
+            },
+        );
+    }
+    let answer = process::wait_output(st, &pattern, timeout_ms).await?;
+    if st.call.journal.recording() {
+        let answer = answer.clone();
+        st.call
+            .journal
+            .record(Entry::WaitOutput { pattern, answer });
+    }
+    Ok(answer)
+}
+
+/// `http-request`, journaled (the request without its time-out is what must match).
+async fn http_request(
+    st: &mut HostState,
+    request: types::Request,
+) -> Result<types::Response, HostError> {
+    let same = |r: &types::Request| {
+        r.method == request.method
+            && r.url == request.url
+            && r.headers == request.headers
+            && r.body == request.body
+    };
+    if let Some(answer) = st.call.journal.replay(|e| match e {
+        Entry::Http { request: r, answer } if same(r) => Some(answer.clone()),
+        _ => None,
+    }) {
+        return answer;
+    }
+    if !st.call.journal.recording() {
+        return http::request(st, request).await;
+    }
+    let answer = http::request(st, request.clone()).await;
+    let entry = Entry::Http {
+        request,
+        answer: answer.clone(),
+    };
+    st.call.journal.record(entry);
+    answer
+}
+
+/// `tcp-connect`, journaled.
+async fn tcp_connect(
+    st: &mut HostState,
+    host: String,
+    port: u16,
+    timeout_ms: u32,
+) -> Result<(), HostError> {
+    if let Some(answer) = st.call.journal.replay(|e| match e {
+        Entry::Tcp {
+            host: h,
+            port: p,
+            answer,
+        } if *h == host && *p == port => Some(answer.clone()),
+        _ => None,
+    }) {
+        return answer;
+    }
+    let answer = tcp::connect(st, &host, port, timeout_ms).await;
+    if st.call.journal.recording() {
+        let answer = answer.clone();
+        st.call.journal.record(Entry::Tcp { host, port, answer });
+    }
+    answer
 }
 
 /// The refusal for reaching out while validating.

@@ -10,9 +10,9 @@ use std::time::Duration;
 use regex::{Regex, RegexBuilder};
 
 use super::super::bindings::pymanager::verifier::types::ProcState as WitState;
-use super::super::state::HostState;
+use super::super::state::{CpuMeter, HostState};
 use super::{ErrorKind, HostError, fail};
-use crate::process_view::{OUTPUT_HISTORY_LINES, ProcState, ReadFrom};
+use crate::process_view::{OUTPUT_HISTORY_LINES, ProcState, ProcessView, ReadFrom};
 
 /// Bound on the compiled size of a guest's pattern (the regex crate's own defence).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -24,6 +24,11 @@ fn to_wit(s: ProcState) -> WitState {
         ProcState::Exited { code } => WitState::Exited(code),
         ProcState::Signaled { signal } => WitState::Signaled(signal),
     }
+}
+
+/// The process's state in the form the guest sees.
+pub(crate) fn to_wit_state(s: ProcState) -> WitState {
+    to_wit(s)
 }
 
 pub(crate) fn state(st: &HostState) -> WitState {
@@ -64,7 +69,20 @@ pub(crate) async fn wait_output(
         return Ok(Ok(None));
     };
     let _waiting = st.shared.ticker.waiting();
-    let ends = view.output_wait_ends(Duration::from_millis(timeout_ms.into()));
+    let timeout = Duration::from_millis(timeout_ms.into());
+    Ok(Ok(read_until(&view, &mut st.call.cpu, &re, timeout).await?))
+}
+
+/// Reads `view`'s output from its start until a line matches `re` (that line), the wait
+/// ends (`None`: time-out, shutdown, exit), or the CPU budget is spent (an error). The
+/// live call and a parked one (see `runtime::journal`) both wait here.
+pub(crate) async fn read_until(
+    view: &ProcessView,
+    cpu: &mut CpuMeter,
+    re: &Regex,
+    timeout: Duration,
+) -> wasmtime::Result<Option<String>> {
+    let ends = view.output_wait_ends(timeout);
     tokio::pin!(ends);
     let mut reader = view.output().reader(ReadFrom::Start);
     // What was written before the call is read whatever the deadline; after that, the
@@ -81,15 +99,15 @@ pub(crate) async fn wait_output(
         if batch.is_empty() {
             tokio::select! {
                 biased;
-                _ = &mut ends => return Ok(Ok(None)),
+                _ = &mut ends => return Ok(None),
                 line = reader.next() => batch.push(line),
             }
         } else if before_deadline == 0 && futures::poll!(&mut ends).is_ready() {
-            return Ok(Ok(None));
+            return Ok(None);
         }
         before_deadline = before_deadline.saturating_sub(batch.len());
-        if let Some(found) = scan(st, &re, batch).await? {
-            return Ok(Ok(Some(found)));
+        if let Some(found) = scan(cpu, re, batch).await? {
+            return Ok(Some(found));
         }
     }
 }
@@ -98,13 +116,13 @@ pub(crate) async fn wait_output(
 /// early when the guest's budget is spent (an error: the guest is stopped) or when the
 /// call is dropped.
 async fn scan(
-    st: &mut HostState,
+    cpu: &mut CpuMeter,
     re: &Regex,
     lines: Vec<Arc<str>>,
 ) -> wasmtime::Result<Option<String>> {
-    let budget = st.cpu_left();
-    if budget.is_zero() || st.cpu_exceeded {
-        st.cpu_exceeded = true;
+    let budget = cpu.left();
+    if budget.is_zero() || cpu.exceeded {
+        cpu.exceeded = true;
         return Err(wasmtime::format_err!("CPU time limit reached"));
     }
     let re = re.clone();
@@ -130,7 +148,7 @@ async fn scan(
     .await
     .map_err(|e| wasmtime::format_err!("scanning the output failed: {e}"))?;
     drop(cancel);
-    if !st.charge(spent) {
+    if !cpu.charge(spent) {
         return Err(wasmtime::format_err!("CPU time limit reached"));
     }
     Ok(found)
