@@ -879,24 +879,17 @@ async fn a_parked_verification_ends_at_shutdown_and_when_dropped() {
         token.clone(),
         Arc::new(|_, _: &str| {}),
     );
-    let waiting = tokio::spawn({
-        let rt = rt.clone();
-        let view = view.clone();
-        async move {
+    let wait_end = || {
+        let (rt, view) = (rt.clone(), view.clone());
+        tokio::spawn(async move {
             rt.verify(&vref("good", "WaitEnd"), r#"{"timeout": 600}"#, view)
                 .await
-        }
-    });
+        })
+    };
+    let waiting = wait_end();
     parked(&rt, 1).await;
     // Dropped while parked: the count goes down, nothing is left waiting.
-    let dropped = tokio::spawn({
-        let rt = rt.clone();
-        let view = view.clone();
-        async move {
-            rt.verify(&vref("good", "WaitEnd"), r#"{"timeout": 600}"#, view)
-                .await
-        }
-    });
+    let dropped = wait_end();
     parked(&rt, 2).await;
     dropped.abort();
     parked(&rt, 1).await;
