@@ -61,6 +61,8 @@ pub(crate) struct HostState {
     pub warnings: Vec<String>,
     /// The long wait the guest asked for, when its instance was stopped to park it.
     pub parked: Option<Parked>,
+    /// The call's CPU ticks when this instance started.
+    ticks_at_start: u64,
 }
 
 /// The part of a call that outlives each instance it runs in: a parked verification keeps
@@ -190,10 +192,18 @@ impl HostState {
             },
             module,
             shared,
+            ticks_at_start: call.cpu.ticks,
             call,
             warnings: Vec::new(),
             parked: None,
         }
+    }
+
+    /// True if a live wait of `timeout` should park: the journal allows it, and the guest
+    /// has not computed for an epoch tick (10 ms) in this instance — a replay would do that
+    /// work again, so a guest that computes before it waits stays live.
+    pub(crate) fn may_park(&self, timeout: Duration) -> bool {
+        self.call.journal.should_park(timeout) && self.call.cpu.ticks == self.ticks_at_start
     }
 
     /// The process, when verifying.
@@ -361,8 +371,8 @@ mod tests {
         assert!(cap.table_growing(10, 10, None).unwrap());
     }
 
-    #[test]
-    fn a_call_holds_a_bounded_number_of_host_resources() {
+    /// A module and the shared parts of a runtime (its ticker stopped by the caller).
+    fn setup() -> (Arc<ModuleInfo>, Arc<Shared>) {
         let module = Arc::new(ModuleInfo {
             alias: "m".into(),
             grants: Grants {
@@ -370,19 +380,19 @@ mod tests {
             },
             limits: Limits::default(),
         });
-        let (engine_ticker, shared) = {
-            let engine = wasmtime::Engine::default();
-            let ticker = Ticker::start(engine);
-            (
-                ticker.clone(),
-                Arc::new(Shared {
-                    http: super::super::host_fns::http::Clients::new(),
-                    ca_files: super::super::trust::CaFiles::default(),
-                    ticker,
-                    parked: Default::default(),
-                }),
-            )
-        };
+        let shared = Arc::new(Shared {
+            http: super::super::host_fns::http::Clients::new(),
+            ca_files: super::super::trust::CaFiles::default(),
+            ticker: Ticker::start(wasmtime::Engine::default()),
+            parked: Default::default(),
+        });
+        (module, shared)
+    }
+
+    #[test]
+    fn a_call_holds_a_bounded_number_of_host_resources() {
+        let (module, shared) = setup();
+        let ticker = shared.ticker.clone();
         let call = CallState::new(&module, Mode::Load, None);
         let mut st = HostState::new(module, shared, call);
         let table = st.ctx().table;
@@ -391,6 +401,26 @@ mod tests {
             held.push(table.push(i).expect("within the cap"));
         }
         assert!(table.push(0usize).is_err(), "past the cap");
-        engine_ticker.stop();
+        ticker.stop();
+    }
+
+    #[test]
+    fn a_guest_that_computed_in_this_instance_waits_live() {
+        let (module, shared) = setup();
+        let ticker = shared.ticker.clone();
+        let (view, _tx, _) =
+            ProcessView::detached(crate::process_view::ProcState::Running { pid: 1 });
+        let call = CallState::new(&module, Mode::Verify(view), None);
+        let mut st = HostState::new(module.clone(), shared.clone(), call);
+        let long = Duration::from_secs(1);
+        assert!(st.may_park(long));
+        assert!(!st.may_park(Duration::from_millis(10)), "a short wait");
+        // Caught computing by one epoch tick: a replay would compute again.
+        assert!(st.call.cpu.tick());
+        assert!(!st.may_park(long));
+        // The next instance (after a park elsewhere) starts counting anew.
+        let st = HostState::new(module, shared, st.call);
+        assert!(st.may_park(long));
+        ticker.stop();
     }
 }

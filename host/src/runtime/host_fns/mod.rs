@@ -88,7 +88,7 @@ impl host::Host for HostState {
         }
         let timeout = Duration::from_millis(timeout_ms.into());
         let running = self.view().is_some_and(|v| !v.state().has_ended());
-        if running && self.call.journal.should_park(timeout) {
+        if running && self.may_park(timeout) {
             return park(self, Parked::Exit(timeout));
         }
         let s = process::wait_exit(self, timeout_ms).await;
@@ -129,7 +129,7 @@ impl host::Host for HostState {
             return Ok(b);
         }
         let d = Duration::from_millis(ms.into());
-        if self.view().is_some() && self.call.journal.should_park(d) {
+        if self.view().is_some() && self.may_park(d) {
             return park(self, Parked::Sleep(d));
         }
         let b = clock::sleep(self, ms).await;
@@ -211,7 +211,7 @@ async fn wait_output(
     let timeout = Duration::from_millis(timeout_ms.into());
     // A bad pattern is answered live, so that its error is recorded like any answer.
     if st.view().is_some()
-        && st.call.journal.should_park(timeout)
+        && st.may_park(timeout)
         && let Ok(re) = process::compile(&pattern)
     {
         return park(
