@@ -199,11 +199,17 @@ impl HostState {
         }
     }
 
-    /// True if a live wait of `timeout` should park: the journal allows it, and the guest
-    /// has not computed for an epoch tick (10 ms) in this instance — a replay would do that
-    /// work again, so a guest that computes before it waits stays live.
+    /// True if a live wait of `timeout` should park: the journal allows it, and what the
+    /// guest computed in this instance — what a replay would compute again, charged to its
+    /// budget — fits four times in what is left of its CPU budget. So a guest that computes
+    /// before it waits stays live before replays eat its budget, and one that was merely
+    /// caught by a tick or two (on a loaded machine a tick lands on any guest now and then)
+    /// still parks.
     pub(crate) fn may_park(&self, timeout: Duration) -> bool {
-        self.call.journal.should_park(timeout) && self.call.cpu.ticks == self.ticks_at_start
+        let ticks = u32::try_from(self.call.cpu.ticks - self.ticks_at_start).unwrap_or(u32::MAX);
+        let replay = super::engine::TICK.saturating_mul(ticks);
+        self.call.journal.should_park(timeout)
+            && replay.saturating_mul(REPLAYS_LEFT) <= self.call.cpu.left()
     }
 
     /// The process, when verifying.
@@ -237,6 +243,9 @@ impl WasiView for HostState {
         }
     }
 }
+
+/// How many more replays of its work a guest's CPU budget must hold for a wait to park.
+const REPLAYS_LEFT: u32 = 4;
 
 /// Lines a guest may log at once; past it, lines are dropped and counted.
 pub(crate) const LOG_BURST: u32 = 1000;
@@ -405,7 +414,7 @@ mod tests {
     }
 
     #[test]
-    fn a_guest_that_computed_in_this_instance_waits_live() {
+    fn a_guest_whose_replays_would_not_fit_its_cpu_budget_waits_live() {
         let (module, shared) = setup();
         let ticker = shared.ticker.clone();
         let (view, _tx, _) =
@@ -415,8 +424,13 @@ mod tests {
         let long = Duration::from_secs(1);
         assert!(st.may_park(long));
         assert!(!st.may_park(Duration::from_millis(10)), "a short wait");
-        // Caught computing by one epoch tick: a replay would compute again.
+        // Caught by a tick: a replay costs ~10 ms, which the 5 s budget holds many times.
         assert!(st.call.cpu.tick());
+        assert!(st.may_park(long));
+        // A second of work in this instance: four replays would not fit in the 4 s left.
+        for _ in 0..100 {
+            assert!(st.call.cpu.tick());
+        }
         assert!(!st.may_park(long));
         // The next instance (after a park elsewhere) starts counting anew.
         let st = HostState::new(module, shared, st.call);
