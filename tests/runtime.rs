@@ -71,6 +71,17 @@ fn vref(module: &str, name: &str) -> VerifierRef {
     }
 }
 
+/// A runtime with one module from `tests/guests/<guest>`, granted nothing, default limits.
+async fn sole(alias: &str, guest: &str) -> Runtime {
+    runtime(vec![external(
+        alias,
+        guest,
+        HostGrants::none(),
+        Limits::default(),
+    )])
+    .await
+}
+
 async fn runtime(modules: Vec<ModuleDecl>) -> Runtime {
     let rt = Runtime::new(shared_cache()).expect("runtime");
     rt.load(modules).await.expect("modules load");
@@ -491,13 +502,7 @@ async fn a_memory_bomb_is_stopped_by_its_memory_cap() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trap_fails_the_call_with_what_the_guest_said() {
-    let rt = runtime(vec![external(
-        "t",
-        "trapper",
-        HostGrants::none(),
-        Limits::default(),
-    )])
-    .await;
+    let rt = sole("t", "trapper").await;
     let (view, _tx, _) = running();
     let e = err(bounded(rt.verify(&vref("t", "Panic"), "{}", view.clone())).await);
     assert!(e.starts_with("verifier t.Panic crashed"), "{e}");
@@ -513,13 +518,7 @@ async fn the_sandbox_has_no_files() {
     let secret = dir.path().join("secret.txt");
     std::fs::write(&secret, "s3cret").unwrap();
     let escaped = dir.path().join("escaped.txt");
-    let rt = runtime(vec![external(
-        "f",
-        "fileopen",
-        HostGrants::none(),
-        Limits::default(),
-    )])
-    .await;
+    let rt = sole("f", "fileopen").await;
     let args = json!({"read": secret, "write": escaped}).to_string();
     let (view, _tx, _) = running();
     let e = err(bounded(rt.verify(&vref("f", "OpenFile"), &args, view)).await);
@@ -798,13 +797,7 @@ async fn parked(rt: &Runtime, n: usize) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_wait_parks_and_the_replayed_verifier_goes_on_where_it_was() {
-    let rt = runtime(vec![external(
-        "good",
-        "good",
-        HostGrants::none(),
-        Limits::default(),
-    )])
-    .await;
+    let rt = sole("good", "good").await;
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = lines.clone();
     let (tx, rx) = watch::channel(ProcState::Running { pid: 7 });
@@ -864,13 +857,7 @@ async fn a_long_wait_parks_and_the_replayed_verifier_goes_on_where_it_was() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_parked_verification_ends_at_shutdown_and_when_dropped() {
-    let rt = runtime(vec![external(
-        "good",
-        "good",
-        HostGrants::none(),
-        Limits::default(),
-    )])
-    .await;
+    let rt = sole("good", "good").await;
     let token = CancellationToken::new();
     let (_tx, rx) = watch::channel(ProcState::Running { pid: 1 });
     let view = ProcessView::new(
@@ -904,13 +891,7 @@ async fn a_parked_verification_ends_at_shutdown_and_when_dropped() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_external_module_lists_validates_and_logs() {
-    let rt = runtime(vec![external(
-        "good",
-        "good",
-        HostGrants::none(),
-        Limits::default(),
-    )])
-    .await;
+    let rt = sole("good", "good").await;
     assert_eq!(
         rt.names("good"),
         Some(vec![
