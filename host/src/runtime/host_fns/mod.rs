@@ -63,15 +63,23 @@ pub(crate) fn io_kind(e: &std::io::Error) -> ErrorKind {
     }
 }
 
+/// The journal's answer to this call when a parked guest is replayed and the recorded call
+/// has this shape: `replayed!(st, Entry::Sleep(b) => *b)` (a guard may follow the pattern).
+macro_rules! replayed {
+    ($st:expr, $pat:pat $(if $guard:expr)? => $answer:expr) => {
+        $st.call.journal.replay(|e| match e {
+            $pat $(if $guard)? => Some($answer),
+            _ => None,
+        })
+    };
+}
+
 impl types::Host for HostState {}
 
 /// WIT 1.0.0's signatures: the message of a failure, without its kind.
 impl host::Host for HostState {
     async fn process_state(&mut self) -> types::ProcState {
-        if let Some(s) = self.call.journal.replay(|e| match e {
-            Entry::ProcessState(s) => Some(*s),
-            _ => None,
-        }) {
+        if let Some(s) = replayed!(self, Entry::ProcessState(s) => *s) {
             return s;
         }
         let s = process::state(self);
@@ -80,10 +88,7 @@ impl host::Host for HostState {
     }
 
     async fn wait_exit(&mut self, timeout_ms: u32) -> wasmtime::Result<Option<types::ProcState>> {
-        if let Some(s) = self.call.journal.replay(|e| match e {
-            Entry::WaitExit(s) => Some(*s),
-            _ => None,
-        }) {
+        if let Some(s) = replayed!(self, Entry::WaitExit(s) => *s) {
             return Ok(s);
         }
         let timeout = Duration::from_millis(timeout_ms.into());
@@ -122,10 +127,7 @@ impl host::Host for HostState {
     }
 
     async fn sleep(&mut self, ms: u32) -> wasmtime::Result<bool> {
-        if let Some(b) = self.call.journal.replay(|e| match e {
-            Entry::Sleep(b) => Some(*b),
-            _ => None,
-        }) {
+        if let Some(b) = replayed!(self, Entry::Sleep(b) => *b) {
             return Ok(b);
         }
         let d = Duration::from_millis(ms.into());
@@ -138,10 +140,7 @@ impl host::Host for HostState {
     }
 
     async fn elapsed_ms(&mut self) -> u64 {
-        if let Some(ms) = self.call.journal.replay(|e| match e {
-            Entry::ElapsedMs(ms) => Some(*ms),
-            _ => None,
-        }) {
+        if let Some(ms) = replayed!(self, Entry::ElapsedMs(ms) => *ms) {
             return ms;
         }
         let ms = clock::elapsed_ms(self);
@@ -151,10 +150,7 @@ impl host::Host for HostState {
 
     async fn log(&mut self, level: types::Level, message: String) {
         // A line logged before a park was shown then: its replay shows nothing.
-        if let Some(()) = self.call.journal.replay(|e| match e {
-            Entry::Log(l) if *l == level => Some(()),
-            _ => None,
-        }) {
+        if let Some(()) = replayed!(self, Entry::Log(l) if *l == level => ()) {
             return;
         }
         log::log(self, level, &message);
@@ -202,10 +198,9 @@ async fn wait_output(
     pattern: String,
     timeout_ms: u32,
 ) -> wasmtime::Result<Result<Option<String>, HostError>> {
-    if let Some(answer) = st.call.journal.replay(|e| match e {
-        Entry::WaitOutput { pattern: p, answer } if *p == pattern => Some(answer.clone()),
-        _ => None,
-    }) {
+    if let Some(answer) =
+        replayed!(st, Entry::WaitOutput { pattern: p, answer } if *p == pattern => answer.clone())
+    {
         return Ok(answer);
     }
     let timeout = Duration::from_millis(timeout_ms.into());
@@ -244,10 +239,9 @@ async fn http_request(
             && r.headers == request.headers
             && r.body == request.body
     };
-    if let Some(answer) = st.call.journal.replay(|e| match e {
-        Entry::Http { request: r, answer } if same(r) => Some(answer.clone()),
-        _ => None,
-    }) {
+    if let Some(answer) =
+        replayed!(st, Entry::Http { request: r, answer } if same(r) => answer.clone())
+    {
         return answer;
     }
     if !st.call.journal.recording() {
@@ -269,14 +263,10 @@ async fn tcp_connect(
     port: u16,
     timeout_ms: u32,
 ) -> Result<(), HostError> {
-    if let Some(answer) = st.call.journal.replay(|e| match e {
-        Entry::Tcp {
-            host: h,
-            port: p,
-            answer,
-        } if *h == host && *p == port => Some(answer.clone()),
-        _ => None,
-    }) {
+    if let Some(answer) = replayed!(
+        st,
+        Entry::Tcp { host: h, port: p, answer } if *h == host && *p == port => answer.clone()
+    ) {
         return answer;
     }
     let answer = tcp::connect(st, &host, port, timeout_ms).await;
