@@ -52,7 +52,7 @@ fn a_symbolic_link_planted_as_the_address_file_is_refused_and_its_target_kept() 
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
-        err.contains("refusing to write")
+        err.contains("refusing to use")
             && err.contains("pymanager.json.addr: it is a symbolic link"),
         "{err}"
     );

@@ -59,5 +59,5 @@ pub fn setting(http: &HttpConfig) -> Setting {
 
 /// A new random token: 32 bytes from the kernel, as hex.
 pub fn generate() -> std::io::Result<String> {
-    crate::state_files::random_hex(32)
+    crate::private_files::random_hex(32)
 }

@@ -203,6 +203,8 @@ pub struct LimitsConfig {
     pub cpu_ms: Option<u64>,
     /// Wall-clock bound per call in seconds, waits included (3600).
     pub timeout_s: Option<u64>,
+    /// Wall-clock bound on building a Python module into a component, in seconds (600).
+    pub build_s: Option<u64>,
 }
 
 /// The `http` object.

@@ -143,7 +143,8 @@ pub fn document() -> Value {
                         "properties": {
                             "memory_mb": {"description": "Linear memory in MiB (64).", "type": "integer", "minimum": 1},
                             "cpu_ms": {"description": "Guest CPU time per call in ms (5000).", "type": "integer", "minimum": 1},
-                            "timeout_s": {"description": "Wall-clock bound per call in seconds (3600).", "type": "integer", "minimum": 1}
+                            "timeout_s": {"description": "Wall-clock bound per call in seconds (3600).", "type": "integer", "minimum": 1},
+                            "build_s": {"description": "Wall-clock bound on building a Python module with componentize-py, in seconds (600); the build is stopped after it.", "type": "integer", "minimum": 1}
                         }
                     }
                 }

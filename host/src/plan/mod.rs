@@ -10,6 +10,7 @@ use std::time::Duration;
 mod buffering;
 mod command;
 mod orchestration;
+mod python_modules;
 mod verifiers;
 
 use crate::config::{ConfigError, Loaded, Messages, ShellChoice, Startup, VerifierConfig};
@@ -18,7 +19,7 @@ use crate::runtime::{Builtin, ModuleDecl, VerifierRef};
 use command::{check_readable, default_shell, find_executable, source_env_file};
 pub use orchestration::{Dependency, LivenessSpec, Orchestration, start_deps, start_plan};
 pub(crate) use verifiers::external_module;
-pub use verifiers::prepare;
+pub use verifiers::{prepare, prepare_without_builds};
 
 /// The built-in module whose verifier waits for a line of output.
 const OUTPUT_MODULE: &str = "pymanager.output_verifier";

@@ -33,10 +33,29 @@ pub(super) fn declared_modules(
                     ));
                 }
             }
-        } else if let Some(py) = crate::runtime::python::find(alias, config_dir) {
-            modules.push(python_module(alias, m, py, config_dir)?);
         } else {
-            warnings.push(format!("[WARNING] module {alias} not found."));
+            let pythonpath = std::env::var_os("PYTHONPATH");
+            let build_time = m.limits.build_s.map_or(
+                crate::runtime::python::DEFAULT_BUILD_TIME,
+                Duration::from_secs,
+            );
+            let at = format!("modules.{alias}");
+            match super::python_modules::find(alias, config_dir, pythonpath.as_deref(), build_time)
+            {
+                Ok(Some(py)) => modules.push(python_module(alias, m, py, config_dir)?),
+                Ok(None) => {
+                    return Err(ConfigError::invalid(
+                        at,
+                        format!(
+                            "no module {alias}: it is not built in, has no \"path\" to a .wasm \
+                             component, and no {alias}.py or package is beside the config ({}) \
+                             or on PYTHONPATH",
+                            config_dir.display()
+                        ),
+                    ));
+                }
+                Err(why) => return Err(ConfigError::invalid(at, why)),
+            }
         }
     }
     Ok(modules)
@@ -98,8 +117,58 @@ fn with_ca_file_resolved(args: &serde_json::Value, config_dir: &Path) -> serde_j
 /// warnings the verifiers had about their arguments (keys they ignore, …), one line each,
 /// to be shown like the config's own warnings.
 pub async fn prepare(plan: &Plan, runtime: &Runtime) -> Result<Vec<String>, ConfigError> {
+    load_and_validate(plan, runtime, Builds::Run).await
+}
+
+/// [`prepare`] for `pymanager check`, which runs no code of the user's: Python modules are
+/// not built (componentize-py runs their top-level code), so their verifiers' arguments
+/// are not validated; a line for each says so, and one says if componentize-py is missing.
+pub async fn prepare_without_builds(
+    plan: &Plan,
+    runtime: &Runtime,
+) -> Result<Vec<String>, ConfigError> {
+    load_and_validate(plan, runtime, Builds::Skip).await
+}
+
+/// Whether Python modules are built.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Builds {
+    Run,
+    Skip,
+}
+
+async fn load_and_validate(
+    plan: &Plan,
+    runtime: &Runtime,
+    builds: Builds,
+) -> Result<Vec<String>, ConfigError> {
+    let mut notes = Vec::new();
+    let mut unbuilt = Vec::new();
+    let mut modules = plan.modules.clone();
+    if builds == Builds::Skip {
+        modules.retain(|m| {
+            let ModuleSource::Python(py) = &m.source else {
+                return true;
+            };
+            notes.push(format!(
+                "[NOTE] modules.{}: Python module {} is built with componentize-py when \
+                 pymanager starts (its top-level code runs then, not in check), so the \
+                 arguments of its verifiers are checked then",
+                m.alias,
+                py.root.display()
+            ));
+            unbuilt.push(m.alias.clone());
+            false
+        });
+        if !unbuilt.is_empty() && crate::runtime::python::find_tool().is_none() {
+            notes.push(format!(
+                "[WARNING] {}",
+                crate::runtime::python::install_hint()
+            ));
+        }
+    }
     runtime
-        .load(plan.modules.clone())
+        .load(modules)
         .await
         .map_err(|e| ConfigError::invalid(format!("modules.{}", e.alias), e.reason))?;
     let checks = plan.processes.iter().flat_map(|p| {
@@ -114,6 +183,7 @@ pub async fn prepare(plan: &Plan, runtime: &Runtime) -> Result<Vec<String>, Conf
             .map(|l| (&l.verifier, format!("processes.{}.liveness", p.name)));
         own.into_iter().chain(liveness)
     });
+    let checks = checks.filter(|(v, _)| !unbuilt.contains(&v.target.module));
     let checks = checks.map(|(v, at)| async move {
         let names = runtime.names(&v.target.module).unwrap_or_default();
         if !names.iter().any(|n| n == &v.target.name) {
@@ -142,7 +212,7 @@ pub async fn prepare(plan: &Plan, runtime: &Runtime) -> Result<Vec<String>, Conf
             }
         }
     });
-    let mut warnings = Vec::new();
+    let mut warnings = notes;
     for r in futures::future::join_all(checks).await {
         warnings.extend(r?);
     }
@@ -289,10 +359,11 @@ pub(crate) fn external_module(
     if limits.memory_bytes < 1 << 20
         || limits.cpu_time.is_zero()
         || limits.call_timeout.is_some_and(|d| d.is_zero())
+        || m.limits.build_s == Some(0)
     {
         return Err(ConfigError::invalid(
             format!("{at}.limits"),
-            "memory_mb must be at least 1, cpu_ms and timeout_s above 0",
+            "memory_mb must be at least 1, cpu_ms, timeout_s and build_s above 0",
         ));
     }
     Ok(ModuleDecl {

@@ -186,6 +186,7 @@ fn target(args: &VerifyArgs) -> Result<(ModuleDecl, VerifierRef), String> {
             memory_mb: args.memory_mb,
             cpu_ms: args.cpu_ms,
             timeout_s: None,
+            build_s: None,
         },
     };
     let cwd = std::env::current_dir().map_err(|e| format!("(working directory): {e}"))?;
