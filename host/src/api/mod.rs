@@ -9,6 +9,7 @@
 //! user's page; `docs/openapi.json` (served at `/api/v1/openapi.json`) the machine's.
 
 pub mod error;
+pub(crate) mod identity;
 pub mod json;
 pub mod origin;
 pub mod routes;

@@ -113,7 +113,13 @@ where
         let mut service = service.clone();
         let guard = Busy::enter(&busy);
         async move {
-            let res = tower_service::Service::call(&mut service, req).await?;
+            let mut res = tower_service::Service::call(&mut service, req).await?;
+            // Every answer, errors and streams included: a browser never guesses a type
+            // other than the one given (a JSON or text body rendered as HTML).
+            res.headers_mut().insert(
+                hyper::header::X_CONTENT_TYPE_OPTIONS,
+                hyper::header::HeaderValue::from_static("nosniff"),
+            );
             Ok::<_, Infallible>(res.map(|body| Guarded { body, _busy: guard }))
         }
     });

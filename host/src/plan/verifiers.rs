@@ -375,9 +375,12 @@ pub(crate) fn external_module(
 }
 
 /// The declaration of a Python module written for the original: built into a component
-/// when loaded. Its verifiers reach the loopback host names unless `allow.hosts` says
-/// otherwise, so that a config written for the original runs unchanged (the original's
-/// verifiers checked services of the test environment on this machine).
+/// when loaded. Unless `allow.hosts` says otherwise its verifiers reach this machine's
+/// loopback addresses, any port, so that a config written for the original runs unchanged
+/// (the original's verifiers checked services of the test environment on this machine, on
+/// ports that `${ports…}` may now choose at start) — but never a pymanager's API, its own
+/// or another's (see `runtime::listeners`): those answer `DELETE /` without a token unless
+/// one is set.
 fn python_module(
     alias: &str,
     m: &ModuleConfig,

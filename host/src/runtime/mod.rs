@@ -20,6 +20,7 @@ mod forbidden;
 pub mod host_fns;
 mod imports;
 mod journal;
+mod listeners;
 pub mod python;
 mod state;
 pub mod trust;
