@@ -394,3 +394,162 @@ pub fn build_example(name: &str) -> PathBuf {
     }
     dir.join("verifier.wasm")
 }
+
+/// componentize-py from `examples/python-verifier`'s venv (made by its build.sh, run once
+/// per test binary).
+pub fn componentize_py() -> PathBuf {
+    build_example("python-verifier");
+    example_dir("python-verifier").join(".venv/bin/componentize-py")
+}
+
+/// The uid another local user runs as in the attack tests (`nobody`).
+pub const OTHER_UID: u32 = 65534;
+
+/// The words that run a command as another local user ([`OTHER_UID`], no groups): `setpriv`
+/// under root. `None`, after saying why on stderr, where this test cannot switch user (then
+/// the test is skipped).
+pub fn as_other_user(test: &str) -> Option<Vec<String>> {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let setpriv = Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !root || !setpriv {
+        eprintln!(
+            "skipped {test}: switching to another user needs root and setpriv (root: {root}, setpriv: {setpriv})"
+        );
+        return None;
+    }
+    Some(
+        [
+            "setpriv",
+            &format!("--reuid={OTHER_UID}"),
+            &format!("--regid={OTHER_UID}"),
+            "--clear-groups",
+            "--",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    )
+}
+
+/// A Python the other user can run too (a per-user shim on `PATH` may be closed to them).
+pub fn system_python() -> &'static str {
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+/// Runs `argv` as another local user (see [`as_other_user`]) and waits for it; panics if it
+/// fails.
+pub fn run_as_other(prefix: &[String], argv: &[&str]) -> std::process::Output {
+    let out = Command::new(&prefix[0])
+        .args(&prefix[1..])
+        .args(argv)
+        .output()
+        .expect("run as another user");
+    assert!(
+        out.status.success(),
+        "{argv:?} as uid {OTHER_UID}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A TCP listener squatting a port (run as another user when `prefix` says so): it answers
+/// every request `200 {}` and reports each request's head, one JSON string per line.
+pub struct Squatter {
+    child: Child,
+    heads: Arc<Mutex<Vec<String>>>,
+    /// The port it holds.
+    pub port: u16,
+}
+
+const SQUATTER: &str = r#"
+import json, socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+print(json.dumps("listening %d" % s.getsockname()[1]), flush=True)
+while True:
+    c, _ = s.accept()
+    data = b""
+    c.settimeout(10)
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    print(json.dumps(data.decode("latin-1")), flush=True)
+    try:
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+    except OSError:
+        pass
+    c.close()
+"#;
+
+impl Squatter {
+    /// Listens on 127.0.0.1:`port` (0: any free port) as whoever `prefix` runs commands as
+    /// (nothing: this user).
+    pub fn start(prefix: &[String], port: u16) -> Squatter {
+        let mut cmd = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(system_python());
+                c
+            }
+            None => Command::new(system_python()),
+        };
+        let mut child = cmd
+            .args(["-c", SQUATTER, &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the squatter");
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+        let first: String = serde_json::from_str(&first).expect("the squatter listens");
+        let port = first.trim_start_matches("listening ").parse().unwrap();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let into = heads.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(out).map_while(Result::ok) {
+                if let Ok(head) = serde_json::from_str::<String>(&line) {
+                    into.lock().unwrap().push(head);
+                }
+            }
+        });
+        Squatter { child, heads, port }
+    }
+
+    /// The heads of the requests received so far.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Squatter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nobody listens on now (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

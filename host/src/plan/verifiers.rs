@@ -151,7 +151,7 @@ async fn load_and_validate(
                 return true;
             };
             notes.push(format!(
-                "[NOTE] modules.{}: Python module {} is built with componentize-py when \
+                "[WARNING] modules.{}: Python module {} is built with componentize-py when \
                  pymanager starts (its top-level code runs then, not in check), so the \
                  arguments of its verifiers are checked then",
                 m.alias,

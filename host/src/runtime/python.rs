@@ -512,9 +512,18 @@ mod tests {
         assert!(gone(), "the group's other process outlived the time limit");
 
         let mut cmd = Command::new("sh");
-        cmd.arg("-c").arg("echo out; exit 3");
+        cmd.arg("-c")
+            .arg("grep 'Max data size' /proc/self/limits; exit 3");
         let run = run_bounded(cmd, Duration::from_secs(600), Some(1 << 30)).unwrap();
         assert_eq!(run.end, End::Exited(Some(3)));
-        assert_eq!(run.stdout, b"out\n");
+        let limits = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            limits
+                .split_whitespace()
+                .filter(|w| *w == "1073741824")
+                .count()
+                == 2,
+            "{limits}"
+        );
     }
 }
