@@ -118,9 +118,9 @@ fn ctl_sends_the_token_to_the_manager_that_shows_it_knows_it() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // A wrong token is never sent either: the manager cannot show it knows it.
     let o = ctl(m.dir.path(), &["--token", "wrong", "list"]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("not sending the token"),
+        stderr(&o).contains("holds another token than the one given, so it was not sent"),
         "{}",
         stderr(&o)
     );

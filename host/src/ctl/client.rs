@@ -166,6 +166,14 @@ impl Client {
             {
                 Ok(ASKS_NONE)
             }
+            // Answered as a manager does, for this address, but not for this token: most
+            // likely the token given is not the manager's (nothing is sent either way).
+            (Some(target), Some(bound), Some(_)) if token::address_covers(bound, target) => {
+                Err(CtlError::Failed(format!(
+                    "the manager at {base} holds another token than the one given, so it was \
+                     not sent (give the manager's token with --token or PYMANAGER_TOKEN)"
+                )))
+            }
             _ => Err(refused("did not show that it knows the token")),
         }
     }
