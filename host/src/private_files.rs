@@ -652,6 +652,48 @@ fn follow_link(
     }
 }
 
+/// Opens `path` to append to it (created 0644 if missing), for a log the user named
+/// (`--logfile`). A symbolic link there is followed only if it is the user's or root's
+/// (`/dev/stdout` is root's), checked through a descriptor of the link itself: one another
+/// user planted in a shared directory is refused, so that their link cannot make pymanager
+/// append to a file of the user's choosing of theirs (`~/.bashrc`).
+pub fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
+    open_append_at(path, 0)
+}
+
+fn open_append_at(path: &Path, depth: usize) -> std::io::Result<std::fs::File> {
+    let flags = OFlag::O_WRONLY
+        | OFlag::O_APPEND
+        | OFlag::O_CREAT
+        | OFlag::O_NOFOLLOW
+        | OFlag::O_NOCTTY
+        | OFlag::O_CLOEXEC;
+    // A link with O_NOFOLLOW fails with ELOOP, or EACCES where the kernel protects links
+    // in sticky directories: then look at what is there.
+    let refused = match nix::fcntl::open(path, flags, Mode::from_bits_truncate(0o644)) {
+        Ok(fd) => return Ok(std::fs::File::from(fd)),
+        Err(e @ (Errno::ELOOP | Errno::EACCES)) if depth < 8 => e,
+        Err(e) => return Err(e.into()),
+    };
+    let link = nix::fcntl::open(
+        path,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let st = nix::sys::stat::fstat(&link)?;
+    if !is_symlink(&st) {
+        return Err(refused.into());
+    }
+    check_owner(&st, path, "symbolic link", Rule::Trusted)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.to_string()))?;
+    let target = nix::fcntl::readlinkat(&link, "")?;
+    let target = path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(Path::new(&target));
+    open_append_at(&target, depth + 1)
+}
+
 /// `.<name>.<16 random hex digits>.tmp`: unguessable, so nobody can plant a file or link
 /// under it beforehand (and `O_EXCL` would refuse one anyway).
 fn temporary_name(name: &OsStr) -> std::io::Result<OsString> {
@@ -791,6 +833,25 @@ mod tests {
             panic!("a directory");
         };
         assert_eq!(dir.names().unwrap(), ["f.py", "l.py", "m.py"]);
+    }
+
+    #[test]
+    fn a_log_is_appended_to_through_links_of_ours_only() {
+        use std::io::Write;
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("run.log");
+        open_append(&log).unwrap().write_all(b"one\n").unwrap();
+        let link = d.path().join("link.log");
+        symlink("run.log", &link).unwrap();
+        open_append(&link).unwrap().write_all(b"two\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "one\ntwo\n");
+        if euid() == 0 {
+            let theirs = d.path().join("theirs.log");
+            symlink("run.log", &theirs).unwrap();
+            std::os::unix::fs::lchown(&theirs, Some(65534), None).unwrap();
+            let e = open_append(&theirs).unwrap_err();
+            assert!(e.to_string().contains("belongs to uid 65534"), "{e}");
+        }
     }
 
     #[test]

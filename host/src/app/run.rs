@@ -1,7 +1,6 @@
 //! Running a config: its state files, detaching (`-d`), the guardian, and the manager's
 //! life from loading verifiers to the exit code.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::{AppError, SetupError, async_runtime, signals, verifier_runtime};
@@ -22,6 +21,10 @@ pub fn run(cli: &Cli, file: &Path) -> Result<i32, AppError> {
     // Checked before detaching, so that a refusal reaches the user's terminal.
     let files = StateFiles::prepare(cli, file, &loaded.config.http)?;
     let logfile = cli.logfile.as_deref().map(absolute);
+    if let Some(p) = &logfile {
+        // Checked before detaching too, so that a refusal reaches the user's terminal.
+        crate::private_files::open_append(p).map_err(|e| SetupError::LogFile(p.clone(), e))?;
+    }
     let mut readiness = None;
     if cli.daemon {
         match daemon::detach(logfile.as_deref()).map_err(SetupError::Daemon)? {
@@ -155,11 +158,7 @@ fn supervise(setup: Setup, readiness: &mut Option<Readiness>) -> Result<i32, App
     crate::guardian::split(&manager_only, setup.files.all()).map_err(SetupError::Guardian)?;
     let log = match &setup.logfile {
         Some(p) => Some(
-            File::options()
-                .create(true)
-                .append(true)
-                .open(p)
-                .map_err(|e| SetupError::LogFile(p.clone(), e))?,
+            crate::private_files::open_append(p).map_err(|e| SetupError::LogFile(p.clone(), e))?,
         ),
         None => None,
     };
