@@ -47,36 +47,19 @@ fn users_library() -> tempfile::TempDir {
 }
 
 /// Runs the manager on `dir` with `PYTHONPATH` and the real componentize-py; its exit and
-/// output, or a panic if it is still running after `WAIT`.
+/// output. Still running after `WAIT` fails the test: it built and ran the module.
 fn run_manager(dir: &Path, pythonpath: &Path) -> (Option<i32>, String) {
     let cache = tempfile::tempdir().unwrap();
-    let mut child = Command::new(bin())
-        .current_dir(dir)
-        .env("PYTHONPATH", pythonpath)
-        .env("PYMANAGER_COMPONENTIZE_PY", componentize_py())
-        .env("XDG_CACHE_HOME", cache.path().join("cache"))
-        .env("XDG_STATE_HOME", cache.path().join("state"))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let ended = wait_until(WAIT, || child.try_wait().unwrap().is_some());
-    if !ended {
-        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-    }
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        ended,
-        "still running after {WAIT:?} (built and ran it?):\n{text}"
-    );
-    (out.status.code(), text)
+    run_within(
+        Command::new(bin())
+            .current_dir(dir)
+            .env("PYTHONPATH", pythonpath)
+            .env("PYMANAGER_COMPONENTIZE_PY", componentize_py())
+            .env("XDG_CACHE_HOME", cache.path().join("cache"))
+            .env("XDG_STATE_HOME", cache.path().join("state"))
+            .env("NO_COLOR", "1"),
+        WAIT,
+    )
 }
 
 #[test]
@@ -259,25 +242,16 @@ fn a_build_that_hangs_is_stopped_with_its_process_group_at_its_time_limit() {
         &log,
         &format!("sleep 1000 & echo $! > {}; wait", pids.display()),
     );
-    let mut child = Command::new(bin())
-        .current_dir(dir.path())
-        .env("PYMANAGER_COMPONENTIZE_PY", &tool)
-        .env("XDG_CACHE_HOME", dir.path().join("cache"))
-        .env("XDG_STATE_HOME", dir.path().join("state"))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let ended = wait_until(WAIT, || child.try_wait().unwrap().is_some());
-    if !ended {
-        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-    }
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(ended, "the build was never stopped: {err}");
-    assert_eq!(out.status.code(), Some(5), "{err}");
+    let (code, err) = run_within(
+        Command::new(bin())
+            .current_dir(dir.path())
+            .env("PYMANAGER_COMPONENTIZE_PY", &tool)
+            .env("XDG_CACHE_HOME", dir.path().join("cache"))
+            .env("XDG_STATE_HOME", dir.path().join("state"))
+            .env("NO_COLOR", "1"),
+        WAIT,
+    );
+    assert_eq!(code, Some(5), "{err}");
     assert!(
         err.contains(
             "did not finish within 2 s (modules.checks.limits.build_s), so it was stopped"

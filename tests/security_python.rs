@@ -11,7 +11,7 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -66,28 +66,14 @@ fn config(verifier: &str, url: &str) -> tempfile::TempDir {
 /// Runs the manager on `dir` to its end with these environment variables; its exit code
 /// and output.
 fn run(dir: &Path, env: &[(&str, &Path)]) -> (Option<i32>, String) {
-    let mut child = Command::new(bin())
-        .current_dir(dir)
-        .envs(env.iter().copied())
-        .env("PYMANAGER_COMPONENTIZE_PY", componentize_py())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let ended = wait_until(SLOW_WAIT, || child.try_wait().unwrap().is_some());
-    if !ended {
-        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-    }
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(ended, "still running:\n{text}");
-    (out.status.code(), text)
+    run_within(
+        Command::new(bin())
+            .current_dir(dir)
+            .envs(env.iter().copied())
+            .env("PYMANAGER_COMPONENTIZE_PY", componentize_py())
+            .env("NO_COLOR", "1"),
+        SLOW_WAIT,
+    )
 }
 
 /// A first, honest run: the user's cache (`cache`, `state`) holds the built component, and
@@ -112,13 +98,7 @@ fn honest() -> &'static Honest {
     HONEST.get_or_init(|| {
         let home = tempfile::tempdir().unwrap();
         let dir = config("HttpAnywhere", "http://127.0.0.1:9/");
-        let (code, out) = run(
-            dir.path(),
-            &[
-                ("XDG_CACHE_HOME", &home.path().join("cache")),
-                ("XDG_STATE_HOME", &home.path().join("state")),
-            ],
-        );
+        let (code, out) = run_in(dir.path(), home.path());
         assert_eq!(code, Some(0), "{out}");
         let key = built_entries(&home.path().join("cache"))
             .first()
@@ -147,6 +127,26 @@ fn built_entries(cache: &Path) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+/// A copy of the honest run's cache and key, for a test to use (or spoil) alone.
+fn honest_copy() -> tempfile::TempDir {
+    let honest = honest();
+    let home = tempfile::tempdir().unwrap();
+    copy_tree(&honest.cache(), &home.path().join("cache"));
+    copy_tree(&honest.state(), &home.path().join("state"));
+    home
+}
+
+/// [`run`] with the cache and key of `home`.
+fn run_in(dir: &Path, home: &Path) -> (Option<i32>, String) {
+    run(
+        dir,
+        &[
+            ("XDG_CACHE_HOME", &home.join("cache")),
+            ("XDG_STATE_HOME", &home.join("state")),
+        ],
+    )
 }
 
 fn hostile() -> Vec<u8> {
@@ -240,13 +240,10 @@ fn components_planted_in_a_shared_temporary_directory_are_never_loaded() {
 
 #[test]
 fn a_poisoned_cache_of_built_components_is_rebuilt_never_run() {
-    let honest = honest();
     let recorder = Squatter::start(&[], 0);
     // A cache restored from elsewhere (a CI cache another job could write): the user's
     // own files, with a built component swapped for a hostile one.
-    let home = tempfile::tempdir().unwrap();
-    copy_tree(&honest.cache(), &home.path().join("cache"));
-    copy_tree(&honest.state(), &home.path().join("state"));
+    let home = honest_copy();
     let entries = built_entries(&home.path().join("cache"));
     assert!(!entries.is_empty());
     for e in &entries {
@@ -256,34 +253,19 @@ fn a_poisoned_cache_of_built_components_is_rebuilt_never_run() {
         "HttpAnywhere",
         &format!("http://127.0.0.1:{}/poisoned-cache-ran", recorder.port),
     );
-    let (code, out) = run(
-        dir.path(),
-        &[
-            ("XDG_CACHE_HOME", &home.path().join("cache")),
-            ("XDG_STATE_HOME", &home.path().join("state")),
-        ],
-    );
+    let (code, out) = run_in(dir.path(), home.path());
     assert_eq!(code, Some(0), "{out}");
     assert!(recorder.heads().is_empty(), "{:?}", recorder.heads());
 }
 
 #[test]
 fn a_python_modules_default_grant_never_reaches_another_pymanager() {
-    let honest = honest();
     let other = Manager::start(json!({"http": {"enabled": true}, "keep-alive": true,
         "processes": {"a": sh("exec sleep 100")}}));
     other.wait_status("running");
-    let home = tempfile::tempdir().unwrap();
-    copy_tree(&honest.cache(), &home.path().join("cache"));
-    copy_tree(&honest.state(), &home.path().join("state"));
+    let home = honest_copy();
     let dir = config("Probe", &format!("{}/status", other.url()));
-    let (code, out) = run(
-        dir.path(),
-        &[
-            ("XDG_CACHE_HOME", &home.path().join("cache")),
-            ("XDG_STATE_HOME", &home.path().join("state")),
-        ],
-    );
+    let (code, out) = run_in(dir.path(), home.path());
     assert_eq!(code, Some(5), "{out}");
     assert!(
         out.contains("is the REST API of another pymanager")
@@ -307,13 +289,7 @@ fn a_module_that_loops_at_import_is_stopped_at_its_build_limit() {
     )
     .unwrap();
     let home = tempfile::tempdir().unwrap();
-    let (code, out) = run(
-        dir.path(),
-        &[
-            ("XDG_CACHE_HOME", &home.path().join("cache")),
-            ("XDG_STATE_HOME", &home.path().join("state")),
-        ],
-    );
+    let (code, out) = run_in(dir.path(), home.path());
     assert_eq!(code, Some(5), "{out}");
     assert!(
         out.contains("did not finish within 5 s (modules.loops.limits.build_s), so it was stopped"),

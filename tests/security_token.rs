@@ -6,6 +6,7 @@ mod browser;
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use common::*;
@@ -162,14 +163,15 @@ fn the_identity_route_proves_nothing_without_the_token() {
     }
 }
 
-#[test]
-fn a_child_cannot_read_the_token_from_the_managers_environ() {
-    // Run as root here: /proc/<pid>/environ stays readable to root, so what it shows must
-    // no longer hold the token.
-    let dir = config_dir(&json!({"http": {"enabled": true}, "processes": {
-        "reader": sh("tr '\\0' '\\n' < /proc/$PPID/environ > environ.txt; echo done >> environ.txt; exec sleep 100")}}));
-    let mut child = Command::new(bin())
-        .current_dir(dir.path())
+/// Runs the manager in `dir` (as whoever `prefix` runs commands as; nothing: this user)
+/// with `PYMANAGER_TOKEN` in its environment until a process of its config has written
+/// `file` ending in `done`; stops it and returns the file.
+fn with_the_token_in_its_environment(prefix: &[String], dir: &Path, file: &str) -> String {
+    let mut child = command_as(prefix, bin())
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("XDG_STATE_HOME", dir.join("state"))
         .env("PYMANAGER_TOKEN", "from-the-environment")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
@@ -177,15 +179,26 @@ fn a_child_cannot_read_the_token_from_the_managers_environ() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let out = dir.path().join("environ.txt");
-    assert!(wait_until(WAIT, || std::fs::read_to_string(&out)
-        .is_ok_and(|s| s.ends_with("done\n"))));
-    let environ = std::fs::read_to_string(&out).unwrap();
+    let out = dir.join(file);
+    let written = wait_until(WAIT, || {
+        std::fs::read_to_string(&out).is_ok_and(|s| s.ends_with("done\n"))
+    });
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(written, "{file} was never written");
+    std::fs::read_to_string(&out).unwrap()
+}
+
+#[test]
+fn a_child_cannot_read_the_token_from_the_managers_environ() {
+    // Run as root here: /proc/<pid>/environ stays readable to root, so what it shows must
+    // no longer hold the token.
+    let dir = config_dir(&json!({"http": {"enabled": true}, "processes": {
+        "reader": sh("tr '\\0' '\\n' < /proc/$PPID/environ > environ.txt; echo done >> environ.txt; exec sleep 100")}}));
+    let environ = with_the_token_in_its_environment(&[], dir.path(), "environ.txt");
     assert!(environ.contains("NO_COLOR=1"), "{environ}");
     assert!(!environ.contains("from-the-environment"), "{environ}");
     assert!(!environ.contains("PYMANAGER_TOKEN"), "{environ}");
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert_eq!(child.wait().unwrap().code(), Some(0));
 }
 
 #[test]
@@ -201,37 +214,14 @@ fn a_child_of_the_same_user_cannot_open_the_managers_environ_or_memory() {
         "reader": sh("for f in environ mem maps; do if (exec 3< /proc/$PPID/$f) 2> /dev/null; then echo \"$f readable\"; else echo \"$f refused\"; fi; done > probe.txt; echo done >> probe.txt; exec sleep 100")}}),
     );
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::os::unix::fs::chown(dir.path(), Some(OTHER_UID), Some(OTHER_UID)).unwrap();
-    std::os::unix::fs::chown(
-        dir.path().join("pymanager.json"),
-        Some(OTHER_UID),
-        Some(OTHER_UID),
-    )
-    .unwrap();
-    let mut child = Command::new(&other[0])
-        .args(&other[1..])
-        .arg(bin())
-        .current_dir(dir.path())
-        .env("HOME", dir.path())
-        .env("XDG_CACHE_HOME", dir.path().join("cache"))
-        .env("XDG_STATE_HOME", dir.path().join("state"))
-        .env("PYMANAGER_TOKEN", "generated-elsewhere")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = dir.path().join("probe.txt");
-    assert!(wait_until(WAIT, || std::fs::read_to_string(&out)
-        .is_ok_and(|s| s.ends_with("done\n"))));
-    let probe = std::fs::read_to_string(&out).unwrap();
+    for p in [dir.path().to_path_buf(), dir.path().join("pymanager.json")] {
+        std::os::unix::fs::chown(p, Some(OTHER_UID), Some(OTHER_UID)).unwrap();
+    }
+    let probe = with_the_token_in_its_environment(&other, dir.path(), "probe.txt");
     assert!(
         probe.starts_with("environ refused\nmem refused\nmaps refused\n"),
         "{probe}"
     );
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert_eq!(child.wait().unwrap().code(), Some(0));
 }
 
 #[test]

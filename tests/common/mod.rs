@@ -395,6 +395,30 @@ pub fn build_example(name: &str) -> PathBuf {
     dir.join("verifier.wasm")
 }
 
+/// Runs `cmd` (its stdout and stderr captured) until it exits, for at most `bound`: its exit
+/// code and its output (stdout, then stderr). One still running then is killed, and the
+/// test fails with its output.
+pub fn run_within(cmd: &mut Command, bound: Duration) -> (Option<i32>, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let ended = wait_until(bound, || child.try_wait().unwrap().is_some());
+    if !ended {
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(ended, "still running after {bound:?}:\n{text}");
+    (out.status.code(), text)
+}
+
 /// componentize-py from `examples/python-verifier`'s venv (made by its build.sh, run once
 /// per test binary).
 pub fn componentize_py() -> PathBuf {
@@ -444,12 +468,24 @@ pub fn system_python() -> &'static str {
     }
 }
 
+/// A command running `program` as whoever `prefix` (from [`as_other_user`]) runs commands
+/// as; an empty `prefix`: this user.
+pub fn command_as(prefix: &[String], program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
 /// Runs `argv` as another local user (see [`as_other_user`]) and waits for it; panics if it
 /// fails.
 pub fn run_as_other(prefix: &[String], argv: &[&str]) -> std::process::Output {
-    let out = Command::new(&prefix[0])
-        .args(&prefix[1..])
-        .args(argv)
+    let out = command_as(prefix, argv[0])
+        .args(&argv[1..])
         .output()
         .expect("run as another user");
     assert!(
@@ -500,15 +536,7 @@ impl Squatter {
     /// Listens on 127.0.0.1:`port` (0: any free port) as whoever `prefix` runs commands as
     /// (nothing: this user).
     pub fn start(prefix: &[String], port: u16) -> Squatter {
-        let mut cmd = match prefix.split_first() {
-            Some((first, rest)) => {
-                let mut c = Command::new(first);
-                c.args(rest).arg(system_python());
-                c
-            }
-            None => Command::new(system_python()),
-        };
-        let mut child = cmd
+        let mut child = command_as(prefix, system_python())
             .args(["-c", SQUATTER, &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
