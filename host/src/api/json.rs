@@ -207,6 +207,7 @@ pub(crate) mod tests {
             last_exit: None,
             next_attempt: None,
             liveness: None,
+            ports: Default::default(),
         }
     }
 
@@ -291,7 +292,7 @@ pub(crate) mod tests {
                 r#""restarts":2,"started_at":"2023-11-14T22:13:20.123Z","#,
                 r#""verifier":{"type":"pymutils.http_verifier.HttpOkVerifier","outcome":"failed","#,
                 r#""message":"connection refused"},"error":null,"waiting_for":null,"last_exit":null,"#,
-                r#""next_attempt":null,"liveness":null}"#
+                r#""next_attempt":null,"liveness":null,"ports":{}}"#
             )
         );
     }
@@ -367,6 +368,11 @@ pub(crate) mod tests {
                 last_exit: Some(ProcState::Exited { code: 3 }),
                 next_attempt: None,
                 liveness: None,
+                ports: vec![crate::plan::Port {
+                    name: "http".into(),
+                    number: 8080,
+                }]
+                .into(),
             }
         }
 
