@@ -43,6 +43,8 @@ def run(binary: str, procs: int, requests: int, path: str) -> int:
         p = subprocess.Popen(
             ["valgrind", "--tool=callgrind", "--trace-children=yes", "--trace-children-skip=*/sleep",
              f"--callgrind-out-file={out}", binary, "-f", str(cfg)],
+            # valgrind cannot follow a child that shares the descriptor table.
+            env=dict(os.environ, PYMANAGER_SPAWN_COPIES_TABLE="1"),
             cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             start_new_session=True)
         try:

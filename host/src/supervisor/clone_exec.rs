@@ -141,7 +141,9 @@ pub(super) fn start(p: &Program<'_>) -> Result<libc::pid_t, StartError> {
 /// clone, so that the child copies only the descriptors below them into its own table.
 /// They hold `/dev/null` between starts, so the numbers stay ours. `None` where the kernel
 /// cannot unshare a table this way (before 5.9, or a filter that forbids `close_range`):
-/// the child then gets a copy of the whole table, as with `fork`.
+/// the child then gets a copy of the whole table, as with `fork`; also when
+/// [`COPY_TABLE_VAR`] is set (valgrind, which `bench/rest_ir.py` runs the manager under,
+/// cannot follow a clone that shares the table).
 struct Slots {
     stdin: libc::c_int,
     output: libc::c_int,
@@ -151,10 +153,16 @@ struct Slots {
 static SLOTS: std::sync::LazyLock<Option<std::sync::Mutex<Slots>>> =
     std::sync::LazyLock::new(|| Slots::open().ok().map(std::sync::Mutex::new));
 
+/// Set (to anything), the child gets a copy of the manager's descriptor table.
+const COPY_TABLE_VAR: &str = "PYMANAGER_SPAWN_COPIES_TABLE";
+
 impl Slots {
     /// Made at the first start, while the manager holds few descriptors, so their numbers
     /// (and the table the child copies) stay small.
     fn open() -> std::io::Result<Slots> {
+        if std::env::var_os(COPY_TABLE_VAR).is_some() {
+            return Err(std::io::Error::other("a copied table was asked for"));
+        }
         // SAFETY: close_range on descriptors above any this process can have closes
         // nothing; it only tells whether the call exists and is allowed.
         if unsafe { libc::syscall(libc::SYS_close_range, u32::MAX - 1, u32::MAX, 0) } != 0 {
