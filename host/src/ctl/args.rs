@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::api::routes::DEFAULT_LOG_LINES;
+use crate::api::v1::DEFAULT_LOG_LINES;
 
 /// `ctl wait`'s default patience, in seconds.
 pub const DEFAULT_WAIT_SECS: f64 = 60.0;

@@ -199,6 +199,11 @@ impl std::borrow::Borrow<State> for Slot {
     }
 }
 
+/// Processes launched per message in a start-up (see `Actor::advance_startup`): a
+/// thousand processes started in parallel are 32 snapshots, not a thousand, and a request
+/// waits for at most 32 launches.
+const LAUNCH_BATCH: usize = 32;
+
 /// How long the end waits for the output still in the pipes of processes that ended.
 const OUTPUT_DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
 
@@ -350,18 +355,30 @@ impl Actor {
 
     // ---- start-up and the end ----------------------------------------------------------
 
-    /// Launches the next process in order when the start-up allows it, one per message so
-    /// that requests are answered between launches.
+    /// Launches what the start-up allows, up to [`LAUNCH_BATCH`] processes per message:
+    /// requests are answered between batches, and a batch is published as one snapshot.
     fn advance_startup(&mut self) {
-        if self.phase.is_shutting_down() {
+        for _ in 0..LAUNCH_BATCH {
+            if self.phase.is_shutting_down() {
+                return;
+            }
+            match self.startup.next(&self.slots) {
+                Next::Wait => return,
+                Next::Launch(idx) => {
+                    self.apply(idx, Input::Launch);
+                    continue;
+                }
+                other => self.end_startup(other),
+            }
             return;
         }
-        match self.startup.next(&self.slots) {
-            Next::Wait => {}
-            Next::Launch(idx) => {
-                self.apply(idx, Input::Launch);
-                let _ = self.internal.send(Internal::Advance);
-            }
+        let _ = self.internal.send(Internal::Advance);
+    }
+
+    /// The start-up is over: ready, failed, or blocked for good.
+    fn end_startup(&mut self, next: Next) {
+        match next {
+            Next::Wait | Next::Launch(_) => {}
             Next::Ready => {
                 self.set_phase(Phase::Running);
                 self.console.info("all processes are running");
