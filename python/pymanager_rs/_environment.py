@@ -20,16 +20,11 @@ import signal
 import subprocess
 import tempfile
 import warnings
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union, overload
+from typing import Any, Dict, List, Mapping, Optional, Sequence, TypedDict, Union, overload
 
 from ._binary import find_pymanager_bin
 from ._errors import PymanagerError, StartupError
 from ._http import ApiClient, quote
-
-try:  # Python 3.8+: TypedDict is in typing.
-    from typing import TypedDict
-except ImportError:  # pragma: no cover
-    TypedDict = dict  # type: ignore[misc,assignment]
 
 StrPath = Union[str, "os.PathLike[str]"]
 
@@ -324,7 +319,7 @@ class Environment:
                     if isinstance(e, subprocess.TimeoutExpired):
                         raise StartupError(
                             f"{self.config}: not ready after {self._startup_timeout:g} s "
-                            f"(startup_timeout); stopped.\n{self._output_tail()}",
+                            f"(startup_timeout); stopped.\n{self._output_tail()}".rstrip(),
                             config=self.config,
                             returncode=None,
                         ) from None
@@ -332,6 +327,9 @@ class Environment:
                 stderr.seek(0)
                 said = stderr.read().decode("utf-8", "replace").strip()
             if code != 0:
+                # The daemon reported the failure and is stopping what it started: wait
+                # for it, so that nothing is left when the error reaches the caller.
+                self._await_end(_open_pid_file(pid_file))
                 raise StartupError(
                     said or f"pymanager exited with code {code} during start-up",
                     config=self.config,
@@ -339,7 +337,11 @@ class Environment:
                 )
             for line in said.splitlines():
                 warnings.warn(f"pymanager: {line}", PymanagerWarning, stacklevel=3)
-            self._ready(env_file)
+            try:
+                self._ready(env_file)
+            except BaseException:
+                self._await_end(_open_pid_file(pid_file), signal.SIGTERM)
+                raise
         except BaseException:
             self._cleanup()
             raise
@@ -358,6 +360,7 @@ class Environment:
                 config=self.config,
                 returncode=0,
             ) from None
+        api = ApiClient(url, self.environ.get("PYMANAGER_TOKEN"))
         try:
             self._pidfd = os.pidfd_open(pid)
         except ProcessLookupError:
@@ -367,31 +370,31 @@ class Environment:
                 config=self.config,
                 returncode=0,
             ) from None
-        self._api = ApiClient(url, self.environ.get("PYMANAGER_TOKEN"))
+        self._api = api
 
     def _abort(self, launcher: "subprocess.Popen[bytes]", pid_file: str) -> None:
         """Stops a start-up cut short (time-out, Ctrl-C): the daemon, found through its pid
         file, gets SIGTERM and is waited for; the launcher then ends by itself."""
-        pidfd = None
+        pidfd = _open_pid_file(pid_file)
+        if pidfd is None:
+            # Not detached yet: the launcher is the whole of it.
+            launcher.kill()
+        self._await_end(pidfd, signal.SIGTERM)
         try:
-            with open(pid_file, encoding="ascii") as f:
-                pidfd = os.pidfd_open(int(f.read().strip()))
-        except (OSError, ValueError):
-            pass
+            launcher.wait(timeout=self._stop_timeout)
+        except subprocess.TimeoutExpired:
+            launcher.kill()
+            launcher.wait()
+
+    def _await_end(self, pidfd: Optional[int], sig: Optional[int] = None) -> None:
+        """Sends ``sig`` (if any) to the process of ``pidfd`` and waits until it has ended;
+        after ``stop_timeout`` seconds, kills it. Closes the pidfd."""
+        if pidfd is None:
+            return
         try:
-            if pidfd is not None:
-                _terminate(pidfd, self._stop_timeout)
-            else:
-                # Not detached yet: the launcher is the whole of it.
-                launcher.kill()
-            try:
-                launcher.wait(timeout=self._stop_timeout)
-            except subprocess.TimeoutExpired:
-                launcher.kill()
-                launcher.wait()
+            _terminate(pidfd, self._stop_timeout, sig)
         finally:
-            if pidfd is not None:
-                os.close(pidfd)
+            os.close(pidfd)
 
     def _output_tail(self) -> str:
         """The last lines the manager and its processes printed (for a time-out report)."""
@@ -433,11 +436,13 @@ def _readable(fd: int, timeout: Optional[float]) -> bool:
             continue
 
 
-def _terminate(pidfd: int, grace: float) -> None:
-    """SIGTERM to the manager (it stops its processes gracefully), then a wait until it is
-    gone; past ``grace`` seconds, SIGKILL (its processes die with it: parent-death signal)."""
+def _terminate(pidfd: int, grace: float, sig: Optional[int] = signal.SIGTERM) -> None:
+    """``sig`` to the manager (SIGTERM: it stops its processes gracefully; ``None``: it is
+    stopping already), then a wait until it is gone; past ``grace`` seconds, SIGKILL (its
+    processes die with it: parent-death signal)."""
     try:
-        signal.pidfd_send_signal(pidfd, signal.SIGTERM)
+        if sig is not None:
+            signal.pidfd_send_signal(pidfd, sig)
     except ProcessLookupError:
         return
     if _readable(pidfd, grace):
@@ -447,3 +452,14 @@ def _terminate(pidfd: int, grace: float) -> None:
     except ProcessLookupError:
         return
     _readable(pidfd, None)
+
+
+def _open_pid_file(path: str) -> Optional[int]:
+    """A pidfd for the pid in ``path``, or ``None`` (no file yet, or the process is gone).
+    The file is in this environment's private temporary directory, just written by the
+    manager: its pid is not a stale one."""
+    try:
+        with open(path, encoding="ascii") as f:
+            return os.pidfd_open(int(f.read().strip()))
+    except (OSError, ValueError):
+        return None

@@ -20,11 +20,11 @@ Each environment runs in its config file's directory.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List, Literal
 
 import pytest
 
-from ._environment import Environment
+from ._environment import Environment, Process
 from ._errors import PymanagerError, StartupError
 
 MARKER = "pymanager"
@@ -40,7 +40,7 @@ class _State:
         self.failures: Dict[str, str] = {}
 
     def marked_env(self, holder: Any) -> Environment:
-        key = holder.nodeid
+        key: str = holder.nodeid
         if key in self.failures:
             pytest.fail(self.failures[key], pytrace=False)
         env = self.envs.get(key)
@@ -161,8 +161,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.sections.append((SECTION, "\n".join(_logs(env, lines) for env in seen)))
 
 
-def _marked_fixture(scope: str) -> Callable[..., Environment]:
-    @pytest.fixture(scope=scope, name="pymanager_env")  # type: ignore[call-overload,misc]
+def _marked_fixture(scope: Literal["module", "class"]) -> Callable[..., Environment]:
+    @pytest.fixture(scope=scope, name="pymanager_env")
     def pymanager_env(request: pytest.FixtureRequest) -> Environment:
         holder = _holder(request.node)
         if holder is None:
@@ -170,7 +170,7 @@ def _marked_fixture(scope: str) -> Callable[..., Environment]:
             return env
         return request.config.stash[_STATE].marked_env(holder)
 
-    return pymanager_env  # type: ignore[no-any-return]
+    return pymanager_env
 
 
 def _holder(node: Any) -> Any:
@@ -242,7 +242,7 @@ def _logs(env: Environment, lines: int) -> str:
     return "\n".join(out)
 
 
-def _ending(p: Dict[str, Any]) -> str:
+def _ending(p: Process) -> str:
     if p.get("exit_code") is not None:
         return f"exit code {p['exit_code']}"
     if p.get("signal") is not None:
