@@ -163,10 +163,9 @@ mod tests {
         std::fs::write(&pem, &ca).unwrap();
         let none = read_env_bundles(|_| None).unwrap();
         assert!(none.is_empty());
-        let both = read_env_bundles(|k| {
-            (k != "SSL_CERT_FILE").then(|| pem.clone().into_os_string())
-        })
-        .unwrap();
+        let both =
+            read_env_bundles(|k| (k != "SSL_CERT_FILE").then(|| pem.clone().into_os_string()))
+                .unwrap();
         assert_eq!(both.len(), 2);
         let missing = dir.path().join("missing.pem");
         let e = read_env_bundles(|k| (k == "CURL_CA_BUNDLE").then(|| missing.clone().into()))
