@@ -92,8 +92,9 @@ class Environment:
       ``config`` is relative to it.
     - ``binary``: the ``pymanager`` binary (default: the one installed with this package,
       or ``PYMANAGER_BIN``).
-    - ``startup_timeout``: seconds to wait for the start-up (default: as long as the
-      verifiers take); past it, everything is stopped and :class:`StartupError` raised.
+    - ``startup_timeout``: seconds the start-up may take (default: as long as the
+      verifiers take); past it, everything is stopped and :class:`StartupError` raised,
+      naming what was not ready.
     - ``stop_timeout``: seconds to wait for a graceful shutdown before the manager is
       killed (its processes then die with it); default 60.
     - ``log_file``: where the manager and its processes write their output (default: a
@@ -294,8 +295,14 @@ class Environment:
             "--exit-with", str(os.getpid()),
             "--pidfile", pid_file,
             "--logfile", self.log_file,
-            *self._args,
         ]  # fmt: skip
+        # The manager bounds its own start-up (its report then names what was not ready);
+        # the wait here is a safety net, longer by the time its shutdown may take.
+        wait: Optional[float] = None
+        if self._startup_timeout is not None:
+            cmd += ["--timeout", f"{self._startup_timeout:g}"]
+            wait = self._startup_timeout + self._stop_timeout + 30
+        cmd += self._args
         environ = dict(os.environ)
         environ.update(self._env)
         # A token of our own, unless the config sets one: nobody else on this machine can
@@ -313,13 +320,13 @@ class Environment:
                     env=environ,
                 )
                 try:
-                    code = launcher.wait(timeout=self._startup_timeout)
+                    code = launcher.wait(timeout=wait)
                 except BaseException as e:
                     self._abort(launcher, pid_file)
                     if isinstance(e, subprocess.TimeoutExpired):
                         raise StartupError(
-                            f"{self.config}: not ready after {self._startup_timeout:g} s "
-                            f"(startup_timeout); stopped.\n{self._output_tail()}".rstrip(),
+                            f"{self.config}: pymanager did not report within {wait:g} s; "
+                            f"stopped.\n{self._output_tail()}".rstrip(),
                             config=self.config,
                             returncode=None,
                         ) from None

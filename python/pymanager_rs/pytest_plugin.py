@@ -223,8 +223,11 @@ def _start(path: str) -> Environment:
     try:
         env.start()
     except StartupError as e:
-        pytest.fail(f"pymanager could not start {path}:\n{e.report}", pytrace=False)
-    return env
+        report = e.report
+    else:
+        return env
+    # Outside the `except`: the report alone, without "During handling of the above…".
+    pytest.fail(f"pymanager could not start {path}:\n{report}", pytrace=False)
 
 
 def _logs(env: Environment, lines: int) -> str:
