@@ -85,6 +85,7 @@ async fn the_default_loopback_grant_reaches_services_but_never_another_pymanager
     let rt = Runtime::new(RuntimeOptions {
         cache_dir: Some(cache.path().join("cache")),
         cache_key: Some(cache.path().join("key")),
+        ..Default::default()
     })
     .unwrap();
     rt.load(vec![loopback_module()]).await.unwrap();
@@ -143,6 +144,7 @@ async fn the_default_loopback_grant_reaches_services_but_never_another_pymanager
     let rt = Runtime::new(RuntimeOptions {
         cache_dir: Some(cache.path().join("cache")),
         cache_key: Some(cache.path().join("key")),
+        ..Default::default()
     })
     .unwrap();
     rt.load(vec![granted]).await.unwrap();

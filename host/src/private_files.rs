@@ -62,6 +62,15 @@ pub enum FileError {
     },
 }
 
+impl From<FileError> for std::io::Error {
+    fn from(e: FileError) -> Self {
+        match e {
+            FileError::Io { source, .. } => source,
+            other => std::io::Error::new(std::io::ErrorKind::PermissionDenied, other.to_string()),
+        }
+    }
+}
+
 impl FileError {
     fn io(action: &'static str, path: &Path, e: impl Into<std::io::Error>) -> FileError {
         FileError::Io {
@@ -253,6 +262,16 @@ impl Dir {
     /// in it) when the last clone is dropped. Its name cannot be guessed, and `mkdir` fails
     /// on anything already there, so nobody can have prepared it.
     pub fn fresh_in(parent: &Path, prefix: &str) -> Result<Dir, FileError> {
+        Dir::made_in(parent, prefix, true)
+    }
+
+    /// A new, empty private directory `<parent>/<prefix>-<random>` that stays when dropped
+    /// (logs to read afterwards); made as [`Dir::fresh_in`] makes one.
+    pub fn new_in(parent: &Path, prefix: &str) -> Result<Dir, FileError> {
+        Dir::made_in(parent, prefix, false)
+    }
+
+    fn made_in(parent: &Path, prefix: &str, scratch: bool) -> Result<Dir, FileError> {
         let mut last = Errno::EEXIST;
         for _ in 0..8 {
             let name = format!(
@@ -264,7 +283,7 @@ impl Dir {
                 Ok(()) => {
                     let fd = nix::fcntl::open(&path, DIR_FLAGS, Mode::empty())
                         .map_err(|e| FileError::io("open", &path, e))?;
-                    let dir = Dir::own(path.clone(), fd, true);
+                    let dir = Dir::own(path.clone(), fd, scratch);
                     if dir.is_err() {
                         let _ = std::fs::remove_dir(&path);
                     }
@@ -417,6 +436,47 @@ impl Dir {
             let _ = nix::unistd::unlinkat(self.fd(), tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
         }
         renamed
+    }
+
+    /// Takes an exclusive lock on the file `name` (created 0600 if missing, never through a
+    /// symbolic link, a regular file of ours): `Some` with the descriptor that holds it, or
+    /// `None` if another process holds it. The lock ends when the descriptor (or a copy a
+    /// forked process inherited) is closed, however the holder ends.
+    pub fn lock(&self, name: &OsStr) -> Result<Option<OwnedFd>, FileError> {
+        let path = self.join(name);
+        let fd = nix::fcntl::openat(
+            self.fd(),
+            name,
+            OFlag::O_RDWR
+                | OFlag::O_CREAT
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NONBLOCK
+                | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| match e {
+            Errno::ELOOP => FileError::NotAFile {
+                path: path.clone(),
+                what: "a symbolic link",
+            },
+            e => FileError::io("create", &path, e),
+        })?;
+        let st = nix::sys::stat::fstat(&fd).map_err(|e| FileError::io("open", &path, e))?;
+        if !is_file(&st) {
+            return Err(FileError::NotAFile {
+                path,
+                what: describe(&st),
+            });
+        }
+        check(&st, &path, "file", Rule::Trusted)?;
+        // SAFETY: flock on a descriptor this process owns.
+        let locked = unsafe {
+            libc::flock(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                libc::LOCK_EX | libc::LOCK_NB,
+            )
+        } == 0;
+        Ok(locked.then_some(fd))
     }
 
     /// The contents of `name` if it is a regular file that `rule` accepts (at most `limit`
@@ -652,18 +712,31 @@ fn follow_link(
     }
 }
 
-/// Opens `path` to append to it (created 0644 if missing), for a log the user named
-/// (`--logfile`). A symbolic link there is followed only if it is the user's or root's
-/// (`/dev/stdout` is root's), checked through a descriptor of the link itself: one another
-/// user planted in a shared directory is refused, so that their link cannot make pymanager
-/// append to a file of the user's choosing of theirs (`~/.bashrc`).
-pub fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
-    open_append_at(path, 0)
+/// How [`open_output`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// After what is there.
+    Append,
+    /// Over it (emptied first).
+    Replace,
 }
 
-fn open_append_at(path: &Path, depth: usize) -> std::io::Result<std::fs::File> {
+/// Opens `path` to write to it (created 0644 if missing), for output the user named: the
+/// log (`--logfile`), a process's `redirect_output`, `pymanager run`'s logs. A symbolic
+/// link there is followed only if it is the user's or root's (`/dev/stdout` is root's),
+/// checked through a descriptor of the link itself: one another user planted in a shared
+/// directory is refused, so that their link cannot make pymanager write to a file of the
+/// user's that they choose (`~/.bashrc`).
+pub fn open_output(path: &Path, how: Output) -> std::io::Result<std::fs::File> {
+    open_output_at(path, how, 0)
+}
+
+fn open_output_at(path: &Path, how: Output, depth: usize) -> std::io::Result<std::fs::File> {
     let flags = OFlag::O_WRONLY
-        | OFlag::O_APPEND
+        | match how {
+            Output::Append => OFlag::O_APPEND,
+            Output::Replace => OFlag::O_TRUNC,
+        }
         | OFlag::O_CREAT
         | OFlag::O_NOFOLLOW
         | OFlag::O_NOCTTY
@@ -691,7 +764,7 @@ fn open_append_at(path: &Path, depth: usize) -> std::io::Result<std::fs::File> {
         .parent()
         .unwrap_or(Path::new("."))
         .join(Path::new(&target));
-    open_append_at(&target, depth + 1)
+    open_output_at(&target, how, depth + 1)
 }
 
 /// `.<name>.<16 random hex digits>.tmp`: unguessable, so nobody can plant a file or link
@@ -840,16 +913,22 @@ mod tests {
         use std::io::Write;
         let d = tempfile::tempdir().unwrap();
         let log = d.path().join("run.log");
-        open_append(&log).unwrap().write_all(b"one\n").unwrap();
+        open_output(&log, Output::Append)
+            .unwrap()
+            .write_all(b"one\n")
+            .unwrap();
         let link = d.path().join("link.log");
         symlink("run.log", &link).unwrap();
-        open_append(&link).unwrap().write_all(b"two\n").unwrap();
+        open_output(&link, Output::Append)
+            .unwrap()
+            .write_all(b"two\n")
+            .unwrap();
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "one\ntwo\n");
         if euid() == 0 {
             let theirs = d.path().join("theirs.log");
             symlink("run.log", &theirs).unwrap();
             std::os::unix::fs::lchown(&theirs, Some(65534), None).unwrap();
-            let e = open_append(&theirs).unwrap_err();
+            let e = open_output(&theirs, Output::Replace).unwrap_err();
             assert!(e.to_string().contains("belongs to uid 65534"), "{e}");
         }
     }

@@ -564,6 +564,17 @@ impl Squatter {
     pub fn heads(&self) -> Vec<String> {
         self.heads.lock().unwrap().clone()
     }
+
+    /// Waits until `n` requests have been reported (each is reported before it is
+    /// answered, so once a client has its answers they are on their way); their heads.
+    pub fn wait_heads(&self, n: usize) -> Vec<String> {
+        assert!(
+            wait_until(WAIT, || self.heads().len() >= n),
+            "{} requests reported, not {n}",
+            self.heads().len()
+        );
+        self.heads()
+    }
 }
 
 impl Drop for Squatter {

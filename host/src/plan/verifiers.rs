@@ -203,7 +203,7 @@ async fn load_and_validate(
                 .iter()
                 .map(|w| {
                     let (path, reason) = under(&args, w);
-                    crate::config::one_line(&format!("[WARNING] {path}: {reason}"))
+                    crate::error_text::one_line(&format!("[WARNING] {path}: {reason}"))
                 })
                 .collect::<Vec<_>>()),
             Err(e) => {
