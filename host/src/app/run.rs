@@ -2,7 +2,6 @@
 //! life from loading verifiers to the exit code — in the foreground, as a daemon, or
 //! around `pymanager run`'s command ([`super::command`]), all on the same path.
 
-use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -335,7 +334,9 @@ fn supervise(setup: Setup, readiness: &mut Option<Readiness>) -> Result<i32, App
         // warnings and errors stay on stderr (or the -l file).
         Some(dir) => {
             let path = dir.join("pymanager.log");
-            let out = File::create(&path).map_err(|e| SetupError::Logs(path.clone(), e))?;
+            let out =
+                crate::private_files::open_output(&path, crate::private_files::Output::Replace)
+                    .map_err(|e| SetupError::Logs(path.clone(), e))?;
             let log: Box<dyn std::io::Write + Send> = match log {
                 Some(f) => Box::new(f),
                 None => Box::new(std::io::stderr()),
