@@ -662,6 +662,23 @@ fn open_at(
     name: &Path,
     shown: &Path,
 ) -> Result<Option<Opened>, FileError> {
+    // What is there decides whether it is opened at all: a FIFO, a device or a socket
+    // never is (opening one can block or act). The descriptor is checked again after.
+    let there = match dir {
+        Some(d) => nix::sys::stat::fstatat(d, name, AtFlags::AT_SYMLINK_NOFOLLOW),
+        None => nix::sys::stat::lstat(name),
+    };
+    match there {
+        Ok(st) if !is_file(&st) && !is_dir(&st) && !is_symlink(&st) => {
+            return Err(FileError::NotAFile {
+                path: shown.to_path_buf(),
+                what: describe(&st),
+            });
+        }
+        Ok(_) => {}
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(FileError::io("read", shown, e)),
+    }
     let opened = match dir {
         Some(d) => nix::fcntl::openat(d, name, READ_FLAGS, Mode::empty()),
         None => nix::fcntl::open(name, READ_FLAGS, Mode::empty()),

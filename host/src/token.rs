@@ -6,8 +6,8 @@
 //! before anything is spawned or sourced: the processes pymanager runs never see it. Its
 //! bytes are also overwritten where the kernel shows the environment pymanager started
 //! with (`/proc/<pid>/environ`, which removing a variable does not change), and pymanager
-//! makes itself non-dumpable, so that its children, which run as the same user, cannot
-//! read its memory or open its `/proc/<pid>/environ` and `mem` (root still can).
+//! then makes itself non-dumpable, so that its children, which run as the same user,
+//! cannot read its memory or open its `/proc/<pid>/environ` and `mem` (root still can).
 
 use std::sync::OnceLock;
 
@@ -27,11 +27,16 @@ static FROM_ENV: OnceLock<Option<String>> = OnceLock::new();
 /// Takes `PYMANAGER_TOKEN` out of the environment and keeps it for [`from_env`]. Must be
 /// called first thing in `main`, while the process is still single-threaded.
 pub fn take_from_env() {
-    // SAFETY: PR_SET_DUMPABLE only changes who may inspect this process.
-    unsafe {
-        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-    }
     let value = std::env::var(ENV).ok().filter(|t| !t.is_empty());
+    if value.is_some() {
+        // Only then: a token from the config or the token file is in a file its children
+        // can read anyway, and a dumpable manager lets its owner's tools (and tests) look
+        // at its descriptors.
+        // SAFETY: PR_SET_DUMPABLE only changes who may inspect this process.
+        unsafe {
+            libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        }
+    }
     let entries = initial_entries();
     // SAFETY: called at the start of `main`, before any thread exists, so nothing reads the
     // environment concurrently.
