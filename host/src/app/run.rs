@@ -47,7 +47,10 @@ pub fn run(cli: &Cli, file: &Path, run: Option<&RunArgs>) -> Result<i32, AppErro
     };
     let mut readiness = None;
     if cli.daemon {
-        match daemon::detach(logfile.as_deref()).map_err(SetupError::Daemon)? {
+        // The caller only waits: the picked ports are the daemon's to hold (a copy kept
+        // here would stop the processes from binding them).
+        let release = || plan.release_ports();
+        match daemon::detach(logfile.as_deref(), release).map_err(SetupError::Daemon)? {
             Detached::Caller(word) => {
                 for w in &word.warnings {
                     eprintln!("{w}");

@@ -56,6 +56,14 @@ impl Plan {
         ports::all_vars(&self.ports)
     }
 
+    /// Lets every picked port go, in a process that spawns nothing (the caller of `-d`,
+    /// which waits for the daemon's word while the daemon's copies keep them held).
+    pub fn release_ports(&self) {
+        for p in &self.processes {
+            p.port_hold.release();
+        }
+    }
+
     /// The descriptors that hold picked ports, for a process that forks off and must not
     /// keep them.
     pub fn held_port_fds(&self) -> Vec<std::os::fd::RawFd> {
