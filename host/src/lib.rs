@@ -18,6 +18,7 @@ pub mod console;
 mod ctl;
 mod daemon;
 mod error_text;
+pub mod exec_verifier;
 mod graph;
 mod guardian;
 pub mod plan;

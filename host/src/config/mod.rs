@@ -15,6 +15,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub(crate) use flex::describe as describe_json;
 pub use flex::{ShellChoice, StringOrBool};
 pub use orchestration::{
     Condition, DependsOn, LivenessConfig, Policy, RestartConfig, Startup, StopSignal,

@@ -15,7 +15,8 @@ mod verifiers;
 use crate::config::{ConfigError, Loaded, Messages, ShellChoice, Startup, VerifierConfig};
 use crate::runtime::{Builtin, ModuleDecl, VerifierRef};
 
-use command::{check_readable, default_shell, find_executable, source_env_file};
+pub(crate) use command::default_shell;
+use command::{check_readable, find_executable, source_env_file};
 pub use orchestration::{Dependency, LivenessSpec, Orchestration, start_deps, start_plan};
 pub(crate) use verifiers::external_module;
 pub use verifiers::prepare;
@@ -85,6 +86,9 @@ pub struct VerifierSpec {
     pub target: VerifierRef,
     /// Its arguments as JSON text.
     pub args_json: String,
+    /// The `exec` verifier, checked and ready, which runs natively rather than in the
+    /// runtime (`target` then names it only for messages).
+    pub exec: Option<Arc<crate::exec_verifier::ExecVerifier>>,
 }
 
 /// What [`build`] does with a process's `environment_file`.
@@ -157,8 +161,14 @@ pub fn build(
             (None, true) => OutputMode::Suppress,
             (None, false) => OutputMode::Console,
         };
+        let process = verifiers::ExecContext {
+            cwd: workdir.clone(),
+            env: env.clone(),
+            shell: default_shell.clone(),
+        };
         let mut verifier_spec = |v: &VerifierConfig, at: String| {
-            let (spec, builtin) = verifiers::spec(&at, v, config, &modules, &config_dir)?;
+            let (spec, builtin) =
+                verifiers::spec(&at, v, config, &modules, &config_dir, &process, warnings)?;
             if let Some(b) = builtin
                 && !used_builtins.iter().any(|u| u.module == b.module)
             {
