@@ -360,6 +360,8 @@ impl ExecVerifier {
             args,
             cwd: self.cwd.clone(),
             env: self.env.clone(),
+            ports: Default::default(),
+            port_hold: Default::default(),
             output: OutputMode::Suppress,
             verifier: None,
             orchestration: Default::default(),
