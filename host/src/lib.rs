@@ -15,6 +15,7 @@ pub mod app;
 mod cli;
 pub mod config;
 pub mod console;
+pub mod convert;
 mod ctl;
 mod daemon;
 mod error_text;

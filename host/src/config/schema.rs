@@ -247,7 +247,14 @@ pub fn document() -> Value {
                         "description": "The signal that asks the process to stop (SIGTERM): a name (SIGINT, INT) or a number; not SIGKILL or SIGSTOP.",
                         "type": ["string", "integer"]
                     },
-                    "graceful_time": seconds("Seconds between its stop signal and SIGKILL, instead of the global graceful_time.")
+                    "graceful_time": seconds("Seconds between its stop signal and SIGKILL, instead of the global graceful_time."),
+                    "export": {
+                        "description": "Read only by pymanager export.",
+                        "type": "object",
+                        "properties": {
+                            "image": {"description": "The container image that runs this process (compose, Kubernetes), instead of --image; it must contain pymanager for the health checks.", "type": "string", "minLength": 1}
+                        }
+                    }
                 }
             },
             "exec_arguments": {
@@ -298,8 +305,8 @@ mod tests {
 
     use super::*;
     use crate::config::{
-        AllowConfig, Config, HttpConfig, LimitsConfig, LivenessConfig, ModuleConfig, ProcessConfig,
-        ProcessOptions, VerifierConfig,
+        AllowConfig, Config, ExportConfig, HttpConfig, LimitsConfig, LivenessConfig, ModuleConfig,
+        ProcessConfig, ProcessOptions, VerifierConfig,
     };
 
     /// A deserializer that only records the field names a derived `Deserialize` asks for.
@@ -372,7 +379,7 @@ mod tests {
 
     #[test]
     fn every_key_of_the_config_types_is_in_the_schema_and_no_other() {
-        let cases: [(&str, BTreeSet<String>, BTreeSet<String>); 9] = [
+        let cases: [(&str, BTreeSet<String>, BTreeSet<String>); 10] = [
             ("top level", keys::<Config>(), properties(&[])),
             (
                 "http",
@@ -408,6 +415,11 @@ mod tests {
                 "processes.*.verifier",
                 keys::<VerifierConfig>(),
                 properties(&["$defs", "process", "properties", "verifier"]),
+            ),
+            (
+                "processes.*.export",
+                keys::<ExportConfig>(),
+                properties(&["$defs", "process", "properties", "export"]),
             ),
             (
                 "processes.*.liveness",

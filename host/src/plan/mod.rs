@@ -11,7 +11,7 @@ mod buffering;
 mod command;
 mod orchestration;
 pub mod ports;
-mod template;
+pub(crate) mod template;
 mod verifiers;
 
 use crate::config::{ConfigError, Loaded, Messages, ShellChoice, Startup, VerifierConfig};
@@ -274,7 +274,7 @@ pub fn build(
 /// For each process (by index), every process it waits for, directly or through others:
 /// its `depends_on`, and in an ordered start-up every process before it. Their ports are
 /// in its environment.
-fn dependency_closure(config: &crate::config::Config) -> Vec<Vec<usize>> {
+pub(crate) fn dependency_closure(config: &crate::config::Config) -> Vec<Vec<usize>> {
     let index = |n: &str| config.processes.get_index_of(n);
     let direct: Vec<Vec<usize>> = config
         .processes
