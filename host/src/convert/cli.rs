@@ -141,6 +141,7 @@ pub fn export(args: &ExportArgs, file: &Path) -> Result<i32, ConvertError> {
                     target: &stem,
                     pymanager: &pymanager.to_string_lossy(),
                     launch_dir: &cwd,
+                    config_dir: &cwd.join(&loaded.dir).components().collect::<PathBuf>(),
                     from: &from,
                 },
                 &mut losses,

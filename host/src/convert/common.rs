@@ -139,3 +139,18 @@ pub fn warn_loopback_peers(
         );
     }
 }
+
+/// `v` with `f` applied to every string in it (not to keys).
+pub fn map_strings(v: serde_json::Value, f: &dyn Fn(&str) -> String) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(f(&s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| map_strings(v, f)).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, map_strings(v, f)))
+                .collect(),
+        ),
+        other => other,
+    }
+}

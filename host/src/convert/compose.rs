@@ -22,7 +22,9 @@ pub struct Options<'a> {
 pub fn export(src: &Source, opts: &Options, losses: &mut Losses) -> Result<String, ConfigError> {
     let mut services = Map::new();
     for p in &src.processes {
-        services.insert(p.name.clone(), service(p, src, opts, losses)?);
+        // Compose replaces `$VAR` everywhere in the file: a `$` that is meant is `$$`.
+        let s = common::map_strings(service(p, src, opts, losses)?, &|s| s.replace('$', "$$"));
+        services.insert(p.name.clone(), s);
     }
     let header = [
         format!("Written by `pymanager export compose` from {}.", opts.from),
@@ -143,6 +145,13 @@ fn healthcheck(p: &Process, src: &Source, losses: &mut Losses) -> Option<Value> 
             .chain(argv)
             .collect::<Vec<_>>(),
         Ok(Probe::Shell(line)) => vec!["CMD-SHELL".into(), line],
+        Err(_) if matches!(verified_as(p), Verified::Completed) => {
+            losses.push(
+                check.at.clone(),
+                "compose has no health check for a service's end: what depends on it waits with service_completed_successfully",
+            );
+            return None;
+        }
         Err(why) => {
             losses.push(check.at.clone(), format!("{why}: no health check"));
             return None;

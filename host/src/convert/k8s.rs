@@ -195,7 +195,9 @@ fn pod(
     let mut c = Map::new();
     c.insert("name".into(), name.into());
     c.insert("image".into(), image.clone().into());
-    c.insert("command".into(), json!(p.argv));
+    // The kubelet expands `$(VAR)` in a command and in env values: `$$(` keeps it as written.
+    let keep = |s: &str| s.replace("$(", "$$(");
+    c.insert("command".into(), common::map_strings(json!(p.argv), &keep));
     if let Some(dir) = common::container_workdir(p, losses) {
         c.insert("workingDir".into(), dir.into());
     }
@@ -203,7 +205,7 @@ fn pod(
         let env: Vec<Value> = p
             .env
             .iter()
-            .map(|(k, v)| json!({"name": k, "value": v}))
+            .map(|(k, v)| json!({"name": k, "value": keep(v)}))
             .collect();
         c.insert("env".into(), json!(env));
     }

@@ -483,10 +483,17 @@ pub fn export(src: &Source, losses: &mut Losses) -> String {
         let signal = nix::sys::signal::Signal::iterator()
             .find(|s| s.as_str() == p.stop_signal)
             .map_or(15, |s| s as i32);
-        out.insert(
-            "shutdown".into(),
-            json!({"signal": signal, "timeout_seconds": number(p.grace.as_secs_f64())}),
-        );
+        // process-compose's defaults (SIGTERM, 10 s) are left unsaid.
+        let mut shutdown = Map::new();
+        if signal != 15 {
+            shutdown.insert("signal".into(), signal.into());
+        }
+        if p.grace != Duration::from_secs(10) {
+            shutdown.insert("timeout_seconds".into(), number(p.grace.as_secs_f64()));
+        }
+        if !shutdown.is_empty() {
+            out.insert("shutdown".into(), Value::Object(shutdown));
+        }
         if p.suppress_output || p.redirect_output.is_some() {
             losses.push(format!("{at}.options"), "process-compose keeps every process's output in its log: suppress_output and redirect_output are not kept");
         }

@@ -23,6 +23,8 @@ pub struct Options<'a> {
     pub pymanager: &'a str,
     /// Where pymanager would be started: relative paths are resolved against it.
     pub launch_dir: &'a Path,
+    /// The config's directory (absolute): module paths are relative to it.
+    pub config_dir: &'a Path,
     /// The config file's name, for the header.
     pub from: &'a str,
 }
@@ -70,9 +72,9 @@ fn unit(p: &Process, src: &Source, opts: &Options, target: &str, losses: &mut Lo
         ),
         "[Unit]".to_string(),
         format!(
-            "Description={} (pymanager process {})",
-            escape_spec(&p.argv.join(" ")),
-            p.name
+            "Description=pymanager process {}: {}",
+            p.name,
+            escape_spec(&summary(&p.argv))
         ),
         format!("PartOf={target}"),
     ];
@@ -181,10 +183,15 @@ fn unit(p: &Process, src: &Source, opts: &Options, target: &str, losses: &mut Lo
                     attempt: None,
                     extra: &extra,
                 };
-                match probe(v, &v.args, &style) {
+                // A module's path is relative to the config; the unit runs anywhere.
+                let mut v = v.clone();
+                if let CheckKind::Module { path, .. } = &mut v.kind {
+                    *path = opts.config_dir.join(&*path);
+                }
+                match probe(&v, &v.args, &style) {
                     Ok(probe) => {
                         u.push(format!("ExecStartPost={}", command_line_with_mainpid(&probe.argv())));
-                        u.push(format!("TimeoutStartSec={}", start_timeout(v)));
+                        u.push(format!("TimeoutStartSec={}", start_timeout(&v)));
                     }
                     Err(why) => losses.push(
                         &v.at,
@@ -236,6 +243,15 @@ fn unit(p: &Process, src: &Source, opts: &Options, target: &str, losses: &mut Lo
     let mut text = u.join("\n");
     text.push('\n');
     text
+}
+
+/// The command on one line, cut at 72 characters: a unit's description.
+fn summary(argv: &[String]) -> String {
+    let line = argv.join(" ").replace(['\n', '\r', '\t'], " ");
+    match line.char_indices().nth(72) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line,
+    }
 }
 
 /// A process others wait to see finish, or whose verifier waits for its end.
