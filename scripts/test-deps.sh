@@ -6,7 +6,9 @@
 # - node >= 20 with npm, for the JavaScript verifier example (its packages come pinned from
 #   examples/js-verifier/package-lock.json, installed by its build.sh with `npm ci`);
 # - python3 with venv, for the Python verifiers (componentize-py==0.25.1, pinned, goes into
-#   examples/python-verifier/.venv, made by that example's build.sh).
+#   examples/python-verifier/.venv, made by that example's build.sh);
+# - the validators of `pymanager export` (below), and Debian's systemd for
+#   `systemd-analyze verify`.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -18,6 +20,7 @@ missing=()
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+command -v systemd-analyze >/dev/null || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=""
     if [ "$(id -u)" -ne 0 ]; then
@@ -60,4 +63,4 @@ if [ ! -x "$validators/k8s/bin/kubernetes-validate" ]; then
 fi
 "$validators/compose/bin/docker-compose" version --short
 "$validators/k8s/bin/kubernetes-validate" --version 2>/dev/null || true
-command -v systemd-analyze >/dev/null && systemd-analyze --version | head -1
+systemd-analyze --version | head -1

@@ -652,3 +652,24 @@ fn import_then_export_then_import_keeps_what_both_sides_express() {
         serde_json::from_str::<Value>(&second).unwrap()
     );
 }
+
+#[test]
+fn the_moving_on_page_shows_what_export_writes_and_warns() {
+    let page = std::fs::read_to_string(repo().join("docs/moving-on.md")).unwrap();
+    for target in ["compose", "process-compose"] {
+        let mut args = vec!["export", target, "-f", "examples/orchestration.json"];
+        if target == "compose" {
+            args.extend(["--image", "example/env:1"]);
+        }
+        let out = run(&repo(), &args);
+        let written = ok(&out);
+        assert!(
+            page.contains(&written),
+            "docs/moving-on.md lacks the {target} export of examples/orchestration.json:\n{written}"
+        );
+        assert!(
+            page.contains(&text(&out.stderr)),
+            "docs/moving-on.md lacks the {target} warnings"
+        );
+    }
+}
