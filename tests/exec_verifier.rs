@@ -22,7 +22,7 @@ fn v1(m: &Manager, name: &str) -> Value {
 const HANGS: &str = "echo $$ >> check.pids; sleep 1000 & echo $! >> check.pids; wait";
 
 #[test]
-fn passes_once_the_command_exits_0_in_the_processs_directory_and_environment() {
+fn passes_once_the_command_exits_0_in_the_processs_directory_and_whole_environment() {
     let dir = config_dir(&json!({}));
     let work = dir.path().join("work");
     std::fs::create_dir(&work).unwrap();
@@ -34,8 +34,10 @@ fn passes_once_the_command_exits_0_in_the_processs_directory_and_environment() {
                 "executable": "sh",
                 "arguments": ["-c", "sleep 0.5; touch ready; exec sleep 1000"],
                 "options": {"working_directory": work, "environment_file": dir.path().join("app.env")},
+                "environment": {"SECOND": "from-environment"},
+                "ports": {"http": 0},
                 "verifier": {"type": "exec", "arguments": {
-                    "command": "test -f ready && test \"$MARK\" = from-env-file",
+                    "command": "test -f ready && test \"$MARK\" = from-env-file && test \"$SECOND\" = from-environment && test -n \"$PORT\"",
                     "interval": 0.1, "timeout": 20}}
             },
             "next": {
