@@ -209,6 +209,17 @@ fn pymanager_verify_runs_it_here_and_kills_a_run_at_its_time_out() {
         ),
         "{out:?}"
     );
+    // The run the deadline cuts short is not the reason given: the last whole one is.
+    let out = run(
+        json!({"command": "sleep 0.2; echo nope; exit 3", "timeout": 1, "interval": 0, "run_timeout": 30}),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("did not pass within 1 s (last attempt: exited with code 3: nope)"),
+        "{out:?}"
+    );
     let out = run(json!({"command": HANGS}), &["--timeout", "0.5"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let pids = read_pids(&dir.path().join("check.pids"));

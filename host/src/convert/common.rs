@@ -154,3 +154,22 @@ pub fn map_strings(v: serde_json::Value, f: &dyn Fn(&str) -> String) -> serde_js
         other => other,
     }
 }
+
+/// True when something waits for `p` to end (`exited`, `exited_ok`), or its verifier does
+/// (`exited` with code 0): a Job in Kubernetes, a `Type=oneshot` unit in systemd.
+pub fn runs_to_its_end(p: &Process, src: &super::source::Source) -> bool {
+    let awaited = src.processes.iter().any(|q| {
+        q.depends_on.iter().any(|(d, c)| {
+            d == &p.name
+                && matches!(
+                    c,
+                    crate::config::Condition::Exited | crate::config::Condition::ExitedOk
+                )
+        })
+    });
+    awaited
+        || matches!(
+            super::compose::verified_as(p),
+            super::compose::Verified::Completed
+        )
+}

@@ -26,7 +26,7 @@ pub fn export(src: &Source, opts: &Options, losses: &mut Losses) -> Result<Strin
     for p in &src.processes {
         let name = dns_name(&p.name, &format!("processes.{}", p.name), losses);
         let pod = pod(p, &name, src, opts, losses)?;
-        docs.push(if is_job(p, src) {
+        docs.push(if common::runs_to_its_end(p, src) {
             job(p, &name, pod, opts, losses)
         } else {
             deployment(p, &name, pod, opts, losses)
@@ -40,16 +40,6 @@ pub fn export(src: &Source, opts: &Options, losses: &mut Losses) -> Result<Strin
         "Probes and init containers run `pymanager verify`: each image must have the pymanager binary on its PATH.".into(),
     ];
     Ok(super::yaml::emit_all(&docs, &header))
-}
-
-/// A Job when something waits for it to end, or its verifier does.
-fn is_job(p: &Process, src: &Source) -> bool {
-    let awaited = src.processes.iter().any(|q| {
-        q.depends_on
-            .iter()
-            .any(|(d, c)| d == &p.name && matches!(c, Condition::Exited | Condition::ExitedOk))
-    });
-    awaited || matches!(verified_as(p), Verified::Completed)
 }
 
 fn metadata(name: &str, opts: &Options) -> Value {
@@ -218,12 +208,7 @@ fn pod(
         c.insert("ports".into(), json!(ports));
         common::warn_loopback_bind(p, losses);
     }
-    common::warn_loopback_peers(
-        p,
-        src,
-        &|owner| dns_name(owner, "", &mut Losses::default()),
-        losses,
-    );
+    common::warn_loopback_peers(p, src, &service_host, losses);
     // A Job's end is its check: an exited verifier needs no probe.
     let verifier = p
         .verifier
@@ -293,14 +278,7 @@ fn exec_probe(
     src: &Source,
     losses: &mut Losses,
 ) -> Option<Vec<String>> {
-    let args = rewritten(
-        check,
-        &check.at,
-        &p.name,
-        src,
-        &|owner| dns_name(owner, "", &mut Losses::default()),
-        losses,
-    );
+    let args = rewritten(check, &check.at, &p.name, src, &service_host, losses);
     let style = Style {
         pymanager: "pymanager",
         exec_plain: true,
@@ -324,7 +302,7 @@ fn waits(p: &Process, image: &str, src: &Source, losses: &mut Losses) -> Vec<Val
         let Some(d) = src.processes.iter().find(|q| &q.name == dep) else {
             continue;
         };
-        let host = dns_name(dep, "", &mut Losses::default());
+        let host = service_host(dep);
         let completes = matches!(verified_as(d), Verified::Completed);
         if matches!(cond, Condition::Exited | Condition::ExitedOk)
             || (*cond == Condition::Verified && completes)
@@ -337,14 +315,7 @@ fn waits(p: &Process, image: &str, src: &Source, losses: &mut Losses) -> Vec<Val
         }
         let wait = match (cond, &d.verifier) {
             (Condition::Verified, Some(v)) if !matches!(v.kind, CheckKind::Exec(_)) => {
-                let args = rewritten(
-                    v,
-                    &at,
-                    &p.name,
-                    src,
-                    &|owner| dns_name(owner, "", &mut Losses::default()),
-                    losses,
-                );
+                let args = rewritten(v, &at, &p.name, src, &service_host, losses);
                 let style = Style {
                     pymanager: "pymanager",
                     exec_plain: false,
@@ -402,4 +373,9 @@ pub fn dns_name(name: &str, at: &str, losses: &mut Losses) -> String {
         losses.push(at, format!("not a valid Kubernetes name: named {s}"));
     }
     s
+}
+
+/// The name a process's Service answers to.
+fn service_host(process: &str) -> String {
+    dns_name(process, "", &mut Losses::default())
 }

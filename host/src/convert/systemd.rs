@@ -7,7 +7,6 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::compose::{Verified, verified_as};
 use super::probe::{Style, probe};
 use super::source::{CheckKind, Process, Source};
 use super::{Losses, common};
@@ -110,7 +109,7 @@ fn unit(p: &Process, src: &Source, opts: &Options, target: &str, losses: &mut Lo
     }
     u.push(String::new());
     u.push("[Service]".into());
-    let oneshot = is_oneshot(p, src);
+    let oneshot = common::runs_to_its_end(p, src);
     if oneshot {
         u.push("Type=oneshot".into());
         u.push("RemainAfterExit=yes".into());
@@ -252,16 +251,6 @@ fn summary(argv: &[String]) -> String {
         Some((i, _)) => format!("{}…", &line[..i]),
         None => line,
     }
-}
-
-/// A process others wait to see finish, or whose verifier waits for its end.
-fn is_oneshot(p: &Process, src: &Source) -> bool {
-    let awaited = src.processes.iter().any(|q| {
-        q.depends_on
-            .iter()
-            .any(|(d, c)| d == &p.name && matches!(c, Condition::Exited | Condition::ExitedOk))
-    });
-    awaited || matches!(verified_as(p), Verified::Completed)
 }
 
 fn probe_argv(v: &super::source::Check, style: &Style) -> Vec<String> {
