@@ -219,7 +219,8 @@ fn pod(
     {
         let period = common::whole_seconds(v.interval(), 1);
         let timeout = common::whole_seconds(common::attempt(v), 1) + 1;
-        let start_failures = v.timeout().map_or(u64::from(u32::MAX), |t| {
+        // Without a time-out: as many as Kubernetes counts (an int32).
+        let start_failures = v.timeout().map_or(i32::MAX as u64, |t| {
             common::whole_seconds(t, 1).div_ceil(period).max(1)
         });
         c.insert(
