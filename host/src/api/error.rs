@@ -94,7 +94,7 @@ pub fn command_status(e: &CommandError) -> StatusCode {
     match e {
         CommandError::NotFound(_) => StatusCode::NOT_FOUND,
         CommandError::ShuttingDown => StatusCode::FORBIDDEN,
-        CommandError::Busy(..) => StatusCode::CONFLICT,
+        CommandError::Busy(..) | CommandError::Cancelled(..) => StatusCode::CONFLICT,
         CommandError::Failed(..) => StatusCode::INTERNAL_SERVER_ERROR,
         CommandError::Gone => StatusCode::SERVICE_UNAVAILABLE,
     }

@@ -58,20 +58,31 @@ pub enum CtlCommand {
     Status,
     /// List the processes: id, name, state, pid or exit code, verifier, command.
     List,
-    /// Restart a process (graceful stop, start, verify); waits until it is verified.
+    /// Restart a process (graceful stop, start, verify); waits until it is verified. A
+    /// stop or another restart of the process meanwhile cuts it short.
     Restart {
         /// The process: its id (1, 2, ...) or its name in the config.
         process: String,
+        /// Stop waiting after this many seconds (exit 3); the restart goes on.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<f64>,
     },
-    /// Stop one process; without a process, shut the whole manager down.
+    /// Stop one process; without a process, shut the whole manager down and wait until it
+    /// and every process it started are gone.
     Stop {
         /// The process: its id or its name. Omit it to shut the manager down.
         process: Option<String>,
+        /// Return as soon as the shutdown has begun.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Start a stopped or ended process; waits until it is verified.
     Start {
         /// The process: its id or its name.
         process: String,
+        /// Stop waiting after this many seconds (exit 3); the start goes on.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<f64>,
     },
     /// Print a process's last output lines; with -f, keep printing new ones.
     Logs {
@@ -147,7 +158,13 @@ mod tests {
         assert!(c.json);
         assert_eq!(c.url.as_deref(), Some("http://h:1/"));
         let (_, c) = parse(&["pymanager", "ctl", "stop"]);
-        assert!(matches!(c.command, CtlCommand::Stop { process: None }));
+        assert!(matches!(
+            c.command,
+            CtlCommand::Stop {
+                process: None,
+                no_wait: false
+            }
+        ));
         // Unique prefixes of long options, as at the top level.
         let (_, c) = parse(&["pymanager", "ctl", "--fi", "z.json", "wait", "--time", "3"]);
         assert_eq!(c.file, Some(PathBuf::from("z.json")));
