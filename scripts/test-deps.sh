@@ -6,7 +6,8 @@
 # - node >= 20 with npm, for the JavaScript verifier example (its packages come pinned from
 #   examples/js-verifier/package-lock.json, installed by its build.sh with `npm ci`);
 # - python3 with venv, for the Python verifiers (componentize-py==0.25.1, pinned, goes into
-#   examples/python-verifier/.venv, made by that example's build.sh).
+#   examples/python-verifier/.venv, made by that example's build.sh) and for the wheel's
+#   tests (scripts/python-tests.sh makes its venvs from the pinned python/requirements-*.txt).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 

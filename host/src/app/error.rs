@@ -99,4 +99,13 @@ pub enum SetupError {
     /// The REST API cannot listen.
     #[error("could not set up processes: http: {0}")]
     Http(#[from] crate::api::ApiError),
+    /// `--exit-with PID` names no process that can be watched.
+    #[error("--exit-with {pid}: {}", error_text::io(.1), pid = .0)]
+    ExitWith(u32, std::io::Error),
+    /// `pymanager run`'s log directory or files cannot be made.
+    #[error("cannot write the logs to {}: {}", .0.display(), error_text::io(.1))]
+    Logs(PathBuf, std::io::Error),
+    /// `--write-env`'s file cannot be written.
+    #[error("--write-env: {0}")]
+    WriteEnv(StateError),
 }

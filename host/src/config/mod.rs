@@ -20,6 +20,9 @@ pub use orchestration::{
     Condition, DependsOn, LivenessConfig, Policy, RestartConfig, Startup, StopSignal,
 };
 
+/// The config file used when none is named.
+pub const DEFAULT_CONFIG: &str = "pymanager.json";
+
 /// Why a config could not be used; each variant is one exit code of the original.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -76,22 +79,7 @@ impl ConfigError {
     }
 }
 
-/// `s` with control characters escaped (`\n`, `\u{1b}`), for messages that must stay on
-/// one line.
-pub fn one_line(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
-        return s.to_string();
-    }
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
+pub use crate::error_text::one_line;
 
 /// The whole configuration, with defaults filled in.
 #[derive(Debug, Clone, Deserialize)]

@@ -26,6 +26,9 @@ pub use verifiers::prepare;
 
 /// The built-in module whose verifier waits for a line of output.
 const OUTPUT_MODULE: &str = "pymanager.output_verifier";
+/// The built-in module whose verifier waits for the process's exit: a process verified by
+/// it is meant to end.
+pub const EXITED_MODULE: &str = "pymutils.exited_verifier";
 
 /// Everything needed to run one config.
 #[derive(Debug, Clone)]
@@ -102,6 +105,9 @@ pub enum OutputMode {
     Suppress,
     /// Into this file, truncated at each start (`redirect_output`).
     File(PathBuf),
+    /// Appended to this file, every run of the process after the other (`pymanager
+    /// run`'s log files, emptied when pymanager starts).
+    Log(PathBuf),
 }
 
 /// A process's verifier, resolved to a module.
@@ -248,7 +254,7 @@ pub fn build(
     modules.extend(used_builtins.into_iter().map(verifiers::builtin_module));
 
     for w in warnings.iter_mut() {
-        *w = crate::config::one_line(w);
+        *w = crate::error_text::one_line(w);
     }
     Ok(Plan {
         processes,

@@ -133,7 +133,7 @@ pub async fn prepare(plan: &Plan, runtime: &Runtime) -> Result<Vec<String>, Conf
                 .iter()
                 .map(|w| {
                     let (path, reason) = under(&args, w);
-                    crate::config::one_line(&format!("[WARNING] {path}: {reason}"))
+                    crate::error_text::one_line(&format!("[WARNING] {path}: {reason}"))
                 })
                 .collect::<Vec<_>>()),
             Err(e) => {

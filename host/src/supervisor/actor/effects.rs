@@ -112,6 +112,17 @@ impl Actor {
                     return Input::SpawnFailed { reason };
                 }
             },
+            OutputMode::Log(path) => match std::fs::File::options()
+                .append(true)
+                .create(true)
+                .open(path)
+            {
+                Ok(f) => Sink::File(f),
+                Err(e) => {
+                    let reason = format!("cannot open {} for output: {e}", path.display());
+                    return Input::SpawnFailed { reason };
+                }
+            },
         };
         // Its picked ports were held against other pymanagers until now: it binds them.
         spec.port_hold.release();
@@ -239,7 +250,7 @@ impl Actor {
                     "[WARNING] process {} failed verification ({}): {}",
                     slot.name(),
                     verifier_kind(&slot.spec),
-                    crate::config::one_line(&reason)
+                    crate::error_text::one_line(&reason)
                 ));
             }
             Note::VerifyFailed(_) => {}
@@ -250,17 +261,17 @@ impl Actor {
             } => self.console.log_line(&format!(
                 "[WARNING] process {} {}; restarting in {} (restart {attempt} of at most {} in a row)",
                 slot.name(),
-                crate::config::one_line(&failure_text(&why)),
+                crate::error_text::one_line(&failure_text(&why)),
                 crate::runtime::human_duration(delay),
                 slot.rules.restart.max_restarts
             )),
             Note::GaveUp(why) => self.console.log_line(&format!(
                 "[ERROR] process {} failed: {}",
                 slot.name(),
-                crate::config::one_line(&why.to_string())
+                crate::error_text::one_line(&why.to_string())
             )),
             Note::Unhealthy(reason) => {
-                let reason = crate::config::one_line(&reason);
+                let reason = crate::error_text::one_line(&reason);
                 if self.plan.messages.verifier_fail {
                     self.console
                         .say_now(format!("Liveness fail ({}): {reason}", slot.name()));
