@@ -102,6 +102,10 @@ pub enum Sub {
     Ctl(crate::ctl::CtlArgs),
     /// Run one verifier once, outside a manager (exit 0 passed, 1 failed, 2 usage error).
     Verify(crate::verify::VerifyArgs),
+    /// Write the config for docker compose, Kubernetes, systemd, a Procfile or process-compose.
+    Export(crate::convert::ExportArgs),
+    /// Print a pymanager.json made from a Procfile or a process-compose.yaml.
+    Import(crate::convert::ImportArgs),
     /// Internal: compiles the component on stdin into the disk cache. pymanager runs
     /// itself with it so that the compiler's memory ends with this short-lived process.
     #[command(name = "__compile-component", hide = true)]

@@ -52,6 +52,8 @@ pub fn try_main() -> Result<i32, AppError> {
         // `ctl -f x` or `-f x ctl`: either names the manager's config.
         Some(Sub::Ctl(args)) => ctl(args, args.file.as_deref().unwrap_or(file)),
         Some(Sub::Verify(args)) => verify(args),
+        Some(Sub::Export(args)) => Ok(crate::convert::cli::export(args, file)?),
+        Some(Sub::Import(args)) => Ok(crate::convert::cli::import(args)?),
         Some(Sub::CompileComponent(args)) => Ok(crate::runtime::compile_child::child_main(args)),
         None => run::run(&cli, file, None),
     }

@@ -15,6 +15,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub(crate) use flex::describe as describe_json;
 pub use flex::{ShellChoice, StringOrBool};
 pub use orchestration::{
     Condition, DependsOn, LivenessConfig, Policy, RestartConfig, Startup, StopSignal,
@@ -267,6 +268,17 @@ pub struct ProcessConfig {
     /// Its time between the stop signal and SIGKILL, instead of the global one.
     #[serde(default, deserialize_with = "flex::optional_seconds")]
     pub graceful_time: Option<Duration>,
+    /// What `pymanager export` needs that running it does not (its container image).
+    #[serde(default)]
+    pub export: ExportConfig,
+}
+
+/// A process's `export` object: read only by `pymanager export`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ExportConfig {
+    /// The container image that runs it (compose, Kubernetes), instead of `--image`.
+    pub image: Option<String>,
 }
 
 /// The `options` of a process.

@@ -17,6 +17,7 @@ use crate::supervisor::lifecycle::{self, Answer, Effect, Env, Exit, Input, Note,
 use crate::supervisor::output::{Sink, pump};
 use crate::supervisor::spawn::spawn;
 use crate::supervisor::terminate::stop_group;
+use crate::supervisor::verification;
 use crate::supervisor::{RESTART_GRACE, view};
 
 impl Actor {
@@ -171,13 +172,10 @@ impl Actor {
             return;
         };
         let view = self.view(idx);
-        let runtime = self.runtime.clone();
+        let (runtime, reaper) = (self.runtime.clone(), self.reaper.clone());
         let tx = self.internal.clone();
         let task = tokio::spawn(async move {
-            let result = runtime
-                .verify(&v.target, &v.args_json, view)
-                .await
-                .map_err(|e| e.0);
+            let result = verification::run(&runtime, &reaper, &v, view).await;
             let _ = tx.send(Internal::Checked { idx, run, result });
         });
         if let Some(old) = self.slots[idx].verifier.replace(task.abort_handle()) {
@@ -192,14 +190,11 @@ impl Actor {
         };
         let v = l.verifier.clone();
         let view = self.view(idx);
-        let runtime = self.runtime.clone();
+        let (runtime, reaper) = (self.runtime.clone(), self.reaper.clone());
         let tx = self.internal.clone();
         let task = tokio::spawn(async move {
             sleep_until(at).await;
-            let result = runtime
-                .verify(&v.target, &v.args_json, view)
-                .await
-                .map_err(|e| e.0);
+            let result = verification::run(&runtime, &reaper, &v, view).await;
             let _ = tx.send(Internal::Probed { idx, run, result });
         });
         self.set_timer(idx, task.abort_handle());
