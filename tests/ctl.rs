@@ -690,3 +690,51 @@ fn a_stop_or_a_restart_cuts_a_restarts_verification_short() {
     );
     assert_eq!(record()["lifecycle"], "verifying");
 }
+
+/// `-f` after the command's name, as before it; and `ctl ports`.
+#[test]
+fn the_file_flag_after_the_command_and_ports() {
+    let mut m = Manager::start(json!({
+        "http": {"enabled": true},
+        "processes": {
+            "web": {"executable": "sleep", "arguments": ["100"], "ports": {"http": 0, "admin": 0}},
+            "worker": sh("exec sleep 100")
+        }
+    }));
+    m.wait_status("running");
+    let file = m.path("pymanager.json");
+    let after = |args: &[&str]| {
+        Command::new(bin())
+            .arg("ctl")
+            .args(args)
+            .arg("-f")
+            .arg(&file)
+            .env_remove("PYMANAGER_URL")
+            .output()
+            .unwrap()
+    };
+    let o = after(&["ports"]);
+    assert_code(&o, 0);
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with("PROCESS") && lines[0].ends_with("NUMBER"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("web") && lines[1].contains("http"),
+        "{text}"
+    );
+    let o = after(&["ports", "web", "--json"]);
+    assert_code(&o, 0);
+    let ports: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let http = ports["web"]["http"].as_u64().unwrap();
+    assert!(text.contains(&http.to_string()), "{text}");
+    assert_eq!(ports.as_object().unwrap().len(), 1);
+    let o = after(&["ports", "nope"]);
+    assert_code(&o, 1);
+    let o = after(&["stop"]);
+    assert_code(&o, 0);
+    assert_eq!(m.wait_exit(), 0);
+}

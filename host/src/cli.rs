@@ -25,9 +25,10 @@ pub struct Cli {
     #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
     pub file: Option<PathBuf>,
 
-    /// The configuration file, as the original accepted it (same as -f).
-    #[arg(value_name = "CONFIG", conflicts_with = "file")]
-    pub config: Option<PathBuf>,
+    /// The configuration file, as the original accepted it (same as -f). Further words (or
+    /// this one, when -f is given) are ignored with a warning, as the original ignored them.
+    #[arg(value_name = "CONFIG")]
+    pub config: Vec<PathBuf>,
 
     /// Run in the background; return once every process is started and verified
     /// (exit 0) or start-up failed (exit 5). Processes' output still goes to this
@@ -85,8 +86,18 @@ impl Cli {
     pub fn config_file(&self) -> &Path {
         self.file
             .as_deref()
-            .or(self.config.as_deref())
+            .or(self.config.first().map(PathBuf::as_path))
             .unwrap_or(Path::new(DEFAULT_CONFIG))
+    }
+
+    /// The positional words that name no config: all of them when `-f` is given, else
+    /// all but the first.
+    pub fn ignored_words(&self) -> &[PathBuf] {
+        match (&self.file, self.config.split_first()) {
+            (Some(_), _) => &self.config,
+            (None, Some((_, rest))) => rest,
+            (None, None) => &[],
+        }
     }
 }
 
@@ -199,7 +210,13 @@ mod tests {
             parse(&["-d", "a.json", "-v"]).unwrap().config_file(),
             Path::new("a.json")
         );
-        assert!(parse(&["-f", "a.json", "b.json"]).is_err());
+        // Words beside the config are ignored (with a warning), as the original ignored them.
+        let c = parse(&["-f", "a.json", "b.json"]).unwrap();
+        assert_eq!(c.config_file(), Path::new("a.json"));
+        assert_eq!(c.ignored_words(), [PathBuf::from("b.json")]);
+        let c = parse(&["a.json", "b.json", "c"]).unwrap();
+        assert_eq!(c.config_file(), Path::new("a.json"));
+        assert_eq!(c.ignored_words().len(), 2);
         // A subcommand's name is the subcommand, and -f goes before or after it.
         let c = parse(&["check"]).unwrap();
         assert!(matches!(c.command, Some(Sub::Check)));

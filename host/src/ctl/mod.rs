@@ -59,22 +59,49 @@ impl CtlError {
 /// Runs one `ctl` command against the manager of `file`.
 pub async fn run(args: &CtlArgs, file: &Path) -> Result<(), CtlError> {
     let (url, token) = (args.url.as_deref(), args.token.as_deref());
-    if let CtlCommand::Wait { timeout } = args.command {
+    if let CtlCommand::Wait { timeout, .. } = args.command {
         return wait(file, url, token, timeout, args.json).await;
     }
     let client = Client::new(locate::locate(file, url, token)?)?;
     match &args.command {
-        CtlCommand::Status => {
+        CtlCommand::Status { .. } => {
             let s: v1::Status = client.json(Method::GET, "/api/v1/status").await?;
             show(args.json, &s, render::status_line)
         }
-        CtlCommand::List => {
+        CtlCommand::List { .. } => {
             let l: v1::List = client.json(Method::GET, "/api/v1/processes").await?;
             show(args.json, &l, |l| render::table(&l.processes))
+        }
+        CtlCommand::Ports { process, .. } => {
+            let l: v1::List = client.json(Method::GET, "/api/v1/processes").await?;
+            let chosen: Vec<&v1::Process> = match process {
+                None => l.processes.iter().collect(),
+                Some(p) => {
+                    let found: Vec<&v1::Process> = l
+                        .processes
+                        .iter()
+                        .filter(|q| q.name == *p || q.id.to_string() == *p)
+                        .collect();
+                    if found.is_empty() {
+                        return Err(CtlError::Failed(format!(
+                            "Process with id '{p}' not found."
+                        )));
+                    }
+                    found
+                }
+            };
+            if args.json {
+                let ports: indexmap::IndexMap<&str, &indexmap::IndexMap<_, u16>> =
+                    chosen.iter().map(|p| (&*p.name, &p.ports)).collect();
+                show(true, &ports, |_| String::new())
+            } else {
+                show(false, &chosen, |c| render::ports(c))
+            }
         }
         CtlCommand::Stop {
             process: None,
             no_wait: true,
+            ..
         } => {
             let a: v1::Accepted = client.json(Method::POST, "/api/v1/shutdown").await?;
             show(args.json, &a, |_| "shutdown started".to_string())
@@ -82,13 +109,16 @@ pub async fn run(args: &CtlArgs, file: &Path) -> Result<(), CtlError> {
         CtlCommand::Stop {
             process: None,
             no_wait: false,
+            ..
         } => {
             let took = follow::shut_down(&client).await?;
             show(args.json, &v1::Accepted { success: true }, |_| {
                 format!("stopped in {:.2} s", took.as_secs_f64())
             })
         }
-        CtlCommand::Restart { process, timeout } => {
+        CtlCommand::Restart {
+            process, timeout, ..
+        } => {
             bounded(
                 *timeout,
                 "restart",
@@ -97,7 +127,9 @@ pub async fn run(args: &CtlArgs, file: &Path) -> Result<(), CtlError> {
             )
             .await
         }
-        CtlCommand::Start { process, timeout } => {
+        CtlCommand::Start {
+            process, timeout, ..
+        } => {
             bounded(
                 *timeout,
                 "start",
@@ -114,6 +146,7 @@ pub async fn run(args: &CtlArgs, file: &Path) -> Result<(), CtlError> {
             process,
             lines,
             follow,
+            ..
         } => {
             let path = format!(
                 "/api/v1/processes/{}/logs?lines={lines}{}",

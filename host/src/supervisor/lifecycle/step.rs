@@ -440,20 +440,17 @@ fn stopping(
             verdict,
             then: Then::Restart(r),
         },
-        // The stop of a user's restart gives way to a later stop or restart.
-        Input::Stop(r) | Input::Restart(r) if matches!(then, Then::Restart(_)) => {
-            let (op, next) = match input {
-                Input::Stop(_) => (Op::Stop, Then::Stop(r)),
-                _ => (Op::Restart, Then::Restart(r)),
-            };
+        // A user's restart that is still stopping the process gives way to a stop: it is
+        // not started again. (A second restart has nothing to add to it.)
+        Input::Stop(r) if matches!(then, Then::Restart(_)) => {
             if let Then::Restart(earlier) = then {
-                reply(fx, earlier, Answer::Cancelled(op.as_str()));
+                reply(fx, earlier, Answer::Cancelled(Op::Stop.as_str()));
             }
             State::Stopping {
                 run,
                 proc,
                 verdict,
-                then: next,
+                then: Then::Stop(r),
             }
         }
         Input::Start(r) | Input::Restart(r) | Input::Stop(r) => {
