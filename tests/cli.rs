@@ -127,11 +127,22 @@ fn missing_executable_fails_with_exit_5_naming_the_process() {
     let dir = config_dir(&json!({"processes": {
         "ok": {"executable": "sleep", "arguments": ["1000"]},
         "broken": {"executable": "no-such-program-here", "arguments": []}}}));
+    // `check` finds it, as the start-up does, before anything starts.
+    let o = run(dir.path(), &["check"]);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "processes.broken.executable: cannot run no-such-program-here: command not found"
+        ),
+        "{}",
+        text(&o)
+    );
     let mut m = Manager::start_in(dir, &[]);
     assert_eq!(m.wait_exit(), 5);
     let out = m.output();
     assert!(out.contains("processes.broken"), "{out}");
     assert!(out.contains("no-such-program-here"), "{out}");
+    assert!(!out.contains("$ sleep 1000"), "nothing starts: {out}");
 }
 
 #[test]

@@ -181,7 +181,7 @@ async fn a_spawn_failure_fails_the_start_up_and_nothing_after_it_starts() {
     let _one = exclusive().await;
     let mut m = run(json!({"processes": {
         "a": {"executable": "sleep", "arguments": ["1000"]},
-        "b": {"executable": "no-such-program-here", "arguments": []},
+        "b": {"executable": "./no-such-program-here", "arguments": []},
         "c": {"executable": "sleep", "arguments": ["1000"]}}}))
     .await;
     let r = bounded("start-up", &mut m.ready).await.unwrap();
