@@ -30,6 +30,9 @@ pub enum AppError {
     /// `pymanager verify` did not pass (exit 1), or could not run (exit 2).
     #[error("{0}")]
     Verify(#[from] ProbeError),
+    /// `pymanager export` or `import` did not write its output.
+    #[error(transparent)]
+    Convert(#[from] crate::convert::ConvertError),
     /// The supervisor task panicked (exit 5); the guardian kills what it left.
     #[error("[ERROR] the supervisor failed: {0}")]
     Crashed(String),
@@ -45,6 +48,7 @@ impl AppError {
             AppError::Setup(_) | AppError::Daemon(_) | AppError::Crashed(_) => 5,
             AppError::Ctl(e) => e.exit_code(),
             AppError::Verify(e) => e.exit_code(),
+            AppError::Convert(e) => e.exit_code(),
         }
     }
 

@@ -15,6 +15,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub(crate) use flex::describe as describe_json;
 pub use flex::{ShellChoice, StringOrBool};
 pub use orchestration::{
     Condition, DependsOn, LivenessConfig, Policy, RestartConfig, Startup, StopSignal,
@@ -269,6 +270,17 @@ pub struct ProcessConfig {
     /// Its time between the stop signal and SIGKILL, instead of the global one.
     #[serde(default, deserialize_with = "flex::optional_seconds")]
     pub graceful_time: Option<Duration>,
+    /// What `pymanager export` needs that running it does not (its container image).
+    #[serde(default)]
+    pub export: ExportConfig,
+}
+
+/// A process's `export` object: read only by `pymanager export`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ExportConfig {
+    /// The container image that runs it (compose, Kubernetes), instead of `--image`.
+    pub image: Option<String>,
 }
 
 /// The `options` of a process.
@@ -331,6 +343,24 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
 
 /// Parses and checks config text; `path` is only used in messages.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, ConfigError> {
+    // The original decoded the file before parsing it: bytes that are not UTF-8 made it
+    // unreadable (exit 2), not invalid JSON.
+    if let Err(e) = std::str::from_utf8(bytes) {
+        let at = e.valid_up_to();
+        let why = format!(
+            "'utf-8' codec can't decode byte 0x{:02x} in position {at}: {}",
+            bytes[at],
+            match e.error_len() {
+                None => "unexpected end of data",
+                Some(_) if matches!(bytes[at], 0x80..=0xc1 | 0xf5..) => "invalid start byte",
+                Some(_) => "invalid continuation byte",
+            }
+        );
+        return Err(ConfigError::Unreadable(
+            path.to_path_buf(),
+            std::io::Error::new(std::io::ErrorKind::InvalidData, why),
+        ));
+    }
     let value: Value = serde_json::from_slice(bytes).map_err(|e| ConfigError::InvalidJson {
         path: path.to_path_buf(),
         reason: flex::json_reason(&e),

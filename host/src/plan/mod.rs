@@ -12,13 +12,14 @@ mod command;
 mod orchestration;
 pub mod ports;
 mod python_modules;
-mod template;
+pub(crate) mod template;
 mod verifiers;
 
 use crate::config::{ConfigError, Loaded, Messages, ShellChoice, Startup, VerifierConfig};
 use crate::runtime::{Builtin, ModuleDecl, VerifierRef};
 
-use command::{check_readable, default_shell, find_executable, source_env_file};
+pub(crate) use command::default_shell;
+use command::{check_found, check_readable, find_executable, source_env_file};
 pub use orchestration::{Dependency, LivenessSpec, Orchestration, start_deps, start_plan};
 pub use ports::{Port, PortHold, PortTable};
 use template::{Escapes, Scope};
@@ -55,6 +56,14 @@ impl Plan {
     /// (`PYMANAGER_PORT_<PROCESS>_<NAME>`), in config order.
     pub fn port_vars(&self) -> Vec<(String, String)> {
         ports::all_vars(&self.ports)
+    }
+
+    /// Lets every picked port go, in a process that spawns nothing (the caller of `-d`,
+    /// which waits for the daemon's word while the daemon's copies keep them held).
+    pub fn release_ports(&self) {
+        for p in &self.processes {
+            p.port_hold.release();
+        }
     }
 
     /// The descriptors that hold picked ports, for a process that forks off and must not
@@ -120,6 +129,9 @@ pub struct VerifierSpec {
     pub target: VerifierRef,
     /// Its arguments as JSON text.
     pub args_json: String,
+    /// The `exec` verifier, checked and ready, which runs natively rather than in the
+    /// runtime (`target` then names it only for messages).
+    pub exec: Option<Arc<crate::exec_verifier::ExecVerifier>>,
 }
 
 /// What [`build`] does with a process's `environment_file`.
@@ -205,10 +217,27 @@ pub fn build(
             None => None,
         };
         let env = with_overlay(env, overlay(i, p, &port_table, &reaches, &scope, &at)?);
+        // A program that is nowhere on PATH stops the load, before anything starts (`check`
+        // included, unless an environment file it does not source may change PATH).
+        if env_files == EnvFiles::Source || p.options.environment_file.is_none() {
+            check_found(&program, env.as_deref()).map_err(|reason| {
+                let field = if matches!(p.options.shell, ShellChoice::None) {
+                    "executable"
+                } else {
+                    "options.shell"
+                };
+                ConfigError::invalid(format!("{at}.{field}"), reason)
+            })?;
+        }
         let output = match (&p.options.redirect_output, p.options.suppress_output) {
             (Some(f), _) => OutputMode::File(cwd.join(f)),
             (None, true) => OutputMode::Suppress,
             (None, false) => OutputMode::Console,
+        };
+        let process = verifiers::ExecContext {
+            cwd: workdir.clone(),
+            env: env.clone(),
+            shell: default_shell.clone(),
         };
         let mut verifier_spec = |v: &VerifierConfig, at: String| {
             let v = VerifierConfig {
@@ -217,7 +246,8 @@ pub fn build(
                     .expand_json(&v.arguments, &format!("{at}.arguments"))
                     .map_err(|(path, e)| ConfigError::invalid(path, e))?,
             };
-            let (spec, builtin) = verifiers::spec(&at, &v, config, &modules, &config_dir)?;
+            let (spec, builtin) =
+                verifiers::spec(&at, &v, config, &modules, &config_dir, &process, warnings)?;
             if let Some(b) = builtin
                 && !used_builtins.iter().any(|u| u.module == b.module)
             {
@@ -271,7 +301,7 @@ pub fn build(
 /// For each process (by index), every process it waits for, directly or through others:
 /// its `depends_on`, and in an ordered start-up every process before it. Their ports are
 /// in its environment.
-fn dependency_closure(config: &crate::config::Config) -> Vec<Vec<usize>> {
+pub(crate) fn dependency_closure(config: &crate::config::Config) -> Vec<Vec<usize>> {
     let index = |n: &str| config.processes.get_index_of(n);
     let direct: Vec<Vec<usize>> = config
         .processes

@@ -5,8 +5,11 @@
 use std::path::Path;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use super::{Plan, VerifierSpec};
 use crate::config::{Config, ConfigError, ModuleConfig, VerifierConfig};
+use crate::exec_verifier::{self, ExecArgs, ExecVerifier};
 use crate::runtime::trust::CA_FILE;
 use crate::runtime::{
     BUILTINS, Builtin, Grants, HostGrants, HostPattern, Limits, ModuleDecl, ModuleSource, Runtime,
@@ -83,19 +86,50 @@ pub(super) fn spec(
     config: &Config,
     declared: &[ModuleDecl],
     config_dir: &Path,
+    process: &ExecContext,
+    warnings: &mut Vec<String>,
 ) -> Result<(VerifierSpec, Option<&'static Builtin>), ConfigError> {
     let target = resolve_verifier(&v.kind, config, declared)
         .map_err(|reason| ConfigError::invalid(format!("{at}.type"), reason))?;
+    let exec = match target {
+        Target::Exec => {
+            let args = format!("{at}.arguments");
+            let (parsed, unknown) = ExecArgs::parse(&v.arguments).map_err(|e| {
+                let (path, reason) = under(&args, &e);
+                ConfigError::invalid(path, format!("{reason} ({})", v.kind))
+            })?;
+            warnings.extend(unknown.iter().map(|w| {
+                let (path, reason) = under(&args, w);
+                format!("[WARNING] {path}: {reason}")
+            }));
+            Some(Arc::new(ExecVerifier {
+                args: parsed,
+                cwd: process.cwd.clone(),
+                env: process.env.clone(),
+                shell: process.shell.clone(),
+            }))
+        }
+        _ => None,
+    };
     let spec = VerifierSpec {
         kind: v.kind.clone(),
         target: target.verifier_ref(),
         args_json: with_ca_file_resolved(&v.arguments, config_dir).to_string(),
+        exec,
     };
     let builtin = match target {
         Target::Builtin(b) => Some(b),
-        Target::External { .. } => None,
+        Target::External { .. } | Target::Exec => None,
     };
     Ok((spec, builtin))
+}
+
+/// Where a process's `exec` checks run: its directory, its environment, the shell for a
+/// command line.
+pub(super) struct ExecContext {
+    pub cwd: Option<std::path::PathBuf>,
+    pub env: Option<Vec<(std::ffi::OsString, std::ffi::OsString)>>,
+    pub shell: String,
 }
 
 /// The arguments with a relative `ca_file` made absolute against the config's directory
@@ -181,7 +215,10 @@ async fn load_and_validate(
             .liveness
             .as_ref()
             .map(|l| (&l.verifier, format!("processes.{}.liveness", p.name)));
-        own.into_iter().chain(liveness)
+        // An exec check was checked by the plan: it runs natively, in no module.
+        own.into_iter()
+            .chain(liveness)
+            .filter(|(v, _)| v.exec.is_none())
     });
     let checks = checks.filter(|(v, _)| !unbuilt.contains(&v.target.module));
     let checks = checks.map(|(v, at)| async move {
@@ -244,6 +281,8 @@ enum Target {
     Builtin(&'static Builtin),
     /// A verifier of the external module with this alias.
     External { module: String, name: String },
+    /// The native `exec` verifier.
+    Exec,
 }
 
 impl Target {
@@ -256,6 +295,10 @@ impl Target {
             Target::External { module, name } => VerifierRef {
                 module: module.clone(),
                 name: name.clone(),
+            },
+            Target::Exec => VerifierRef {
+                module: exec_verifier::MODULE.into(),
+                name: exec_verifier::NAME.into(),
             },
         }
     }
@@ -277,6 +320,9 @@ fn resolve_verifier(
             module: module.into(),
             name: name.into(),
         });
+    }
+    if exec_verifier::names(kind) {
+        return Ok(Target::Exec);
     }
     if let Some(b) = Builtin::resolve(kind) {
         return Ok(Target::Builtin(b));
@@ -318,6 +364,12 @@ fn builtin_list() -> String {
     BUILTINS
         .iter()
         .map(|b| format!("{}.{} ({})", b.module, b.verifier, b.short))
+        .chain(std::iter::once(format!(
+            "{}.{} ({})",
+            exec_verifier::MODULE,
+            exec_verifier::NAME,
+            exec_verifier::SHORT
+        )))
         .collect::<Vec<_>>()
         .join(", ")
 }

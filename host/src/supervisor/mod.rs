@@ -16,12 +16,13 @@ pub(crate) mod fd_limit;
 pub mod handle;
 pub mod leader;
 pub mod lifecycle;
-mod output;
+pub(crate) mod output;
 pub mod reaper;
-mod spawn;
+pub(crate) mod spawn;
 pub mod startup;
 pub mod teardown;
 mod terminate;
+pub mod verification;
 pub mod view;
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use crate::supervisor::lifecycle::{self, Answer, Effect, Env, Exit, Input, Note,
 use crate::supervisor::output::{Sink, pump};
 use crate::supervisor::spawn::spawn;
 use crate::supervisor::terminate::stop_group;
+use crate::supervisor::verification;
 use crate::supervisor::{RESTART_GRACE, view};
 
 impl Actor {
@@ -170,13 +171,10 @@ impl Actor {
             return;
         };
         let view = self.view(idx);
-        let runtime = self.runtime.clone();
+        let (runtime, reaper) = (self.runtime.clone(), self.reaper.clone());
         let tx = self.internal.clone();
         let task = tokio::spawn(async move {
-            let result = runtime
-                .verify(&v.target, &v.args_json, view)
-                .await
-                .map_err(|e| e.0);
+            let result = verification::run(&runtime, &reaper, &v, view).await;
             let _ = tx.send(Internal::Checked { idx, run, result });
         });
         if let Some(old) = self.slots[idx].verifier.replace(task.abort_handle()) {
@@ -191,14 +189,11 @@ impl Actor {
         };
         let v = l.verifier.clone();
         let view = self.view(idx);
-        let runtime = self.runtime.clone();
+        let (runtime, reaper) = (self.runtime.clone(), self.reaper.clone());
         let tx = self.internal.clone();
         let task = tokio::spawn(async move {
             sleep_until(at).await;
-            let result = runtime
-                .verify(&v.target, &v.args_json, view)
-                .await
-                .map_err(|e| e.0);
+            let result = verification::run(&runtime, &reaper, &v, view).await;
             let _ = tx.send(Internal::Probed { idx, run, result });
         });
         self.set_timer(idx, task.abort_handle());
@@ -220,6 +215,7 @@ impl Actor {
             Answer::Busy(op) => Err(CommandError::Busy(name, op)),
             Answer::ShuttingDown => Err(CommandError::ShuttingDown),
             Answer::Failed(reason) => Err(CommandError::Failed(name, reason)),
+            Answer::Cancelled(by) => Err(CommandError::Cancelled(name, by)),
         };
         let _ = reply.send(result);
     }
