@@ -12,6 +12,7 @@
 mod actor;
 mod clone_exec;
 pub mod command;
+pub mod exec_check;
 pub(crate) mod fd_limit;
 pub mod handle;
 pub mod leader;
