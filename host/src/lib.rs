@@ -19,7 +19,6 @@ pub mod convert;
 mod ctl;
 mod daemon;
 mod error_text;
-pub mod exec_verifier;
 mod graph;
 mod guardian;
 mod mac;

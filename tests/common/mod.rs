@@ -342,6 +342,17 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// A web server (`python3 -m http.server`) on a port picked at start-up, `ports.<name>.http`,
+/// verified by an HTTP GET on it: a process entry named `name` in a config.
+pub fn web_on_a_picked_port(name: &str) -> Value {
+    serde_json::json!({
+        "executable": "python3",
+        "arguments": ["-m", "http.server", "--bind", "127.0.0.1", format!("${{ports.{name}.http}}")],
+        "ports": {"http": 0},
+        "verifier": {"type": "http", "arguments": {"url": format!("http://127.0.0.1:${{ports.{name}.http}}/")}}
+    })
+}
+
 /// A `sh -c` process entry for a config.
 pub fn sh(script: &str) -> Value {
     serde_json::json!({ "executable": "sh", "arguments": ["-c", script] })

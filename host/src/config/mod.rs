@@ -4,6 +4,7 @@
 //! field path (`processes.web.options.shell`) and map to the original's exit codes; unknown
 //! keys are reported as warnings so that a typo is seen but an old config still runs.
 
+pub mod exec;
 mod flex;
 mod orchestration;
 pub mod schema;

@@ -131,7 +131,20 @@ pub struct VerifierSpec {
     pub args_json: String,
     /// The `exec` verifier, checked and ready, which runs natively rather than in the
     /// runtime (`target` then names it only for messages).
-    pub exec: Option<Arc<crate::exec_verifier::ExecVerifier>>,
+    pub exec: Option<Arc<ExecSpec>>,
+}
+
+/// One process's `exec` check, ready to run: its arguments and where its command runs.
+#[derive(Debug, Clone)]
+pub struct ExecSpec {
+    /// The checked arguments.
+    pub args: crate::config::exec::ExecArgs,
+    /// The process's working directory (pymanager's when `None`).
+    pub cwd: Option<PathBuf>,
+    /// The process's whole environment (pymanager's when `None`).
+    pub env: Option<Vec<(OsString, OsString)>>,
+    /// The shell for a command line (the config's default shell).
+    pub shell: String,
 }
 
 /// What [`build`] does with a process's `environment_file`.

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use super::ExecSpec;
 use super::{Plan, VerifierSpec};
+use crate::config::exec::{self as exec_verifier, ExecArgs};
 use crate::config::{Config, ConfigError, ModuleConfig, VerifierConfig};
-use crate::exec_verifier::{self, ExecArgs, ExecVerifier};
 use crate::runtime::trust::CA_FILE;
 use crate::runtime::{
     BUILTINS, Builtin, Grants, HostGrants, HostPattern, Limits, ModuleDecl, ModuleSource, Runtime,
@@ -102,7 +103,7 @@ pub(super) fn spec(
                 let (path, reason) = under(&args, w);
                 format!("[WARNING] {path}: {reason}")
             }));
-            Some(Arc::new(ExecVerifier {
+            Some(Arc::new(ExecSpec {
                 args: parsed,
                 cwd: process.cwd.clone(),
                 env: process.env.clone(),
