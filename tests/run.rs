@@ -507,3 +507,27 @@ fn a_daemon_writes_its_environment_and_ends_with_the_process_it_was_told_to() {
     assert_eq!(wait_all_gone(&[manager], WAIT), Ok(()));
     assert_eq!(wait_all_gone(&a, WAIT), Ok(()));
 }
+
+/// `--keep-alive` keeps the manager up once every process has ended, as the config key does.
+#[test]
+fn keep_alive_on_the_command_line_keeps_the_manager_up() {
+    let dir = config_dir(&json!({"processes": {"once": sh("exit 0")}}));
+    let mut m = Manager::start_in(dir, &["--keep-alive", "--http-port", "0"]);
+    m.wait_status("running");
+    let url = m.url();
+    assert!(wait_until(WAIT, || {
+        client()
+            .get(format!("{url}/api/v1/processes/once"))
+            .send()
+            .and_then(|r| r.json::<Value>())
+            .is_ok_and(|v| v["lifecycle"] == "exited")
+    }));
+    // Still there to take a request (without it the shutdown would have begun: 403).
+    let r = client()
+        .post(format!("{url}/api/v1/processes/once/start"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_exit(), 0);
+}

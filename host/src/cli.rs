@@ -66,6 +66,11 @@ pub struct Cli {
     #[arg(long = "write-env", global = true, value_name = "FILE")]
     pub write_env: Option<PathBuf>,
 
+    /// Stay up after every process has ended, as `"keep-alive": true` in the config does
+    /// (a test runner that stops processes one by one keeps its manager).
+    #[arg(long = "keep-alive", global = true)]
+    pub keep_alive: bool,
+
     /// Shut down gracefully when process PID ends (for example the test runner that
     /// started this manager with -d).
     #[arg(long = "exit-with", global = true, value_name = "PID")]

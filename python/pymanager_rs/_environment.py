@@ -184,10 +184,8 @@ class Environment:
     def stop(self, process: Optional[str] = None) -> Optional[Process]:
         """Without a name: stops every process and the manager, and returns once they are
         all gone (a no-op when not running). With a name: stops that process (it stays
-        stopped until :meth:`start`) and returns it.
-
-        A config without ``"keep-alive": true`` ends the manager once its last process has
-        ended, a stopped one included."""
+        stopped until :meth:`start`) and returns it. The manager stays up (it is started
+        with ``--keep-alive``) even when that was its last process."""
         if process is not None:
             return self._command(process, "stop")
         pidfd, self._pidfd = self._pidfd, None
@@ -277,8 +275,7 @@ class Environment:
             raise PymanagerError(f"{self.config}: this environment is not started")
         if _readable(self._pidfd, 0):
             raise PymanagerError(
-                f"{self.config}: the manager has ended (without \"keep-alive\": true it ends "
-                f"when its last process ends; its output: {self.log_file})"
+                f"{self.config}: the manager has ended (its output: {self.log_file})"
             )
         return self._api
 
@@ -293,6 +290,7 @@ class Environment:
             "--http-port", "0",
             "--write-env", env_file,
             "--exit-with", str(os.getpid()),
+            "--keep-alive",
             "--pidfile", pid_file,
             "--logfile", self.log_file,
         ]  # fmt: skip
@@ -372,8 +370,7 @@ class Environment:
             self._pidfd = os.pidfd_open(pid)
         except ProcessLookupError:
             raise StartupError(
-                f"{self.config}: the manager ended right after its start-up (without "
-                "\"keep-alive\": true it ends when its last process ends)",
+                f"{self.config}: the manager ended right after its start-up",
                 config=self.config,
                 returncode=0,
             ) from None

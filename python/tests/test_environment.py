@@ -28,6 +28,15 @@ def get(url: str) -> int:
         conn.close()
 
 
+def test_the_manager_stays_up_when_its_last_process_is_stopped(tmp_path: Path, tag: str) -> None:
+    # No "keep-alive" in the config: the environment keeps its manager anyway.
+    config = write_config(tmp_path, {"processes": {"web": http_service("web")}})
+    with Environment(config) as env:
+        assert env.stop("web")["lifecycle"] == "stopped"
+        assert env.status()["status"] == "running"
+        assert env.start("web")["lifecycle"] == "ready"
+
+
 def test_an_environment_serves_its_ports_logs_and_controls(tmp_path: Path, tag: str) -> None:
     config = write_config(
         tmp_path,

@@ -24,6 +24,7 @@ use crate::token;
 /// error is also told to the waiting caller.
 pub fn run(cli: &Cli, file: &Path, run: Option<&RunArgs>) -> Result<i32, AppError> {
     let (mut loaded, mut plan) = super::load(file, EnvFiles::Source)?;
+    plan.keep_alive |= cli.keep_alive;
     if let Some(port) = cli.http_port {
         loaded.config.http.enabled = true;
         loaded.config.http.port = port;
