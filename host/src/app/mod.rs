@@ -19,7 +19,7 @@ pub use error::{AppError, SetupError};
 use crate::cli::{Cli, Sub};
 use crate::config::{self, Loaded};
 use crate::plan::{self, EnvFiles, Plan};
-use crate::runtime::{Runtime, RuntimeOptions};
+use crate::runtime::Runtime;
 
 /// Runs pymanager with the process's arguments: its exit code, or why it stopped short.
 pub fn try_main() -> Result<i32, AppError> {
@@ -125,14 +125,7 @@ fn async_runtime() -> Result<tokio::runtime::Runtime, SetupError> {
         .map_err(SetupError::AsyncRuntime)
 }
 
-/// The WebAssembly runtime the verifiers run in. Components missing from the disk cache
-/// are compiled by a child `pymanager` (see [`crate::runtime::compile_child`]), so that the
-/// compiler's memory never stays with this process.
+/// The WebAssembly runtime the verifiers run in (see [`Runtime::for_pymanager`]).
 pub(crate) fn verifier_runtime() -> Result<Runtime, SetupError> {
-    let runtime =
-        Runtime::new(RuntimeOptions::default()).map_err(|e| SetupError::Runtime(e.to_string()))?;
-    if let Ok(exe) = std::env::current_exe() {
-        runtime.compile_in_child(exe);
-    }
-    Ok(runtime)
+    Runtime::for_pymanager().map_err(|e| SetupError::Runtime(e.to_string()))
 }

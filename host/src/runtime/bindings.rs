@@ -1,8 +1,9 @@
 //! Rust bindings of the WIT world `verifier-module` (repository `wit/`), host side.
 //!
-//! Every import is an `async fn` on [`super::state::HostState`], so a verifier that waits
-//! costs a future on the tokio runtime, never a thread; every export is called with
-//! `call_async`, so a guest can be paused (epoch yields) and cancelled (dropping the future).
+//! Every import is an `async fn` on `host_fns::context::HostCtx` (the store's part for
+//! these interfaces), so a verifier that waits costs a future on the tokio runtime, never
+//! a thread; every export is called with `call_async`, so a guest can be paused (epoch
+//! yields) and cancelled (dropping the future).
 
 wasmtime::component::bindgen!({
     path: "../wit",

@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn the_built_ins_pass() {
-        for b in crate::runtime::BUILTINS {
+        for b in crate::runtime::types::BUILTINS {
             check(b.component.unwrap(), b.module).unwrap();
         }
     }

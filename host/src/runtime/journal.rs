@@ -23,12 +23,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use regex::Regex;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
 
 use super::bindings::pymanager::verifier::types::{HostError, Level, ProcState, Request, Response};
-use super::host_fns::process;
-use super::state::{CallState, Shared};
 
 /// The shortest wait that parks: below it, stopping and replaying costs more than the
 /// memory it saves is worth.
@@ -88,57 +85,6 @@ impl Entry {
             Entry::Tcp { host, answer, .. } => host.len() + answer.as_ref().err().map_or(0, error),
             _ => 0,
         }
-    }
-}
-
-/// A long wait the guest asked for, which the host carries out with the instance dropped.
-pub(crate) enum Parked {
-    /// `wait-exit` with this time-out.
-    Exit(Duration),
-    /// `wait-output` for this (checked) pattern, with this time-out.
-    Output {
-        pattern: String,
-        re: Regex,
-        timeout: Duration,
-    },
-    /// `sleep` for this long.
-    Sleep(Duration),
-}
-
-impl Parked {
-    /// Carries out the wait with no instance alive (only `call`), and gives the entry the
-    /// replay answers the parked call with. An error is the CPU budget spent scanning output.
-    pub(crate) async fn wait(
-        self,
-        call: &mut CallState,
-        shared: &Shared,
-    ) -> wasmtime::Result<Entry> {
-        let Some(view) = call.view().cloned() else {
-            return Err(wasmtime::format_err!("a parked wait without a process"));
-        };
-        let _waiting = shared.ticker.waiting();
-        shared.parked.fetch_add(1, Ordering::Relaxed);
-        // Down however the wait ends, cancelled included.
-        let _parked = scopeguard::guard((), |()| {
-            shared.parked.fetch_sub(1, Ordering::Relaxed);
-        });
-        Ok(match self {
-            Parked::Exit(timeout) => {
-                Entry::WaitExit(view.wait_exit(timeout).await.map(process::to_wit_state))
-            }
-            Parked::Sleep(d) => Entry::Sleep(view.sleep(d).await),
-            Parked::Output {
-                pattern,
-                re,
-                timeout,
-            } => {
-                let line = process::read_until(&view, &mut call.cpu, &re, timeout).await?;
-                Entry::WaitOutput {
-                    pattern,
-                    answer: Ok(line),
-                }
-            }
-        })
     }
 }
 

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{AllowConfig, LimitsConfig, ModuleConfig};
 use crate::process_view::{Level, OutputLog, ProcState, ProcessView};
-use crate::runtime::{BUILTINS, Builtin, ModuleDecl, VerifierRef};
+use crate::runtime::{BUILTINS, Builtin, ModuleDecl, Runtime, VerifierRef};
 
 /// The flags of `pymanager verify`.
 #[derive(Debug, Clone, clap::Args)]
@@ -98,7 +98,7 @@ pub async fn run(args: &VerifyArgs) -> Result<(), ProbeError> {
         None => None,
     };
 
-    let runtime = crate::app::verifier_runtime().map_err(|e| usage(e.to_string()))?;
+    let runtime = Runtime::for_pymanager().map_err(|e| usage(e.to_string()))?;
     runtime
         .load(vec![decl])
         .await

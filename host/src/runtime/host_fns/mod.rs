@@ -9,6 +9,12 @@
 //! | `sleep`, `elapsed-ms` | [`clock`] |
 //! | `log` | [`log`] |
 //!
+//! Each of those modules takes only what its capability needs (the process's view, the
+//! module's grants, the HTTP clients); what the interfaces hold for one instance is
+//! [`context::HostCtx`], and the dispatch below hands each function its part. A call that
+//! waits is marked as waiting on the epoch ticker here, so that its time is not charged as
+//! the guest's CPU.
+//!
 //! Every call of a verification is journaled, and a long wait parks (see
 //! [`super::journal`]): the functions here answer from the journal while a parked guest is
 //! replayed, and record what they answered live.
@@ -17,9 +23,12 @@
 //! WIT 1.1.0 (through `probe`), its message alone to those built against 1.0.0 (through
 //! `host`'s functions of the same names), so both see the same words.
 
+pub(crate) mod budget;
 pub(crate) mod clock;
+pub(crate) mod context;
 pub(crate) mod http;
 pub(crate) mod log;
+pub(crate) mod park;
 pub(crate) mod process;
 pub(crate) mod reach;
 pub(crate) mod tcp;
@@ -27,8 +36,9 @@ pub(crate) mod tcp;
 use std::time::Duration;
 
 use super::bindings::pymanager::verifier::{host, probe, types};
-use super::journal::{Entry, Parked};
-use super::state::HostState;
+use super::journal::Entry;
+use context::HostCtx;
+use park::Parked;
 
 pub(crate) use types::{ErrorKind, HostError};
 
@@ -74,15 +84,15 @@ macro_rules! replayed {
     };
 }
 
-impl types::Host for HostState {}
+impl types::Host for HostCtx {}
 
 /// WIT 1.0.0's signatures: the message of a failure, without its kind.
-impl host::Host for HostState {
+impl host::Host for HostCtx {
     async fn process_state(&mut self) -> types::ProcState {
         if let Some(s) = replayed!(self, Entry::ProcessState(s) => *s) {
             return s;
         }
-        let s = process::state(self);
+        let s = process::state(self.view());
         self.call.journal.record(Entry::ProcessState(s));
         s
     }
@@ -96,7 +106,10 @@ impl host::Host for HostState {
         if running && self.may_park(timeout) {
             return park(self, Parked::Exit(timeout));
         }
-        let s = process::wait_exit(self, timeout_ms).await;
+        let s = {
+            let _waiting = self.ticker.waiting();
+            process::wait_exit(self.view().cloned(), timeout).await
+        };
         self.call.journal.record(Entry::WaitExit(s));
         Ok(s)
     }
@@ -134,7 +147,10 @@ impl host::Host for HostState {
         if self.view().is_some() && self.may_park(d) {
             return park(self, Parked::Sleep(d));
         }
-        let b = clock::sleep(self, ms).await;
+        let b = {
+            let _waiting = self.ticker.waiting();
+            clock::sleep(self.view().cloned(), d).await
+        };
         self.call.journal.record(Entry::Sleep(b));
         Ok(b)
     }
@@ -143,7 +159,7 @@ impl host::Host for HostState {
         if let Some(ms) = replayed!(self, Entry::ElapsedMs(ms) => *ms) {
             return ms;
         }
-        let ms = clock::elapsed_ms(self);
+        let ms = clock::elapsed_ms(self.call.started);
         self.call.journal.record(Entry::ElapsedMs(ms));
         ms
     }
@@ -153,13 +169,13 @@ impl host::Host for HostState {
         if let Some(()) = replayed!(self, Entry::Log(l) if *l == level => ()) {
             return;
         }
-        log::log(self, level, &message);
+        log::log(&mut self.call, &mut self.warnings, level, &message);
         self.call.journal.record(Entry::Log(level));
     }
 }
 
 /// WIT 1.1.0's `probe`: the same calls, failures typed.
-impl probe::Host for HostState {
+impl probe::Host for HostCtx {
     async fn wait_output(
         &mut self,
         pattern: String,
@@ -187,14 +203,14 @@ impl probe::Host for HostState {
 
 /// Stops the guest to park its wait: the error unwinds it (a guest cannot catch it), and
 /// the runtime, seeing `parked` set, carries out the wait with the instance dropped.
-fn park<T>(st: &mut HostState, wait: Parked) -> wasmtime::Result<T> {
+fn park<T>(st: &mut HostCtx, wait: Parked) -> wasmtime::Result<T> {
     st.parked = Some(wait);
     Err(wasmtime::format_err!("parked"))
 }
 
 /// `wait-output`, journaled; a long wait parks (after its pattern is checked).
 async fn wait_output(
-    st: &mut HostState,
+    st: &mut HostCtx,
     pattern: String,
     timeout_ms: u32,
 ) -> wasmtime::Result<Result<Option<String>, HostError>> {
@@ -218,7 +234,11 @@ async fn wait_output(
             },
         );
     }
-    let answer = process::wait_output(st, &pattern, timeout_ms).await?;
+    let answer = {
+        let _waiting = st.ticker.waiting();
+        let view = st.view().cloned();
+        process::wait_output(view, &mut st.call.cpu, &pattern, timeout).await?
+    };
     if st.call.journal.recording() {
         let answer = answer.clone();
         st.call
@@ -230,7 +250,7 @@ async fn wait_output(
 
 /// `http-request`, journaled (the request without its time-out is what must match).
 async fn http_request(
-    st: &mut HostState,
+    st: &mut HostCtx,
     request: types::Request,
 ) -> Result<types::Response, HostError> {
     let same = |r: &types::Request| {
@@ -244,21 +264,26 @@ async fn http_request(
     {
         return answer;
     }
-    if !st.call.journal.recording() {
-        return http::request(st, request).await;
-    }
-    let answer = http::request(st, request.clone()).await;
-    let entry = Entry::Http {
-        request,
-        answer: answer.clone(),
+    let record = st.call.journal.recording().then(|| request.clone());
+    let answer = {
+        let _waiting = st.ticker.waiting();
+        let ca = st.call.ca_file.clone();
+        let view = st.view().cloned();
+        http::request(&st.http, ca.as_deref(), &st.module, view, request).await
     };
-    st.call.journal.record(entry);
+    if let Some(request) = record {
+        let entry = Entry::Http {
+            request,
+            answer: answer.clone(),
+        };
+        st.call.journal.record(entry);
+    }
     answer
 }
 
 /// `tcp-connect`, journaled.
 async fn tcp_connect(
-    st: &mut HostState,
+    st: &mut HostCtx,
     host: String,
     port: u16,
     timeout_ms: u32,
@@ -269,7 +294,11 @@ async fn tcp_connect(
     ) {
         return answer;
     }
-    let answer = tcp::connect(st, &host, port, timeout_ms).await;
+    let answer = {
+        let _waiting = st.ticker.waiting();
+        let view = st.view().cloned();
+        tcp::connect(&st.module, view, &host, port, timeout_ms).await
+    };
     if st.call.journal.recording() {
         let answer = answer.clone();
         st.call.journal.record(Entry::Tcp { host, port, answer });

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::super::forbidden::forbidden;
-use super::super::state::ModuleInfo;
+use super::super::types::ModuleInfo;
 use super::{ErrorKind, HostError, fail};
 
 /// Longest wait for a name to resolve; the call's own time-out applies as well.
