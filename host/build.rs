@@ -41,6 +41,7 @@ const TEST_GUESTS: &[&str] = &[
     "httpgrant",
     "good",
     "v100",
+    "replayer",
 ];
 
 /// Environment variables of the outer build that must not reach the nested one: they

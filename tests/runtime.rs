@@ -41,6 +41,7 @@ fn guest(name: &str) -> PathBuf {
         "httpgrant" => env!("PYMANAGER_TEST_GUEST_HTTPGRANT"),
         "good" => env!("PYMANAGER_TEST_GUEST_GOOD"),
         "v100" => env!("PYMANAGER_TEST_GUEST_V100"),
+        "replayer" => env!("PYMANAGER_TEST_GUEST_REPLAYER"),
         other => panic!("no test guest {other}"),
     })
 }
@@ -935,6 +936,78 @@ async fn a_parked_verification_ends_at_shutdown_and_when_dropped() {
     let e = err(bounded(waiting).await.unwrap());
     assert_eq!(e, "still running (pid 1)");
     assert_eq!(rt.parked_now(), 0);
+}
+
+/// A view of a running process whose verifier log lines are kept, for the test to read.
+fn logged() -> (ProcessView, Arc<Mutex<Vec<String>>>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let (tx, rx) = watch::channel(ProcState::Running { pid: 4242 });
+    // The sender stays, so that the process stays running.
+    std::mem::forget(tx);
+    let view = ProcessView::new(
+        rx,
+        Arc::new(OutputLog::new()),
+        CancellationToken::new(),
+        Arc::new(move |_, msg: &str| sink.lock().unwrap().push(msg.to_string())),
+    );
+    (view, lines)
+}
+
+/// The number at the end of the one line of `lines` that starts with `prefix`.
+fn number_after(lines: &Mutex<Vec<String>>, prefix: &str) -> u128 {
+    let lines = lines.lock().unwrap();
+    let found: Vec<&String> = lines.iter().filter(|l| l.starts_with(prefix)).collect();
+    assert_eq!(found.len(), 1, "{lines:?}");
+    found[0][prefix.len()..].trim().parse().unwrap()
+}
+
+/// A guest that makes other calls on every replay than it made before (it tells a replay
+/// by its stopped clock) would park and replay without end — with `"timeout": null`,
+/// forever. After a few such replays its next park ends the verification, naming why.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_that_calls_differently_on_every_replay_fails_instead_of_replaying_forever() {
+    let rt = sole("replay", "replayer").await;
+    let (view, _tx, _) = running();
+    let e = err(bounded(rt.verify(&vref("replay", "Diverge"), r#"{"timeout": null}"#, view)).await);
+    assert!(
+        e.starts_with(
+            "verifier replay.Diverge made other host calls when it was replayed after a wait \
+             than it had made before, 4 times (the last: call "
+        ),
+        "{e}"
+    );
+    assert_eq!(rt.parked_now(), 0);
+}
+
+/// A replayed guest cannot tell from the monotonic clock that it is replayed: before its
+/// first answer the clock reads where the first instance's started, not 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_guest_reads_the_monotonic_clock_where_the_first_instance_did() {
+    let rt = sole("replay", "replayer").await;
+    let (view, lines) = logged();
+    let e = err(bounded(rt.verify(&vref("replay", "Clock"), "{}", view)).await);
+    let live = number_after(&lines, "first read");
+    let replayed: u128 = e.strip_prefix("first read ").unwrap().parse().unwrap();
+    assert!(replayed > 0, "the replayed instance read 0");
+    // Strictly below: the instance that finished was a replay, not the first one.
+    assert!(replayed < live, "replayed {replayed}, first {live}");
+}
+
+/// A replayed guest draws the random numbers it drew the first time (so a `HashMap`'s
+/// order, or a random choice, does not make it differ from its record).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_guest_draws_the_random_numbers_it_drew_first() {
+    let rt = sole("replay", "replayer").await;
+    let (view, lines) = logged();
+    let verification = {
+        let rt = rt.clone();
+        tokio::spawn(async move { rt.verify(&vref("replay", "Draw"), "{}", view).await })
+    };
+    parked(&rt, 1).await;
+    let e = err(bounded(verification).await.unwrap());
+    let first = number_after(&lines, "drew");
+    assert_eq!(e, format!("drew {first}"));
 }
 
 // ---------------------------------------------------------------------------------------

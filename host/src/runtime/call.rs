@@ -12,7 +12,7 @@ use super::bindings::VerifierModulePre;
 use super::engine::{self, WasmEngine};
 use super::failure::{COULD_NOT_START, cpu_exceeded, describe_failure};
 use super::host_fns;
-use super::host_fns::context::{CallState, Mode};
+use super::host_fns::context::{CallState, Mode, Stop};
 use super::host_fns::http::Clients;
 use super::store::StoreData;
 use super::trust::CaFile;
@@ -84,8 +84,12 @@ impl Calls {
         loop {
             let mut live = self.instance(info, state);
             let outcome = within(deadline, self.run(&mut live, info, pre, call)).await;
-            let parked = live.data_mut().host.parked.take();
-            if let (Ok(Err(_)), Some(wait)) = (&outcome, parked) {
+            let stop = live.data_mut().host.stop.take();
+            if let (Ok(Err(_)), Some(Stop::Fail(why))) = (&outcome, &stop) {
+                host_fns::log::report_dropped(&mut live.data_mut().host.call, true);
+                return Err(VerifyError(format!("verifier {who} {why}")));
+            }
+            if let (Ok(Err(_)), Some(Stop::Park(wait))) = (&outcome, stop) {
                 state = live.into_data().host.call;
                 let Some(view) = state.view().cloned() else {
                     return Err(VerifyError(format!(

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -46,8 +48,16 @@ impl StoreData {
             .stderr(stderr.clone());
         if let Some(clock) = call.journal.clock() {
             // A replayed guest reads the clocks as they were the first time.
+            clock.instance_made();
             wasi.monotonic_clock(MonotonicClock(clock.clone()))
                 .wall_clock(WallClock(clock));
+        }
+        if let Some(seed) = call.journal.seed() {
+            // And draws the random numbers it drew the first time.
+            let mut master = StdRng::from_seed(seed);
+            wasi.secure_random(StdRng::from_seed(master.random()))
+                .insecure_random(StdRng::from_seed(master.random()))
+                .insecure_random_seed(master.random());
         }
         let wasi = wasi.build();
         let mut table = ResourceTable::new();

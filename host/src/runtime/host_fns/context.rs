@@ -23,6 +23,15 @@ pub(crate) enum Mode {
     Verify(ProcessView),
 }
 
+/// Why the host stopped a guest in the middle of a host call.
+pub(crate) enum Stop {
+    /// To park this wait (see `runtime::journal`).
+    Park(Parked),
+    /// To end the call with this failure: what the verifier did, worded to follow
+    /// `verifier <module>.<name>`.
+    Fail(String),
+}
+
 /// The state of the verifier's host interfaces in one instance.
 pub(crate) struct HostCtx {
     /// What outlives this instance: the call's mode, budgets, clock and journal.
@@ -35,8 +44,9 @@ pub(crate) struct HostCtx {
     pub http: Arc<Clients>,
     /// Warnings the guest logged while validating (its `warn` and `error` lines).
     pub warnings: Vec<String>,
-    /// The long wait the guest asked for, when its instance was stopped to park it.
-    pub parked: Option<Parked>,
+    /// Why the host stopped the guest, when it did (the error the guest unwound with
+    /// says only that it was stopped).
+    pub stop: Option<Stop>,
     /// The call's CPU ticks when this instance started.
     ticks_at_start: u64,
 }
@@ -56,7 +66,7 @@ impl HostCtx {
             ticker,
             http,
             warnings: Vec::new(),
-            parked: None,
+            stop: None,
         }
     }
 

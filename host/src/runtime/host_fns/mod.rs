@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use super::bindings::pymanager::verifier::{host, probe, types};
 use super::journal::Entry;
-use context::HostCtx;
+use context::{HostCtx, Stop};
 use park::Parked;
 
 pub(crate) use types::{ErrorKind, HostError};
@@ -73,11 +73,12 @@ pub(crate) fn io_kind(e: &std::io::Error) -> ErrorKind {
     }
 }
 
-/// The journal's answer to this call when a parked guest is replayed and the recorded call
-/// has this shape: `replayed!(st, Entry::Sleep(b) => *b)` (a guard may follow the pattern).
+/// The journal's answer to this call (`made`, its WIT name) when a parked guest is
+/// replayed and the recorded call has this shape:
+/// `replayed!(st, "sleep", Entry::Sleep(b) => *b)` (a guard may follow the pattern).
 macro_rules! replayed {
-    ($st:expr, $pat:pat $(if $guard:expr)? => $answer:expr) => {
-        $st.call.journal.replay(|e| match e {
+    ($st:expr, $made:expr, $pat:pat $(if $guard:expr)? => $answer:expr) => {
+        $st.call.journal.replay($made, |e| match e {
             $pat $(if $guard)? => Some($answer),
             _ => None,
         })
@@ -89,7 +90,7 @@ impl types::Host for HostCtx {}
 /// WIT 1.0.0's signatures: the message of a failure, without its kind.
 impl host::Host for HostCtx {
     async fn process_state(&mut self) -> types::ProcState {
-        if let Some(s) = replayed!(self, Entry::ProcessState(s) => *s) {
+        if let Some(s) = replayed!(self, "process-state", Entry::ProcessState(s) => *s) {
             return s;
         }
         let s = process::state(self.view());
@@ -98,7 +99,7 @@ impl host::Host for HostCtx {
     }
 
     async fn wait_exit(&mut self, timeout_ms: u32) -> wasmtime::Result<Option<types::ProcState>> {
-        if let Some(s) = replayed!(self, Entry::WaitExit(s) => *s) {
+        if let Some(s) = replayed!(self, "wait-exit", Entry::WaitExit(s) => *s) {
             return Ok(s);
         }
         let timeout = Duration::from_millis(timeout_ms.into());
@@ -140,7 +141,7 @@ impl host::Host for HostCtx {
     }
 
     async fn sleep(&mut self, ms: u32) -> wasmtime::Result<bool> {
-        if let Some(b) = replayed!(self, Entry::Sleep(b) => *b) {
+        if let Some(b) = replayed!(self, "sleep", Entry::Sleep(b) => *b) {
             return Ok(b);
         }
         let d = Duration::from_millis(ms.into());
@@ -156,7 +157,7 @@ impl host::Host for HostCtx {
     }
 
     async fn elapsed_ms(&mut self) -> u64 {
-        if let Some(ms) = replayed!(self, Entry::ElapsedMs(ms) => *ms) {
+        if let Some(ms) = replayed!(self, "elapsed-ms", Entry::ElapsedMs(ms) => *ms) {
             return ms;
         }
         let ms = clock::elapsed_ms(self.call.started);
@@ -166,7 +167,7 @@ impl host::Host for HostCtx {
 
     async fn log(&mut self, level: types::Level, message: String) {
         // A line logged before a park was shown then: its replay shows nothing.
-        if let Some(()) = replayed!(self, Entry::Log(l) if *l == level => ()) {
+        if let Some(()) = replayed!(self, "log", Entry::Log(l) if *l == level => ()) {
             return;
         }
         log::log(&mut self.call, &mut self.warnings, level, &message);
@@ -202,10 +203,19 @@ impl probe::Host for HostCtx {
 }
 
 /// Stops the guest to park its wait: the error unwinds it (a guest cannot catch it), and
-/// the runtime, seeing `parked` set, carries out the wait with the instance dropped.
+/// the runtime, seeing why it stopped, carries out the wait with the instance dropped. A
+/// guest whose replays kept differing from the record parks no more: it fails here.
 fn park<T>(st: &mut HostCtx, wait: Parked) -> wasmtime::Result<T> {
-    st.parked = Some(wait);
-    Err(wasmtime::format_err!("parked"))
+    match st.call.journal.diverged() {
+        Some(why) => stop(st, Stop::Fail(why)),
+        None => stop(st, Stop::Park(wait)),
+    }
+}
+
+/// Stops the guest for `why`: the error unwinds it, and the runtime acts on `why`.
+fn stop<T>(st: &mut HostCtx, why: Stop) -> wasmtime::Result<T> {
+    st.stop = Some(why);
+    Err(wasmtime::format_err!("stopped by the host"))
 }
 
 /// `wait-output`, journaled; a long wait parks (after its pattern is checked).
@@ -214,8 +224,7 @@ async fn wait_output(
     pattern: String,
     timeout_ms: u32,
 ) -> wasmtime::Result<Result<Option<String>, HostError>> {
-    if let Some(answer) =
-        replayed!(st, Entry::WaitOutput { pattern: p, answer } if *p == pattern => answer.clone())
+    if let Some(answer) = replayed!(st, "wait-output", Entry::WaitOutput { pattern: p, answer } if *p == pattern => answer.clone())
     {
         return Ok(answer);
     }
@@ -259,8 +268,7 @@ async fn http_request(
             && r.headers == request.headers
             && r.body == request.body
     };
-    if let Some(answer) =
-        replayed!(st, Entry::Http { request: r, answer } if same(r) => answer.clone())
+    if let Some(answer) = replayed!(st, "http-request", Entry::Http { request: r, answer } if same(r) => answer.clone())
     {
         return answer;
     }
@@ -290,6 +298,7 @@ async fn tcp_connect(
 ) -> Result<(), HostError> {
     if let Some(answer) = replayed!(
         st,
+        "tcp-connect",
         Entry::Tcp { host: h, port: p, answer } if *h == host && *p == port => answer.clone()
     ) {
         return answer;
