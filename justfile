@@ -12,6 +12,14 @@ example:
 test:
     cargo test
 
+# The wheel (dev profile) in a fresh venv, and the Python API's and pytest plugin's tests.
+python-test *ARGS:
+    scripts/python-tests.sh {{ARGS}}
+
+# A release wheel in target/wheels/, checked against its manylinux tag.
+wheel:
+    maturin build --release --compatibility manylinux_2_34 --auditwheel check
+
 # The README's picture of the dashboard, taken by its browser test.
 screenshot:
     PYMANAGER_SCREENSHOT=1 cargo test --test dashboard usable
