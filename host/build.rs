@@ -41,6 +41,7 @@ const TEST_GUESTS: &[&str] = &[
     "httpgrant",
     "good",
     "v100",
+    "v110",
     "replayer",
 ];
 

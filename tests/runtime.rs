@@ -41,6 +41,7 @@ fn guest(name: &str) -> PathBuf {
         "httpgrant" => env!("PYMANAGER_TEST_GUEST_HTTPGRANT"),
         "good" => env!("PYMANAGER_TEST_GUEST_GOOD"),
         "v100" => env!("PYMANAGER_TEST_GUEST_V100"),
+        "v110" => env!("PYMANAGER_TEST_GUEST_V110"),
         "replayer" => env!("PYMANAGER_TEST_GUEST_REPLAYER"),
         other => panic!("no test guest {other}"),
     })
@@ -90,8 +91,14 @@ async fn runtime(modules: Vec<ModuleDecl>) -> Runtime {
     rt
 }
 
+/// A view of a running process: this test process itself, so that the servers a test
+/// starts are listening sockets of the verified process's own (see `port-owned`).
 fn running() -> (ProcessView, watch::Sender<ProcState>, Arc<OutputLog>) {
-    ProcessView::detached(ProcState::Running { pid: 4242 })
+    ProcessView::detached(ProcState::Running { pid: me() })
+}
+
+fn me() -> u32 {
+    std::process::id()
 }
 
 /// Sets the process's state after `after`, from another task.
@@ -306,8 +313,8 @@ async fn http_arguments_are_checked_at_validate() {
     assert_eq!(
         warnings,
         [
-            "tiemout: unknown argument, ignored (expected one of url, timeout, interval, headers)",
-            "description: unknown argument, ignored (expected one of url, timeout, interval, headers)"
+            "tiemout: unknown argument, ignored (expected one of url, timeout, interval, headers, check_owner)",
+            "description: unknown argument, ignored (expected one of url, timeout, interval, headers, check_owner)"
         ]
     );
 }
@@ -390,6 +397,158 @@ async fn tcp_passes_on_a_listening_port_and_gives_up_on_exit() {
     assert_eq!(e.0, "port: must be between 1 and 65535");
     let e = rt.validate(&v, r#"{"port": 70000}"#).await.unwrap_err();
     assert!(e.0.starts_with("port: expected"), "{e}");
+}
+
+/// This test process's name, as `/proc` gives it.
+fn my_name() -> String {
+    std::fs::read_to_string("/proc/self/comm")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// A process that holds no socket: the verified process, while the port is held by this
+/// test process (a leftover, from its point of view). Killed on drop.
+struct Bystander(std::process::Child);
+
+impl Bystander {
+    fn start() -> (Bystander, ProcessView, watch::Sender<ProcState>) {
+        let child = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap();
+        let (view, tx, _) = ProcessView::detached(ProcState::Running { pid: child.id() });
+        (Bystander(child), view.named("redis"), tx)
+    }
+}
+
+impl Drop for Bystander {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port held by a process outside the verified process's tree does not pass the `tcp`
+/// and `http` verifiers on loopback: they fail naming the holder, and pass with
+/// `"check_owner": false`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_port_held_by_another_process_fails_tcp_and_http_naming_the_holder() {
+    let (tcp, t) = builtin("tcp");
+    let (http, h) = builtin("http");
+    let rt = runtime(vec![tcp, http]).await;
+    let (_redis, view, _tx) = Bystander::start();
+    let held = format!("is held by pid {} ({}), not by redis", me(), my_name());
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let args = json!({"port": port, "timeout": 0.5}).to_string();
+    let e = err(bounded(rt.verify(&t, &args, view.clone())).await);
+    assert_eq!(e, format!("port {port} {held} (gave up after 500 ms)"));
+    let args = json!({"port": port, "check_owner": false}).to_string();
+    bounded(rt.verify(&t, &args, view.clone()))
+        .await
+        .expect("not checked");
+
+    let (port, _) = http_server(|_| 200).await;
+    let url = format!("http://localhost:{port}/");
+    let args = json!({"url": url, "timeout": 0.5}).to_string();
+    let e = err(bounded(rt.verify(&h, &args, view.clone())).await);
+    assert_eq!(e, format!("port {port} {held} (gave up after 500 ms)"));
+    let args = json!({"url": url, "check_owner": false}).to_string();
+    bounded(rt.verify(&h, &args, view))
+        .await
+        .expect("not checked");
+}
+
+/// A server that accepts connections and never answers.
+async fn silent_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    port
+}
+
+/// A process that ends while its verifier waits for an answer fails the verification at
+/// once, not after the request's time-out (ten minutes here, past the test's bound).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_that_ends_while_a_request_waits_fails_at_once() {
+    let (decl, v) = builtin("http");
+    let rt = runtime(vec![decl]).await;
+    let port = silent_server().await;
+    let args = json!({"url": format!("http://127.0.0.1:{port}/"), "timeout": 600}).to_string();
+    let (view, tx, _) = running();
+    later(
+        tx,
+        Duration::from_millis(300),
+        ProcState::Exited { code: 1 },
+    );
+    let e = err(bounded(rt.verify(&v, &args, view)).await);
+    assert_eq!(
+        e,
+        format!(
+            "process exited with code 1 before answering (last attempt: \
+             http://127.0.0.1:{port}/: given up: the process ended)"
+        )
+    );
+}
+
+/// A verification never passes for a process that has ended unless the verifier looked
+/// at the end: a verifier that goes on to reach out fails at that call, one that returns
+/// ok without looking fails as well; `exited`, which looks, passes even when the process
+/// ended before its first host call.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_verifier_that_does_not_look_at_the_end_never_passes_for_an_ended_process() {
+    let (http, h) = builtin("http");
+    let (exited, x) = builtin("exited");
+    let rt = runtime(vec![
+        http,
+        exited,
+        external("good", "good", HostGrants::none(), Limits::default()),
+    ])
+    .await;
+    let ended = || {
+        let (view, tx, _) = ProcessView::detached(ProcState::Exited { code: 3 });
+        std::mem::forget(tx);
+        view.named("redis")
+    };
+    let (port, hits) = http_server(|_| 200).await;
+    let args = json!({"url": format!("http://127.0.0.1:{port}/")}).to_string();
+    let e = err(bounded(rt.verify(&h, &args, ended())).await);
+    assert_eq!(e, "redis exited with code 3 before it was verified");
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "no request went out");
+    for trivial in ["Trivial", "Say"] {
+        let args = match trivial {
+            "Say" => r#"{"message": "hi"}"#,
+            _ => "{}",
+        };
+        let e = err(bounded(rt.verify(&vref("good", trivial), args, ended())).await);
+        assert_eq!(e, "redis exited with code 3 before it was verified");
+    }
+    bounded(rt.verify(&x, r#"{"expect_code": 3}"#, ended()))
+        .await
+        .expect("exited looks at the end");
+}
+
+/// `pymanager verify --pid` of a process that is not its child, reaped by its parent first,
+/// cannot read its exit code: the verifier is never handed an invented one.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exit_code_that_cannot_be_read_fails_saying_so() {
+    let (exited, x) = builtin("exited");
+    let rt = runtime(vec![exited]).await;
+    let (view, tx, _) = ProcessView::detached(ProcState::exited_unknown());
+    let e = err(bounded(rt.verify(&x, "{}", view.named("process 77"))).await);
+    drop(tx);
+    assert_eq!(
+        e,
+        "process 77 exited (its exit code is unknown: it is not pymanager's child, and its \
+         parent reaped it before the code could be read)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -697,6 +856,48 @@ async fn a_component_built_against_wit_1_0_0_still_runs() {
         .expect("the exit event through 1.0.0's wait-exit");
 }
 
+/// A module built against WIT 1.1.0 (tests/guests/v110: bindings from its own copy of the
+/// 1.1.0 WIT, no SDK) still runs on this host of 1.2.0, `probe` and its typed errors
+/// included.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_built_against_wit_1_1_0_still_runs() {
+    let bytes = std::fs::read(guest("v110")).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("pymanager:verifier/probe@1.1.0"));
+    assert!(text.contains("pymanager:verifier/verifier@1.1.0"));
+    assert!(
+        !text.contains("@1.2.0"),
+        "the 1.1.0 guest was built against 1.2.0"
+    );
+
+    let (port, hits) = http_server(|_| 200).await;
+    let grants = HostGrants::List(vec![
+        HostPattern::parse(&format!("127.0.0.1:{port}")).unwrap(),
+    ]);
+    let rt = runtime(vec![external("old", "v110", grants, Limits::default())]).await;
+    let (view, tx, _) = running();
+    let args = json!({"url": format!("http://127.0.0.1:{port}/")}).to_string();
+    bounded(rt.verify(&vref("old", "HttpGet"), &args, view.clone()))
+        .await
+        .expect("HTTP through 1.1.0's probe.http-request");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    let args = json!({"port": port}).to_string();
+    bounded(rt.verify(&vref("old", "TcpOpen"), &args, view.clone()))
+        .await
+        .expect("TCP through 1.1.0's probe.tcp-connect");
+    let args = json!({"port": 1}).to_string();
+    let e = err(bounded(rt.verify(&vref("old", "TcpOpen"), &args, view.clone())).await);
+    assert_eq!(
+        e,
+        "not-granted: 127.0.0.1:1 is not granted to module 'old': add \"127.0.0.1:1\" to \
+         modules.old.allow.hosts"
+    );
+    later(tx, Duration::from_millis(50), ProcState::Exited { code: 0 });
+    bounded(rt.verify(&vref("old", "ExitsZero"), "{}", view))
+        .await
+        .expect("the exit event through 1.0.0's wait-exit");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_guests_fail_alone_while_a_good_one_passes() {
     let tight = Limits {
@@ -824,7 +1025,7 @@ async fn a_full_instance_pool_makes_new_instances_wait_not_fail() {
     };
     for t in live {
         let e = err(bounded(t).await.unwrap());
-        assert_eq!(e, "still running (pid 4242)");
+        assert_eq!(e, format!("still running (pid {})", me()));
     }
     out.push("ready");
     later(tx, Duration::ZERO, ProcState::Exited { code: 0 });
@@ -942,7 +1143,7 @@ async fn a_parked_verification_ends_at_shutdown_and_when_dropped() {
 fn logged() -> (ProcessView, Arc<Mutex<Vec<String>>>) {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = lines.clone();
-    let (tx, rx) = watch::channel(ProcState::Running { pid: 4242 });
+    let (tx, rx) = watch::channel(ProcState::Running { pid: me() });
     // The sender stays, so that the process stays running.
     std::mem::forget(tx);
     let view = ProcessView::new(
@@ -1114,7 +1315,7 @@ async fn a_bad_module_file_is_one_clear_line() {
     let e = load(empty.clone()).await;
     assert!(
         e.starts_with(&format!(
-            "module 'mymod': {} does not export pymanager:verifier/verifier@1.1.0",
+            "module 'mymod': {} does not export pymanager:verifier/verifier@1.2.0",
             empty.display()
         )),
         "{e}"

@@ -321,3 +321,65 @@ fn a_log_line_that_never_comes_fails_after_the_timeout() {
         text(&out)
     );
 }
+
+/// With `--pid`, a loopback port counts only when that process's tree holds it: a server
+/// of another process fails the check, naming it; the holder's own pid passes.
+#[test]
+fn with_pid_a_port_counts_only_when_that_process_holds_it() {
+    let (server, port) = http_server();
+    let bystander = Reaped(Command::new("sleep").arg("600").spawn().expect("sleep"));
+    let (other, holder) = (bystander.0.id().to_string(), server.0.id().to_string());
+    let args = format!(r#"{{"port": {port}, "timeout": 0.5}}"#);
+    let out = verify(&["tcp", "--pid", &other, "--args", &args]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = format!(
+        "failed: port {port} is held by pid {holder} (python3), not by process {other} (sleep)"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with(&said),
+        "{said:?}, got {}",
+        text(&out)
+    );
+    let out = verify(&["tcp", "--pid", &holder, "--args", &args]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let url = format!(r#"{{"url": "http://127.0.0.1:{port}/", "timeout": 20}}"#);
+    let out = verify(&["http", "--pid", &holder, "--args", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// A process that is not `verify`'s child and leaves no zombie behind (its parent ignores
+/// SIGCHLD, so the kernel reaps it at once) has an exit code nobody can read: the
+/// verification fails saying so, instead of inventing one (it used to say 255).
+#[test]
+fn the_exit_code_of_a_process_reaped_elsewhere_is_unknown_not_invented() {
+    // The parent prints its child's pid and waits; the child sleeps until killed.
+    let mut parent = Reaped(
+        Command::new("python3")
+            .args([
+                "-u",
+                "-c",
+                "import signal,subprocess,time; signal.signal(signal.SIGCHLD, signal.SIG_IGN); \
+                 print(subprocess.Popen(['sleep', '600']).pid); time.sleep(600)",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3"),
+    );
+    let mut line = String::new();
+    BufReader::new(parent.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let pid = line.trim().to_string();
+    let (v, rx) = spawn_verify(&["exited", "--pid", &pid]);
+    wait_line(&rx, &format!("watching process {pid}"));
+    unsafe { libc::kill(pid.parse().unwrap(), libc::SIGTERM) };
+    let (got, err) = finish(v);
+    assert_eq!(got, Some(1), "{err}");
+    assert_eq!(
+        err.trim(),
+        format!(
+            "failed: process {pid} (sleep) exited (its exit code is unknown: it is not \
+             pymanager's child, and its parent reaped it before the code could be read)"
+        )
+    );
+}

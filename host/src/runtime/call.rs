@@ -85,9 +85,18 @@ impl Calls {
             let mut live = self.instance(info, state);
             let outcome = within(deadline, self.run(&mut live, info, pre, call)).await;
             let stop = live.data_mut().host.stop.take();
-            if let (Ok(Err(_)), Some(Stop::Fail(why))) = (&outcome, &stop) {
+            let failed = match (&outcome, &stop) {
+                (Ok(Err(_)), Some(Stop::Diverged(why))) => Some(format!("verifier {who} {why}")),
+                (Ok(Err(_)), Some(Stop::Ended(line))) => Some(line.clone()),
+                // Passed, but the process has ended and the verifier never looked.
+                (Ok(Ok(Returned::Checked(Ok(()), _))), _) => {
+                    host_fns::unseen_end(&live.data().host)
+                }
+                _ => None,
+            };
+            if let Some(why) = failed {
                 host_fns::log::report_dropped(&mut live.data_mut().host.call, true);
-                return Err(VerifyError(format!("verifier {who} {why}")));
+                return Err(VerifyError(why));
             }
             if let (Ok(Err(_)), Some(Stop::Park(wait))) = (&outcome, stop) {
                 state = live.into_data().host.call;
@@ -96,7 +105,13 @@ impl Calls {
                         "verifier {who} waited with no process to wait on"
                     )));
                 };
-                let waited = wait.wait(view, &mut state.cpu, &self.wasm.ticker, &self.parked);
+                let waited = wait.wait(
+                    view,
+                    state.saw_end,
+                    &mut state.cpu,
+                    &self.wasm.ticker,
+                    &self.parked,
+                );
                 match within(deadline, waited).await {
                     Ok(Ok(answer)) => {
                         state.journal.resume(answer);

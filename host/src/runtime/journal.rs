@@ -58,6 +58,11 @@ pub(crate) enum Entry {
         port: u16,
         answer: Result<(), HostError>,
     },
+    PortOwned {
+        host: String,
+        port: u16,
+        answer: Result<(), HostError>,
+    },
     Sleep(bool),
     ElapsedMs(u64),
     Log(Level),
@@ -72,6 +77,7 @@ impl Entry {
             Entry::WaitOutput { .. } => "wait-output",
             Entry::Http { .. } => "http-request",
             Entry::Tcp { .. } => "tcp-connect",
+            Entry::PortOwned { .. } => "port-owned",
             Entry::Sleep(_) => "sleep",
             Entry::ElapsedMs(_) => "elapsed-ms",
             Entry::Log(_) => "log",
@@ -101,7 +107,9 @@ impl Entry {
                         Err(e) => error(e),
                     }
             }
-            Entry::Tcp { host, answer, .. } => host.len() + answer.as_ref().err().map_or(0, error),
+            Entry::Tcp { host, answer, .. } | Entry::PortOwned { host, answer, .. } => {
+                host.len() + answer.as_ref().err().map_or(0, error)
+            }
             _ => 0,
         }
     }

@@ -179,7 +179,7 @@ impl Loader {
         let pre = self.linker.instantiate_pre(component).map_err(|e| {
             format!(
                 "{what} imports something pymanager does not provide ({}); a verifier may \
-                 import only pymanager:verifier/host and probe (@1.0 or @1.1) and WASI 0.2",
+                 import only pymanager:verifier/host and probe (@1.0 to @1.2) and WASI 0.2",
                 crate::error_text::chain(e.as_ref())
             )
         })?;

@@ -286,6 +286,8 @@ fn arguments(raw: &str) -> Result<String, String> {
 /// The window the verifier gets: the `--pid` process (or a process that runs for as long
 /// as the verification does), the `--log` file's lines, and every log line on stdout.
 fn attach(args: &VerifyArgs, shutdown: CancellationToken) -> Result<ProcessView, String> {
+    // Named before anything is said: the process may end the moment it is watched.
+    let name = args.pid.map(attach::name_of);
     let state = match args.pid {
         Some(pid) => attach::watch_pid(pid)?,
         None => {
@@ -313,7 +315,11 @@ fn attach(args: &VerifyArgs, shutdown: CancellationToken) -> Result<ProcessView,
         };
         println!("[{tag}] {line}");
     });
-    Ok(ProcessView::new(state, output, shutdown, log))
+    let view = ProcessView::new(state, output, shutdown, log);
+    Ok(match name {
+        Some(name) => view.named(&name),
+        None => view,
+    })
 }
 
 /// SIGINT or SIGTERM (a probe's own time-out, say) ends every wait of the verifier, which

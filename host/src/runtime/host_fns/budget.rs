@@ -113,3 +113,48 @@ impl LogBudget {
         std::mem::take(&mut self.dropped)
     }
 }
+
+impl CpuMeter {
+    /// Runs `work` on one of tokio's blocking threads (never on the async ones) and
+    /// charges the CPU time it took: host work done for the guest (reading `/proc`, say)
+    /// counts against its budget as its own computing would. An error when the budget is
+    /// spent: the guest is stopped.
+    pub(crate) async fn run_charged<T: Send + 'static>(
+        &mut self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> wasmtime::Result<T> {
+        if self.left().is_zero() || self.exceeded {
+            self.exceeded = true;
+            return Err(wasmtime::format_err!("CPU time limit reached"));
+        }
+        let (out, spent) = tokio::task::spawn_blocking(move || {
+            let start = thread_cpu_time();
+            let out = work();
+            (out, thread_cpu_time().saturating_sub(start))
+        })
+        .await
+        .map_err(|e| wasmtime::format_err!("host work for the guest failed: {e}"))?;
+        if !self.charge(spent) {
+            return Err(wasmtime::format_err!("CPU time limit reached"));
+        }
+        Ok(out)
+    }
+}
+
+/// CPU time this thread has used: what a scan costs, however loaded the machine is.
+pub(crate) fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to write; the clock id is a constant
+    // every Linux has.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}

@@ -27,9 +27,12 @@ pub(crate) enum Mode {
 pub(crate) enum Stop {
     /// To park this wait (see `runtime::journal`).
     Park(Parked),
-    /// To end the call with this failure: what the verifier did, worded to follow
-    /// `verifier <module>.<name>`.
-    Fail(String),
+    /// To end the call because its replays kept differing: what the verifier did, worded
+    /// to follow `verifier <module>.<name>`.
+    Diverged(String),
+    /// To end the call because the process ended and the verifier went on without
+    /// looking: the whole line (`redis exited with code 1 before it was verified`).
+    Ended(String),
 }
 
 /// The state of the verifier's host interfaces in one instance.
@@ -105,6 +108,11 @@ pub(crate) struct CallState {
     /// the system's roots.
     pub ca_file: Option<Arc<CaFile>>,
     pub journal: Journal,
+    /// True once `process-state` or `wait-exit` has answered with the process's end: from
+    /// then on the verifier may go on after it (see `host_fns`).
+    pub saw_end: bool,
+    /// The holder `port-owned` found last: (socket inode, pid).
+    pub holder: Option<(u64, u32)>,
 }
 
 impl CallState {
@@ -121,6 +129,8 @@ impl CallState {
             started: Instant::now(),
             ca_file,
             journal,
+            saw_end: false,
+            holder: None,
         }
     }
 

@@ -31,9 +31,12 @@ impl Parked {
     /// Carries out the wait on `view` with no instance alive, and gives the entry the
     /// replay answers the parked call with. An error is `cpu` spent scanning output.
     /// `parked` counts the waits parked now.
+    /// A parked sleep ends early when the process ends unless the verifier has seen the
+    /// end (`saw_end`), as a live one does.
     pub(crate) async fn wait(
         self,
         view: ProcessView,
+        saw_end: bool,
         cpu: &mut CpuMeter,
         ticker: &Arc<Ticker>,
         parked: &AtomicUsize,
@@ -48,7 +51,12 @@ impl Parked {
             Parked::Exit(timeout) => {
                 Entry::WaitExit(view.wait_exit(timeout).await.map(process::to_wit_state))
             }
-            Parked::Sleep(d) => Entry::Sleep(view.sleep(d).await),
+            Parked::Sleep(d) if saw_end => Entry::Sleep(view.sleep(d).await),
+            Parked::Sleep(d) => Entry::Sleep(tokio::select! {
+                biased;
+                slept = view.sleep(d) => slept,
+                _ = view.ended() => true,
+            }),
             Parked::Output {
                 pattern,
                 re,

@@ -27,6 +27,23 @@ pub(crate) fn to_wit_state(s: ProcState) -> WitState {
     }
 }
 
+/// How the process `name` ended, in words: `redis exited with code 1`, `redis was killed
+/// by signal 9`.
+pub(crate) fn describe_end(name: &str, state: ProcState) -> String {
+    match state {
+        ProcState::Exited {
+            code: ProcState::UNKNOWN_CODE,
+        } => format!(
+            "{name} exited (its exit code is unknown: it is not pymanager's child, and its \
+             parent reaped it before the code could be read)"
+        ),
+        ProcState::Exited { code } => format!("{name} exited with code {code}"),
+        ProcState::Signaled { signal } => format!("{name} was killed by signal {signal}"),
+        ProcState::Running { pid } => format!("{name} is running (pid {pid})"),
+        ProcState::NotStarted => format!("{name} has not started"),
+    }
+}
+
 /// `process-state`: `not-started` while there is no process (validating).
 pub(crate) fn state(view: Option<&ProcessView>) -> WitState {
     view.map_or(WitState::NotStarted, |v| to_wit_state(v.state()))
@@ -119,16 +136,16 @@ async fn scan(
     let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
     let cancelled = cancel.0.clone();
     let (found, spent) = tokio::task::spawn_blocking(move || {
-        let start = thread_cpu_time();
+        let start = super::budget::thread_cpu_time();
         let mut spent = Duration::ZERO;
         for line in &lines {
             if re.is_match(line) {
                 return (
                     Some(line.to_string()),
-                    thread_cpu_time().saturating_sub(start),
+                    super::budget::thread_cpu_time().saturating_sub(start),
                 );
             }
-            spent = thread_cpu_time().saturating_sub(start);
+            spent = super::budget::thread_cpu_time().saturating_sub(start);
             if spent > budget || cancelled.load(Ordering::Relaxed) {
                 break;
             }
@@ -151,24 +168,6 @@ impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Relaxed);
     }
-}
-
-/// CPU time this thread has used: what a scan costs, however loaded the machine is.
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec for the call to write; the clock id is a constant
-    // every Linux has.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(
-        u64::try_from(ts.tv_sec).unwrap_or(0),
-        u32::try_from(ts.tv_nsec).unwrap_or(0),
-    )
 }
 
 /// Compiles a guest's pattern; the error is one line (the regex crate's is several).
