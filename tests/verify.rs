@@ -383,3 +383,161 @@ fn the_exit_code_of_a_process_reaped_elsewhere_is_unknown_not_invented() {
         )
     );
 }
+
+/// `verify` with the compiled-component cache of its own (the cache and its key under
+/// `home`), as a fresh container has.
+fn verify_in(home: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .arg("verify")
+        .args(args)
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pymanager verify")
+}
+
+const GOOD: &str = env!("PYMANAGER_TEST_GUEST_GOOD");
+
+/// Probe mode in a container: `--prepare-only` compiles the module into the cache at image
+/// build time (and says so), so that the probe itself loads it from there.
+#[test]
+fn prepare_only_compiles_into_the_cache_and_the_probe_loads_it_from_there() {
+    let home = tempfile::tempdir().unwrap();
+    let prepare = ["--module", GOOD, "--verifier", "Trivial", "--prepare-only"];
+    let out = verify_in(home.path(), &prepare);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with("prepared: guest_good compiled into the cache in "),
+        "{}",
+        text(&out)
+    );
+    let out = verify_in(home.path(), &prepare);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "prepared: guest_good in the cache already\n"
+    );
+    // Arguments given are checked; without them, a verifier's required ones are not asked.
+    let out = verify_in(
+        home.path(),
+        &["http", "--prepare-only", "--args", r#"{"url": 3}"#],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = verify_in(home.path(), &["http", "--prepare-only"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = verify_in(
+        home.path(),
+        &["--module", GOOD, "--verifier", "Trivial", "--timeout", "20"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// `--timeout` bounds the whole run: a cold cache's compile longer than it fails the
+/// probe (exit 1, saying what to do), and the command does not wait for the compile.
+#[test]
+fn timeout_covers_loading_the_module_and_says_to_prepare_it() {
+    let home = tempfile::tempdir().unwrap();
+    let out = verify_in(
+        home.path(),
+        &[
+            "--module",
+            GOOD,
+            "--verifier",
+            "Trivial",
+            "--timeout",
+            "0.01",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "failed: did not pass within 10 ms (--timeout): loading the module took that long (it \
+         was being compiled: prepare the cache beforehand, at image build time, with the same \
+         command and --prepare-only)"
+    );
+}
+
+/// In probe mode the refusal of a host not granted names the flag that grants it and the
+/// module by its own name.
+#[test]
+fn a_host_not_granted_names_the_allow_host_flag_and_the_module() {
+    let (_server, port) = http_server();
+    let guest = env!("PYMANAGER_TEST_GUEST_HTTPGRANT");
+    let args = format!(r#"{{"url": "http://127.0.0.1:{port}/"}}"#);
+    let out = verify(&[
+        "--module",
+        guest,
+        "--verifier",
+        "HttpAnywhere",
+        "--args",
+        &args,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!(
+            "failed: http://127.0.0.1:{port}/: 127.0.0.1:{port} is not granted to module \
+             'guest_httpgrant': add --allow-host 127.0.0.1:{port}"
+        )
+    );
+    let grant = format!("127.0.0.1:{port}");
+    let out = verify(&[
+        "--module",
+        guest,
+        "--verifier",
+        "HttpAnywhere",
+        "--allow-host",
+        &grant,
+        "--args",
+        &args,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// `pymanager prepare -f pymanager.json`: the config's modules compiled into the cache at
+/// image build time, nothing started; the manager then loads them from there.
+#[test]
+fn prepare_compiles_a_configs_modules_and_starts_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("pymanager.json");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"{{"modules": {{"good": {{"path": {GOOD:?}}}}},
+                "processes": {{"web": {{"executable": "sh", "arguments": ["-c", "echo started > ran"],
+                                      "verifier": {{"type": "good.Trivial"}}}}}}}}"#
+        ),
+    )
+    .unwrap();
+    let prepare = || {
+        Command::new(bin())
+            .args(["prepare", "-f"])
+            .arg(&cfg)
+            .env("XDG_CACHE_HOME", home.path().join("cache"))
+            .env("XDG_STATE_HOME", home.path().join("state"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pymanager prepare")
+    };
+    let out = prepare();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("good: compiled into the cache in "),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !dir.path().join("ran").exists(),
+        "prepare started a process"
+    );
+    let out = prepare();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("good: in the cache already"),
+        "{}",
+        text(&out)
+    );
+}

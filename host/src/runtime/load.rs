@@ -13,7 +13,7 @@ use super::bindings::{EXPORT_NAME, VerifierModule, VerifierModulePre};
 use super::cache::{CacheOutcome, DiskCache};
 use super::engine::{self, WasmEngine};
 use super::store::StoreData;
-use super::types::{ModuleDecl, ModuleInfo, ModuleSource, RuntimeError};
+use super::types::{GrantsFrom, ModuleDecl, ModuleInfo, ModuleSource, RuntimeError};
 use super::{compile_child, imports, python};
 
 /// How one module was loaded; for the bench, the tests and `--verbose` output.
@@ -34,6 +34,18 @@ pub(crate) struct Prepared {
     pub report: LoadReport,
 }
 
+/// How a module got loaded, in words: `compiled into the cache in 0.2 s`, `in the cache
+/// already`.
+pub fn describe_load(r: &LoadReport) -> String {
+    match r.outcome {
+        CacheOutcome::Compiled => format!(
+            "compiled into the cache in {}",
+            super::human::human_duration(r.compile)
+        ),
+        CacheOutcome::Hit => "in the cache already".into(),
+    }
+}
+
 /// Turns module declarations into linked components, on one engine.
 pub(crate) struct Loader {
     wasm: Arc<WasmEngine>,
@@ -42,13 +54,19 @@ pub(crate) struct Loader {
     /// The pymanager binary that compiles in a child process, when set (see
     /// [`compile_child`]).
     compiler: OnceLock<PathBuf>,
+    /// Where the modules' host grants are written.
+    grants_from: GrantsFrom,
 }
 
 impl Loader {
     /// A loader for `wasm`, caching compiled components in `cache`. The linker gives WASI
     /// (granting nothing) and the verifier's host interfaces, each its own part of the
     /// store.
-    pub(crate) fn new(wasm: Arc<WasmEngine>, cache: DiskCache) -> Result<Loader, String> {
+    pub(crate) fn new(
+        wasm: Arc<WasmEngine>,
+        cache: DiskCache,
+        grants_from: GrantsFrom,
+    ) -> Result<Loader, String> {
         let mut linker = Linker::<StoreData>::new(&wasm.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| {
@@ -60,6 +78,7 @@ impl Loader {
             linker,
             cache,
             compiler: OnceLock::new(),
+            grants_from,
         })
     }
 
@@ -130,6 +149,7 @@ impl Loader {
                 alias: decl.alias,
                 grants: decl.grants,
                 limits: decl.limits,
+                grants_from: self.grants_from,
             }),
             pre,
             report: LoadReport {

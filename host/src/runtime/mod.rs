@@ -36,7 +36,7 @@ pub use cache::CacheOutcome;
 pub use engine::{ASYNC_STACK_SIZE, POOL_INSTANCES};
 pub use forbidden::forbid_address;
 pub use human::{human_bytes, human_duration};
-pub use load::LoadReport;
+pub use load::{LoadReport, describe_load};
 pub use types::*;
 
 use std::collections::HashMap;
@@ -88,7 +88,7 @@ impl Runtime {
         }
         .map_err(setup)?;
         let cache = DiskCache::new(&wasm.engine, options.cache_dir, options.cache_key);
-        let loader = Loader::new(wasm.clone(), cache).map_err(setup)?;
+        let loader = Loader::new(wasm.clone(), cache, options.grants_from).map_err(setup)?;
         let http = Clients::new();
         Ok(Runtime {
             inner: Arc::new(Inner {
@@ -100,11 +100,12 @@ impl Runtime {
         })
     }
 
-    /// The runtime pymanager itself runs verifiers in: the user's disk cache, and
-    /// components missing from it compiled by a child `pymanager` (this executable, see
-    /// [`compile_child`]), so that the compiler's memory never stays with this process.
-    pub fn for_pymanager() -> Result<Runtime, RuntimeError> {
-        let runtime = Runtime::new(RuntimeOptions::default())?;
+    /// The runtime pymanager itself runs verifiers in: `options` (the user's disk cache
+    /// by default), and components missing from the cache compiled by a child
+    /// `pymanager` (this executable, see [`compile_child`]), so that the compiler's memory
+    /// never stays with this process.
+    pub fn for_pymanager(options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
+        let runtime = Runtime::new(options)?;
         if let Ok(exe) = std::env::current_exe() {
             runtime.compile_in_child(exe);
         }
@@ -333,6 +334,7 @@ mod tests {
             cache_key: Some(dir.path().join("key")),
             // An engine of its own: its ticker counts only this test's guests.
             instances: Some(8),
+            ..Default::default()
         })
         .unwrap();
         rt.load(vec![good()]).await.unwrap();

@@ -183,6 +183,7 @@ mod tests {
                 hosts: HostGrants::none(),
             },
             limits: Limits::default(),
+            grants_from: Default::default(),
         });
         let ticker = Ticker::start(wasmtime::Engine::default());
         let call = CallState::new(&module, Mode::Load, None);

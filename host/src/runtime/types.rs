@@ -18,6 +18,20 @@ pub struct RuntimeOptions {
     /// one waits for one to end); `None`, the default, shares the process's engine and
     /// its pool of [`POOL_INSTANCES`](super::POOL_INSTANCES).
     pub instances: Option<u32>,
+    /// Where the modules' host grants are written, for the refusal that says which grant
+    /// to add.
+    pub grants_from: GrantsFrom,
+}
+
+/// Where a module's host grants are written: the refusal of a host it was not granted
+/// names the grant to add there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GrantsFrom {
+    /// `modules.<alias>.allow.hosts` in the config.
+    #[default]
+    Config,
+    /// `--allow-host` on `pymanager verify`'s command line.
+    AllowHostFlag,
 }
 
 /// Where a module's component comes from.
@@ -301,6 +315,7 @@ pub(crate) struct ModuleInfo {
     pub alias: String,
     pub grants: Grants,
     pub limits: Limits,
+    pub grants_from: GrantsFrom,
 }
 
 /// A module to load, under the alias verifier types name it by.

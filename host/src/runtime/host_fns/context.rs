@@ -156,6 +156,7 @@ mod tests {
                 hosts: HostGrants::none(),
             },
             limits: Limits::default(),
+            grants_from: Default::default(),
         });
         let ticker = Ticker::start(wasmtime::Engine::default());
         let new = |call| HostCtx::new(call, module.clone(), ticker.clone(), Clients::new());

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::super::forbidden::forbidden;
-use super::super::types::ModuleInfo;
+use super::super::types::{GrantsFrom, ModuleInfo};
 use super::{ErrorKind, HostError, fail};
 
 /// Longest wait for a name to resolve; the call's own time-out applies as well.
@@ -27,12 +27,13 @@ pub(crate) async fn resolve(
     let shown = show(host, port);
     if !module.grants.hosts.allows(host, port) {
         let alias = &module.alias;
+        let add = match module.grants_from {
+            GrantsFrom::Config => format!("add \"{shown}\" to modules.{alias}.allow.hosts"),
+            GrantsFrom::AllowHostFlag => format!("add --allow-host {shown}"),
+        };
         return Err(fail(
             ErrorKind::NotGranted,
-            format!(
-                "{shown} is not granted to module '{alias}': add \"{shown}\" to \
-                 modules.{alias}.allow.hosts"
-            ),
+            format!("{shown} is not granted to module '{alias}': {add}"),
         ));
     }
     let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
