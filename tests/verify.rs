@@ -30,6 +30,12 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// True if `needle` is in what the command wrote (stdout or stderr).
+fn says(out: &Output, needle: &str) -> bool {
+    String::from_utf8_lossy(&out.stdout).contains(needle)
+        || String::from_utf8_lossy(&out.stderr).contains(needle)
+}
+
 /// A child killed and reaped when the test ends, whatever happens.
 struct Reaped(Child);
 
@@ -105,11 +111,7 @@ fn fails_with_the_reason_against_a_closed_port() {
     );
     assert!(err.contains("gave up after"), "{}", text(&out));
     // Each attempt is in the verifier's log, on stdout.
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("[WARN] attempt 1: "),
-        "{}",
-        text(&out)
-    );
+    assert!(says(&out, "[WARN] attempt 1: "), "{}", text(&out));
 }
 
 #[test]
@@ -316,7 +318,7 @@ fn a_log_line_that_never_comes_fails_after_the_timeout() {
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("no output line matched /ready/"),
+        says(&out, "no output line matched /ready/"),
         "{}",
         text(&out)
     );
@@ -535,9 +537,5 @@ fn prepare_compiles_a_configs_modules_and_starts_nothing() {
         "prepare started a process"
     );
     let out = prepare();
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("good: in the cache already"),
-        "{}",
-        text(&out)
-    );
+    assert!(says(&out, "good: in the cache already"), "{}", text(&out));
 }
