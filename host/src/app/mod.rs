@@ -41,6 +41,13 @@ pub fn try_main() -> Result<i32, AppError> {
         return Ok(0);
     }
     let file = cli.config_file();
+    for word in cli.ignored_words() {
+        eprintln!(
+            "[WARNING] ignoring the argument {} ({} is the config).",
+            word.display(),
+            file.display()
+        );
+    }
     match &cli.command {
         Some(Sub::Run(_)) if cli.daemon => Err(clap::Error::raw(
             ErrorKind::ArgumentConflict,
@@ -51,7 +58,7 @@ pub fn try_main() -> Result<i32, AppError> {
         Some(Sub::Check) => check(file),
         Some(Sub::Prepare) => prepare(file),
         // `ctl -f x` or `-f x ctl`: either names the manager's config.
-        Some(Sub::Ctl(args)) => ctl(args, args.file.as_deref().unwrap_or(file)),
+        Some(Sub::Ctl(args)) => ctl(args, args.config().unwrap_or(file)),
         Some(Sub::Verify(args)) => verify(args),
         Some(Sub::Export(args)) => Ok(crate::convert::cli::export(args, file)?),
         Some(Sub::Import(args)) => Ok(crate::convert::cli::import(args)?),
@@ -111,7 +118,7 @@ fn prepare(file: &Path) -> Result<i32, AppError> {
 }
 
 /// `pymanager check`: everything up to the first spawn, executing nothing (environment
-/// files are only opened, not sourced).
+/// files are only opened, not sourced; Python modules are found and read, not built).
 fn check(file: &Path) -> Result<i32, AppError> {
     let (_, plan) = load(file, EnvFiles::CheckReadable)?;
     async_runtime()?.block_on(async {
@@ -119,7 +126,7 @@ fn check(file: &Path) -> Result<i32, AppError> {
         if let Some(w) = runtime.cache_warning() {
             eprintln!("[WARNING] {w}");
         }
-        for w in plan::prepare(&plan, &runtime).await? {
+        for w in plan::prepare_without_builds(&plan, &runtime).await? {
             eprintln!("{w}");
         }
         println!(

@@ -4,6 +4,7 @@
 //! field path (`processes.web.options.shell`) and map to the original's exit codes; unknown
 //! keys are reported as warnings so that a typo is seen but an old config still runs.
 
+pub mod exec;
 mod flex;
 mod orchestration;
 pub mod schema;
@@ -192,6 +193,8 @@ pub struct LimitsConfig {
     pub cpu_ms: Option<u64>,
     /// Wall-clock bound per call in seconds, waits included (3600).
     pub timeout_s: Option<u64>,
+    /// Wall-clock bound on building a Python module into a component, in seconds (600).
+    pub build_s: Option<u64>,
 }
 
 /// The `http` object.
@@ -341,6 +344,24 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
 
 /// Parses and checks config text; `path` is only used in messages.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, ConfigError> {
+    // The original decoded the file before parsing it: bytes that are not UTF-8 made it
+    // unreadable (exit 2), not invalid JSON.
+    if let Err(e) = std::str::from_utf8(bytes) {
+        let at = e.valid_up_to();
+        let why = format!(
+            "'utf-8' codec can't decode byte 0x{:02x} in position {at}: {}",
+            bytes[at],
+            match e.error_len() {
+                None => "unexpected end of data",
+                Some(_) if matches!(bytes[at], 0x80..=0xc1 | 0xf5..) => "invalid start byte",
+                Some(_) => "invalid continuation byte",
+            }
+        );
+        return Err(ConfigError::Unreadable(
+            path.to_path_buf(),
+            std::io::Error::new(std::io::ErrorKind::InvalidData, why),
+        ));
+    }
     let value: Value = serde_json::from_slice(bytes).map_err(|e| ConfigError::InvalidJson {
         path: path.to_path_buf(),
         reason: flex::json_reason(&e),

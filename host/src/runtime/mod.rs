@@ -26,6 +26,7 @@ mod host_fns;
 mod human;
 mod imports;
 mod journal;
+mod listeners;
 mod load;
 pub mod python;
 mod store;

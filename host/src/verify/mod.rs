@@ -162,7 +162,7 @@ async fn stages(args: &VerifyArgs, progress: &Progress) -> Result<String, ProbeE
     let json = arguments(args.args.as_deref().unwrap_or("{}")).map_err(usage)?;
     if args.module.is_none()
         && let Some(kind) = args.kind.as_ref().or(args.verifier.as_ref())
-        && crate::exec_verifier::names(kind)
+        && crate::config::exec::names(kind)
     {
         if args.prepare_only {
             return Err(usage(
@@ -232,11 +232,11 @@ async fn exec(args: &VerifyArgs, json: &str, progress: &Progress) -> Result<(), 
     let usage = ProbeError::Usage;
     let value: serde_json::Value = serde_json::from_str(json).map_err(|e| usage(e.to_string()))?;
     let (parsed, warnings) =
-        crate::exec_verifier::ExecArgs::parse(&value).map_err(|e| usage(format!("--args: {e}")))?;
+        crate::config::exec::ExecArgs::parse(&value).map_err(|e| usage(format!("--args: {e}")))?;
     for w in warnings {
         eprintln!("[WARNING] --args: {w}");
     }
-    let check = crate::exec_verifier::ExecVerifier {
+    let check = crate::plan::ExecSpec {
         args: parsed,
         cwd: None,
         env: None,
@@ -248,7 +248,7 @@ async fn exec(args: &VerifyArgs, json: &str, progress: &Progress) -> Result<(), 
     let shutdown = CancellationToken::new();
     let view = attach(args, shutdown.clone()).map_err(usage)?;
     let cancel_on_signal = tokio::spawn(cancel_on_signal(shutdown));
-    let outcome = check.verify(&reaper, view).await;
+    let outcome = crate::supervisor::exec_check::verify(&check, &reaper, view).await;
     cancel_on_signal.abort();
     outcome.map_err(ProbeError::Failed)
 }
@@ -306,6 +306,7 @@ fn target(args: &VerifyArgs) -> Result<(ModuleDecl, VerifierRef), String> {
             memory_mb: args.memory_mb,
             cpu_ms: args.cpu_ms,
             timeout_s: None,
+            build_s: None,
         },
     };
     let cwd = std::env::current_dir().map_err(|e| format!("(working directory): {e}"))?;
@@ -341,7 +342,7 @@ fn builtin_list() -> String {
     BUILTINS
         .iter()
         .map(|b| b.short)
-        .chain([crate::exec_verifier::SHORT])
+        .chain([crate::config::exec::SHORT])
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -2,9 +2,10 @@
 //! process (or one of its descendants), or to someone else — a leftover of an earlier run
 //! that still holds the port while the new process failed to bind it and exited?
 //!
-//! Linux says it in `/proc`: the listening sockets, with their inodes and owners' uids, are
-//! in `/proc/net/tcp` and `/proc/net/tcp6` (state `0A`, LISTEN); a process's open sockets are
-//! the `socket:[inode]` links of `/proc/<pid>/fd`; its children are listed in
+//! Linux says it in `/proc` (read by `runtime::listeners`): the listening sockets, with
+//! their inodes and owners' uids, are in `/proc/net/tcp` and `/proc/net/tcp6` (state `0A`,
+//! LISTEN); a process's open sockets are the `socket:[inode]` links of `/proc/<pid>/fd`;
+//! its children are listed in
 //! `/proc/<pid>/task/<tid>/children`. A connection to `127.0.0.1:P` reaches the listener
 //! bound to that address if there is one, else one bound to the wildcard address
 //! (`0.0.0.0:P`, or `[::]:P`, which takes IPv4 too); every listener it could reach must be
@@ -16,8 +17,9 @@
 //! `sudo`, whose descriptors are not ours to read).
 
 use std::collections::{HashSet, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
+use super::super::listeners::{Listener, listening, pids, sockets_of};
 use super::super::types::ModuleInfo;
 use super::budget::CpuMeter;
 use super::reach::resolve;
@@ -71,15 +73,6 @@ pub(crate) async fn port_owned(
     }))
 }
 
-/// A listening TCP socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Listener {
-    pub addr: IpAddr,
-    pub port: u16,
-    pub inode: u64,
-    pub uid: u32,
-}
-
 /// The process that holds a socket, as found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Holder {
@@ -105,7 +98,7 @@ pub(crate) fn check(
     targets: &[SocketAddr],
     remembered: &mut Option<(u64, u32)>,
 ) -> Result<(), NotOwned> {
-    let listening = listeners();
+    let listening = listening();
     let mut reached: Vec<Listener> = Vec::new();
     for target in targets.iter().filter(|t| t.ip().is_loopback()) {
         reached.extend(reachable(&listening, *target));
@@ -137,7 +130,7 @@ pub(crate) fn check(
 /// The listeners a connection to `target` may reach: those bound to its address (an IPv4
 /// address also as IPv4-mapped IPv6), else those bound to the wildcard address.
 fn reachable(listening: &[Listener], target: SocketAddr) -> Vec<Listener> {
-    let on_port = listening.iter().filter(|l| l.port == target.port());
+    let on_port = listening.iter().filter(|l| l.addr.port() == target.port());
     let ip = target.ip();
     let mapped = match ip {
         IpAddr::V4(v4) => Some(IpAddr::V6(v4.to_ipv6_mapped())),
@@ -145,14 +138,14 @@ fn reachable(listening: &[Listener], target: SocketAddr) -> Vec<Listener> {
     };
     let exact: Vec<Listener> = on_port
         .clone()
-        .filter(|l| l.addr == ip || Some(l.addr) == mapped)
+        .filter(|l| l.addr.ip() == ip || Some(l.addr.ip()) == mapped)
         .copied()
         .collect();
     if !exact.is_empty() {
         return exact;
     }
     on_port
-        .filter(|l| match (ip, l.addr) {
+        .filter(|l| match (ip, l.addr.ip()) {
             (IpAddr::V4(_), IpAddr::V4(a)) => a.is_unspecified(),
             // A socket bound to [::] takes IPv4 too, unless it is IPv6-only, which
             // /proc does not say: counted, so that a stranger there is not missed.
@@ -161,52 +154,6 @@ fn reachable(listening: &[Listener], target: SocketAddr) -> Vec<Listener> {
         })
         .copied()
         .collect()
-}
-
-/// The listening TCP sockets of this network namespace.
-fn listeners() -> Vec<Listener> {
-    let mut out = Vec::new();
-    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        if let Ok(text) = std::fs::read_to_string(file) {
-            out.extend(text.lines().skip(1).filter_map(parse_line));
-        }
-    }
-    out
-}
-
-/// One line of `/proc/net/tcp{,6}`, if it is a listener: `sl local rem st … uid timeout
-/// inode …`, the address as hexadecimal words in the kernel's byte order, the port in
-/// hexadecimal.
-fn parse_line(line: &str) -> Option<Listener> {
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    if fields.get(3) != Some(&"0A") {
-        return None;
-    }
-    let (addr, port) = fields.get(1)?.split_once(':')?;
-    Some(Listener {
-        addr: parse_addr(addr)?,
-        port: u16::from_str_radix(port, 16).ok()?,
-        uid: fields.get(7)?.parse().ok()?,
-        inode: fields.get(9)?.parse().ok()?,
-    })
-}
-
-fn parse_addr(hex: &str) -> Option<IpAddr> {
-    let word = |i: usize| -> Option<[u8; 4]> {
-        let w = u32::from_str_radix(hex.get(i * 8..i * 8 + 8)?, 16).ok()?;
-        Some(w.to_ne_bytes())
-    };
-    match hex.len() {
-        8 => Some(IpAddr::V4(Ipv4Addr::from(word(0)?))),
-        32 => {
-            let mut bytes = [0u8; 16];
-            for i in 0..4 {
-                bytes[i * 4..i * 4 + 4].copy_from_slice(&word(i)?);
-            }
-            Some(IpAddr::V6(Ipv6Addr::from(bytes)))
-        }
-        _ => None,
-    }
 }
 
 /// A process and its descendants, with the sockets they hold open.
@@ -256,17 +203,9 @@ fn children(pid: u32) -> Vec<u32> {
         }
     }
     if !listed {
-        out = all_pids().filter(|p| parent_of(*p) == Some(pid)).collect();
+        out = pids().filter(|p| parent_of(*p) == Some(pid)).collect();
     }
     out
-}
-
-fn all_pids() -> impl Iterator<Item = u32> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
 }
 
 fn parent_of(pid: u32) -> Option<u32> {
@@ -280,26 +219,9 @@ fn parent_of(pid: u32) -> Option<u32> {
         .ok()
 }
 
-/// The socket inodes `pid` holds open; `None` if its descriptors cannot be read.
-fn sockets_of(pid: u32) -> Option<HashSet<u64>> {
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
-    Some(
-        fds.flatten()
-            .filter_map(|fd| {
-                let link = std::fs::read_link(fd.path()).ok()?;
-                let link = link.to_str()?;
-                link.strip_prefix("socket:[")?
-                    .strip_suffix(']')?
-                    .parse()
-                    .ok()
-            })
-            .collect(),
-    )
-}
-
 /// The first process found holding socket `inode` open.
 fn find_holder(inode: u64) -> Option<u32> {
-    all_pids().find(|pid| sockets_of(*pid).is_some_and(|s| s.contains(&inode)))
+    pids().find(|pid| sockets_of(*pid).is_some_and(|s| s.contains(&inode)))
 }
 
 fn holder(pid: u32) -> Holder {
@@ -315,41 +237,9 @@ mod tests {
     use std::net::TcpListener;
 
     #[test]
-    fn listeners_are_read_with_their_address_port_and_inode() {
-        assert_eq!(
-            parse_line(
-                "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 \
-                 00000000  1000        0 4242 1 0000000000000000 100 0 0 10 0"
-            ),
-            Some(Listener {
-                addr: "127.0.0.1".parse().unwrap(),
-                port: 8080,
-                inode: 4242,
-                uid: 1000,
-            })
-        );
-        let v6 = parse_line(
-            "   1: 00000000000000000000000001000000:0050 00000000000000000000000000000000:0000 \
-             0A 00000000:00000000 00:00000000 00000000     0        0 77 1 0000000000000000",
-        )
-        .unwrap();
-        assert_eq!(v6.addr, "::1".parse::<IpAddr>().unwrap());
-        assert_eq!(v6.port, 80);
-        // Not listening (06 is TIME_WAIT).
-        assert_eq!(
-            parse_line(
-                "   2: 0100007F:CEEB 0100007F:DB80 06 00000000:00000000 03:00000FC4 \
-                 00000000     0        0 0 3 0000000000000000"
-            ),
-            None
-        );
-    }
-
-    #[test]
     fn a_connection_reaches_the_exact_address_before_the_wildcard() {
         let l = |addr: &str, inode| Listener {
-            addr: addr.parse().unwrap(),
-            port: 80,
+            addr: SocketAddr::new(addr.parse().unwrap(), 80),
             inode,
             uid: 0,
         };

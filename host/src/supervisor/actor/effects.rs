@@ -113,17 +113,16 @@ impl Actor {
                     return Input::SpawnFailed { reason };
                 }
             },
-            OutputMode::Log(path) => match std::fs::File::options()
-                .append(true)
-                .create(true)
-                .open(path)
-            {
-                Ok(f) => Sink::File(f),
-                Err(e) => {
-                    let reason = format!("cannot open {} for output: {e}", path.display());
-                    return Input::SpawnFailed { reason };
+            OutputMode::Log(path) => {
+                match crate::private_files::open_output(path, crate::private_files::Output::Append)
+                {
+                    Ok(f) => Sink::File(f),
+                    Err(e) => {
+                        let reason = format!("cannot open {} for output: {e}", path.display());
+                        return Input::SpawnFailed { reason };
+                    }
                 }
-            },
+            }
         };
         // Its picked ports were held against other pymanagers until now: it binds them.
         spec.port_hold.release();
@@ -217,6 +216,7 @@ impl Actor {
             Answer::Busy(op) => Err(CommandError::Busy(name, op)),
             Answer::ShuttingDown => Err(CommandError::ShuttingDown),
             Answer::Failed(reason) => Err(CommandError::Failed(name, reason)),
+            Answer::Cancelled(by) => Err(CommandError::Cancelled(name, by)),
         };
         let _ = reply.send(result);
     }
