@@ -41,6 +41,8 @@ const TEST_GUESTS: &[&str] = &[
     "httpgrant",
     "good",
     "v100",
+    "v110",
+    "replayer",
 ];
 
 /// Environment variables of the outer build that must not reach the nested one: they

@@ -161,3 +161,49 @@ fn compiling_a_large_component_leaves_the_manager_as_small_as_the_cache_does() {
         "RSS after compiling {a} MiB, from the cache {c} MiB"
     );
 }
+
+/// The glue's `message` (what a throw becomes) run by node on its own, its WIT imports
+/// stubbed by a loader hook: a plain object reads as JSON, not `[object Object]`; an
+/// object's `message` is its message; what JSON cannot show falls back to `String()`.
+#[test]
+fn a_thrown_object_reads_as_json_not_object_object() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("stub.mjs"),
+        "export async function resolve(spec, ctx, next) {\n\
+         if (spec.startsWith('pymanager:')) return { url: 'data:text/javascript,export {}', shortCircuit: true };\n\
+         return next(spec, ctx);\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("register.mjs"),
+        "import { register } from 'node:module';\nregister(new URL('./stub.mjs', import.meta.url));\n",
+    )
+    .unwrap();
+    let glue = common::example_dir("js-verifier").join("src/pymanager.js");
+    let script = format!(
+        "const m = await import({glue:?}); const cyc = {{}}; cyc.self = cyc;\n\
+         for (const v of [{{a: 1}}, {{message: 'no db'}}, [1, 'b'], cyc, new TypeError('t')])\n\
+         console.log(m.message(v));"
+    );
+    let out = std::process::Command::new("node")
+        .current_dir(dir.path())
+        .args([
+            "--import",
+            "./register.mjs",
+            "--input-type=module",
+            "-e",
+            &script,
+        ])
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"a\":1}\nno db\n[1,\"b\"]\n[object Object]\nTypeError: t\n"
+    );
+}

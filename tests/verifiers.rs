@@ -6,12 +6,6 @@ mod common;
 use common::*;
 use serde_json::json;
 
-/// A loopback port that was free a moment ago.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 fn good_wasm() -> &'static str {
     env!("PYMANAGER_TEST_GUEST_GOOD")
 }
@@ -134,4 +128,145 @@ fn bad_modules_and_arguments_are_refused_before_anything_starts() {
         "{out}"
     );
     assert!(!out.contains("started\n"), "{out}");
+}
+
+/// A leftover of an earlier run: a Python process listening on `port` of 127.0.0.1 (an
+/// HTTP server when `http`), outside any manager; killed and reaped on drop.
+struct Leftover(std::process::Child);
+
+impl Leftover {
+    fn listen(port: u16, http: bool) -> Leftover {
+        let script = if http {
+            format!(
+                "import http.server; http.server.HTTPServer(('127.0.0.1', {port}), \
+                 http.server.SimpleHTTPRequestHandler).serve_forever()"
+            )
+        } else {
+            format!(
+                "import socket,time; s=socket.socket(); s.bind(('127.0.0.1', {port})); \
+                 s.listen(); time.sleep(600)"
+            )
+        };
+        let child = std::process::Command::new("python3")
+            .args(["-c", &script])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3");
+        let leftover = Leftover(child);
+        assert!(
+            wait_until(WAIT, || std::net::TcpStream::connect(("127.0.0.1", port))
+                .is_ok()),
+            "the leftover never listened"
+        );
+        leftover
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Leftover {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A Python command that listens on `port` as the leftover does: it fails to bind while
+/// the leftover holds the port, and exits 1.
+fn binds(port: u16, http: bool) -> serde_json::Value {
+    let script = if http {
+        format!(
+            "import http.server; http.server.HTTPServer(('127.0.0.1', {port}), \
+             http.server.SimpleHTTPRequestHandler).serve_forever()"
+        )
+    } else {
+        format!(
+            "import socket,time; s=socket.socket(); s.bind(('127.0.0.1', {port})); \
+             s.listen(); time.sleep(600)"
+        )
+    };
+    json!({"executable": "python3", "arguments": ["-c", script]})
+}
+
+/// Back to back: the previous run's server still holds the port, the new one cannot bind
+/// it and exits. Its `tcp` or `http` verifier must not pass because *something* answers
+/// there: start-up fails (exit 5), naming the holder.
+#[test]
+fn a_port_held_by_a_leftover_fails_tcp_and_http_naming_the_holder() {
+    for http in [false, true] {
+        let port = free_port();
+        let leftover = Leftover::listen(port, http);
+        let mut redis = binds(port, http);
+        redis["verifier"] = if http {
+            json!({"type": "http", "arguments": {"url": format!("http://127.0.0.1:{port}/"), "timeout": 20}})
+        } else {
+            json!({"type": "tcp", "arguments": {"port": port, "timeout": 20}})
+        };
+        let mut m = Manager::start(json!({
+            "messages": ["verifier.fail"],
+            "processes": {"redis": redis, "after": sh("echo should-not-start")}
+        }));
+        assert_eq!(m.wait_exit(), 5, "{}", m.output());
+        let out = m.output();
+        let held = format!(
+            "port {port} is held by pid {} (python3), not by redis",
+            leftover.pid()
+        );
+        assert!(out.contains(&held), "{held:?} not in:\n{out}");
+        assert!(!out.contains("should-not-start"), "{out}");
+    }
+}
+
+/// `"check_owner": false`: a service whose socket another process tree holds (here one
+/// that never listens itself) passes on what answers there.
+#[test]
+fn check_owner_false_lets_another_tree_hold_the_port() {
+    let port = free_port();
+    let _leftover = Leftover::listen(port, true);
+    let m = Manager::start(json!({
+        "http": {"enabled": true},
+        "processes": {
+            "proxy": {"executable": "sleep", "arguments": ["600"], "verifier": {"type": "http",
+                "arguments": {"url": format!("http://127.0.0.1:{port}/"), "check_owner": false, "timeout": 20}}},
+            "db": {"executable": "sleep", "arguments": ["600"], "verifier": {"type": "tcp",
+                "arguments": {"port": port, "check_owner": false, "timeout": 20}}}
+        }
+    }));
+    m.wait_status("running");
+}
+
+/// A process that exits while its verifier waits for an answer (from a server that
+/// accepts and never answers) fails at once, not after the verifier's 120 s.
+#[test]
+fn a_process_that_exits_while_being_verified_fails_at_once() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let mut m = Manager::start(json!({"processes": {
+        "web": {"executable": "sh", "arguments": ["-c", "sleep 0.5; exit 1"],
+                "verifier": {"type": "http", "arguments": {
+                    "url": format!("http://127.0.0.1:{port}/"), "timeout": 120, "check_owner": false}}}
+    }}));
+    assert_eq!(m.wait_exit(), 5, "{}", m.output());
+    let out = m.output();
+    assert!(
+        out.contains("process exited with code 1 before answering"),
+        "{out}"
+    );
+    drop(silent);
+}
+
+/// `exited` looks at the end, so it passes for a process that ended before the verifier's
+/// first host call.
+#[test]
+fn exited_passes_for_a_quick_true() {
+    let mut m = Manager::start(json!({"processes": {
+        "quick": {"executable": "true", "arguments": [], "verifier": {"type": "exited"}},
+        "next": {"executable": "sh", "arguments": ["-c", "echo next-started"],
+                 "verifier": {"type": "exited"}}
+    }}));
+    assert_eq!(m.wait_exit(), 0, "{}", m.output());
+    assert!(m.output().contains("next-started"), "{}", m.output());
 }

@@ -30,6 +30,12 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// True if `needle` is in what the command wrote (stdout or stderr).
+fn says(out: &Output, needle: &str) -> bool {
+    String::from_utf8_lossy(&out.stdout).contains(needle)
+        || String::from_utf8_lossy(&out.stderr).contains(needle)
+}
+
 /// A child killed and reaped when the test ends, whatever happens.
 struct Reaped(Child);
 
@@ -105,11 +111,7 @@ fn fails_with_the_reason_against_a_closed_port() {
     );
     assert!(err.contains("gave up after"), "{}", text(&out));
     // Each attempt is in the verifier's log, on stdout.
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("[WARN] attempt 1: "),
-        "{}",
-        text(&out)
-    );
+    assert!(says(&out, "[WARN] attempt 1: "), "{}", text(&out));
 }
 
 #[test]
@@ -316,8 +318,224 @@ fn a_log_line_that_never_comes_fails_after_the_timeout() {
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("no output line matched /ready/"),
+        says(&out, "no output line matched /ready/"),
         "{}",
         text(&out)
     );
+}
+
+/// With `--pid`, a loopback port counts only when that process's tree holds it: a server
+/// of another process fails the check, naming it; the holder's own pid passes.
+#[test]
+fn with_pid_a_port_counts_only_when_that_process_holds_it() {
+    let (server, port) = http_server();
+    let bystander = Reaped(Command::new("sleep").arg("600").spawn().expect("sleep"));
+    let (other, holder) = (bystander.0.id().to_string(), server.0.id().to_string());
+    let args = format!(r#"{{"port": {port}, "timeout": 0.5}}"#);
+    let out = verify(&["tcp", "--pid", &other, "--args", &args]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = format!(
+        "failed: port {port} is held by pid {holder} (python3), not by process {other} (sleep)"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with(&said),
+        "{said:?}, got {}",
+        text(&out)
+    );
+    let out = verify(&["tcp", "--pid", &holder, "--args", &args]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let url = format!(r#"{{"url": "http://127.0.0.1:{port}/", "timeout": 20}}"#);
+    let out = verify(&["http", "--pid", &holder, "--args", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// A process that is not `verify`'s child and leaves no zombie behind (its parent ignores
+/// SIGCHLD, so the kernel reaps it at once) has an exit code nobody can read: the
+/// verification fails saying so, instead of inventing one (it used to say 255).
+#[test]
+fn the_exit_code_of_a_process_reaped_elsewhere_is_unknown_not_invented() {
+    // The parent prints its child's pid and waits; the child sleeps until killed.
+    let mut parent = Reaped(
+        Command::new("python3")
+            .args([
+                "-u",
+                "-c",
+                "import signal,subprocess,time; signal.signal(signal.SIGCHLD, signal.SIG_IGN); \
+                 print(subprocess.Popen(['sleep', '600']).pid); time.sleep(600)",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3"),
+    );
+    let mut line = String::new();
+    BufReader::new(parent.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let pid = line.trim().to_string();
+    let (v, rx) = spawn_verify(&["exited", "--pid", &pid]);
+    wait_line(&rx, &format!("watching process {pid}"));
+    unsafe { libc::kill(pid.parse().unwrap(), libc::SIGTERM) };
+    let (got, err) = finish(v);
+    assert_eq!(got, Some(1), "{err}");
+    assert_eq!(
+        err.trim(),
+        format!(
+            "failed: process {pid} (sleep) exited (its exit code is unknown: it is not \
+             pymanager's child, and its parent reaped it before the code could be read)"
+        )
+    );
+}
+
+/// `verify` with the compiled-component cache of its own (the cache and its key under
+/// `home`), as a fresh container has.
+fn verify_in(home: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .arg("verify")
+        .args(args)
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pymanager verify")
+}
+
+const GOOD: &str = env!("PYMANAGER_TEST_GUEST_GOOD");
+
+/// Probe mode in a container: `--prepare-only` compiles the module into the cache at image
+/// build time (and says so), so that the probe itself loads it from there.
+#[test]
+fn prepare_only_compiles_into_the_cache_and_the_probe_loads_it_from_there() {
+    let home = tempfile::tempdir().unwrap();
+    let prepare = ["--module", GOOD, "--verifier", "Trivial", "--prepare-only"];
+    let out = verify_in(home.path(), &prepare);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with("prepared: guest_good compiled into the cache in "),
+        "{}",
+        text(&out)
+    );
+    let out = verify_in(home.path(), &prepare);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "prepared: guest_good in the cache already\n"
+    );
+    // Arguments given are checked; without them, a verifier's required ones are not asked.
+    let out = verify_in(
+        home.path(),
+        &["http", "--prepare-only", "--args", r#"{"url": 3}"#],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = verify_in(home.path(), &["http", "--prepare-only"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = verify_in(
+        home.path(),
+        &["--module", GOOD, "--verifier", "Trivial", "--timeout", "20"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// `--timeout` bounds the whole run: a cold cache's compile longer than it fails the
+/// probe (exit 1, saying what to do), and the command does not wait for the compile.
+#[test]
+fn timeout_covers_loading_the_module_and_says_to_prepare_it() {
+    let home = tempfile::tempdir().unwrap();
+    let out = verify_in(
+        home.path(),
+        &[
+            "--module",
+            GOOD,
+            "--verifier",
+            "Trivial",
+            "--timeout",
+            "0.01",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "failed: did not pass within 10 ms (--timeout): loading the module took that long (it \
+         was being compiled: prepare the cache beforehand, at image build time, with the same \
+         command and --prepare-only)"
+    );
+}
+
+/// In probe mode the refusal of a host not granted names the flag that grants it and the
+/// module by its own name.
+#[test]
+fn a_host_not_granted_names_the_allow_host_flag_and_the_module() {
+    let (_server, port) = http_server();
+    let guest = env!("PYMANAGER_TEST_GUEST_HTTPGRANT");
+    let args = format!(r#"{{"url": "http://127.0.0.1:{port}/"}}"#);
+    let out = verify(&[
+        "--module",
+        guest,
+        "--verifier",
+        "HttpAnywhere",
+        "--args",
+        &args,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!(
+            "failed: http://127.0.0.1:{port}/: 127.0.0.1:{port} is not granted to module \
+             'guest_httpgrant': add --allow-host 127.0.0.1:{port}"
+        )
+    );
+    let grant = format!("127.0.0.1:{port}");
+    let out = verify(&[
+        "--module",
+        guest,
+        "--verifier",
+        "HttpAnywhere",
+        "--allow-host",
+        &grant,
+        "--args",
+        &args,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// `pymanager prepare -f pymanager.json`: the config's modules compiled into the cache at
+/// image build time, nothing started; the manager then loads them from there.
+#[test]
+fn prepare_compiles_a_configs_modules_and_starts_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("pymanager.json");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"{{"modules": {{"good": {{"path": {GOOD:?}}}}},
+                "processes": {{"web": {{"executable": "sh", "arguments": ["-c", "echo started > ran"],
+                                      "verifier": {{"type": "good.Trivial"}}}}}}}}"#
+        ),
+    )
+    .unwrap();
+    let prepare = || {
+        Command::new(bin())
+            .args(["prepare", "-f"])
+            .arg(&cfg)
+            .env("XDG_CACHE_HOME", home.path().join("cache"))
+            .env("XDG_STATE_HOME", home.path().join("state"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pymanager prepare")
+    };
+    let out = prepare();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("good: compiled into the cache in "),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !dir.path().join("ran").exists(),
+        "prepare started a process"
+    );
+    let out = prepare();
+    assert!(says(&out, "good: in the cache already"), "{}", text(&out));
 }

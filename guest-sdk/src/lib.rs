@@ -380,6 +380,16 @@ pub mod tcp {
     pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<(), HostError> {
         probe::tcp_connect(host, port, ms(timeout)).map_err(Into::into)
     }
+
+    /// `Ok` when the socket listening at `host`:`port` belongs to the verified process or
+    /// one of its descendants; an error (worth retrying) naming the holder otherwise:
+    /// `port 63790 is held by pid 4242 (redis-server), not by redis`. Call it after a
+    /// connection to a loopback address succeeded, to tell the process's own service
+    /// from a leftover process holding its port. `Ok` when there is nothing to compare (not
+    /// a loopback address, no process).
+    pub fn port_owned(host: &str, port: u16) -> Result<(), HostError> {
+        probe::port_owned(host, port).map_err(Into::into)
+    }
 }
 
 /// Lines in pymanager's log, shown according to its `messages` settings.
@@ -470,14 +480,41 @@ pub mod retry {
 
     /// The host of an `http://` URL (`[::1]` as `::1`), for [`Step::connect_failed`].
     pub fn url_host(url: &str) -> &str {
-        let rest = url.trim();
-        let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host_port = authority(url);
         if let Some(v6) = host_port.strip_prefix('[') {
             return v6.split(']').next().unwrap_or("");
         }
         host_port.split(':').next().unwrap_or("")
+    }
+
+    /// The port an `http://` or `https://` URL connects to (80 and 443 when it names none).
+    pub fn url_port(url: &str) -> Option<u16> {
+        let host_port = authority(url);
+        let after_host = match host_port.strip_prefix('[') {
+            Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
+            None => host_port.split_once(':').map_or("", |(_, p)| p),
+        };
+        let port = after_host.trim_start_matches(':');
+        if !port.is_empty() {
+            return port.parse().ok();
+        }
+        let scheme = url
+            .trim()
+            .split_once("://")
+            .map(|(s, _)| s.to_ascii_lowercase());
+        match scheme.as_deref() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        }
+    }
+
+    /// `host:port` of a URL, without user info.
+    fn authority(url: &str) -> &str {
+        let rest = url.trim();
+        let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        authority.rsplit_once('@').map_or(authority, |(_, h)| h)
     }
 
     /// The pause before the next attempt: after a [`Step::Soon`], proportional to the
@@ -536,7 +573,9 @@ pub mod retry {
         }
 
         /// Keeps trying after the process has ended (by default a loop stops then, since the
-        /// process can no longer reach its state).
+        /// process can no longer reach its state). The loop still looks at the process
+        /// between attempts: a verification may go on after the end only once it has seen
+        /// it (see the WIT's `host` interface).
         pub fn even_after_exit(mut self) -> Retry {
             self.stop_on_exit = false;
             self
@@ -565,13 +604,14 @@ pub mod retry {
                     log::warn(&format!("attempt {tries}: {why}"));
                     logged = Some(spent);
                 }
-                if self.stop_on_exit
-                    && let Some(state) = process::ended()
-                {
-                    return Err(format!(
-                        "process {state} before {} (last attempt: {why})",
-                        self.goal
-                    ));
+                let gone = |why: &str| {
+                    let state = process::ended()?;
+                    self.stop_on_exit.then(|| {
+                        format!("process {state} before {} (last attempt: {why})", self.goal)
+                    })
+                };
+                if let Some(e) = gone(&why) {
+                    return Err(e);
                 }
                 if spent >= self.timeout {
                     return Err(format!(
@@ -586,13 +626,17 @@ pub mod retry {
                 if !sleep(nap) {
                     return Err(format!("{why} (pymanager is shutting down)"));
                 }
+                // The sleep returns early when the process ends: look before trying again.
+                if let Some(e) = gone(&why) {
+                    return Err(e);
+                }
             }
         }
     }
 }
 #[cfg(test)]
 mod tests {
-    use super::retry::{Step, is_loopback, pause, url_host};
+    use super::retry::{Step, is_loopback, pause, url_host, url_port};
     use super::{ErrorKind, HostError};
     use std::time::Duration;
 
@@ -656,6 +700,11 @@ mod tests {
         assert_eq!(url_host("http://127.0.0.1:8000/x?y"), "127.0.0.1");
         assert_eq!(url_host("http://user:pw@[::1]:80/"), "::1");
         assert_eq!(url_host("http://localhost"), "localhost");
+        assert_eq!(url_port("http://127.0.0.1:8000/x?y"), Some(8000));
+        assert_eq!(url_port("http://user:pw@[::1]:81/"), Some(81));
+        assert_eq!(url_port("http://localhost/"), Some(80));
+        assert_eq!(url_port("HTTPS://[::1]/"), Some(443));
+        assert_eq!(url_port("ftp://x/"), None);
     }
 
     #[test]

@@ -242,23 +242,37 @@ async fn instantiate_and_call(options: RuntimeOptions) {
         mib(after.pss - before.pss),
         mib(after.anon - before.anon)
     );
-    let maps = rss_by_mapping_size();
-    let mut grown: Vec<((usize, bool), isize, isize)> = maps
-        .iter()
-        .map(|(k, (n, rss))| {
-            let (n0, rss0) = maps_before.get(k).copied().unwrap_or((0, 0));
-            (*k, *n as isize - n0 as isize, *rss as isize - rss0 as isize)
-        })
-        .collect();
-    grown.sort_by_key(|g| -g.2);
-    for ((size, anon), n, rss) in grown.iter().take(6) {
+    for ((size, anon), n, rss) in grown(&maps_before, &rss_by_mapping_size(), 6) {
         println!(
             "  mappings of {} KiB ({}): {n:+} mappings, {:+.1} MiB",
             size / 1024,
-            if *anon { "anonymous" } else { "file" },
-            *rss as f64 / (1 << 20) as f64
+            if anon { "anonymous" } else { "file" },
+            mib(rss)
         );
     }
+}
+
+/// The mapping sizes whose resident memory grew the most from `before` to `after`, at most
+/// `n`: (size, anonymous), mappings added, bytes grown.
+fn grown(
+    before: &std::collections::BTreeMap<(usize, bool), (usize, usize)>,
+    after: &std::collections::BTreeMap<(usize, bool), (usize, usize)>,
+    n: usize,
+) -> Vec<((usize, bool), isize, isize)> {
+    let mut grown: Vec<((usize, bool), isize, isize)> = after
+        .iter()
+        .map(|(k, (count, rss))| {
+            let (count0, rss0) = before.get(k).copied().unwrap_or((0, 0));
+            (
+                *k,
+                *count as isize - count0 as isize,
+                *rss as isize - rss0 as isize,
+            )
+        })
+        .collect();
+    grown.sort_by_key(|g| -g.2);
+    grown.truncate(n);
+    grown
 }
 
 async fn waiting(options: RuntimeOptions) {
@@ -327,20 +341,12 @@ async fn waiting(options: RuntimeOptions) {
     // Where that memory is: the mapping sizes whose resident memory grew the most (a
     // fiber stack is a mapping of ASYNC_STACK_SIZE; a linear memory one of its current
     // size, inside a reservation of GiBs; the heap grows in large anonymous mappings).
-    let mut grown: Vec<((usize, bool), isize, isize)> = maps
-        .iter()
-        .map(|(k, (n, rss))| {
-            let (n0, rss0) = maps_before.get(k).copied().unwrap_or((0, 0));
-            (*k, *n as isize - n0 as isize, *rss as isize - rss0 as isize)
-        })
-        .collect();
-    grown.sort_by_key(|g| -g.2);
-    for ((size, anon), n, rss) in grown.iter().take(8) {
+    for ((size, anon), n, rss) in grown(&maps_before, &maps, 8) {
         println!(
             "  mappings of {} KiB ({}): {n:+} mappings, {:+.1} KiB per waiting verifier",
             size / 1024,
-            if *anon { "anonymous" } else { "file" },
-            per(*rss)
+            if anon { "anonymous" } else { "file" },
+            per(rss)
         );
     }
     println!(

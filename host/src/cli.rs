@@ -114,6 +114,9 @@ pub enum Sub {
     Run(RunArgs),
     /// Check the config (verifier arguments included) without starting or executing anything.
     Check,
+    /// Build and compile the config's verifier modules into the cache, and nothing else
+    /// (for an image build: the first start then loads them from there).
+    Prepare,
     /// Talk to a running pymanager over its REST API.
     Ctl(crate::ctl::CtlArgs),
     /// Run one verifier once, outside a manager (exit 0 passed, 1 failed, 2 usage error).

@@ -29,6 +29,18 @@ pub enum ProcState {
 }
 
 impl ProcState {
+    /// The exit code of a process whose code could not be read (`pymanager verify --pid`
+    /// of a process that is not its child, reaped by its parent first); never a real
+    /// code (those are 0 to 255). Verifiers are never handed it.
+    pub const UNKNOWN_CODE: i32 = i32::MIN;
+
+    /// A process that exited with a code nobody can tell.
+    pub fn exited_unknown() -> ProcState {
+        ProcState::Exited {
+            code: Self::UNKNOWN_CODE,
+        }
+    }
+
     /// True once the process has ended (exited or signaled).
     pub fn has_ended(self) -> bool {
         matches!(self, ProcState::Exited { .. } | ProcState::Signaled { .. })
@@ -241,6 +253,7 @@ pub struct ProcessView {
     output: Arc<OutputLog>,
     shutdown: CancellationToken,
     log: LogSink,
+    name: Arc<str>,
 }
 
 impl ProcessView {
@@ -256,6 +269,30 @@ impl ProcessView {
             output,
             shutdown,
             log,
+            name: Arc::from("the process"),
+        }
+    }
+
+    /// The same view, its process called `name` in what a verification says about it
+    /// (`redis exited with code 1 before it was verified`); unnamed, it is "the process".
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = Arc::from(name);
+        self
+    }
+
+    /// The process's name in messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Resolves once the process has ended (never, if the view outlives its sender without
+    /// an end).
+    pub async fn ended(&self) -> ProcState {
+        let mut rx = self.state.clone();
+        let ended = rx.wait_for(|s| s.has_ended()).await.map(|s| *s);
+        match ended {
+            Ok(s) => s,
+            Err(_) => std::future::pending().await,
         }
     }
 

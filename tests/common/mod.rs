@@ -3,6 +3,8 @@
 //! makes sure nothing it started outlives the test.
 #![allow(dead_code)]
 
+pub mod runtime;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -16,12 +16,16 @@
 // message, `isPermanent(e)` says whether trying again cannot help (a host not granted, a
 // bad request, pymanager shutting down), so a retry loop can stop at once.
 
-import * as host from 'pymanager:verifier/host@1.1.0';
-import * as probe from 'pymanager:verifier/probe@1.1.0';
+import * as host from 'pymanager:verifier/host@1.2.0';
+import * as probe from 'pymanager:verifier/probe@1.2.0';
 
 export { host, probe };
 
-/** The message of anything thrown: a host error's payload, an Error's "Name: message". */
+/**
+ * The message of anything thrown: a host error's payload, an Error's "Name: message", an
+ * object's `message`, any other object or array as JSON (`throw {a: 1}` reads `{"a":1}`,
+ * not `[object Object]`), anything else as `String()` gives it.
+ */
 export function message(e) {
   if (typeof e === 'string') return e;
   if (e && typeof e === 'object') {
@@ -30,6 +34,12 @@ export function message(e) {
     if (e instanceof Error || typeof e.message === 'string') {
       const name = e.name && e.name !== 'Error' ? `${e.name}: ` : '';
       return `${name}${e.message}`;
+    }
+    try {
+      const json = JSON.stringify(e);
+      if (typeof json === 'string') return json;
+    } catch {
+      // A cycle or a BigInt inside: shown as String() shows it.
     }
   }
   try {

@@ -21,7 +21,7 @@ pub use error::{AppError, SetupError};
 use crate::cli::{Cli, Sub};
 use crate::config::{self, Loaded};
 use crate::plan::{self, EnvFiles, Plan};
-use crate::runtime::{Runtime, RuntimeOptions};
+use crate::runtime::Runtime;
 
 /// Runs pymanager with the process's arguments: its exit code, or why it stopped short.
 pub fn try_main() -> Result<i32, AppError> {
@@ -56,6 +56,7 @@ pub fn try_main() -> Result<i32, AppError> {
         .into()),
         Some(Sub::Run(args)) => run::run(&cli, file, Some(args)),
         Some(Sub::Check) => check(file),
+        Some(Sub::Prepare) => prepare(file),
         // `ctl -f x` or `-f x ctl`: either names the manager's config.
         Some(Sub::Ctl(args)) => ctl(args, args.config().unwrap_or(file)),
         Some(Sub::Verify(args)) => verify(args),
@@ -90,20 +91,30 @@ fn ctl(args: &crate::ctl::CtlArgs, file: &Path) -> Result<i32, AppError> {
 /// `pymanager verify`: one verifier, once. Its log goes to stdout as it runs, then
 /// `passed`; a failure is an [`AppError::Verify`].
 fn verify(args: &crate::verify::VerifyArgs) -> Result<i32, AppError> {
-    use crate::verify::ProbeError;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            ProbeError::Usage(format!(
-                "cannot start the async runtime: {}",
-                crate::error_text::io(&e)
-            ))
-        })?;
-    rt.block_on(crate::verify::run(args))?;
-    println!("passed");
+    println!("{}", crate::verify::main(args)?);
     Ok(0)
+}
+
+/// `pymanager prepare`: the config's verifier modules built and compiled into the disk
+/// cache, each said with how it got there; nothing else runs.
+fn prepare(file: &Path) -> Result<i32, AppError> {
+    let (_, plan) = load(file, EnvFiles::CheckReadable)?;
+    async_runtime()?.block_on(async {
+        let runtime = verifier_runtime()?;
+        if let Some(w) = runtime.cache_warning() {
+            return Err(SetupError::Runtime(w.to_string()).into());
+        }
+        runtime
+            .load(plan.modules.clone())
+            .await
+            .map_err(|e| config::ConfigError::invalid(format!("modules.{}", e.alias), e.reason))?;
+        for m in &plan.modules {
+            if let Some(r) = runtime.load_report(&m.alias) {
+                println!("{}: {}", m.alias, crate::runtime::describe_load(&r));
+            }
+        }
+        Ok(0)
+    })
 }
 
 /// `pymanager check`: everything up to the first spawn, executing nothing (environment
@@ -142,14 +153,7 @@ fn async_runtime() -> Result<tokio::runtime::Runtime, SetupError> {
         .map_err(SetupError::AsyncRuntime)
 }
 
-/// The WebAssembly runtime the verifiers run in. Components missing from the disk cache
-/// are compiled by a child `pymanager` (see [`crate::runtime::compile_child`]), so that the
-/// compiler's memory never stays with this process.
+/// The WebAssembly runtime the verifiers run in (see [`Runtime::for_pymanager`]).
 pub(crate) fn verifier_runtime() -> Result<Runtime, SetupError> {
-    let runtime =
-        Runtime::new(RuntimeOptions::default()).map_err(|e| SetupError::Runtime(e.to_string()))?;
-    if let Ok(exe) = std::env::current_exe() {
-        runtime.compile_in_child(exe);
-    }
-    Ok(runtime)
+    Runtime::for_pymanager(Default::default()).map_err(|e| SetupError::Runtime(e.to_string()))
 }

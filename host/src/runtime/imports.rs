@@ -23,7 +23,7 @@ const WASI_PROVIDED: &[&str] = &[
 ];
 
 /// Minor versions of `pymanager:verifier` the host provides (major 1).
-const PYMANAGER_MINORS: std::ops::RangeInclusive<u64> = 0..=1;
+const PYMANAGER_MINORS: std::ops::RangeInclusive<u64> = 0..=2;
 
 /// Refuses, in one line, a component whose imports the host does not provide or which
 /// uses component-model async; `what` names the file.
@@ -125,8 +125,8 @@ fn async_feature(f: &CanonicalFunction) -> Option<&'static str> {
 }
 
 /// True when the host links this import (`pymanager:verifier/host@1.0.0`, WASI 0.2 …).
-/// `probe` came with 1.1.0; `host` and `types` of 1.0.0 are served by their 1.1.0 versions,
-/// which keep every 1.0.0 function and type unchanged.
+/// `probe` came with 1.1.0; `host`, `types` and `probe` of earlier minor versions are
+/// served by their 1.2.0 versions, which keep every earlier function and type unchanged.
 fn provided(name: &str) -> bool {
     let Some((path, version)) = name.split_once('@') else {
         return false;
@@ -161,7 +161,7 @@ fn remedy(import: &str, verb: &str) -> String {
     }
     if import.starts_with("pymanager:verifier/") {
         return "it was built against a newer WIT than this pymanager's \
-                (pymanager:verifier@1.0 and @1.1): update pymanager or build against wit/ of this one"
+                (pymanager:verifier@1.0 to @1.2): update pymanager or build against wit/ of this one"
             .into();
     }
     format!(
@@ -178,11 +178,13 @@ mod tests {
     fn what_the_host_provides() {
         assert!(provided("pymanager:verifier/host@1.0.0"));
         assert!(provided("pymanager:verifier/host@1.1.0"));
-        assert!(!provided("pymanager:verifier/host@1.2.0"));
+        assert!(provided("pymanager:verifier/host@1.2.0"));
+        assert!(provided("pymanager:verifier/probe@1.2.0"));
+        assert!(!provided("pymanager:verifier/host@1.3.0"));
         assert!(!provided("pymanager:verifier/host@2.0.0"));
         assert!(provided("pymanager:verifier/probe@1.1.0"));
         assert!(!provided("pymanager:verifier/probe@1.0.0"));
-        assert!(!provided("pymanager:verifier/probe@1.2.0"));
+        assert!(!provided("pymanager:verifier/probe@1.3.0"));
         assert!(provided("wasi:cli/environment@0.2.6"));
         assert!(provided("wasi:io/streams@0.2.10"));
         assert!(!provided("wasi:io/streams@0.3.0"));
@@ -241,7 +243,7 @@ mod tests {
 
     #[test]
     fn the_built_ins_pass() {
-        for b in crate::runtime::BUILTINS {
+        for b in crate::runtime::types::BUILTINS {
             check(b.component.unwrap(), b.module).unwrap();
         }
     }

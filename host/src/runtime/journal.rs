@@ -19,16 +19,13 @@
 //! past either bound recording stops and the verification stays live to its end, as every
 //! verification did before parking (a verifier retrying a closed port every few ms does so).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use regex::Regex;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
 
 use super::bindings::pymanager::verifier::types::{HostError, Level, ProcState, Request, Response};
-use super::host_fns::process;
-use super::state::{CallState, Shared};
 
 /// The shortest wait that parks: below it, stopping and replaying costs more than the
 /// memory it saves is worth.
@@ -37,6 +34,11 @@ pub(crate) const PARK_AFTER: Duration = Duration::from_millis(200);
 pub(crate) const MAX_ENTRIES: usize = 256;
 /// Bytes of answers (bodies, lines, messages) recorded, at most, for one verification.
 pub(crate) const MAX_BYTES: usize = 32 << 10;
+/// Replays whose calls may differ from the record in one verification. A guest that
+/// differs more often steers by something the journal does not replay (it times itself
+/// with the stopped clock, say) and would park and replay without end: its next park ends
+/// the verification instead.
+pub(crate) const MAX_DIVERGENCES: u32 = 3;
 
 /// One host call and its answer.
 #[derive(Debug, Clone)]
@@ -56,12 +58,32 @@ pub(crate) enum Entry {
         port: u16,
         answer: Result<(), HostError>,
     },
+    PortOwned {
+        host: String,
+        port: u16,
+        answer: Result<(), HostError>,
+    },
     Sleep(bool),
     ElapsedMs(u64),
     Log(Level),
 }
 
 impl Entry {
+    /// The host call this entry records, as the WIT names it.
+    pub(crate) fn call(&self) -> &'static str {
+        match self {
+            Entry::ProcessState(_) => "process-state",
+            Entry::WaitExit(_) => "wait-exit",
+            Entry::WaitOutput { .. } => "wait-output",
+            Entry::Http { .. } => "http-request",
+            Entry::Tcp { .. } => "tcp-connect",
+            Entry::PortOwned { .. } => "port-owned",
+            Entry::Sleep(_) => "sleep",
+            Entry::ElapsedMs(_) => "elapsed-ms",
+            Entry::Log(_) => "log",
+        }
+    }
+
     /// Bytes this entry holds besides its own size.
     fn bytes(&self) -> usize {
         let error = |e: &HostError| e.message.len();
@@ -85,60 +107,11 @@ impl Entry {
                         Err(e) => error(e),
                     }
             }
-            Entry::Tcp { host, answer, .. } => host.len() + answer.as_ref().err().map_or(0, error),
+            Entry::Tcp { host, answer, .. } | Entry::PortOwned { host, answer, .. } => {
+                host.len() + answer.as_ref().err().map_or(0, error)
+            }
             _ => 0,
         }
-    }
-}
-
-/// A long wait the guest asked for, which the host carries out with the instance dropped.
-pub(crate) enum Parked {
-    /// `wait-exit` with this time-out.
-    Exit(Duration),
-    /// `wait-output` for this (checked) pattern, with this time-out.
-    Output {
-        pattern: String,
-        re: Regex,
-        timeout: Duration,
-    },
-    /// `sleep` for this long.
-    Sleep(Duration),
-}
-
-impl Parked {
-    /// Carries out the wait with no instance alive (only `call`), and gives the entry the
-    /// replay answers the parked call with. An error is the CPU budget spent scanning output.
-    pub(crate) async fn wait(
-        self,
-        call: &mut CallState,
-        shared: &Shared,
-    ) -> wasmtime::Result<Entry> {
-        let Some(view) = call.view().cloned() else {
-            return Err(wasmtime::format_err!("a parked wait without a process"));
-        };
-        let _waiting = shared.ticker.waiting();
-        shared.parked.fetch_add(1, Ordering::Relaxed);
-        // Down however the wait ends, cancelled included.
-        let _parked = scopeguard::guard((), |()| {
-            shared.parked.fetch_sub(1, Ordering::Relaxed);
-        });
-        Ok(match self {
-            Parked::Exit(timeout) => {
-                Entry::WaitExit(view.wait_exit(timeout).await.map(process::to_wit_state))
-            }
-            Parked::Sleep(d) => Entry::Sleep(view.sleep(d).await),
-            Parked::Output {
-                pattern,
-                re,
-                timeout,
-            } => {
-                let line = process::read_until(&view, &mut call.cpu, &re, timeout).await?;
-                Entry::WaitOutput {
-                    pattern,
-                    answer: Ok(line),
-                }
-            }
-        })
     }
 }
 
@@ -154,6 +127,13 @@ pub(crate) struct Journal {
     stopped: bool,
     /// `None` for a call that never parks.
     clock: Option<Arc<ReplayClock>>,
+    /// The seed of the guest's random numbers, the same in each of its instances, so that a
+    /// replayed guest draws what it drew the first time; `None` for a call that never parks.
+    seed: Option<[u8; 32]>,
+    /// Replays whose calls differed from the record, and the last difference: the call's
+    /// number, the recorded call, the call made.
+    divergences: u32,
+    last_divergence: Option<(usize, &'static str, &'static str)>,
 }
 
 impl Journal {
@@ -165,6 +145,9 @@ impl Journal {
             bytes: 0,
             stopped: false,
             clock: Some(Arc::new(ReplayClock::new())),
+            seed: Some(rand::random()),
+            divergences: 0,
+            last_divergence: None,
         }
     }
 
@@ -176,6 +159,9 @@ impl Journal {
             bytes: 0,
             stopped: true,
             clock: None,
+            seed: None,
+            divergences: 0,
+            last_divergence: None,
         }
     }
 
@@ -185,13 +171,25 @@ impl Journal {
         self.clock.clone()
     }
 
-    /// The recorded answer to the call the guest makes now, if it is replaying and the
-    /// recorded call is this one (`answer` returns `Some` for a matching entry). A call
-    /// that does not match ends the replay: the rest of the journal is cut.
-    pub(crate) fn replay<T>(&mut self, answer: impl FnOnce(&Entry) -> Option<T>) -> Option<T> {
+    /// The seed every instance of this call draws its random numbers from.
+    pub(crate) fn seed(&self) -> Option<[u8; 32]> {
+        self.seed
+    }
+
+    /// The recorded answer to the call the guest makes now (`made`), if it is replaying
+    /// and the recorded call is this one (`answer` returns `Some` for a matching entry). A
+    /// call that does not match ends the replay: the rest of the journal is cut, and the
+    /// difference counted.
+    pub(crate) fn replay<T>(
+        &mut self,
+        made: &'static str,
+        answer: impl FnOnce(&Entry) -> Option<T>,
+    ) -> Option<T> {
         let (entry, at) = self.entries.get(self.next)?;
         let at = *at;
         let Some(t) = answer(entry) else {
+            self.divergences += 1;
+            self.last_divergence = Some((self.next, entry.call(), made));
             self.entries.truncate(self.next);
             self.bytes = self.entries.iter().map(|(e, _)| e.bytes()).sum();
             self.live();
@@ -249,15 +247,31 @@ impl Journal {
         !self.stopped && timeout >= PARK_AFTER && self.entries.len() < MAX_ENTRIES
     }
 
+    /// Why this verification may park no more, if its replays differed from the record
+    /// more than [`MAX_DIVERGENCES`] times: one line, naming the last difference.
+    pub(crate) fn diverged(&self) -> Option<String> {
+        let (n, recorded, made) = self.last_divergence?;
+        (self.divergences > MAX_DIVERGENCES).then(|| {
+            format!(
+                "made other host calls when it was replayed after a wait than it had made \
+                 before, {} times (the last: call {} was {made}, recorded as {recorded}): a \
+                 verifier must not steer by what the journal does not replay, such as \
+                 timing itself in a loop with the clock stopped",
+                self.divergences,
+                n + 1
+            )
+        })
+    }
+
     /// The parked wait is over with `outcome`: the next instance replays from the start,
-    /// its clocks stopped at the verification's start until its first answer.
+    /// its clocks stopped where the first instance's started until its first answer.
     /// An outcome past the journal's bounds is still replayed, but nothing parks after it.
     pub(crate) fn resume(&mut self, outcome: Entry) {
         self.push(outcome);
         self.stopped |= self.over();
         self.next = 0;
         if let Some(c) = &self.clock {
-            c.stop_at(c.start);
+            c.stop_at(c.first_instance());
         }
     }
 }
@@ -282,7 +296,9 @@ impl Stamp {
 #[derive(Debug)]
 pub(crate) struct ReplayClock {
     started: Instant,
-    start: Stamp,
+    /// When the call's first instance was made: where a replay's clocks stand until its
+    /// first answer, so that they read what the first instance's read (not a telling 0).
+    first: OnceLock<Stamp>,
     /// The stopped time, `u64::MAX` in `mono` while live.
     stopped_mono: AtomicU64,
     stopped_wall: AtomicU64,
@@ -290,16 +306,22 @@ pub(crate) struct ReplayClock {
 
 impl ReplayClock {
     fn new() -> ReplayClock {
-        let started = Instant::now();
         ReplayClock {
-            started,
-            start: Stamp {
-                mono: 0,
-                wall: wall_now(),
-            },
+            started: Instant::now(),
+            first: OnceLock::new(),
             stopped_mono: AtomicU64::new(u64::MAX),
             stopped_wall: AtomicU64::new(0),
         }
+    }
+
+    /// Notes that an instance of the call is being made: the first time, that is where the
+    /// clocks of every replay start.
+    pub(crate) fn instance_made(&self) {
+        self.first.get_or_init(|| self.real());
+    }
+
+    fn first_instance(&self) -> Stamp {
+        *self.first.get_or_init(|| self.real())
     }
 
     /// The real time now.
@@ -385,20 +407,44 @@ mod tests {
     #[test]
     fn a_resumed_journal_answers_each_call_as_recorded_then_goes_live() {
         let mut j = Journal::new();
-        assert_eq!(j.replay(elapsed), None, "nothing to replay at first");
+        assert_eq!(
+            j.replay("elapsed-ms", elapsed),
+            None,
+            "nothing to replay at first"
+        );
         j.record(Entry::ElapsedMs(5));
         assert!(j.should_park(Duration::from_secs(1)));
         assert!(!j.should_park(Duration::from_millis(10)));
         j.resume(Entry::Sleep(true));
-        assert_eq!(j.replay(elapsed), Some(5));
-        assert_eq!(j.replay(sleep), Some(true));
-        assert_eq!(j.replay(elapsed), None, "live after the parked call");
+        assert_eq!(j.replay("elapsed-ms", elapsed), Some(5));
+        assert_eq!(j.replay("sleep", sleep), Some(true));
+        assert_eq!(
+            j.replay("elapsed-ms", elapsed),
+            None,
+            "live after the parked call"
+        );
         j.record(Entry::ElapsedMs(900));
         j.resume(Entry::Sleep(false));
-        assert_eq!(j.replay(elapsed), Some(5));
-        assert_eq!(j.replay(sleep), Some(true));
-        assert_eq!(j.replay(elapsed), Some(900));
-        assert_eq!(j.replay(sleep), Some(false));
+        assert_eq!(j.replay("elapsed-ms", elapsed), Some(5));
+        assert_eq!(j.replay("sleep", sleep), Some(true));
+        assert_eq!(j.replay("elapsed-ms", elapsed), Some(900));
+        assert_eq!(j.replay("sleep", sleep), Some(false));
+    }
+
+    #[test]
+    fn a_journal_whose_replays_differ_too_often_says_so() {
+        let mut j = Journal::new();
+        for round in 0..=MAX_DIVERGENCES {
+            assert_eq!(j.diverged(), None, "round {round}");
+            j.record(Entry::Sleep(true));
+            j.resume(Entry::Sleep(true));
+            assert_eq!(j.replay("elapsed-ms", elapsed), None);
+        }
+        let why = j.diverged().expect("too many");
+        assert!(
+            why.contains("4 times (the last: call 1 was elapsed-ms, recorded as sleep)"),
+            "{why}"
+        );
     }
 
     #[test]
@@ -407,15 +453,15 @@ mod tests {
         j.record(Entry::ElapsedMs(1));
         j.record(Entry::Log(Level::Info));
         j.resume(Entry::Sleep(true));
-        assert_eq!(j.replay(elapsed), Some(1));
+        assert_eq!(j.replay("elapsed-ms", elapsed), Some(1));
         // The guest sleeps where it logged the first time: from here it runs live.
-        assert_eq!(j.replay(sleep), None);
-        assert_eq!(j.replay(sleep), None);
+        assert_eq!(j.replay("sleep", sleep), None);
+        assert_eq!(j.replay("sleep", sleep), None);
         j.record(Entry::Sleep(true));
         j.resume(Entry::Sleep(true));
-        assert_eq!(j.replay(elapsed), Some(1));
-        assert_eq!(j.replay(sleep), Some(true));
-        assert_eq!(j.replay(sleep), Some(true));
+        assert_eq!(j.replay("elapsed-ms", elapsed), Some(1));
+        assert_eq!(j.replay("sleep", sleep), Some(true));
+        assert_eq!(j.replay("sleep", sleep), Some(true));
     }
 
     #[test]
@@ -428,7 +474,7 @@ mod tests {
         assert!(!j.should_park(Duration::from_secs(60)));
         j.record(Entry::ElapsedMs(0));
         assert!(!j.should_park(Duration::from_secs(60)));
-        assert_eq!(j.replay(elapsed), None);
+        assert_eq!(j.replay("elapsed-ms", elapsed), None);
 
         let mut j = Journal::new();
         j.record(Entry::WaitOutput {
@@ -450,8 +496,8 @@ mod tests {
             pattern: "x".into(),
             answer: Ok(Some(line.clone())),
         });
-        assert_eq!(j.replay(elapsed), Some(1));
-        let replayed = j.replay(|e| match e {
+        assert_eq!(j.replay("elapsed-ms", elapsed), Some(1));
+        let replayed = j.replay("wait-output", |e| match e {
             Entry::WaitOutput {
                 answer: Ok(Some(l)),
                 ..
@@ -467,22 +513,28 @@ mod tests {
     fn a_replayed_guest_reads_the_clocks_as_they_were() {
         let mut j = Journal::new();
         let clock = j.clock().unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+        clock.instance_made();
         let mono = MonotonicClock(clock.clone());
         let first = mono.now();
         j.record(Entry::ElapsedMs(0));
         let answered = j.entries[0].1;
         j.resume(Entry::Sleep(true));
-        // Replaying: the clock reads the start, then the time of each answer.
-        assert_eq!(mono.now(), 0);
-        assert!(first >= mono.now());
-        assert_eq!(j.replay(elapsed), Some(0));
+        // Replaying: the clock reads where the first instance started (not 0, which no
+        // first instance reads), then the time of each answer.
+        let replayed = mono.now();
+        assert!(replayed >= 1_000_000, "{replayed}");
+        assert!(first >= replayed);
+        clock.instance_made();
+        assert_eq!(mono.now(), replayed, "a replay's instance does not move it");
+        assert_eq!(j.replay("elapsed-ms", elapsed), Some(0));
         assert_eq!(mono.now(), answered.mono);
         assert_eq!(
             WallClock(clock.clone()).now(),
             Duration::from_nanos(answered.wall)
         );
         // The parked call's answer is the last: from there the clocks run.
-        assert_eq!(j.replay(sleep), Some(true));
+        assert_eq!(j.replay("sleep", sleep), Some(true));
         let resumed = j.entries[1].1;
         assert!(mono.now() >= resumed.mono);
     }

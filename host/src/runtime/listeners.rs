@@ -11,6 +11,7 @@
 //! (a manager started after the check is still seen); a few reads of `/proc`, on a
 //! blocking thread.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::fs::MetadataExt;
 
@@ -19,12 +20,12 @@ use super::forbidden::same_listener;
 /// The first of `targets` on which a pymanager listens, with that pymanager's pid.
 /// Blocking.
 pub(crate) fn pymanager_on(targets: &[SocketAddr]) -> Option<(SocketAddr, u32)> {
-    let listening = listening_sockets();
+    let listening = listening();
     let mut inodes: Vec<(SocketAddr, u64)> = Vec::new();
     for target in targets {
-        for (bound, inode) in &listening {
-            if bound.port() == target.port() && same_listener(bound.ip(), target.ip()) {
-                inodes.push((*target, *inode));
+        for l in &listening {
+            if l.addr.port() == target.port() && same_listener(l.addr.ip(), target.ip()) {
+                inodes.push((*target, l.inode));
             }
         }
     }
@@ -32,30 +33,24 @@ pub(crate) fn pymanager_on(targets: &[SocketAddr]) -> Option<(SocketAddr, u32)> 
         return None;
     }
     let me = std::fs::metadata("/proc/self/exe").ok();
-    for pid in pymanagers(me.as_ref()) {
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            let Ok(link) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            let link = link.to_string_lossy();
-            if let Some(inode) = link
-                .strip_prefix("socket:[")
-                .and_then(|r| r.strip_suffix(']'))
-                .and_then(|n| n.parse::<u64>().ok())
-                && let Some((target, _)) = inodes.iter().find(|(_, i)| *i == inode)
-            {
-                return Some((*target, pid));
-            }
-        }
-    }
-    None
+    pymanagers(me.as_ref()).into_iter().find_map(|pid| {
+        let sockets = sockets_of(pid)?;
+        let (target, _) = inodes.iter().find(|(_, i)| sockets.contains(i))?;
+        Some((*target, pid))
+    })
 }
 
-/// Every listening TCP socket of this network namespace: (bound address, inode).
-fn listening_sockets() -> Vec<(SocketAddr, u64)> {
+/// A listening TCP socket: where it is bound, its inode (which names it among a process's
+/// descriptors) and its owner's uid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Listener {
+    pub addr: SocketAddr,
+    pub inode: u64,
+    pub uid: u32,
+}
+
+/// Every listening TCP socket of this network namespace.
+pub(crate) fn listening() -> Vec<Listener> {
     let mut out = Vec::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         if let Ok(text) = std::fs::read_to_string(table) {
@@ -66,7 +61,7 @@ fn listening_sockets() -> Vec<(SocketAddr, u64)> {
 }
 
 /// One line of `/proc/net/tcp{,6}`, if it is a listening socket.
-fn parse_line(line: &str) -> Option<(SocketAddr, u64)> {
+fn parse_line(line: &str) -> Option<Listener> {
     let fields: Vec<&str> = line.split_whitespace().collect();
     // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
     const LISTEN: &str = "0A";
@@ -75,9 +70,11 @@ fn parse_line(line: &str) -> Option<(SocketAddr, u64)> {
     }
     let (ip, port) = fields[1].split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
-    let ip = parse_ip(ip)?;
-    let inode = fields[9].parse().ok()?;
-    Some((SocketAddr::new(ip, port), inode))
+    Some(Listener {
+        addr: SocketAddr::new(parse_ip(ip)?, port),
+        uid: fields[7].parse().ok()?,
+        inode: fields[9].parse().ok()?,
+    })
 }
 
 /// An address as the kernel prints it: each 32-bit word in hex, in the machine's byte
@@ -100,15 +97,37 @@ fn parse_ip(hex: &str) -> Option<IpAddr> {
     }
 }
 
+/// The socket inodes `pid` holds open; `None` if its descriptors cannot be read (another
+/// user's process, or gone).
+pub(crate) fn sockets_of(pid: u32) -> Option<HashSet<u64>> {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(
+        fds.flatten()
+            .filter_map(|fd| {
+                let link = std::fs::read_link(fd.path()).ok()?;
+                let link = link.to_str()?;
+                link.strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .parse()
+                    .ok()
+            })
+            .collect(),
+    )
+}
+
+/// The pids of this pid namespace's processes.
+pub(crate) fn pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+}
+
 /// The pids of the pymanagers this process may inspect: named `pymanager`, or running the
 /// executable `me` is.
 fn pymanagers(me: Option<&std::fs::Metadata>) -> Vec<u32> {
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    procs
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+    pids()
         .filter(|pid| {
             let named = std::fs::read_to_string(format!("/proc/{pid}/comm"))
                 .is_ok_and(|c| c.trim_end() == "pymanager");
@@ -130,13 +149,15 @@ mod tests {
         let v4 = "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0000000000000000 100 0 0 10 0";
         let want = "127.0.0.1:8080".parse::<SocketAddr>().unwrap();
         if cfg!(target_endian = "little") {
-            assert_eq!(parse_line(v4), Some((want, 12345)));
+            let got = parse_line(v4).unwrap();
+            assert_eq!((got.addr, got.inode, got.uid), (want, 12345, 0));
         }
         let established = v4.replace(" 0A ", " 01 ");
         assert_eq!(parse_line(&established), None);
         let v6 = "   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1";
         if cfg!(target_endian = "little") {
-            assert_eq!(parse_line(v6), Some(("[::1]:8080".parse().unwrap(), 777)));
+            let got = parse_line(v6).unwrap();
+            assert_eq!((got.addr, got.inode), ("[::1]:8080".parse().unwrap(), 777));
         }
     }
 
@@ -144,7 +165,7 @@ mod tests {
     fn a_listener_of_a_process_running_this_executable_is_found() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        assert!(listening_sockets().iter().any(|(a, _)| *a == addr));
+        assert!(listening().iter().any(|l| l.addr == addr));
         // This test binary runs the executable it is: it counts as a pymanager.
         assert_eq!(pymanager_on(&[addr]), Some((addr, std::process::id())));
         let wild = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), addr.port());

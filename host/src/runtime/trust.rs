@@ -7,14 +7,13 @@
 //! The host reads the file, not the guest (a guest has no files): the argument is taken off
 //! the arguments before they reach the guest, the file is read and checked when the config
 //! is validated (a missing or certificate-less file is a config error, at load), and every
-//! verification that names it uses what was read then (the HTTP clients that trust it are
-//! kept with the others, see `host_fns::http`). A relative path is resolved by the plan against the config
+//! verification that names it uses what was read then (the HTTP clients keep what they
+//! read, see `host_fns::http`). A relative path is resolved by the plan against the config
 //! file's directory.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 /// The argument's name in a verifier's `arguments`.
 pub const CA_FILE: &str = "ca_file";
@@ -95,41 +94,6 @@ fn read_env_bundles(
 pub(crate) struct CaFile {
     pub path: PathBuf,
     pub certs: Vec<reqwest::Certificate>,
-}
-
-/// The CA files read so far, each read (and checked) once, when the config is validated;
-/// verifications use what was read then.
-#[derive(Default)]
-pub(crate) struct CaFiles {
-    read: Mutex<HashMap<PathBuf, Arc<CaFile>>>,
-}
-
-impl CaFiles {
-    /// The CA file at `path`, read and checked on first use: its certificates must make an
-    /// HTTP client, so that a file that cannot fails the load rather than each attempt.
-    pub(crate) fn get(&self, path: &Path) -> Result<Arc<CaFile>, String> {
-        let mut read = self.read.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(ca) = read.get(path) {
-            return Ok(ca.clone());
-        }
-        let certs = read_pem(path)?;
-        super::host_fns::http::builder()
-            .tls_certs_merge(certs.iter().cloned())
-            .build()
-            .map_err(|e| {
-                format!(
-                    "{CA_FILE}: cannot use the certificates of {}: {}",
-                    path.display(),
-                    crate::error_text::chain(&e)
-                )
-            })?;
-        let ca = Arc::new(CaFile {
-            path: path.to_path_buf(),
-            certs,
-        });
-        read.insert(path.to_path_buf(), ca.clone());
-        Ok(ca)
-    }
 }
 
 #[cfg(test)]

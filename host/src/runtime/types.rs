@@ -18,6 +18,20 @@ pub struct RuntimeOptions {
     /// one waits for one to end); `None`, the default, shares the process's engine and
     /// its pool of [`POOL_INSTANCES`](super::POOL_INSTANCES).
     pub instances: Option<u32>,
+    /// Where the modules' host grants are written, for the refusal that says which grant
+    /// to add.
+    pub grants_from: GrantsFrom,
+}
+
+/// Where a module's host grants are written: the refusal of a host it was not granted
+/// names the grant to add there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GrantsFrom {
+    /// `modules.<alias>.allow.hosts` in the config.
+    #[default]
+    Config,
+    /// `--allow-host` on `pymanager verify`'s command line.
+    AllowHostFlag,
 }
 
 /// Where a module's component comes from.
@@ -239,8 +253,8 @@ impl CallBound {
             CallBound::Module(_) => "its module's call time-out".into(),
             CallBound::Arguments { timeout } => format!(
                 "its timeout of {} plus {}",
-                crate::runtime::human_duration(timeout),
-                crate::runtime::human_duration(CALL_MARGIN)
+                super::human::human_duration(timeout),
+                super::human::human_duration(CALL_MARGIN)
             ),
             CallBound::Unbounded => "no limit".into(),
             CallBound::Setup => "the limit for loading a module".into(),
@@ -252,7 +266,7 @@ impl CallBound {
         match self.limit() {
             Some(d) => format!(
                 "verifier {who} did not finish within {} ({})",
-                crate::runtime::human_duration(d),
+                super::human::human_duration(d),
                 self.reason()
             ),
             None => format!("verifier {who} did not finish"),
@@ -294,6 +308,15 @@ impl Limits {
         };
         CallBound::Arguments { timeout }
     }
+}
+
+/// A loaded module's identity and rights, shared by all its calls.
+#[derive(Debug)]
+pub(crate) struct ModuleInfo {
+    pub alias: String,
+    pub grants: Grants,
+    pub limits: Limits,
+    pub grants_from: GrantsFrom,
 }
 
 /// A module to load, under the alias verifier types name it by.
@@ -485,5 +508,39 @@ mod tests {
             .collect();
         assert_eq!(names, ["HttpOkVerifier", "ExitedVerifier"]);
         assert_eq!(Builtin::provided_by("nope").count(), 0);
+    }
+
+    #[test]
+    fn a_verification_is_bounded_by_its_own_timeout_unless_the_module_says_otherwise() {
+        let follow = Limits::default();
+        let bound = |args: &str| follow.verification_bound(args);
+        let args = |s: u64| CallBound::Arguments {
+            timeout: Duration::from_secs(s),
+        };
+        assert_eq!(bound(r#"{"timeout": 5}"#), args(5));
+        assert_eq!(
+            bound(r#"{"timeout": 5}"#).limit(),
+            Some(Duration::from_secs(15))
+        );
+        assert_eq!(bound(r#"{"timeout": "7"}"#), args(7));
+        assert_eq!(bound(r#"{"url": "x"}"#), args(30));
+        assert_eq!(bound("{}"), args(30));
+        assert_eq!(bound(r#"{"timeout": -1}"#), args(0));
+        assert_eq!(bound(r#"{"timeout": null}"#), CallBound::Unbounded);
+        assert_eq!(bound(r#"{"timeout": 1e300}"#), CallBound::Unbounded);
+        assert_eq!(CallBound::Unbounded.limit(), None);
+        let fixed = Limits {
+            call_timeout: Some(Duration::from_secs(2)),
+            ..Limits::default()
+        };
+        assert_eq!(
+            fixed.verification_bound(r#"{"timeout": null}"#),
+            CallBound::Module(Duration::from_secs(2))
+        );
+        assert_eq!(
+            args(30).exceeded("m.V"),
+            "verifier m.V did not finish within 40 s (its timeout of 30 s plus 10 s)"
+        );
+        assert_eq!(CallBound::setup(&follow).limit(), Some(SETUP_CALL_TIMEOUT));
     }
 }

@@ -16,7 +16,8 @@ use tokio::sync::watch;
 use crate::process_view::{OutputLog, ProcState};
 
 /// Watches a process that is not our child: `Running` until its pidfd becomes readable
-/// (the kernel's exit event; no polling), then its exit as far as it can be known.
+/// (the kernel's exit event; no polling), then its exit as far as it can be known (see
+/// [`ProcState::exited_unknown`]).
 pub(crate) fn watch_pid(pid: u32) -> Result<watch::Receiver<ProcState>, String> {
     let fd = pidfd_open(pid)?;
     let (tx, rx) = watch::channel(ProcState::Running { pid });
@@ -26,18 +27,22 @@ pub(crate) fn watch_pid(pid: u32) -> Result<watch::Receiver<ProcState>, String> 
     tokio::spawn(async move {
         // Readable once the process has ended; an error here means the same for us.
         let _ = fd.readable().await;
-        let state = exit_state(pid).unwrap_or_else(|| {
-            println!(
-                "[INFO] process {pid} ended; its exit code cannot be read (it is not our \
-                 child and was already reaped), reported as {UNKNOWN_CODE}"
-            );
-            ProcState::Exited { code: UNKNOWN_CODE }
-        });
+        // Once reaped, the code is gone: the verification says so rather than hand the
+        // verifier a code that never was.
+        let state = exit_state(pid).unwrap_or_else(ProcState::exited_unknown);
         let _ = tx.send(state);
         // Keep the sender until every verifier is gone, so waits see the final state.
         tx.closed().await;
     });
     Ok(rx)
+}
+
+/// How a verification names the process `pid`: `process 4242 (redis-server)`.
+pub(crate) fn name_of(pid: u32) -> String {
+    match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
+        Ok(comm) if !comm.trim().is_empty() => format!("process {pid} ({})", comm.trim()),
+        _ => format!("process {pid}"),
+    }
 }
 
 fn pidfd_open(pid: u32) -> Result<OwnedFd, String> {
@@ -73,10 +78,6 @@ fn exit_state(pid: u32) -> Option<ProcState> {
         }
     })
 }
-
-/// The code reported for a process whose exit status could not be read (the shell's
-/// "unknown").
-const UNKNOWN_CODE: i32 = 255;
 
 /// The wait status of `pid` if it is a zombie (field 52, `exit_code`, of proc(5)'s stat).
 fn zombie_status(pid: u32) -> Option<i32> {

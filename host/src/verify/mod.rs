@@ -18,7 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{AllowConfig, LimitsConfig, ModuleConfig};
 use crate::process_view::{Level, OutputLog, ProcState, ProcessView};
-use crate::runtime::{BUILTINS, Builtin, ModuleDecl, VerifierRef};
+use crate::runtime::{
+    BUILTINS, Builtin, GrantsFrom, ModuleDecl, Runtime, RuntimeOptions, VerifierRef,
+};
 
 /// The flags of `pymanager verify`.
 #[derive(Debug, Clone, clap::Args)]
@@ -36,9 +38,9 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "NAME")]
     pub verifier: Option<String>,
 
-    /// The verifier's arguments: a JSON object, or @FILE to read it from a file.
-    #[arg(long, value_name = "JSON", default_value = "{}")]
-    pub args: String,
+    /// The verifier's arguments: a JSON object, or @FILE to read it from a file [default: {}].
+    #[arg(long, value_name = "JSON")]
+    pub args: Option<String>,
 
     /// A host:port (or [v6]:port) the module may reach; repeat for more.
     /// Without it the module gets what a config's module gets by default.
@@ -53,9 +55,16 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "MS")]
     pub cpu_ms: Option<u64>,
 
-    /// Give up after this many seconds (fractions allowed), whatever the verifier does.
+    /// Give up after this many seconds (fractions allowed), whatever the verifier does:
+    /// the whole run, loading (and compiling) the module included.
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub timeout: Option<f64>,
+
+    /// Only load the module into the compiled-component cache (compiling it if it is not
+    /// there) and check the arguments if given, then exit 0: for an image build, so that
+    /// the first probe does not compile.
+    #[arg(long)]
+    pub prepare_only: bool,
 
     /// The process to verify: its state, and its exit the moment it happens.
     #[arg(long, value_name = "PID")]
@@ -87,24 +96,88 @@ impl ProbeError {
     }
 }
 
-/// The verification itself: load, validate, attach, verify.
-pub async fn run(args: &VerifyArgs) -> Result<(), ProbeError> {
+/// `pymanager verify` from start to end, on an async runtime of its own: the whole run
+/// is bounded by `--timeout`, and the process may exit the moment it is over (a compile
+/// cut short by `--timeout` is not waited for). On success, the line to print: `passed`,
+/// or what `--prepare-only` did.
+pub fn main(args: &VerifyArgs) -> Result<String, ProbeError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            ProbeError::Usage(format!(
+                "cannot start the async runtime: {}",
+                crate::error_text::io(&e)
+            ))
+        })?;
+    let outcome = rt.block_on(run(args));
+    rt.shutdown_background();
+    outcome
+}
+
+/// How far a run got, for the message of a `--timeout` that cuts it short: loading, or
+/// verifying with this verifier (its name, or an `exec` verifier's command).
+#[derive(Default)]
+struct Progress(std::cell::RefCell<Option<String>>);
+
+impl Progress {
+    fn verifying(&self, who: impl std::fmt::Display) {
+        *self.0.borrow_mut() = Some(who.to_string());
+    }
+}
+
+/// The verification itself: load, validate, attach, verify; all of it within `--timeout`.
+pub async fn run(args: &VerifyArgs) -> Result<String, ProbeError> {
     let usage = ProbeError::Usage;
-    let json = arguments(&args.args).map_err(usage)?;
     let timeout = match args.timeout {
         Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s.min(1e9))),
         Some(s) => return Err(usage(format!("--timeout {s}: expected seconds above 0"))),
         None => None,
     };
+    let progress = Progress::default();
+    let work = stages(args, &progress);
+    let Some(t) = timeout else {
+        return work.await;
+    };
+    match tokio::time::timeout(t, work).await {
+        Ok(r) => r,
+        Err(_) => {
+            let within = crate::runtime::human_duration(t);
+            Err(ProbeError::Failed(match progress.0.take() {
+                None => format!(
+                    "did not pass within {within} (--timeout): loading the module took that \
+                     long (it was being compiled: prepare the cache beforehand, at image \
+                     build time, with the same command and --prepare-only)"
+                ),
+                Some(who) => format!("{who} did not pass within {within} (--timeout)"),
+            }))
+        }
+    }
+}
+
+/// The run, stage by stage (`progress` says how far it got).
+async fn stages(args: &VerifyArgs, progress: &Progress) -> Result<String, ProbeError> {
+    let usage = ProbeError::Usage;
+    let json = arguments(args.args.as_deref().unwrap_or("{}")).map_err(usage)?;
     if args.module.is_none()
         && let Some(kind) = args.kind.as_ref().or(args.verifier.as_ref())
         && crate::config::exec::names(kind)
     {
-        return exec(args, &json, timeout).await;
+        if args.prepare_only {
+            return Err(usage(
+                "--prepare-only: exec runs a command, there is no module to prepare".into(),
+            ));
+        }
+        return exec(args, &json, progress).await.map(|()| "passed".into());
     }
     let (decl, target) = target(args).map_err(usage)?;
 
-    let runtime = crate::app::verifier_runtime().map_err(|e| usage(e.to_string()))?;
+    let options = RuntimeOptions {
+        grants_from: GrantsFrom::AllowHostFlag,
+        ..Default::default()
+    };
+    let runtime = Runtime::for_pymanager(options).map_err(|e| usage(e.to_string()))?;
     runtime
         .load(vec![decl])
         .await
@@ -118,34 +191,44 @@ pub async fn run(args: &VerifyArgs) -> Result<(), ProbeError> {
             names.join(", ")
         )));
     }
-    let warnings = runtime
-        .validate(&target, &json)
-        .await
-        .map_err(|e| usage(format!("--args: {e}")))?;
-    for w in warnings {
-        eprintln!("[WARNING] --args: {w}");
+    if !args.prepare_only || args.args.is_some() {
+        let warnings = runtime
+            .validate(&target, &json)
+            .await
+            .map_err(|e| usage(format!("--args: {e}")))?;
+        for w in warnings {
+            eprintln!("[WARNING] --args: {w}");
+        }
+    }
+    if args.prepare_only {
+        return prepared(&runtime, &target.module);
     }
 
+    progress.verifying(&target);
     let shutdown = CancellationToken::new();
     let view = attach(args, shutdown.clone()).map_err(usage)?;
     let cancel_on_signal = tokio::spawn(cancel_on_signal(shutdown));
-    let verify = runtime.verify(&target, &json, view);
-    let outcome = match timeout {
-        Some(t) => match tokio::time::timeout(t, verify).await {
-            Ok(r) => r,
-            Err(_) => Err(crate::runtime::VerifyError(format!(
-                "{target} did not pass within {} (--timeout)",
-                crate::runtime::human_duration(t)
-            ))),
-        },
-        None => verify.await,
-    };
+    let outcome = runtime.verify(&target, &json, view).await;
     cancel_on_signal.abort();
-    outcome.map_err(|e| ProbeError::Failed(e.0))
+    outcome
+        .map(|()| "passed".into())
+        .map_err(|e| ProbeError::Failed(e.0))
+}
+
+/// What `--prepare-only` did with `module`: compiled it into the cache, or found it there.
+/// A cache that cannot be used is a failure: preparing it is the point.
+fn prepared(runtime: &Runtime, module: &str) -> Result<String, ProbeError> {
+    if let Some(why) = runtime.cache_warning() {
+        return Err(ProbeError::Failed(format!("--prepare-only: {why}")));
+    }
+    let how = runtime
+        .load_report(module)
+        .map_or_else(|| "loaded".into(), |r| crate::runtime::describe_load(&r));
+    Ok(format!("prepared: {module} {how}"))
 }
 
 /// The native `exec` verifier, here: its command runs in this directory and environment.
-async fn exec(args: &VerifyArgs, json: &str, timeout: Option<Duration>) -> Result<(), ProbeError> {
+async fn exec(args: &VerifyArgs, json: &str, progress: &Progress) -> Result<(), ProbeError> {
     let usage = ProbeError::Usage;
     let value: serde_json::Value = serde_json::from_str(json).map_err(|e| usage(e.to_string()))?;
     let (parsed, warnings) =
@@ -159,22 +242,13 @@ async fn exec(args: &VerifyArgs, json: &str, timeout: Option<Duration>) -> Resul
         env: None,
         shell: crate::plan::default_shell(&crate::config::StringOrBool::Bool(true)),
     };
+    progress.verifying(&check.args.command);
     let reaper = crate::supervisor::reaper::Reaper::start()
         .map_err(|e| usage(format!("cannot watch child processes: {e}")))?;
     let shutdown = CancellationToken::new();
     let view = attach(args, shutdown.clone()).map_err(usage)?;
     let cancel_on_signal = tokio::spawn(cancel_on_signal(shutdown));
-    let verify = crate::supervisor::exec_check::verify(&check, &reaper, view);
-    let outcome = match timeout {
-        Some(t) => tokio::time::timeout(t, verify).await.unwrap_or_else(|_| {
-            Err(format!(
-                "{} did not pass within {} (--timeout)",
-                check.args.command,
-                crate::runtime::human_duration(t)
-            ))
-        }),
-        None => verify.await,
-    };
+    let outcome = crate::supervisor::exec_check::verify(&check, &reaper, view).await;
     cancel_on_signal.abort();
     outcome.map_err(ProbeError::Failed)
 }
@@ -216,7 +290,12 @@ fn target(args: &VerifyArgs) -> Result<(ModuleDecl, VerifierRef), String> {
         };
         return Ok((decl, target));
     };
-    let alias = "module";
+    // The module by its own name in messages (`module 'db'`), not a made-up alias.
+    let alias = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or("module");
     let config = ModuleConfig {
         verifiers: None,
         path: Some(path.clone()),
@@ -243,6 +322,7 @@ fn target(args: &VerifyArgs) -> Result<(ModuleDecl, VerifierRef), String> {
     })?;
     let name = name
         .strip_prefix(&format!("{alias}."))
+        .or_else(|| name.strip_prefix("module."))
         .unwrap_or(&name)
         .to_string();
     Ok((
@@ -287,6 +367,8 @@ fn arguments(raw: &str) -> Result<String, String> {
 /// The window the verifier gets: the `--pid` process (or a process that runs for as long
 /// as the verification does), the `--log` file's lines, and every log line on stdout.
 fn attach(args: &VerifyArgs, shutdown: CancellationToken) -> Result<ProcessView, String> {
+    // Named before anything is said: the process may end the moment it is watched.
+    let name = args.pid.map(attach::name_of);
     let state = match args.pid {
         Some(pid) => attach::watch_pid(pid)?,
         None => {
@@ -314,7 +396,11 @@ fn attach(args: &VerifyArgs, shutdown: CancellationToken) -> Result<ProcessView,
         };
         println!("[{tag}] {line}");
     });
-    Ok(ProcessView::new(state, output, shutdown, log))
+    let view = ProcessView::new(state, output, shutdown, log);
+    Ok(match name {
+        Some(name) => view.named(&name),
+        None => view,
+    })
 }
 
 /// SIGINT or SIGTERM (a probe's own time-out, say) ends every wait of the verifier, which

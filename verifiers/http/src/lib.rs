@@ -4,13 +4,18 @@
 //! `timeout` (s, 30; `null`: no limit), `interval` (s, 1), `headers` (object of strings).
 //! An `https://` server's certificate is checked against the system's roots, plus the CA
 //! of the `ca_file` argument, which pymanager reads itself: it never reaches this guest.
+//!
+//! On a loopback address the listening socket must also be the verified process's (or one
+//! of its descendants'): a leftover process of an earlier run answering on the port does
+//! not make the new one pass. `"check_owner": false` turns that off, for a service that
+//! hands its socket to another process tree.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use pymanager_guest::retry::{self, Step};
 use pymanager_guest::{
-    Interval, Timeout, Verifier, elapsed, export_verifiers, format_duration, http, log, secs,
+    Interval, Timeout, Verifier, elapsed, export_verifiers, format_duration, http, log, secs, tcp,
 };
 use serde::Deserialize;
 
@@ -23,6 +28,12 @@ struct Args {
     interval: Interval<1_000>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    #[serde(default = "yes")]
+    check_owner: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 struct HttpOkVerifier;
@@ -68,11 +79,20 @@ impl Verifier for HttpOkVerifier {
                     None => {}
                 }
                 match http::get(&a.url, &headers, left) {
-                    Ok(r) if (200..300).contains(&r.status) => Ok(()),
+                    Ok(r) if (200..300).contains(&r.status) => owned(&a.url, a.check_owner),
                     Ok(r) => Err(Step::Retry(format!("{} answered {}", a.url, r.status))),
                     Err(e) => Err(Step::connect_failed(retry::url_host(&a.url), e)),
                 }
             })
+    }
+}
+
+/// The check that the server that answered is the verified process's, on a loopback URL.
+fn owned(url: &str, check_owner: bool) -> Result<(), Step> {
+    let host = retry::url_host(url);
+    match retry::url_port(url) {
+        Some(port) if check_owner && retry::is_loopback(host) => Ok(tcp::port_owned(host, port)?),
+        _ => Ok(()),
     }
 }
 

@@ -1,6 +1,11 @@
 //! `TcpPortVerifier` (module `pymanager.tcp_verifier`): passes when something accepts a TCP
 //! connection on `host` (default 127.0.0.1) and `port`, tried every `interval` seconds
 //! (default 0.1) for at most `timeout` seconds (default 30; `null`: no limit).
+//!
+//! On a loopback address the listening socket must also be the verified process's (or one
+//! of its descendants'): a leftover process of an earlier run holding the port does not
+//! make the new one pass. `"check_owner": false` turns that off, for a service that hands
+//! its socket to another process tree.
 
 use pymanager_guest::retry::{self, Step};
 use pymanager_guest::{
@@ -18,10 +23,16 @@ struct Args {
     timeout: Timeout<30_000>,
     #[serde(default)]
     interval: Interval<100>,
+    #[serde(default = "yes")]
+    check_owner: bool,
 }
 
 fn loopback() -> String {
     "127.0.0.1".into()
+}
+
+fn yes() -> bool {
+    true
 }
 
 struct TcpPortVerifier;
@@ -56,7 +67,12 @@ impl Verifier for TcpPortVerifier {
                     announced = Some(now);
                     log::info(&format!("Attempting connection to {}:{}", a.host, a.port));
                 }
-                tcp::connect(&a.host, a.port, left).map_err(|e| Step::connect_failed(&a.host, e))
+                tcp::connect(&a.host, a.port, left)
+                    .map_err(|e| Step::connect_failed(&a.host, e))?;
+                if a.check_owner && retry::is_loopback(&a.host) {
+                    tcp::port_owned(&a.host, a.port)?;
+                }
+                Ok(())
             })
     }
 }

@@ -11,18 +11,19 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use reqwest::header::LOCATION;
 use reqwest::{Method, Url};
 
 use super::super::bindings::pymanager::verifier::types::{Request, Response};
-use super::super::state::{HostState, ModuleInfo};
-use super::super::trust::{self, CaFile};
+use super::super::trust::{self, CA_FILE, CaFile, read_pem};
+use super::super::types::ModuleInfo;
 use super::reach::resolve;
 use super::{ErrorKind, HostError, fail, not_while_validating};
+use crate::process_view::ProcessView;
 
 /// The most of a response body handed to a guest.
 pub(crate) const MAX_BODY: usize = 1 << 20;
@@ -38,13 +39,15 @@ const MAX_PINNED: usize = 64;
 /// a client told to resolve that name to the addresses already checked (and nothing else),
 /// kept per name and addresses so that a verifier polling one URL reuses its connections.
 /// A verifier with a `ca_file` gets clients of their own that also trust it, kept the same
-/// way.
+/// way; each CA file is read (and checked) once, when the config is validated, and every
+/// verification that names it uses what was read then.
 pub(crate) struct Clients {
     /// Built on first use: a client loads and parses the system's root certificates,
     /// which takes milliseconds and a few hundred KiB that a manager whose verifiers make
     /// no HTTP request (or that has none) should not pay for.
     plain: OnceLock<reqwest::Client>,
     pinned: Mutex<HashMap<PinKey, reqwest::Client>>,
+    ca_files: Mutex<HashMap<PathBuf, Arc<CaFile>>>,
 }
 
 /// What a kept client is for: the CA file it trusts (if any), and the name with the
@@ -52,11 +55,38 @@ pub(crate) struct Clients {
 type PinKey = (Option<PathBuf>, String, Vec<SocketAddr>);
 
 impl Clients {
-    pub(crate) fn new() -> Clients {
-        Clients {
+    pub(crate) fn new() -> Arc<Clients> {
+        Arc::new(Clients {
             plain: OnceLock::new(),
             pinned: Mutex::new(HashMap::new()),
+            ca_files: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The CA file at `path`, read and checked on first use: its certificates must make an
+    /// HTTP client, so that a file that cannot fails the load rather than each attempt.
+    pub(crate) fn ca_file(&self, path: &Path) -> Result<Arc<CaFile>, String> {
+        let mut read = self.ca_files.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ca) = read.get(path) {
+            return Ok(ca.clone());
         }
+        let certs = read_pem(path)?;
+        builder()
+            .tls_certs_merge(certs.iter().cloned())
+            .build()
+            .map_err(|e| {
+                format!(
+                    "{CA_FILE}: cannot use the certificates of {}: {}",
+                    path.display(),
+                    crate::error_text::chain(&e)
+                )
+            })?;
+        let ca = Arc::new(CaFile {
+            path: path.to_path_buf(),
+            certs,
+        });
+        read.insert(path.to_path_buf(), ca.clone());
+        Ok(ca)
     }
 
     /// The client that connects `host` to `addrs` and nowhere else, trusting `ca` besides
@@ -107,7 +137,7 @@ impl Clients {
 /// The settings of every client: no proxy, no redirect of its own, and the CA bundles the
 /// environment names trusted (a bundle that cannot be read fails `https://` requests in
 /// [`check_scheme`], not the client).
-pub(crate) fn builder() -> reqwest::ClientBuilder {
+fn builder() -> reqwest::ClientBuilder {
     crate::tls::install_crypto_provider();
     let builder = reqwest::Client::builder()
         .no_proxy()
@@ -118,8 +148,16 @@ pub(crate) fn builder() -> reqwest::ClientBuilder {
     }
 }
 
-pub(crate) async fn request(st: &mut HostState, req: Request) -> Result<Response, HostError> {
-    let Some(view) = st.view().cloned() else {
+/// Sends `req` for `module` (its grants checked at each hop), trusting `ca` besides the
+/// system's roots; refused while there is no process (validating).
+pub(crate) async fn request(
+    clients: &Clients,
+    ca: Option<&CaFile>,
+    module: &ModuleInfo,
+    view: Option<ProcessView>,
+    req: Request,
+) -> Result<Response, HostError> {
+    let Some(view) = view else {
         return Err(not_while_validating("http-request"));
     };
     let method =
@@ -136,16 +174,10 @@ pub(crate) async fn request(st: &mut HostState, req: Request) -> Result<Response
         )
     })?;
     check_scheme(&url)?;
-    let (module, shared, ca) = (
-        st.module.clone(),
-        st.shared.clone(),
-        st.call.ca_file.clone(),
-    );
-    let _waiting = st.shared.ticker.waiting();
     let timeout = Duration::from_millis(req.timeout_ms.into());
     let shown = url.to_string();
     tokio::select! {
-        r = tokio::time::timeout(timeout, send(&module, &shared.http, ca.as_deref(), method, url, &req)) => match r {
+        r = tokio::time::timeout(timeout, send(module, clients, ca, method, url, &req)) => match r {
             Ok(r) => r,
             Err(_) => Err(fail(
                 ErrorKind::TimedOut,

@@ -2,7 +2,8 @@
 //! validating, a `warn` or `error` line is a warning about the config instead.
 
 use super::super::bindings::pymanager::verifier::types::Level as WitLevel;
-use super::super::state::{CallState, HostState, LOG_BURST, LOG_PER_SECOND, Mode};
+use super::budget::{LOG_BURST, LOG_PER_SECOND};
+use super::context::{CallState, Mode};
 use crate::process_view::Level;
 
 /// A guest's line is cut here, so that a guest cannot flood the log with one call.
@@ -10,23 +11,30 @@ const MAX_LINE: usize = 4096;
 /// Warnings kept from one `validate` call; more are dropped.
 const MAX_WARNINGS: usize = 32;
 
-pub(crate) fn log(st: &mut HostState, level: WitLevel, message: &str) {
-    if matches!(st.call.mode, Mode::Validate) {
+/// Shows the line (within the call's log budget), or keeps it as a warning about the
+/// config (`warnings`) while validating.
+pub(crate) fn log(
+    call: &mut CallState,
+    warnings: &mut Vec<String>,
+    level: WitLevel,
+    message: &str,
+) {
+    if matches!(call.mode, Mode::Validate) {
         // The config's warnings: what the verifier ignores or doubts in its arguments.
-        if matches!(level, WitLevel::Warn | WitLevel::Error) && st.warnings.len() < MAX_WARNINGS {
-            st.warnings.push(one_line(message));
+        if matches!(level, WitLevel::Warn | WitLevel::Error) && warnings.len() < MAX_WARNINGS {
+            warnings.push(one_line(message));
         }
         return;
     }
     // Nothing to show while loading: there is no process to speak about.
-    if st.view().is_none() {
+    if call.view().is_none() {
         return;
     }
-    if !st.call.log_budget.take() {
+    if !call.log_budget.take() {
         return;
     }
-    report_dropped(&mut st.call, false);
-    let Some(view) = st.view() else { return };
+    report_dropped(call, false);
+    let Some(view) = call.view() else { return };
     let level = match level {
         WitLevel::Error => Level::Error,
         WitLevel::Warn => Level::Warn,

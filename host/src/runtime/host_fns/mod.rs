@@ -6,8 +6,15 @@
 //! | `process-state`, `wait-exit`, `wait-output` | [`process`] |
 //! | `http-request` | [`http`] |
 //! | `tcp-connect` | [`tcp`] |
+//! | `port-owned` | [`owner`] |
 //! | `sleep`, `elapsed-ms` | [`clock`] |
 //! | `log` | [`log`] |
+//!
+//! Each of those modules takes only what its capability needs (the process's view, the
+//! module's grants, the HTTP clients); what the interfaces hold for one instance is
+//! [`context::HostCtx`], and the dispatch below hands each function its part. A call that
+//! waits is marked as waiting on the epoch ticker here, so that its time is not charged as
+//! the guest's CPU.
 //!
 //! Every call of a verification is journaled, and a long wait parks (see
 //! [`super::journal`]): the functions here answer from the journal while a parked guest is
@@ -17,9 +24,13 @@
 //! WIT 1.1.0 (through `probe`), its message alone to those built against 1.0.0 (through
 //! `host`'s functions of the same names), so both see the same words.
 
+pub(crate) mod budget;
 pub(crate) mod clock;
+pub(crate) mod context;
 pub(crate) mod http;
 pub(crate) mod log;
+pub(crate) mod owner;
+pub(crate) mod park;
 pub(crate) mod process;
 pub(crate) mod reach;
 pub(crate) mod tcp;
@@ -27,8 +38,10 @@ pub(crate) mod tcp;
 use std::time::Duration;
 
 use super::bindings::pymanager::verifier::{host, probe, types};
-use super::journal::{Entry, Parked};
-use super::state::HostState;
+use super::journal::Entry;
+use crate::process_view::ProcState;
+use context::{HostCtx, Stop};
+use park::Parked;
 
 pub(crate) use types::{ErrorKind, HostError};
 
@@ -63,32 +76,36 @@ pub(crate) fn io_kind(e: &std::io::Error) -> ErrorKind {
     }
 }
 
-/// The journal's answer to this call when a parked guest is replayed and the recorded call
-/// has this shape: `replayed!(st, Entry::Sleep(b) => *b)` (a guard may follow the pattern).
+/// The journal's answer to this call (`made`, its WIT name) when a parked guest is
+/// replayed and the recorded call has this shape:
+/// `replayed!(st, "sleep", Entry::Sleep(b) => *b)` (a guard may follow the pattern).
 macro_rules! replayed {
-    ($st:expr, $pat:pat $(if $guard:expr)? => $answer:expr) => {
-        $st.call.journal.replay(|e| match e {
+    ($st:expr, $made:expr, $pat:pat $(if $guard:expr)? => $answer:expr) => {
+        $st.call.journal.replay($made, |e| match e {
             $pat $(if $guard)? => Some($answer),
             _ => None,
         })
     };
 }
 
-impl types::Host for HostState {}
+impl types::Host for HostCtx {}
 
 /// WIT 1.0.0's signatures: the message of a failure, without its kind.
-impl host::Host for HostState {
-    async fn process_state(&mut self) -> types::ProcState {
-        if let Some(s) = replayed!(self, Entry::ProcessState(s) => *s) {
-            return s;
+impl host::Host for HostCtx {
+    async fn process_state(&mut self) -> wasmtime::Result<types::ProcState> {
+        if let Some(s) = replayed!(self, "process-state", Entry::ProcessState(s) => *s) {
+            seen(self, Some(s))?;
+            return Ok(s);
         }
-        let s = process::state(self);
+        let s = process::state(self.view());
+        seen(self, Some(s))?;
         self.call.journal.record(Entry::ProcessState(s));
-        s
+        Ok(s)
     }
 
     async fn wait_exit(&mut self, timeout_ms: u32) -> wasmtime::Result<Option<types::ProcState>> {
-        if let Some(s) = replayed!(self, Entry::WaitExit(s) => *s) {
+        if let Some(s) = replayed!(self, "wait-exit", Entry::WaitExit(s) => *s) {
+            seen(self, s)?;
             return Ok(s);
         }
         let timeout = Duration::from_millis(timeout_ms.into());
@@ -96,7 +113,11 @@ impl host::Host for HostState {
         if running && self.may_park(timeout) {
             return park(self, Parked::Exit(timeout));
         }
-        let s = process::wait_exit(self, timeout_ms).await;
+        let s = {
+            let _waiting = self.ticker.waiting();
+            process::wait_exit(self.view().cloned(), timeout).await
+        };
+        seen(self, s)?;
         self.call.journal.record(Entry::WaitExit(s));
         Ok(s)
     }
@@ -111,8 +132,11 @@ impl host::Host for HostState {
             .map_err(|e| e.message))
     }
 
-    async fn http_request(&mut self, request: types::Request) -> Result<types::Response, String> {
-        http_request(self, request).await.map_err(|e| e.message)
+    async fn http_request(
+        &mut self,
+        request: types::Request,
+    ) -> wasmtime::Result<Result<types::Response, String>> {
+        Ok(http_request(self, request).await?.map_err(|e| e.message))
     }
 
     async fn tcp_connect(
@@ -120,46 +144,54 @@ impl host::Host for HostState {
         host: String,
         port: u16,
         timeout_ms: u32,
-    ) -> Result<(), String> {
-        tcp_connect(self, host, port, timeout_ms)
-            .await
-            .map_err(|e| e.message)
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(tcp_connect(self, host, port, timeout_ms)
+            .await?
+            .map_err(|e| e.message))
     }
 
     async fn sleep(&mut self, ms: u32) -> wasmtime::Result<bool> {
-        if let Some(b) = replayed!(self, Entry::Sleep(b) => *b) {
+        if let Some(b) = replayed!(self, "sleep", Entry::Sleep(b) => *b) {
             return Ok(b);
         }
+        go_on(self)?;
         let d = Duration::from_millis(ms.into());
         if self.view().is_some() && self.may_park(d) {
             return park(self, Parked::Sleep(d));
         }
-        let b = clock::sleep(self, ms).await;
+        let b = {
+            let _waiting = self.ticker.waiting();
+            let view = self.view().cloned();
+            // Cut short by an unseen end: true, it was not pymanager shutting down.
+            until_unseen_end(self, clock::sleep(view, d))
+                .await
+                .unwrap_or(true)
+        };
         self.call.journal.record(Entry::Sleep(b));
         Ok(b)
     }
 
     async fn elapsed_ms(&mut self) -> u64 {
-        if let Some(ms) = replayed!(self, Entry::ElapsedMs(ms) => *ms) {
+        if let Some(ms) = replayed!(self, "elapsed-ms", Entry::ElapsedMs(ms) => *ms) {
             return ms;
         }
-        let ms = clock::elapsed_ms(self);
+        let ms = clock::elapsed_ms(self.call.started);
         self.call.journal.record(Entry::ElapsedMs(ms));
         ms
     }
 
     async fn log(&mut self, level: types::Level, message: String) {
         // A line logged before a park was shown then: its replay shows nothing.
-        if let Some(()) = replayed!(self, Entry::Log(l) if *l == level => ()) {
+        if let Some(()) = replayed!(self, "log", Entry::Log(l) if *l == level => ()) {
             return;
         }
-        log::log(self, level, &message);
+        log::log(&mut self.call, &mut self.warnings, level, &message);
         self.call.journal.record(Entry::Log(level));
     }
 }
 
-/// WIT 1.1.0's `probe`: the same calls, failures typed.
-impl probe::Host for HostState {
+/// WIT 1.1.0's `probe`: the same calls, failures typed; and 1.2.0's `port-owned`.
+impl probe::Host for HostCtx {
     async fn wait_output(
         &mut self,
         pattern: String,
@@ -171,7 +203,7 @@ impl probe::Host for HostState {
     async fn http_request(
         &mut self,
         request: types::Request,
-    ) -> Result<types::Response, HostError> {
+    ) -> wasmtime::Result<Result<types::Response, HostError>> {
         http_request(self, request).await
     }
 
@@ -180,29 +212,134 @@ impl probe::Host for HostState {
         host: String,
         port: u16,
         timeout_ms: u32,
-    ) -> Result<(), HostError> {
+    ) -> wasmtime::Result<Result<(), HostError>> {
         tcp_connect(self, host, port, timeout_ms).await
+    }
+
+    async fn port_owned(
+        &mut self,
+        host: String,
+        port: u16,
+    ) -> wasmtime::Result<Result<(), HostError>> {
+        if let Some(answer) = replayed!(
+            self,
+            "port-owned",
+            Entry::PortOwned { host: h, port: p, answer } if *h == host && *p == port => answer.clone()
+        ) {
+            return Ok(answer);
+        }
+        go_on(self)?;
+        let answer = {
+            let _waiting = self.ticker.waiting();
+            let view = self.view().cloned();
+            let call = &mut self.call;
+            owner::port_owned(
+                &self.module,
+                view,
+                &mut call.cpu,
+                &mut call.holder,
+                &host,
+                port,
+            )
+            .await?
+        };
+        if self.call.journal.recording() {
+            let answer = answer.clone();
+            let entry = Entry::PortOwned { host, port, answer };
+            self.call.journal.record(entry);
+        }
+        Ok(answer)
     }
 }
 
 /// Stops the guest to park its wait: the error unwinds it (a guest cannot catch it), and
-/// the runtime, seeing `parked` set, carries out the wait with the instance dropped.
-fn park<T>(st: &mut HostState, wait: Parked) -> wasmtime::Result<T> {
-    st.parked = Some(wait);
-    Err(wasmtime::format_err!("parked"))
+/// the runtime, seeing why it stopped, carries out the wait with the instance dropped. A
+/// guest whose replays kept differing from the record parks no more: it fails here.
+fn park<T>(st: &mut HostCtx, wait: Parked) -> wasmtime::Result<T> {
+    match st.call.journal.diverged() {
+        Some(why) => stop(st, Stop::Diverged(why)),
+        None => stop(st, Stop::Park(wait)),
+    }
+}
+
+/// Stops the guest for `why`: the error unwinds it, and the runtime acts on `why`.
+fn stop<T>(st: &mut HostCtx, why: Stop) -> wasmtime::Result<T> {
+    st.stop = Some(why);
+    Err(wasmtime::format_err!("stopped by the host"))
+}
+
+/// Notes what `process-state` or `wait-exit` answered: once it is the process's end, the
+/// verifier has seen it and may go on. An end whose exit code is unknown (a process that
+/// is not pymanager's child, reaped by its parent first) ends the call: the verifier would
+/// otherwise be handed a code that never was.
+fn seen(st: &mut HostCtx, answer: Option<types::ProcState>) -> wasmtime::Result<()> {
+    match answer {
+        Some(types::ProcState::Exited(ProcState::UNKNOWN_CODE)) => {
+            let name = st.view().map_or("the process", |v| v.name()).to_string();
+            let line = process::describe_end(&name, ProcState::exited_unknown());
+            stop(st, Stop::Ended(line))
+        }
+        Some(types::ProcState::Exited(_) | types::ProcState::Signaled(_)) => {
+            st.call.saw_end = true;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The failure of a verification whose process has ended without the verifier having
+/// seen it end (`redis exited with code 1 before it was verified`); `None` while it runs,
+/// once the verifier has seen the end, and when there is no process.
+pub(crate) fn unseen_end(st: &HostCtx) -> Option<String> {
+    let view = st.view()?;
+    let state = view.state();
+    (state.has_ended() && !st.call.saw_end).then(|| {
+        format!(
+            "{} before it was verified",
+            process::describe_end(view.name(), state)
+        )
+    })
+}
+
+/// Before a call that looks at anything but the process's state: a process that ended
+/// unseen ends the call here, so that no verifier passes for a process that is gone.
+fn go_on(st: &mut HostCtx) -> wasmtime::Result<()> {
+    match unseen_end(st) {
+        Some(line) => stop(st, Stop::Ended(line)),
+        None => Ok(()),
+    }
+}
+
+/// `wait`, or `None` if the process ends first and the verifier has not seen it end: a
+/// waiting call returns then, for the verifier to look (or be stopped at its next call).
+async fn until_unseen_end<F: Future>(st: &HostCtx, wait: F) -> Option<F::Output> {
+    let Some(view) = st.view().filter(|_| !st.call.saw_end).cloned() else {
+        return Some(wait.await);
+    };
+    tokio::select! {
+        biased;
+        out = wait => Some(out),
+        _ = view.ended() => None,
+    }
+}
+
+/// What a waiting `http-request` or `tcp-connect` answers when the process ends unseen.
+fn cut_short(st: &HostCtx, what: &str) -> HostError {
+    let name = st.view().map_or("the process", |v| v.name());
+    fail(ErrorKind::Failed, format!("{what}: given up: {name} ended"))
 }
 
 /// `wait-output`, journaled; a long wait parks (after its pattern is checked).
 async fn wait_output(
-    st: &mut HostState,
+    st: &mut HostCtx,
     pattern: String,
     timeout_ms: u32,
 ) -> wasmtime::Result<Result<Option<String>, HostError>> {
-    if let Some(answer) =
-        replayed!(st, Entry::WaitOutput { pattern: p, answer } if *p == pattern => answer.clone())
+    if let Some(answer) = replayed!(st, "wait-output", Entry::WaitOutput { pattern: p, answer } if *p == pattern => answer.clone())
     {
         return Ok(answer);
     }
+    go_on(st)?;
     let timeout = Duration::from_millis(timeout_ms.into());
     // A bad pattern is answered live, so that its error is recorded like any answer.
     if st.view().is_some()
@@ -218,7 +355,11 @@ async fn wait_output(
             },
         );
     }
-    let answer = process::wait_output(st, &pattern, timeout_ms).await?;
+    let answer = {
+        let _waiting = st.ticker.waiting();
+        let view = st.view().cloned();
+        process::wait_output(view, &mut st.call.cpu, &pattern, timeout).await?
+    };
     if st.call.journal.recording() {
         let answer = answer.clone();
         st.call
@@ -230,51 +371,71 @@ async fn wait_output(
 
 /// `http-request`, journaled (the request without its time-out is what must match).
 async fn http_request(
-    st: &mut HostState,
+    st: &mut HostCtx,
     request: types::Request,
-) -> Result<types::Response, HostError> {
+) -> wasmtime::Result<Result<types::Response, HostError>> {
     let same = |r: &types::Request| {
         r.method == request.method
             && r.url == request.url
             && r.headers == request.headers
             && r.body == request.body
     };
-    if let Some(answer) =
-        replayed!(st, Entry::Http { request: r, answer } if same(r) => answer.clone())
+    if let Some(answer) = replayed!(st, "http-request", Entry::Http { request: r, answer } if same(r) => answer.clone())
     {
-        return answer;
+        return Ok(answer);
     }
-    if !st.call.journal.recording() {
-        return http::request(st, request).await;
-    }
-    let answer = http::request(st, request.clone()).await;
-    let entry = Entry::Http {
-        request,
-        answer: answer.clone(),
+    go_on(st)?;
+    let record = st.call.journal.recording().then(|| request.clone());
+    let url = request.url.clone();
+    let answer = {
+        let _waiting = st.ticker.waiting();
+        let ca = st.call.ca_file.clone();
+        let view = st.view().cloned();
+        let sent = http::request(&st.http, ca.as_deref(), &st.module, view, request);
+        match until_unseen_end(st, sent).await {
+            Some(answer) => answer,
+            None => Err(cut_short(st, url.trim())),
+        }
     };
-    st.call.journal.record(entry);
-    answer
+    if let Some(request) = record {
+        let entry = Entry::Http {
+            request,
+            answer: answer.clone(),
+        };
+        st.call.journal.record(entry);
+    }
+    Ok(answer)
 }
 
 /// `tcp-connect`, journaled.
 async fn tcp_connect(
-    st: &mut HostState,
+    st: &mut HostCtx,
     host: String,
     port: u16,
     timeout_ms: u32,
-) -> Result<(), HostError> {
+) -> wasmtime::Result<Result<(), HostError>> {
     if let Some(answer) = replayed!(
         st,
+        "tcp-connect",
         Entry::Tcp { host: h, port: p, answer } if *h == host && *p == port => answer.clone()
     ) {
-        return answer;
+        return Ok(answer);
     }
-    let answer = tcp::connect(st, &host, port, timeout_ms).await;
+    go_on(st)?;
+    let answer = {
+        let _waiting = st.ticker.waiting();
+        let view = st.view().cloned();
+        let connected = tcp::connect(&st.module, view, &host, port, timeout_ms);
+        match until_unseen_end(st, connected).await {
+            Some(answer) => answer,
+            None => Err(cut_short(st, &reach::show(&host, port))),
+        }
+    };
     if st.call.journal.recording() {
         let answer = answer.clone();
         st.call.journal.record(Entry::Tcp { host, port, answer });
     }
-    answer
+    Ok(answer)
 }
 
 /// The refusal for reaching out while validating.

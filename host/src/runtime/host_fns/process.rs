@@ -10,14 +10,15 @@ use std::time::Duration;
 use regex::{Regex, RegexBuilder};
 
 use super::super::bindings::pymanager::verifier::types::ProcState as WitState;
-use super::super::state::{CpuMeter, HostState};
+use super::budget::CpuMeter;
 use super::{ErrorKind, HostError, fail};
 use crate::process_view::{OUTPUT_HISTORY_LINES, ProcState, ProcessView, ReadFrom};
 
 /// Bound on the compiled size of a guest's pattern (the regex crate's own defence).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-fn to_wit(s: ProcState) -> WitState {
+/// The process's state in the form the guest sees.
+pub(crate) fn to_wit_state(s: ProcState) -> WitState {
     match s {
         ProcState::NotStarted => WitState::NotStarted,
         ProcState::Running { pid } => WitState::Running(pid),
@@ -26,24 +27,31 @@ fn to_wit(s: ProcState) -> WitState {
     }
 }
 
-/// The process's state in the form the guest sees.
-pub(crate) fn to_wit_state(s: ProcState) -> WitState {
-    to_wit(s)
+/// How the process `name` ended, in words: `redis exited with code 1`, `redis was killed
+/// by signal 9`.
+pub(crate) fn describe_end(name: &str, state: ProcState) -> String {
+    match state {
+        ProcState::Exited {
+            code: ProcState::UNKNOWN_CODE,
+        } => format!(
+            "{name} exited (its exit code is unknown: it is not pymanager's child, and its \
+             parent reaped it before the code could be read)"
+        ),
+        ProcState::Exited { code } => format!("{name} exited with code {code}"),
+        ProcState::Signaled { signal } => format!("{name} was killed by signal {signal}"),
+        ProcState::Running { pid } => format!("{name} is running (pid {pid})"),
+        ProcState::NotStarted => format!("{name} has not started"),
+    }
 }
 
-pub(crate) fn state(st: &HostState) -> WitState {
-    st.view()
-        .map_or(WitState::NotStarted, |v| to_wit(v.state()))
+/// `process-state`: `not-started` while there is no process (validating).
+pub(crate) fn state(view: Option<&ProcessView>) -> WitState {
+    view.map_or(WitState::NotStarted, |v| to_wit_state(v.state()))
 }
 
-pub(crate) async fn wait_exit(st: &mut HostState, timeout_ms: u32) -> Option<WitState> {
-    // Owned clones: the store's state is not `Sync`, so no reference to it may live
-    // across an await.
-    let view = st.view()?.clone();
-    let _waiting = st.shared.ticker.waiting();
-    view.wait_exit(Duration::from_millis(timeout_ms.into()))
-        .await
-        .map(to_wit)
+/// `wait-exit`: `none` at once while there is no process.
+pub(crate) async fn wait_exit(view: Option<ProcessView>, timeout: Duration) -> Option<WitState> {
+    view?.wait_exit(timeout).await.map(to_wit_state)
 }
 
 /// Lines handed to one scan on a blocking thread.
@@ -57,20 +65,19 @@ const SCAN_BYTES: usize = 256 << 10;
 /// over a long history takes seconds), and its CPU time is charged to the guest: a guest
 /// over its budget traps here, as it would computing.
 pub(crate) async fn wait_output(
-    st: &mut HostState,
+    view: Option<ProcessView>,
+    cpu: &mut CpuMeter,
     pattern: &str,
-    timeout_ms: u32,
+    timeout: Duration,
 ) -> wasmtime::Result<Result<Option<String>, HostError>> {
     let re = match compile(pattern) {
         Ok(re) => re,
         Err(m) => return Ok(Err(fail(ErrorKind::BadRequest, m))),
     };
-    let Some(view) = st.view().cloned() else {
+    let Some(view) = view else {
         return Ok(Ok(None));
     };
-    let _waiting = st.shared.ticker.waiting();
-    let timeout = Duration::from_millis(timeout_ms.into());
-    Ok(Ok(read_until(&view, &mut st.call.cpu, &re, timeout).await?))
+    Ok(Ok(read_until(&view, cpu, &re, timeout).await?))
 }
 
 /// Reads `view`'s output from its start until a line matches `re` (that line), the wait
@@ -129,16 +136,16 @@ async fn scan(
     let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
     let cancelled = cancel.0.clone();
     let (found, spent) = tokio::task::spawn_blocking(move || {
-        let start = thread_cpu_time();
+        let start = super::budget::thread_cpu_time();
         let mut spent = Duration::ZERO;
         for line in &lines {
             if re.is_match(line) {
                 return (
                     Some(line.to_string()),
-                    thread_cpu_time().saturating_sub(start),
+                    super::budget::thread_cpu_time().saturating_sub(start),
                 );
             }
-            spent = thread_cpu_time().saturating_sub(start);
+            spent = super::budget::thread_cpu_time().saturating_sub(start);
             if spent > budget || cancelled.load(Ordering::Relaxed) {
                 break;
             }
@@ -161,24 +168,6 @@ impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Relaxed);
     }
-}
-
-/// CPU time this thread has used: what a scan costs, however loaded the machine is.
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec for the call to write; the clock id is a constant
-    // every Linux has.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(
-        u64::try_from(ts.tv_sec).unwrap_or(0),
-        u32::try_from(ts.tv_nsec).unwrap_or(0),
-    )
 }
 
 /// Compiles a guest's pattern; the error is one line (the regex crate's is several).

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use super::super::forbidden::forbidden;
 use super::super::listeners::pymanager_on;
-use super::super::state::ModuleInfo;
-use super::super::types::HostGrants;
+use super::super::types::{GrantsFrom, HostGrants, ModuleInfo};
 use super::{ErrorKind, HostError, fail};
 
 /// Longest wait for a name to resolve; the call's own time-out applies as well.
@@ -29,12 +28,13 @@ pub(crate) async fn resolve(
     let shown = show(host, port);
     if !module.grants.hosts.allows(host, port) {
         let alias = &module.alias;
+        let add = match module.grants_from {
+            GrantsFrom::Config => format!("add \"{shown}\" to modules.{alias}.allow.hosts"),
+            GrantsFrom::AllowHostFlag => format!("add --allow-host {shown}"),
+        };
         return Err(fail(
             ErrorKind::NotGranted,
-            format!(
-                "{shown} is not granted to module '{alias}': add \"{shown}\" to \
-                 modules.{alias}.allow.hosts"
-            ),
+            format!("{shown} is not granted to module '{alias}': {add}"),
         ));
     }
     let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {

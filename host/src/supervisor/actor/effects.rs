@@ -163,6 +163,7 @@ impl Actor {
             self.shutdown.child_token(),
             log_sink(&self.console, self.plan.messages, &slot.spec.name),
         )
+        .named(&slot.spec.name)
     }
 
     /// Starts the verifier of run `run` of process `idx` in a task of its own.
