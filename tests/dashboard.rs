@@ -943,10 +943,13 @@ fn it_shows_waits_restarts_to_come_and_failing_liveness_checks() {
             "sick": {"executable": "sh", "arguments": ["-c", "exec sleep 1000"],
                      "liveness": {"type": "tcp", "arguments": {"port": closed, "timeout": 1},
                                   "period": 0.2, "failures": 1}},
+            "probe": {"executable": "sh", "arguments": ["-c", "exec sleep 1000"],
+                      "verifier": {"type": "tcp", "arguments": {
+                          "port": closed, "timeout": 600, "interval": 0.1}}},
         }
     }));
     let b = Browser::start(WIDTH, HEIGHT);
-    open(&b, &m, 4);
+    open(&b, &m, 5);
     mark(&b);
 
     // What a process held back by the start-up waits for.
@@ -998,6 +1001,16 @@ fn it_shows_waits_restarts_to_come_and_failing_liveness_checks() {
     assert!(note.starts_with("liveness (tcp): "), "{shown}");
     assert!(note.contains("failed in a row"), "{shown}");
     assert_eq!(shown["sick"]["word"], "unhealthy");
+
+    // A process being verified: the outcome of its last attempt.
+    let shown = wait_row(
+        &b,
+        "probe",
+        "with its last attempt",
+        "r.dataset.lifecycle === 'verifying' \
+         && (m => m && m.textContent.includes('refused'))(r.querySelector('.verifier-message'))",
+    );
+    assert_eq!(shown["probe"]["verifier"], "running", "{shown}");
 
     // Once what it waits for holds, the waiting process starts, without a reload.
     touch(&m, "db-go");

@@ -219,7 +219,7 @@ pub struct Verifier<'a> {
     pub kind: Cow<'a, str>,
     /// How it did on the current run.
     pub outcome: Outcome,
-    /// Why it failed, or its last log line.
+    /// Why it failed; while it runs, what its last failed attempt said.
     pub message: Option<Cow<'a, str>>,
 }
 

@@ -80,7 +80,8 @@ pub struct VerifierInfo {
     pub kind: String,
     /// The outcome for the current run.
     pub outcome: VerifierOutcome,
-    /// Why it failed, or its last log line.
+    /// Why it failed; while it runs, what its last failed attempt said (a warning or
+    /// error line of the verifier).
     pub message: Option<String>,
 }
 

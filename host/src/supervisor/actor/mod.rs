@@ -134,6 +134,12 @@ enum Internal {
         idx: usize,
         run: u32,
     },
+    /// The verifier of run `run` said why an attempt failed (a warning or error line).
+    Attempt {
+        idx: usize,
+        run: u32,
+        line: String,
+    },
     /// The start-up may launch its next process.
     Advance,
     ShutdownDone,
@@ -158,6 +164,9 @@ struct Slot {
     timer: Option<AbortHandle>,
     /// Its verifier, restart policy and liveness check, as the lifecycle reads them.
     rules: Rules,
+    /// What the verification under way said of its last failed attempt: the record's
+    /// verifier message while it runs.
+    attempt: Option<String>,
 }
 
 impl Slot {
@@ -181,6 +190,7 @@ impl Slot {
             verifier: None,
             timer: None,
             rules,
+            attempt: None,
         }
     }
 
@@ -291,6 +301,13 @@ impl Actor {
             }
             Internal::GroupStopped { idx, run } => self.apply(idx, Input::GroupStopped { run }),
             Internal::Retry { idx, run } => self.apply(idx, Input::Retry { run }),
+            Internal::Attempt { idx, run, line } => {
+                let slot = &mut self.slots[idx];
+                if matches!(&slot.state, State::Verifying { run: r, .. } if r.n == run) {
+                    slot.attempt = Some(line);
+                    self.changed[idx] = true;
+                }
+            }
             Internal::Advance | Internal::ShutdownDone => {}
         }
     }
@@ -592,7 +609,8 @@ fn record(slots: &[Slot], startup: &Startup, idx: usize) -> ProcessInfo {
         .into_iter()
         .map(|d| (slots[d.on].name().to_string(), d.condition.as_str()))
         .collect();
-    view::info(&slots[idx].spec, &slots[idx].state, waiting)
+    let slot = &slots[idx];
+    view::info(&slot.spec, &slot.state, waiting, slot.attempt.as_deref())
 }
 
 pub(super) fn verifier_kind(spec: &ProcessSpec) -> &str {
