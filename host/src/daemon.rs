@@ -24,6 +24,12 @@ impl Readiness {
         let _ = writeln!(self.0, "warn {line}");
     }
 
+    /// A line for the caller's stderr that is not a warning (what `-v` says of the
+    /// start-up).
+    pub fn info(&mut self, line: &str) {
+        let _ = writeln!(self.0, "info {line}");
+    }
+
     /// Start-up succeeded; `line` (if not empty) is printed on the caller's stdout.
     pub fn ready(mut self, line: &str) {
         let _ = writeln!(self.0, "ok {line}");
@@ -44,7 +50,7 @@ impl Readiness {
 /// What the daemon told the waiting caller.
 #[derive(Debug)]
 pub struct Word {
-    /// Warnings, for the caller's stderr.
+    /// Warnings (and `-v` lines), for the caller's stderr, in order.
     pub warnings: Vec<String>,
     /// `Ok`: a line for stdout (maybe empty); `Err`: why start-up failed.
     pub result: Result<String, String>,
@@ -105,7 +111,10 @@ fn wait_for_word(read: OwnedFd) -> Word {
     let mut warnings = Vec::new();
     for line in BufReader::new(std::fs::File::from(read)).lines() {
         let Ok(line) = line else { break };
-        if let Some(w) = line.strip_prefix("warn ") {
+        if let Some(w) = line
+            .strip_prefix("warn ")
+            .or_else(|| line.strip_prefix("info "))
+        {
             warnings.push(w.to_string());
         } else if let Some(msg) = line.strip_prefix("ok") {
             let result = Ok(msg.trim().to_string());

@@ -42,6 +42,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/processes/{ref}/logs"),
     ("get", "/api/v1/events"),
     ("get", "/api/v1/status"),
+    ("get", "/api/v1/timeline"),
     ("post", "/api/v1/shutdown"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/ui/"),
@@ -139,6 +140,17 @@ pub fn all(api: Api) -> impl Filter<Extract = (Response,), Error = Infallible> +
             let snap = api.handle().snapshot();
             ok_json(StatusCode::OK, &V1Status(&snap))
         });
+    let v1_timeline = v1
+        .and(warp::path!("timeline"))
+        .and(warp::get())
+        .and(auth(&api))
+        .and(with(&api))
+        .then(|api: Api| async move {
+            match api.handle().timeline().await {
+                Ok(t) => ok_json(StatusCode::OK, &super::v1::Timeline::from(&t)),
+                Err(e) => Failure::from(e).into_response(),
+            }
+        });
     let v1_shutdown = v1
         .and(warp::path!("shutdown"))
         .and(warp::post())
@@ -165,6 +177,8 @@ pub fn all(api: Api) -> impl Filter<Extract = (Response,), Error = Infallible> +
         .or(v1_events)
         .unify()
         .or(v1_status)
+        .unify()
+        .or(v1_timeline)
         .unify()
         .or(v1_shutdown)
         .unify()

@@ -187,6 +187,7 @@ async fn manage(
         plan,
         files,
         announce,
+        verbosity,
         ..
     } = setup;
     let (signals, failures) = signals::listen();
@@ -252,9 +253,16 @@ async fn manage(
     let mut done = started.done;
     let outcome = tokio::select! {
         r = &mut ready => {
-            if let Some(rd) = readiness.take() {
+            if let Some(mut rd) = readiness.take() {
                 match r {
-                    Ok(Ok(())) => rd.ready(&announced),
+                    Ok(Ok(())) => {
+                        // The caller prints what `-v` says of the start-up: the daemon's
+                        // own log may go nowhere.
+                        if verbosity >= Verbosity::Info {
+                            rd.info(&startup_summary(&handle).await);
+                        }
+                        rd.ready(&announced)
+                    }
                     Ok(Err(e)) => rd.failed(&format!("[ERROR] {e}")),
                     Err(_) => rd.failed("[ERROR] pymanager stopped during start-up"),
                 }
@@ -273,6 +281,12 @@ async fn manage(
     // Whatever a failed supervisor left is killed by the guardian when this process exits.
     let outcome = outcome.map_err(|e| AppError::Crashed(e.to_string()))?;
     Ok(outcome.exit_code())
+}
+
+/// `[INFO] ready in 3.21 s — critical chain: …`: where the start-up time went.
+async fn startup_summary(handle: &SupervisorHandle) -> String {
+    let summary = handle.timeline().await.ok().and_then(|t| t.summary());
+    format!("[INFO] {}", summary.unwrap_or_else(|| "ready".into()))
 }
 
 /// Serves the REST API: the token, the address file, and a warning if the API is open to

@@ -21,6 +21,7 @@ mod spawn;
 pub mod startup;
 pub mod teardown;
 mod terminate;
+pub mod timeline;
 pub mod view;
 
 #[cfg(test)]

@@ -175,6 +175,12 @@ impl Startup {
             .collect()
     }
 
+    /// What process `i` waits for before it starts (in an ordered start-up, the process
+    /// before it being verified included).
+    pub fn deps(&self, i: usize) -> &[Dependency] {
+        &self.deps[i]
+    }
+
     /// The processes that wait for process `on` (what they wait for changes with its state).
     pub fn dependents(&self, on: usize) -> impl Iterator<Item = usize> + '_ {
         self.dependents[on].iter().copied()

@@ -34,6 +34,7 @@ impl Actor {
             let state = std::mem::replace(&mut slot.state, State::Pending);
             let (state, effects) = lifecycle::step(state, input, &env);
             slot.state = state;
+            self.timeline.observe(idx, &slot.state);
             // Before any effect runs: a verifier started below must see the new process.
             slot.os.send_if_modified(|os| {
                 let now = view::proc_state(&slot.state);

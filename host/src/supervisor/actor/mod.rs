@@ -25,6 +25,7 @@ use super::reaper::Reaper;
 use super::startup::{Next, Startup};
 use super::teardown::Teardown;
 use super::terminate::{shutdown_group, terminate_all};
+use super::timeline::Timeline;
 use super::{Outcome, view};
 use crate::console::Console;
 use crate::plan::{Plan, ProcessSpec};
@@ -65,6 +66,10 @@ pub fn start(plan: Plan, runtime: Runtime, console: Console) -> std::io::Result<
             .map(|p| p.orchestration.depends_on.clone())
             .collect(),
     );
+    let timeline = Timeline::new(
+        slots.iter().map(|s| s.name().to_string()).collect(),
+        (0..slots.len()).map(|i| startup.deps(i).to_vec()).collect(),
+    );
     let first = Arc::new(Snapshot {
         phase: Phase::Launching,
         processes: (0..slots.len())
@@ -87,6 +92,7 @@ pub fn start(plan: Plan, runtime: Runtime, console: Console) -> std::io::Result<
         console,
         reaper,
         startup,
+        timeline,
         phase: Phase::Launching,
         snapshot_tx,
         events,
@@ -220,6 +226,8 @@ struct Actor {
     /// the processes it held back).
     published_over: bool,
     startup: Startup,
+    /// When each process waited, was spawned, verified and ended.
+    timeline: Timeline,
     phase: Phase,
     snapshot_tx: watch::Sender<Arc<Snapshot>>,
     events: broadcast::Sender<Event>,
@@ -342,6 +350,9 @@ impl Actor {
             Command::Restart(target, reply) => self.request(&target, reply, Input::Restart),
             Command::Stop(target, reply) => self.request(&target, reply, Input::Stop),
             Command::Start(target, reply) => self.request(&target, reply, Input::Start),
+            Command::Timeline(reply) => {
+                let _ = reply.send(self.timeline.clone());
+            }
             Command::Output(target, reply) => {
                 let _ = reply.send(self.find(&target).map(|i| self.slots[i].output.clone()));
             }
@@ -378,6 +389,10 @@ impl Actor {
             Next::Ready => {
                 self.set_phase(Phase::Running);
                 self.console.info("all processes are running");
+                self.timeline.set_ready();
+                if let Some(line) = self.timeline.summary() {
+                    self.console.info(line);
+                }
                 if let Some(ready) = self.ready.take() {
                     let _ = ready.send(Ok(()));
                 }
