@@ -12,9 +12,9 @@ example:
 test:
     cargo test
 
-# The README's picture of the dashboard, taken by its browser test.
+# The README's pictures of the dashboard and its start-up waterfall, taken by its browser tests.
 screenshot:
-    PYMANAGER_SCREENSHOT=1 cargo test --test dashboard usable
+    PYMANAGER_SCREENSHOT=1 cargo test --test dashboard -- usable the_start_up_is_drawn
 
 # Formatting and lints, as CI checks them.
 lint:
