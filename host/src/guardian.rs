@@ -29,7 +29,7 @@ const FORWARDED: [Signal; 4] = [
 /// manager may hold (the daemon's readiness pipe); `remove_at_exit` are the pid, address
 /// and token files. Must be called while single-threaded.
 pub fn split(
-    close_in_guardian: Option<RawFd>,
+    close_in_guardian: &[RawFd],
     remove_at_exit: Vec<crate::state_files::StateFile>,
 ) -> std::io::Result<()> {
     let mut set = SigSet::empty();
@@ -57,7 +57,7 @@ pub fn split(
             Ok(())
         }
         ForkResult::Parent { child } => {
-            if let Some(fd) = close_in_guardian {
+            for &fd in close_in_guardian {
                 let _ = nix::unistd::close(fd);
             }
             // SAFETY: plain prctl call.

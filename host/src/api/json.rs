@@ -240,6 +240,7 @@ pub(crate) mod tests {
             last_exit: None,
             next_attempt: None,
             liveness: None,
+            ports: Default::default(),
         }
     }
 
@@ -324,7 +325,7 @@ pub(crate) mod tests {
                 r#""restarts":2,"started_at":"2023-11-14T22:13:20.123Z","#,
                 r#""verifier":{"type":"pymutils.http_verifier.HttpOkVerifier","outcome":"failed","#,
                 r#""message":"connection refused"},"error":null,"waiting_for":null,"last_exit":null,"#,
-                r#""next_attempt":null,"liveness":null}"#
+                r#""next_attempt":null,"liveness":null,"ports":{}}"#
             )
         );
     }

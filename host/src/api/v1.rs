@@ -270,6 +270,9 @@ pub struct Process<'a> {
     /// Its liveness check, if it has one.
     #[serde(default)]
     pub liveness: Option<Liveness<'a>>,
+    /// Its named ports and their numbers (`{"http": 43123}`); empty when it has none.
+    #[serde(default)]
+    pub ports: IndexMap<Cow<'a, str>, u16>,
 }
 
 /// How a run ended: `{"exit_code": 3, "signal": null}`.
@@ -350,6 +353,11 @@ impl<'a> From<&'a ProcessInfo> for Process<'a> {
                 failures: l.failures,
                 message: l.message.as_deref().map(Cow::Borrowed),
             }),
+            ports: p
+                .ports
+                .iter()
+                .map(|port| (Cow::Borrowed(&*port.name), port.number))
+                .collect(),
         }
     }
 }
@@ -657,6 +665,11 @@ mod tests {
             last_exit: Some(ProcState::Exited { code: 3 }),
             next_attempt: None,
             liveness: None,
+            ports: vec![crate::plan::Port {
+                name: "http".into(),
+                number: 8080,
+            }]
+            .into(),
         }
     }
 

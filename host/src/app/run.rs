@@ -148,8 +148,11 @@ fn supervise(setup: Setup, readiness: &mut Option<Readiness>) -> Result<i32, App
     if let Some(p) = &setup.files.pid {
         p.write(format!("{}\n", std::process::id()).as_bytes(), 0o644)?;
     }
-    crate::guardian::split(readiness.as_ref().map(Readiness::raw_fd), setup.files.all())
-        .map_err(SetupError::Guardian)?;
+    // Only the manager may hold the readiness pipe (the caller must see end-of-file if the
+    // manager dies) and the sockets that keep picked ports for its processes.
+    let mut manager_only = setup.plan.held_port_fds();
+    manager_only.extend(readiness.as_ref().map(Readiness::raw_fd));
+    crate::guardian::split(&manager_only, setup.files.all()).map_err(SetupError::Guardian)?;
     let log = match &setup.logfile {
         Some(p) => Some(
             File::options()

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer, de::Error as _};
 use serde_json::Value;
 
@@ -91,6 +92,56 @@ pub(super) fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
             describe(&v)
         ))
     })
+}
+
+/// `ports`: named ports, each a number (0 picks a free one at start-up) or a string holding
+/// one; `null` for none.
+pub(super) fn ports<'de, D: Deserializer<'de>>(d: D) -> Result<IndexMap<String, u16>, D::Error> {
+    let v = Value::deserialize(d)?;
+    let Value::Object(map) = v else {
+        if v.is_null() {
+            return Ok(IndexMap::new());
+        }
+        return Err(D::Error::custom(format!(
+            "expected an object of named ports, e.g. {{\"http\": 0}}, found {}",
+            describe(&v)
+        )));
+    };
+    map.into_iter()
+        .map(|(name, v)| {
+            port(v)
+                .map(|n| (name.clone(), n))
+                .map_err(|e| D::Error::custom(format!("{name}: {e}")))
+        })
+        .collect()
+}
+
+/// `environment`: variable names and their values; numbers and booleans are taken as their
+/// text (`{"DEBUG": 1}`), `null` for none.
+pub(super) fn environment<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<IndexMap<String, String>, D::Error> {
+    let v = Value::deserialize(d)?;
+    let Value::Object(map) = v else {
+        if v.is_null() {
+            return Ok(IndexMap::new());
+        }
+        return Err(D::Error::custom(format!(
+            "expected an object of variables, e.g. {{\"DEBUG\": \"1\"}}, found {}",
+            describe(&v)
+        )));
+    };
+    map.into_iter()
+        .map(|(key, v)| match v {
+            Value::String(s) => Ok((key, s)),
+            Value::Number(n) => Ok((key, n.to_string())),
+            Value::Bool(b) => Ok((key, b.to_string())),
+            other => Err(D::Error::custom(format!(
+                "{key}: expected a string, found {}",
+                describe(&other)
+            ))),
+        })
+        .collect()
 }
 
 /// `messages`: a list of message types; or, as the original tested `"x" in messages`, a

@@ -254,6 +254,13 @@ pub struct ProcessConfig {
     /// How to launch it.
     #[serde(default)]
     pub options: ProcessOptions,
+    /// Its named ports: a number is fixed, 0 is a free loopback port picked at start-up and
+    /// kept across restarts. Referred to as `${ports.<process>.<name>}`.
+    #[serde(default, deserialize_with = "flex::ports")]
+    pub ports: IndexMap<String, u16>,
+    /// Variables set over the inherited environment (and over `environment_file`).
+    #[serde(default, deserialize_with = "flex::environment")]
+    pub environment: IndexMap<String, String>,
     /// What must be true before the next process starts.
     #[serde(default)]
     pub verifier: Option<VerifierConfig>,
@@ -428,6 +435,7 @@ fn check(config: &Config, warnings: &mut Vec<String>) -> Result<(), ConfigError>
             }
         }
     }
+    check_ports_and_environment(config, warnings)?;
     for (i, m) in config.messages.iter().enumerate() {
         if !MESSAGE_TYPES.contains(&m.as_str()) {
             warnings.push(format!(
@@ -439,6 +447,68 @@ fn check(config: &Config, warnings: &mut Vec<String>) -> Result<(), ConfigError>
     orchestration::check(config)?;
     if config.graceful_time > Duration::from_secs(24 * 3600) {
         warnings.push("[WARNING] graceful_time is longer than a day.".into());
+    }
+    Ok(())
+}
+
+/// `PYMANAGER_PORT_<PROCESS>_<NAME>`, the variable that carries a port to the processes
+/// and to `pymanager run`'s command: upper case, every character but A-Z and 0-9 as `_`.
+pub fn port_var(process: &str, port: &str) -> String {
+    let mut s = String::from("PYMANAGER_PORT_");
+    let upper = |c: char| {
+        let c = c.to_ascii_uppercase();
+        if c.is_ascii_alphanumeric() { c } else { '_' }
+    };
+    s.extend(process.chars().map(upper));
+    s.push('_');
+    s.extend(port.chars().map(upper));
+    s
+}
+
+/// Port names that make a variable name, variable names the OS takes, and no two ports
+/// behind one `PYMANAGER_PORT_…` variable.
+fn check_ports_and_environment(
+    config: &Config,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    let mut vars: std::collections::HashMap<String, String> = Default::default();
+    let mut fixed: std::collections::HashMap<u16, String> = Default::default();
+    for (name, p) in &config.processes {
+        for (port, &number) in &p.ports {
+            let at = format!("processes.{name}.ports.{port}");
+            if port.is_empty()
+                || !port
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(ConfigError::invalid(
+                    at,
+                    "a port's name is letters, digits, '_' and '-' (e.g. \"http\")",
+                ));
+            }
+            let var = port_var(name, port);
+            if let Some(other) = vars.insert(var.clone(), at.clone()) {
+                return Err(ConfigError::invalid(
+                    at,
+                    format!("its variable {var} is also {other}'s: rename one of them"),
+                ));
+            }
+            if number != 0
+                && let Some(other) = fixed.insert(number, at.clone())
+            {
+                warnings.push(format!(
+                    "[WARNING] {at}: port {number} is also {other}; only one of them can listen on it."
+                ));
+            }
+        }
+        for key in p.environment.keys() {
+            if key.is_empty() || key.contains(['=', '\0']) {
+                return Err(ConfigError::invalid(
+                    format!("processes.{name}.environment"),
+                    format!("{key:?} is not a variable name (no '=', not empty)"),
+                ));
+            }
+        }
     }
     Ok(())
 }

@@ -160,6 +160,22 @@ pub fn document() -> Value {
                         "description": "Its arguments (required, may be empty).",
                         "type": "array", "items": {"type": ["string", "number", "boolean"]}
                     },
+                    "ports": {
+                        "description": "Its named ports: a number is fixed; 0 is a free loopback port picked at start-up and kept across restarts. Used as ${ports.<process>.<name>} in arguments, environment and verifier arguments; given to it as PORT (the first) and PYMANAGER_PORT_<PROCESS>_<NAME>.",
+                        "type": "object",
+                        "propertyNames": {"pattern": "^[A-Za-z0-9_-]+$"},
+                        "additionalProperties": {
+                            "oneOf": [
+                                {"type": "integer", "minimum": 0, "maximum": 65535},
+                                {"type": "string", "pattern": "^[0-9]+$"}
+                            ]
+                        }
+                    },
+                    "environment": {
+                        "description": "Variables set over the inherited environment and environment_file. Values may use ${ports.<process>.<name>}, ${env.NAME} and ${env.NAME:-default}; $$ is a literal $.",
+                        "type": "object",
+                        "additionalProperties": {"type": ["string", "number", "boolean"]}
+                    },
                     "options": {
                         "type": "object",
                         "properties": {

@@ -10,6 +10,8 @@ use std::time::Duration;
 mod buffering;
 mod command;
 mod orchestration;
+pub mod ports;
+mod template;
 mod verifiers;
 
 use crate::config::{ConfigError, Loaded, Messages, ShellChoice, Startup, VerifierConfig};
@@ -17,6 +19,8 @@ use crate::runtime::{Builtin, ModuleDecl, VerifierRef};
 
 use command::{check_readable, default_shell, find_executable, source_env_file};
 pub use orchestration::{Dependency, LivenessSpec, Orchestration, start_deps, start_plan};
+pub use ports::{Port, PortHold, PortTable};
+use template::{Escapes, Scope};
 pub(crate) use verifiers::external_module;
 pub use verifiers::prepare;
 
@@ -38,6 +42,25 @@ pub struct Plan {
     pub messages: Messages,
     /// In config order, or as dependencies allow.
     pub startup: Startup,
+    /// Every process's ports, by name, in config order.
+    pub ports: PortTable,
+}
+
+impl Plan {
+    /// Every port as the variable `pymanager run` gives its command
+    /// (`PYMANAGER_PORT_<PROCESS>_<NAME>`), in config order.
+    pub fn port_vars(&self) -> Vec<(String, String)> {
+        ports::all_vars(&self.ports)
+    }
+
+    /// The descriptors that hold picked ports, for a process that forks off and must not
+    /// keep them.
+    pub fn held_port_fds(&self) -> Vec<std::os::fd::RawFd> {
+        self.processes
+            .iter()
+            .flat_map(|p| p.port_hold.raw_fds())
+            .collect()
+    }
 }
 
 /// One process, ready to spawn.
@@ -55,8 +78,13 @@ pub struct ProcessSpec {
     pub args: Vec<OsString>,
     /// Its working directory, if not pymanager's.
     pub cwd: Option<PathBuf>,
-    /// Its whole environment, when an environment file defined it; else pymanager's.
+    /// Its whole environment, when an environment file, `environment` or ports define
+    /// some of it; else pymanager's.
     pub env: Option<Vec<(OsString, OsString)>>,
+    /// Its named ports, resolved.
+    pub ports: Arc<[Port]>,
+    /// Keeps its picked ports from anyone else until it is spawned.
+    pub port_hold: Arc<PortHold>,
     /// Where its output goes.
     pub output: OutputMode,
     /// Its verifier, resolved.
@@ -116,18 +144,35 @@ pub fn build(
     let mut used_builtins: Vec<&'static Builtin> = Vec::new();
 
     let names: Vec<&str> = config.processes.keys().map(String::as_str).collect();
+    let (port_table, mut holds) = ports::resolve(config)?;
+    let lookup = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+    let scope = Scope {
+        ports: &port_table,
+        env: &lookup,
+    };
+    let reaches = dependency_closure(config);
     let mut processes = Vec::with_capacity(config.processes.len());
     for (i, (name, p)) in config.processes.iter().enumerate() {
         let at = format!("processes.{name}");
+        let arguments = p
+            .arguments
+            .iter()
+            .enumerate()
+            .map(|(j, a)| {
+                scope
+                    .expand(a, Escapes::Legacy)
+                    .map_err(|e| ConfigError::invalid(format!("{at}.arguments.{j}"), e))
+            })
+            .collect::<Result<Vec<String>, _>>()?;
         let mut command = p.executable.clone();
-        for a in &p.arguments {
+        for a in &arguments {
             command.push(' ');
             command.push_str(a);
         }
         let workdir = p.options.working_directory.as_ref().map(|d| cwd.join(d));
         let executable = find_executable(&p.executable, workdir.as_deref(), &cwd);
         let (program, args) = match &p.options.shell {
-            ShellChoice::None => (executable, p.arguments.iter().map(OsString::from).collect()),
+            ShellChoice::None => (executable, arguments.iter().map(OsString::from).collect()),
             choice => {
                 let shell = match choice {
                     ShellChoice::Named(s) => s.clone(),
@@ -152,13 +197,20 @@ pub fn build(
             }
             None => None,
         };
+        let env = with_overlay(env, overlay(i, p, &port_table, &reaches, &scope, &at)?);
         let output = match (&p.options.redirect_output, p.options.suppress_output) {
             (Some(f), _) => OutputMode::File(cwd.join(f)),
             (None, true) => OutputMode::Suppress,
             (None, false) => OutputMode::Console,
         };
         let mut verifier_spec = |v: &VerifierConfig, at: String| {
-            let (spec, builtin) = verifiers::spec(&at, v, config, &modules, &config_dir)?;
+            let v = VerifierConfig {
+                kind: v.kind.clone(),
+                arguments: scope
+                    .expand_json(&v.arguments, &format!("{at}.arguments"))
+                    .map_err(|(path, e)| ConfigError::invalid(path, e))?,
+            };
+            let (spec, builtin) = verifiers::spec(&at, &v, config, &modules, &config_dir)?;
             if let Some(b) = builtin
                 && !used_builtins.iter().any(|u| u.module == b.module)
             {
@@ -173,7 +225,7 @@ pub fn build(
         let orchestration = orchestration::resolve(p, &at, &names, verifier_spec)?;
         if let Some(spec) = &verifier
             && spec.target.module == OUTPUT_MODULE
-            && buffering::python_block_buffered(&p.executable, &p.arguments, env.as_deref())
+            && buffering::python_block_buffered(&p.executable, &arguments, env.as_deref())
         {
             warnings.push(buffering::warning(&at));
         }
@@ -185,6 +237,8 @@ pub fn build(
             args,
             cwd: workdir,
             env,
+            ports: port_table[i].clone().into(),
+            port_hold: Arc::new(std::mem::take(&mut holds[i])),
             output,
             verifier,
             orchestration,
@@ -203,7 +257,94 @@ pub fn build(
         graceful_time: config.graceful_time,
         messages: config.messages(),
         startup: config.startup,
+        ports: port_table,
     })
+}
+
+/// For each process (by index), every process it waits for, directly or through others:
+/// its `depends_on`, and in an ordered start-up every process before it. Their ports are
+/// in its environment.
+fn dependency_closure(config: &crate::config::Config) -> Vec<Vec<usize>> {
+    let index = |n: &str| config.processes.get_index_of(n);
+    let direct: Vec<Vec<usize>> = config
+        .processes
+        .values()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut d: Vec<usize> = p.depends_on.0.keys().filter_map(|n| index(n)).collect();
+            if config.startup == Startup::Ordered && i > 0 {
+                d.push(i - 1);
+            }
+            d
+        })
+        .collect();
+    (0..direct.len())
+        .map(|start| {
+            let mut seen = vec![false; direct.len()];
+            let mut todo = direct[start].clone();
+            while let Some(j) = todo.pop() {
+                if j != start && !std::mem::replace(&mut seen[j], true) {
+                    todo.extend(&direct[j]);
+                }
+            }
+            (0..seen.len()).filter(|&j| seen[j]).collect()
+        })
+        .collect()
+}
+
+/// The variables pymanager sets for process `i`: `PORT` (its first port),
+/// `PYMANAGER_PORT_…` for its own ports and those of the processes it waits for, then its
+/// `environment` (which may override them).
+fn overlay(
+    i: usize,
+    p: &crate::config::ProcessConfig,
+    ports: &PortTable,
+    reaches: &[Vec<usize>],
+    scope: &Scope,
+    at: &str,
+) -> Result<Vec<(OsString, OsString)>, ConfigError> {
+    let mut vars = Vec::new();
+    if let Some(first) = ports[i].first() {
+        vars.push(("PORT".into(), first.number.to_string().into()));
+    }
+    for j in std::iter::once(i).chain(reaches[i].iter().copied()) {
+        let (process, list) = ports.get_index(j).expect("one entry per process");
+        for port in list {
+            vars.push((
+                crate::config::port_var(process, &port.name).into(),
+                port.number.to_string().into(),
+            ));
+        }
+    }
+    for (key, value) in &p.environment {
+        let value = scope
+            .expand(value, Escapes::Strict)
+            .map_err(|e| ConfigError::invalid(format!("{at}.environment.{key}"), e))?;
+        vars.push((key.into(), value.into()));
+    }
+    Ok(vars)
+}
+
+/// `base` (an environment file's whole environment, or pymanager's when `None`) with
+/// `vars` set over it; `base` as it is when there are none.
+fn with_overlay(
+    base: Option<Vec<(OsString, OsString)>>,
+    vars: Vec<(OsString, OsString)>,
+) -> Option<Vec<(OsString, OsString)>> {
+    if vars.is_empty() {
+        return base;
+    }
+    let base = base.unwrap_or_else(|| std::env::vars_os().collect());
+    let mut env: Vec<(OsString, OsString)> = base
+        .into_iter()
+        .filter(|(k, _)| !vars.iter().any(|(v, _)| v == k))
+        .collect();
+    // A later value of one key wins (`environment` over `PORT`).
+    for (k, v) in vars {
+        env.retain(|(e, _)| *e != k);
+        env.push((k, v));
+    }
+    Some(env)
 }
 
 #[cfg(test)]

@@ -117,6 +117,8 @@ pub struct ProcessInfo {
     pub next_attempt: Option<SystemTime>,
     /// Its liveness check, if it has one.
     pub liveness: Option<LivenessInfo>,
+    /// Its named ports, resolved (fixed for the manager's life).
+    pub ports: Arc<[crate::plan::Port]>,
 }
 
 /// A process's liveness check as the API reports it.

@@ -103,6 +103,8 @@ mod tests {
             args: args.iter().map(OsString::from).collect(),
             cwd: None,
             env: None,
+            ports: Default::default(),
+            port_hold: Default::default(),
             output: OutputMode::Suppress,
             verifier: None,
             orchestration: Default::default(),

@@ -44,6 +44,7 @@ pub fn info(
             _ => None,
         },
         waiting_for,
+        ports: spec.ports.clone(),
         last_exit: state.last_exit().map(ended),
         next_attempt: match state {
             State::BackingOff { until, .. } => Some(*until),

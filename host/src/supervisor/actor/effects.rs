@@ -114,6 +114,8 @@ impl Actor {
                 }
             },
         };
+        // Its picked ports were held against other pymanagers until now: it binds them.
+        spec.port_hold.release();
         let spawned = match spawn(&spec, &self.reaper) {
             Ok(s) => s,
             Err(reason) => return Input::SpawnFailed { reason },
