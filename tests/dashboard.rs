@@ -40,6 +40,7 @@ const ROWS: &str = r#"Object.fromEntries([...document.querySelectorAll('#rows tr
     lifecycle: r.dataset.lifecycle,
     word: r.querySelector('.lc-word').textContent,
     os: r.querySelector('.os').textContent,
+    ports: r.querySelector('.ports').checkVisibility() ? r.querySelector('.ports').innerText : null,
     restarts: r.querySelector('.restarts').textContent,
     uptime: r.querySelector('.uptime').textContent,
     verifier: (r.querySelector('.outcome') || {}).textContent || null,
@@ -223,6 +224,8 @@ fn it_lists_every_process_and_follows_exits_and_output_without_a_reload() {
     }
     assert_eq!(shown["web"]["lifecycle"], "ready");
     assert_eq!(shown["web"]["verifier"], "passed");
+    // No process has a port: no ports column.
+    assert_eq!(shown["web"]["ports"], Value::Null, "{shown}");
     assert_eq!(shown["done"]["os"], "exit 2");
     assert_eq!(shown["job"]["lifecycle"], "ready");
     assert_eq!(b.find("#phase").text(&b), "running");
@@ -1237,4 +1240,48 @@ fn the_start_up_is_drawn_as_a_waterfall_with_its_critical_chain() {
         b.element_screenshot(&section),
         "dashboard-timeline-dark.png",
     );
+}
+
+#[test]
+fn a_process_s_ports_are_shown_on_its_row() {
+    let m = Manager::start(json!({
+        "http": {"enabled": true},
+        "keep-alive": true,
+        "processes": {
+            "web": {"executable": "sh", "arguments": ["-c", "exec sleep 1000"],
+                    "ports": {"http": 0, "admin": 0}},
+            "job": sh("exec sleep 1000"),
+        }
+    }));
+    m.wait_status("running");
+    let api = api_processes(&m);
+    let ports = api["web"]["ports"].as_object().unwrap().clone();
+    let (http, admin) = (&ports["http"], &ports["admin"]);
+    assert!(
+        http.as_u64().unwrap() > 0 && admin.as_u64().unwrap() > 0,
+        "{ports:?}"
+    );
+    let b = Browser::start(WIDTH, HEIGHT);
+    open(&b, &m, 2);
+    let shown = wait_row(
+        &b,
+        "web",
+        "with its ports",
+        "r.querySelectorAll('.ports .port').length === 2",
+    );
+    assert_eq!(
+        shown["web"]["ports"],
+        format!("http {http}\nadmin {admin}"),
+        "{shown}"
+    );
+    assert_eq!(shown["job"]["ports"], "—", "{shown}");
+    assert_eq!(
+        b.exec(
+            "return [...document.querySelectorAll('#processes thead th')].map(t => t.textContent)",
+            json!([])
+        )[3],
+        "Ports"
+    );
+    assert_eq!(b.exec(CONTRAST, json!([])), json!([]), "low contrast");
+    save_screenshot(&b, "dashboard-ports.png");
 }

@@ -347,6 +347,7 @@ function upsert(p) {
   if (busy && !busy.own && !TRANSITIONAL.has(p.lifecycle)) state.busy.delete(p.id);
   if (!state.rows.has(p.id)) addRow(p);
   renderRow(p.id);
+  renderPortsColumn();
   if (!before) $('empty').hidden = true;
 }
 
@@ -478,6 +479,7 @@ function addRow(p) {
   stateTd.append(lc, busy, note);
 
   const os = cell('Pid / exit', 'os');
+  const ports = cell('Ports', 'ports');
   const uptime = cell('Uptime', 'uptime');
   const restarts = cell('Restarts', 'restarts');
   const verifier = cell('Verifier', 'verifier');
@@ -498,9 +500,9 @@ function addRow(p) {
   }
   actions.append(group);
 
-  tr.append(th, stateTd, os, uptime, restarts, verifier, commandLine, actions);
+  tr.append(th, stateTd, os, ports, uptime, restarts, verifier, commandLine, actions);
   $('rows').append(tr);
-  state.rows.set(p.id, { tr, name, idTag, lc, lcWord, busy, note, os, uptime, restarts, verifier, code, buttons });
+  state.rows.set(p.id, { tr, name, idTag, lc, lcWord, busy, note, os, ports, uptime, restarts, verifier, code, buttons });
 }
 
 function osText(p) {
@@ -508,6 +510,17 @@ function osText(p) {
   if (p.exit_code != null) return `exit ${p.exit_code}`;
   if (p.signal != null) return `signal ${p.signal}${SIGNALS[p.signal] ? ` (${SIGNALS[p.signal]})` : ''}`;
   return '—';
+}
+
+/** A process's named ports, `[['http', 43123], …]`, in the config's order. */
+export function portList(p) {
+  return Object.entries(p.ports || {});
+}
+
+/** The ports column is shown once any process has a port. */
+function renderPortsColumn() {
+  const any = [...state.processes.values()].some((p) => portList(p).length > 0);
+  $('processes').dataset.ports = String(any);
 }
 
 function uptimeText(p) {
@@ -584,6 +597,15 @@ function renderRow(id) {
   r.note.hidden = !note;
 
   r.os.textContent = osText(p);
+  r.ports.replaceChildren(...portList(p).map(([portName, number]) => {
+    const item = document.createElement('span');
+    item.className = 'port';
+    const n = document.createElement('b');
+    n.textContent = String(number);
+    item.append(`${portName} `, n);
+    return item;
+  }));
+  if (!portList(p).length) r.ports.textContent = '—';
   r.uptime.textContent = uptimeText(p);
   r.restarts.textContent = String(p.restarts);
 
