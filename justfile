@@ -16,6 +16,11 @@ test:
 screenshot:
     PYMANAGER_SCREENSHOT=1 cargo test --test dashboard -- usable the_start_up_is_drawn
 
+# Every command the READMEs and docs show, run from outside the checkout (after `cargo build`).
+doc-commands:
+    cargo build
+    scripts/doc-commands.py
+
 # Formatting and lints, as CI checks them.
 lint:
     cargo fmt --all --check
