@@ -371,7 +371,7 @@ def build_sdk_example(e):
     finally:
         e.env = saved
     wasm = crate / "target/wasm32-wasip2/release/mine.wasm"
-    print(f"    guest-sdk/README.md's module: {wasm.stat().st_size / 1000:.0f} KB")
+    print(f"      guest-sdk/README.md's module: {wasm.stat().st_size / 1024:.0f} KiB")
     (crate / "pymanager.json").write_text("{" + modules + "}")
     e.run("pymanager check -f mine/pymanager.json")
 

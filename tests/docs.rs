@@ -111,14 +111,19 @@ fn the_paths_the_readmes_layout_names_exist() {
     }
 }
 
-/// The row of the grants table in docs/verifiers.md whose first cell starts with `kind`.
-fn grants_row(kind: &str) -> Vec<String> {
+/// The cells of the first table row of docs/verifiers.md that starts with `start`.
+fn row(start: &str) -> Vec<String> {
     let doc = read("docs/verifiers.md");
     let line = doc
         .lines()
-        .find(|l| l.starts_with(&format!("| {kind}")))
-        .unwrap_or_else(|| panic!("no grants row for {kind}"));
+        .find(|l| l.starts_with(start))
+        .unwrap_or_else(|| panic!("docs/verifiers.md: no row {start}"));
     line.split('|').map(|c| c.trim().to_string()).collect()
+}
+
+/// The row of the grants table whose first cell starts with `kind`.
+fn grants_row(kind: &str) -> Vec<String> {
+    row(&format!("| {kind}"))
 }
 
 #[test]
@@ -139,4 +144,36 @@ fn the_docs_say_a_module_without_a_grant_reaches_nothing() {
         flat(&read("guest-sdk/README.md")).contains("nothing by default"),
         "guest-sdk/README.md"
     );
+}
+
+/// The size a table row of docs/verifiers.md's **Measured** section gives the component
+/// named in its first cell (`| \`pymutils.http_verifier\` | 179 KiB | …`), in KiB.
+fn documented_kib(name: &str) -> u64 {
+    let cells = row(&format!("| `{name}` |"));
+    cells[2]
+        .strip_suffix(" KiB")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("docs/verifiers.md: no size in KiB for {name}: {cells:?}"))
+}
+
+#[test]
+fn the_component_sizes_the_docs_give_are_the_built_components() {
+    let mut components: Vec<(&str, u64)> = pymanager::runtime::BUILTINS
+        .iter()
+        .filter_map(|b| Some((b.module, b.component?.len() as u64)))
+        .collect();
+    let good = std::fs::metadata(env!("PYMANAGER_TEST_GUEST_GOOD"))
+        .unwrap()
+        .len();
+    components.push(("tests/guests/good", good));
+    assert_eq!(components.len(), 5);
+    for (name, bytes) in components {
+        let kib = bytes / 1024;
+        let shown = documented_kib(name);
+        assert!(
+            shown.abs_diff(kib) <= 2,
+            "docs/verifiers.md gives {name} as {shown} KiB; it is {kib} KiB: measure again \
+             (cargo bench -p pymanager --bench runtime) and write what it says"
+        );
+    }
 }
