@@ -12,6 +12,14 @@ example:
 test:
     cargo test
 
+# The wheel (dev profile) in a fresh venv, and the Python API's and pytest plugin's tests.
+python-test *ARGS:
+    scripts/python-tests.sh {{ARGS}}
+
+# A release wheel in target/wheels/, checked against its manylinux tag.
+wheel:
+    maturin build --release --compatibility manylinux_2_34 --auditwheel check
+
 # The README's pictures of the dashboard and its start-up waterfall, taken by its browser tests.
 screenshot:
     PYMANAGER_SCREENSHOT=1 cargo test --test dashboard -- usable the_start_up_is_drawn

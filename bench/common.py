@@ -26,6 +26,9 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 # PYMANAGER_BIN runs the scenarios against another build (a debug one, for a smoke run).
 OURS = Path(os.environ.get("PYMANAGER_BIN") or ROOT / "target" / "release" / "pymanager")
+# Another build of ours to run side by side with it (`run.py --vs BIN`, `bench/vs.sh`): an
+# older commit's release binary, so that a regression shows the day it lands.
+OURS_VS = Path(os.environ["PYMANAGER_VS_BIN"]) if os.environ.get("PYMANAGER_VS_BIN") else None
 VENV = BENCH / ".venv"
 # The original tool: bench/.venv's unless PYMANAGER_ORIGINAL names another installation of
 # pymanager 0.2.6.1 (with bottle and requests), e.g. /work/orig/bin/pymanager.
@@ -364,10 +367,11 @@ def pymanager_config(
     return cfg
 
 
-def start_ours(procs: list[Proc], work: Path, *, http: bool = True, **kw) -> Running:
+def start_ours(procs: list[Proc], work: Path, *, http: bool = True, binary: Path | None = None,
+               **kw) -> Running:
     cfg = work / "pymanager.json"
     cfg.write_text(json.dumps(pymanager_config(procs, port=0 if http else None, **kw), indent=1))
-    r = _spawn("ours", [str(OURS), "-f", str(cfg)], work)
+    r = _spawn("ours", [str(binary or OURS), "-f", str(cfg)], work)
     if http:
         hit = r.out.wait_for(r"REST API listening on (http://\S+)", 60)
         if hit is None:
@@ -472,7 +476,14 @@ def start_ours_parallel(procs: list[Proc], work: Path, **kw) -> Running:
     return r
 
 
-STARTERS = {"ours-par": start_ours_parallel, "ours-i50ms": start_ours_fast, "ours": start_ours, "original": start_original, "supervisord": start_supervisord}
+def start_ours_vs(procs: list[Proc], work: Path, **kw) -> Running:
+    """The other build of ours (`PYMANAGER_VS_BIN`), started exactly as ours is."""
+    if OURS_VS is None:
+        raise Skip("no other build given (run.py --vs BIN)")
+    return start_ours(procs, work, binary=OURS_VS, **kw)
+
+
+STARTERS = {"ours-vs": start_ours_vs, "ours-par": start_ours_parallel, "ours-i50ms": start_ours_fast, "ours": start_ours, "original": start_original, "supervisord": start_supervisord}
 
 
 # ---------------------------------------------------------------- statistics

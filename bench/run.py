@@ -28,6 +28,7 @@ import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
 from common import (  # noqa: E402
     BENCH,
     ORIGINAL,
@@ -92,10 +93,14 @@ def summarize(data: dict) -> str:
         key = (s["scenario"], s["case"], s["metric"])
         rows.setdefault(key, {}).setdefault(s["manager"], []).append(s["value"])
         units[key] = s["unit"]
-    cols = ["ours", "ours-par", "ours-i50ms", "original", "supervisord", "floor-seq", "floor-par", "harness-GET"]
+    cols = ["ours", "ours-vs", "ours-par", "ours-i50ms", "original", "supervisord", "floor-seq", "floor-par",
+            "bash", "harness-GET"]
     present = [c for c in cols if any(c in v for v in rows.values())]
-    out = ["| scenario | case | metric | " + " | ".join(present) + " | ratio original/ours | ratio supervisord/ours |",
-           "|" + "---|" * (len(present) + 5)]
+    # The other build and bash get a ratio column only when they were run.
+    others = ["original", "supervisord"] + [c for c in ("ours-vs", "bash") if c in present]
+    out = ["| scenario | case | metric | " + " | ".join(present) + " | "
+           + " | ".join(f"ratio {o}/ours" for o in others) + " |",
+           "|" + "---|" * (len(present) + 3 + len(others))]
     for key, per in rows.items():
         cells = []
         for c in present:
@@ -108,7 +113,7 @@ def summarize(data: dict) -> str:
             m = median(xs)
             cells.append(f"**{fmt(m)}** ({fmt(min(xs))}–{fmt(max(xs))}, n={len(xs)})")
         ratios = []
-        for other in ("original", "supervisord"):
+        for other in others:
             a, b = per.get("ours") or per.get("ours-par"), per.get(other)
             if a and b and median(a) != 0:
                 ratios.append(f"{median(b) / median(a):.3g}×")
@@ -433,19 +438,22 @@ def parse_wrk(out: str) -> dict:
     return d
 
 
-def rest_manager(res: Results, manager: str, rep: int, duration: int):
+def rest_manager(res: Results, manager: str, rep: int, duration: int, n: int = 20):
     wrk = shutil.which("wrk")
     if not wrk:
         raise Skip("wrk is not installed (bench/setup.sh installs it with apt-get)")
     work = workdir("rest")
-    procs = [Proc(f"s{i:02d}", ["sleep", "1000"]) for i in range(20)]
-    r = STARTERS[manager](procs, work, **({} if manager == "supervisord" else {"graceful_time": 1}))
+    procs = [Proc(f"s{i:04d}", ["sleep", "1000"]) for i in range(n)]
+    kw = {} if manager == "supervisord" else {"graceful_time": 1}
+    if manager.startswith("ours") and n > 100:
+        kw["top"] = {"startup": "parallel"}
+    r = STARTERS[manager](procs, work, **kw)
     try:
-        r.wait_running(timeout=60, poll=0.05)
+        r.wait_running(timeout=60 + n / 10, poll=0.05)
         out = subprocess.run([wrk, "-t2", "-c16", f"-d{duration}s", "--latency", r.status_url + "/"],
                              capture_output=True, text=True, timeout=duration + 60).stdout
         d = parse_wrk(out)
-        case = "GET /, 20 procs"
+        case = f"GET /, {n} procs"
         res.add("rest", case, "requests/s", manager, d["rps"], "req/s", rep)
         res.add("rest", case, "p50 latency", manager, d["p50"], "ms", rep)
         res.add("rest", case, "p99 latency", manager, d["p99"], "ms", rep)
@@ -457,12 +465,61 @@ def rest_manager(res: Results, manager: str, rep: int, duration: int):
 
 def scenario_rest(res: Results, args):
     duration = 3 if args.quick else 10
+    sizes = [20] if args.quick else [20, 1000]
     print("[rest]", flush=True)
     res.notes.append(f"rest: wrk -t2 -c16 -d{duration}s --latency on the same 2 cores as the server. "
-                     "supervisord has no JSON list; its GET / is the HTML status page of its web UI.")
+                     "supervisord has no JSON list; its GET / is the HTML status page of its web UI. "
+                     "With 1000 processes: ours only (ours-vs too), started in parallel.")
+    for n in sizes:
+        managers = MANAGERS if n <= 100 else [m for m in MANAGERS if m.startswith("ours")]
+        for rep in range(args.reps):
+            for m in managers:
+                run_one(res, "rest", f"GET /, {n} procs", m,
+                        lambda: rest_manager(res, m, rep, duration, n), rep)
+
+
+# ================================================================ 5b. start-up at scale
+
+
+def scale_manager(res: Results, manager: str, n: int, rep: int):
+    """Launch of the manager until `GET /status` says running, with `n` `sleep` processes
+    started in parallel and nothing to verify: the cost of spawning itself."""
+    work = workdir("scale")
+    procs = [Proc(f"s{i:04d}", ["sleep", "100000"]) for i in range(n)]
+    r = STARTERS[manager](procs, work, graceful_time=1, top={"startup": "parallel"})
+    try:
+        t = r.wait_running(timeout=60 + n / 10, poll=0.005)
+        res.add("scale", f"N={n}", "time to running", manager, t, "s", rep)
+    finally:
+        r.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def scale_bash(res: Results, n: int, rep: int):
+    """The floor: bash starting the same `n` sleeps in the background, timed until bash has
+    forked the last one and exited."""
+    script = f"for i in $(seq {n}); do sleep 100000 & done"
+    t0 = time.monotonic()
+    p = subprocess.Popen(["bash", "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        p.wait(60 + n / 10)
+        res.add("scale", f"N={n}", "time to running", "bash", time.monotonic() - t0, "s", rep)
+    finally:
+        kill_session(p.pid)
+
+
+def scenario_scale(res: Results, args):
+    n = 200 if args.quick else 1000
+    print(f"[scale] N={n}", flush=True)
+    res.notes.append(f"scale: {n} `sleep` processes, `\"startup\": \"parallel\"`, no verifier, REST on; "
+                     "time from the manager's launch until GET /status says running (polled every 5 ms). "
+                     "bash: `for i in $(seq N); do sleep 100000 & done`, from its launch until it exits.")
+    managers = [m for m in MANAGERS if m.startswith("ours")]
     for rep in range(args.reps):
-        for m in MANAGERS:
-            run_one(res, "rest", "GET /, 20 procs", m, lambda: rest_manager(res, m, rep, duration), rep)
+        for m in managers:
+            run_one(res, "scale", f"N={n}", m, lambda: scale_manager(res, m, n, rep), rep)
+        run_one(res, "scale", f"N={n}", "bash", lambda: scale_bash(res, n, rep), rep)
 
 
 # ================================================================ 6. verifier cost
@@ -637,6 +694,7 @@ SCENARIOS = {
     "shutdown": scenario_shutdown,
     "footprint": scenario_footprint,
     "rest": scenario_rest,
+    "scale": scenario_scale,
     "verifier": scenario_verifier,
     "spawn": scenario_spawn,
     "waiting": scenario_waiting,
@@ -676,6 +734,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer sizes, shorter runs")
     ap.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated: " + ",".join(SCENARIOS))
     ap.add_argument("--managers", default=",".join(MANAGERS), help="comma-separated subset of " + ",".join(MANAGERS))
+    ap.add_argument("--vs", metavar="BIN",
+                    help="another build of ours (an older commit's target/release/pymanager) to run "
+                         "side by side as manager ours-vs, added to --managers")
     ap.add_argument("--combine", nargs="+", metavar="DIR",
                     help="only write one summary.md from the results.json of these result directories")
     args = ap.parse_args()
@@ -685,9 +746,14 @@ def main():
     if args.reps is None:
         args.reps = 2 if args.quick else 5
     MANAGERS = [m for m in args.managers.split(",") if m]
-    need = {"ours": OURS, "original": ORIGINAL, "supervisord": SUPERVISORD}
+    if args.vs:
+        os.environ["PYMANAGER_VS_BIN"] = str(Path(args.vs).resolve())
+        common.OURS_VS = Path(args.vs).resolve()
+        if "ours-vs" not in MANAGERS:
+            MANAGERS.append("ours-vs")
+    need = {"ours": OURS, "original": ORIGINAL, "supervisord": SUPERVISORD, "ours-vs": common.OURS_VS}
     for m in MANAGERS:
-        if m in need and not need[m].exists():
+        if m in need and not (need[m] and need[m].exists()):
             sys.exit(f"{need[m]} is missing: run bench/setup.sh (or bench/run.sh) first")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = BENCH / "results" / stamp

@@ -6,7 +6,10 @@
 # - node >= 20 with npm, for the JavaScript verifier example (its packages come pinned from
 #   examples/js-verifier/package-lock.json, installed by its build.sh with `npm ci`);
 # - python3 with venv, for the Python verifiers (componentize-py==0.25.1, pinned, goes into
-#   examples/python-verifier/.venv, made by that example's build.sh).
+#   examples/python-verifier/.venv, made by that example's build.sh) and for the wheel's
+#   tests (scripts/python-tests.sh makes its venvs from the pinned python/requirements-*.txt);
+# - the validators of `pymanager export` (below), and Debian's systemd for
+#   `systemd-analyze verify`.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -18,6 +21,7 @@ missing=()
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+command -v systemd-analyze >/dev/null || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=""
     if [ "$(id -u)" -ne 0 ]; then
@@ -38,3 +42,26 @@ if [ "$node_major" -lt 20 ]; then
     exit 1
 fi
 echo "node $(node --version), npm $(npm --version), $(python3 --version)"
+
+# The validators `pymanager export` is checked against (tests/export.rs), each in a venv of
+# its own under target/validators (docker-compose 1.29.2 needs jsonschema < 4, and
+# kubernetes-validate a newer one):
+# - docker-compose 1.29.2 (validates a file offline with `config`, no daemon; its
+#   compose_spec.json is also the compose-spec schema the tests check with jsonschema).
+#   It needs PyYAML 5.4.1, which builds only with Cython < 3, without build isolation;
+# - kubernetes-validate 1.31.0, which carries the schemas of Kubernetes 1.31.
+validators="$PWD/target/validators"
+if [ ! -x "$validators/compose/bin/docker-compose" ]; then
+    rm -rf "$validators/compose"
+    python3 -m venv "$validators/compose"
+    "$validators/compose/bin/pip" install -q "cython==0.29.37" "wheel==0.43.0" "setuptools==69.5.1"
+    "$validators/compose/bin/pip" install -q --no-build-isolation "pyyaml==5.4.1" "docker-compose==1.29.2"
+fi
+if [ ! -x "$validators/k8s/bin/kubernetes-validate" ]; then
+    rm -rf "$validators/k8s"
+    python3 -m venv "$validators/k8s"
+    "$validators/k8s/bin/pip" install -q "kubernetes-validate==1.31.0"
+fi
+"$validators/compose/bin/docker-compose" version --short
+"$validators/k8s/bin/kubernetes-validate" --version 2>/dev/null || true
+systemd-analyze --version | head -1

@@ -399,7 +399,8 @@ fn v1_lists_gets_stops_starts_and_restarts() {
             "waiting_for",
             "last_exit",
             "next_attempt",
-            "liveness"
+            "liveness",
+            "ports"
         ]
     );
     assert_eq!(web["name"], "web");

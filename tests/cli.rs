@@ -561,3 +561,43 @@ fn an_api_bound_beyond_loopback_without_a_token_is_warned_about() {
     unsafe { libc::kill(guardian, libc::SIGTERM) };
     wait_all_gone(&[guardian], WAIT).expect("daemon gone");
 }
+
+/// Ctrl-C on a `pymanager -d` that waits for its start-up stops the start-up and everything
+/// it started at once, and the command returns only once all of it is gone.
+#[test]
+fn sigint_to_a_waiting_daemon_caller_stops_everything() {
+    let dir = config_dir(&json!({"processes": {
+        "a": sh("echo $$ > a.pid; exec sleep 600"),
+        "slow": {
+            "executable": "sh", "arguments": ["-c", "echo $$ > slow.pid; exec sleep 600"],
+            "verifier": {"type": "tcp", "arguments": {"port": 1, "timeout": 600}}
+        }
+    }}));
+    let caller = Command::new(bin())
+        .args(["-d", "-f"])
+        .arg(dir.path().join("pymanager.json"))
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid_files = [dir.path().join("a.pid"), dir.path().join("slow.pid")];
+    assert!(wait_until(WAIT, || pid_files
+        .iter()
+        .all(|f| !read_pids(f).is_empty())));
+    let pids: Vec<i32> = pid_files.iter().flat_map(|f| read_pids(f)).collect();
+    unsafe { libc::kill(caller.id() as i32, libc::SIGINT) };
+    let id = caller.id() as i32;
+    let waiter = std::thread::spawn(move || caller.wait_with_output().unwrap());
+    if !wait_until(WAIT, || waiter.is_finished()) {
+        unsafe { libc::kill(id, libc::SIGKILL) };
+        panic!("the caller did not return");
+    }
+    let out = waiter.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(128 + libc::SIGINT), "{stderr}");
+    assert!(stderr.contains("start-up interrupted"), "{stderr}");
+    // Gone when the caller returned, not some time later.
+    let left: Vec<i32> = pids.iter().copied().filter(|p| alive(*p)).collect();
+    assert!(left.is_empty(), "still running: {left:?}");
+}

@@ -1,5 +1,6 @@
 //! `https://` in `HttpOkVerifier`: the original checked such URLs with the system's roots;
-//! here too, plus the CA of a `ca_file` argument. A real TLS server on 127.0.0.1 with a
+//! here too, plus the CA of a `ca_file` argument and the bundles that `REQUESTS_CA_BUNDLE`,
+//! `SSL_CERT_FILE` or `CURL_CA_BUNDLE` name. A real TLS server on 127.0.0.1 with a
 //! certificate from a CA made for the test.
 
 mod common;
@@ -149,4 +150,32 @@ fn a_ca_file_that_cannot_be_read_is_a_config_error_naming_the_argument() {
         out.contains("processes.web.verifier.arguments.ca_file: cannot read"),
         "{out}"
     );
+}
+
+#[test]
+fn https_passes_with_the_ca_bundle_that_requests_ca_bundle_names() {
+    // What a Python user's environment says (as `requests` read it): no `ca_file` needed.
+    let server = TlsServer::start();
+    let dir = config_dir(&config(json!({"url": server.url(), "timeout": 25})));
+    let bundle = dir.path().join("bundle.pem");
+    std::fs::write(&bundle, &server.ca_pem).unwrap();
+    let m = Manager::start_env(dir, &[], &[("REQUESTS_CA_BUNDLE", &bundle)]);
+    m.wait_status("running");
+    assert!(
+        server.answered.load(Ordering::SeqCst) >= 1,
+        "the verifier never completed a request over TLS:\n{}",
+        m.output()
+    );
+}
+
+#[test]
+fn a_ca_bundle_variable_that_cannot_be_read_fails_https_naming_the_variable() {
+    let server = TlsServer::start();
+    let dir = config_dir(&config(json!({"url": server.url(), "timeout": 2})));
+    let missing = dir.path().join("missing.pem");
+    let mut m = Manager::start_env(dir, &[], &[("CURL_CA_BUNDLE", &missing)]);
+    assert_eq!(m.wait_exit(), 5, "{}", m.output());
+    let out = m.output();
+    assert!(out.contains("CURL_CA_BUNDLE: cannot read"), "{out}");
+    assert_eq!(server.answered.load(Ordering::SeqCst), 0, "{out}");
 }

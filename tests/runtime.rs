@@ -27,6 +27,7 @@ fn shared_cache() -> RuntimeOptions {
     RuntimeOptions {
         cache_dir: Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("verifier-cache")),
         cache_key: Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("verifier-cache-key")),
+        ..Default::default()
     }
 }
 
@@ -782,6 +783,56 @@ async fn a_call_longer_than_the_call_timeout_is_cut() {
     );
 }
 
+/// Instances come from a pool of fixed size: when every slot is taken, a new verification
+/// waits for one to end instead of failing (`could not start`), and a parked one (holding
+/// no slot) is replayed once a slot frees.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_instance_pool_makes_new_instances_wait_not_fail() {
+    let rt = Runtime::new(RuntimeOptions {
+        instances: Some(2),
+        ..shared_cache()
+    })
+    .expect("runtime");
+    rt.load(vec![external(
+        "good",
+        "good",
+        HostGrants::none(),
+        Limits::default(),
+    )])
+    .await
+    .expect("loads");
+    let (view, tx, out) = running();
+    // Six at once, each holding its instance while it waits live (below the park bound).
+    let live: Vec<_> = (0..6)
+        .map(|_| {
+            let (rt, view) = (rt.clone(), view.clone());
+            tokio::spawn(async move {
+                rt.verify(&vref("good", "WaitEnd"), r#"{"timeout": 0.15}"#, view)
+                    .await
+            })
+        })
+        .collect();
+    // And one that parks, then needs a slot again for its replay.
+    let journey = {
+        let (rt, view) = (rt.clone(), view.clone());
+        tokio::spawn(async move {
+            let args = json!({"sleep_ms": 300, "pattern": "^ready$", "timeout": 60});
+            rt.verify(&vref("good", "Journey"), &args.to_string(), view)
+                .await
+        })
+    };
+    for t in live {
+        let e = err(bounded(t).await.unwrap());
+        assert_eq!(e, "still running (pid 4242)");
+    }
+    out.push("ready");
+    later(tx, Duration::ZERO, ProcState::Exited { code: 0 });
+    bounded(journey)
+        .await
+        .unwrap()
+        .expect("the parked one passes");
+}
+
 /// Waits until `n` verifications of `rt` are parked (waiting with no instance alive).
 async fn parked(rt: &Runtime, n: usize) {
     let started = std::time::Instant::now();
@@ -1017,6 +1068,7 @@ async fn compiled_components_are_cached_on_disk() {
     let options = RuntimeOptions {
         cache_dir: Some(dir.path().join("cache")),
         cache_key: Some(dir.path().join("key")),
+        ..Default::default()
     };
     let decl = || external("good", "good", HostGrants::none(), Limits::default());
 
@@ -1071,6 +1123,7 @@ async fn a_swapped_or_tampered_cache_entry_is_compiled_again_never_loaded() {
     let options = RuntimeOptions {
         cache_dir: Some(cache.clone()),
         cache_key: Some(dir.path().join("key")),
+        ..Default::default()
     };
     let good = || external("good", "good", HostGrants::none(), Limits::default());
     let looper = || external("looper", "looper", HostGrants::none(), Limits::default());
@@ -1136,6 +1189,7 @@ async fn a_swapped_or_tampered_cache_entry_is_compiled_again_never_loaded() {
     let foreign = RuntimeOptions {
         cache_dir: Some(cache.clone()),
         cache_key: Some(dir.path().join("other-key")),
+        ..Default::default()
     };
     let rt = Runtime::new(foreign).unwrap();
     rt.load(vec![good()]).await.unwrap();
@@ -1167,6 +1221,7 @@ async fn a_cache_directory_owned_by_someone_else_is_not_used() {
     let options = RuntimeOptions {
         cache_dir: Some(cache.clone()),
         cache_key: Some(dir.path().join("key")),
+        ..Default::default()
     };
     for _ in 0..2 {
         let rt = Runtime::new(options.clone()).unwrap();

@@ -83,6 +83,7 @@ async fn a_python_verifier_runs_like_a_rust_one() {
     let rt = Runtime::new(RuntimeOptions {
         cache_dir: Some(cache.clone()),
         cache_key: Some(key.clone()),
+        ..Default::default()
     })
     .unwrap();
     rt.load(vec![decl.clone()])
@@ -143,6 +144,7 @@ async fn a_python_verifier_runs_like_a_rust_one() {
     let again = Runtime::new(RuntimeOptions {
         cache_dir: Some(cache),
         cache_key: Some(key),
+        ..Default::default()
     })
     .unwrap();
     again.load(vec![decl]).await.unwrap();

@@ -164,12 +164,14 @@ fn state_files_are_private_and_gone_at_the_end() {
     let state = m.path(".pymanager");
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&state), 0o700);
-    // Nothing but the address file: temporary files are renamed into place.
-    let names: Vec<String> = std::fs::read_dir(&state)
+    // Nothing but the address file and the lock that claims the plain names: temporary
+    // files are renamed into place.
+    let mut names: Vec<String> = std::fs::read_dir(&state)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["pymanager.json.addr"]);
+    names.sort();
+    assert_eq!(names, ["pymanager.json.addr", "pymanager.json.lock"]);
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_exit(), 0);
     assert!(!state.join("pymanager.json.addr").exists());

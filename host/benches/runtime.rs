@@ -2,7 +2,9 @@
 //!
 //! 1. compile time per component, cold (empty disk cache);
 //! 2. load time from the disk cache;
-//! 3. instantiate + call of a trivial verifier from the pre-instantiated component;
+//! 3. instantiate + call of a trivial verifier from the pre-instantiated component
+//!    (`PYMANAGER_BENCH_CALLS` of them, default 5000), then what a burst of 1000 instances
+//!    alive at once leaves resident;
 //! 4. memory and CPU of 1000 verifiers waiting at once (on a process's exit), and where
 //!    that memory is: fiber stacks, linear memories, the rest (from /proc/self/smaps);
 //! 5. CPU of 100 HTTP and 100 TCP verifiers waiting on closed loopback ports
@@ -11,8 +13,9 @@
 //! `cargo bench -p pymanager --bench runtime -- waiting` runs only 4 and 5, `-- instantiate`
 //! only 3 (e.g. under `perf record`).
 //!
-//! `PYMANAGER_WASM_POOLING=1` runs it with the pooling allocator instead of on-demand
-//! instance allocation (the default), for comparison. The figures are written up in docs/verifiers.md.
+//! `PYMANAGER_WASM_POOLING=0` runs it with on-demand instance allocation instead of the
+//! pooling allocator (the default), for comparison. The figures are written up in
+//! docs/verifiers.md.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -117,7 +120,7 @@ fn main() {
 
 async fn run() {
     let only_waiting = std::env::args().any(|a| a == "waiting");
-    let pooling = std::env::var("PYMANAGER_WASM_POOLING").is_ok_and(|v| v == "1");
+    let pooling = std::env::var("PYMANAGER_WASM_POOLING").map_or(true, |v| v != "0");
     println!(
         "verifier runtime bench ({} allocator)",
         if pooling { "pooling" } else { "on-demand" }
@@ -128,6 +131,7 @@ async fn run() {
     let options = RuntimeOptions {
         cache_dir: Some(cache.path().join("cache")),
         cache_key: Some(cache.path().join("key")),
+        ..Default::default()
     };
     if only_waiting {
         return waiting(options).await;
@@ -191,7 +195,10 @@ async fn instantiate_and_call(options: RuntimeOptions) {
         runtime.verify(&trivial, "{}", view.clone()).await.unwrap();
     }
     let mut each = Vec::new();
-    let n = 5000;
+    let n: u32 = std::env::var("PYMANAGER_BENCH_CALLS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5000);
     let started = Instant::now();
     for _ in 0..n {
         let t = Instant::now();
@@ -199,11 +206,62 @@ async fn instantiate_and_call(options: RuntimeOptions) {
         each.push(t.elapsed());
     }
     let mean = started.elapsed() / n;
+    each.sort();
+    let pct = |p: usize| each[(each.len() * p / 100).min(each.len() - 1)].as_secs_f64() * 1e6;
     println!(
-        "\ninstantiate + verify (trivial verifier): median {:.1} µs, mean {:.1} µs over {n} calls",
-        median(each).as_secs_f64() * 1e6,
-        mean.as_secs_f64() * 1e6
+        "\ninstantiate + verify (trivial verifier): median {:.1} µs, mean {:.1} µs, p90 {:.1} µs, \
+         p99 {:.1} µs over {n} calls",
+        pct(50),
+        mean.as_secs_f64() * 1e6,
+        pct(90),
+        pct(99)
     );
+    // A burst of live instances at once: what stays resident afterwards.
+    let wait_end = VerifierRef {
+        module: "good".into(),
+        name: "WaitEnd".into(),
+    };
+    let before = Memory::now();
+    let maps_before = rss_by_mapping_size();
+    let mut tasks = Vec::new();
+    for _ in 0..1000 {
+        let runtime = runtime.clone();
+        let view = view.clone();
+        let v = wait_end.clone();
+        tasks.push(tokio::spawn(async move {
+            runtime.verify(&v, r#"{"timeout": 0.15}"#, view).await
+        }));
+    }
+    let mut failed = 0;
+    for t in tasks {
+        failed += usize::from(t.await.unwrap().is_err());
+    }
+    let after = Memory::now();
+    let mib = |b: isize| b as f64 / (1 << 20) as f64;
+    println!(
+        "a burst of 1000 instances alive at once ({failed} of 1000 waits timed out, as they \
+         should), once it ended: RSS {:+.1} MiB, PSS {:+.1} MiB, private {:+.1} MiB",
+        mib(after.rss - before.rss),
+        mib(after.pss - before.pss),
+        mib(after.anon - before.anon)
+    );
+    let maps = rss_by_mapping_size();
+    let mut grown: Vec<((usize, bool), isize, isize)> = maps
+        .iter()
+        .map(|(k, (n, rss))| {
+            let (n0, rss0) = maps_before.get(k).copied().unwrap_or((0, 0));
+            (*k, *n as isize - n0 as isize, *rss as isize - rss0 as isize)
+        })
+        .collect();
+    grown.sort_by_key(|g| -g.2);
+    for ((size, anon), n, rss) in grown.iter().take(6) {
+        println!(
+            "  mappings of {} KiB ({}): {n:+} mappings, {:+.1} MiB",
+            size / 1024,
+            if *anon { "anonymous" } else { "file" },
+            *rss as f64 / (1 << 20) as f64
+        );
+    }
 }
 
 async fn waiting(options: RuntimeOptions) {

@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
-/// The config file used when none is named.
-pub const DEFAULT_CONFIG: &str = "pymanager.json";
+pub use crate::config::DEFAULT_CONFIG;
 
 /// Launches the processes of a pymanager.json, verifies them, serves a REST API to
 /// control them, and stops every one of them (and their children) at the end.
@@ -56,6 +55,26 @@ pub struct Cli {
     #[arg(short = 'V', long = "version")]
     pub version: bool,
 
+    /// Serve the REST API on this port (0: any free one), whatever http.enabled and
+    /// http.port say: how a test runner starts its own copy of an environment.
+    #[arg(long = "http-port", global = true, value_name = "PORT")]
+    pub http_port: Option<u16>,
+
+    /// Once every process is ready, write PYMANAGER_URL, PYMANAGER_TOKEN, PYMANAGER_PID and
+    /// every PYMANAGER_PORT_<PROCESS>_<NAME> to this file (KEY=VALUE lines, mode 0600).
+    #[arg(long = "write-env", global = true, value_name = "FILE")]
+    pub write_env: Option<PathBuf>,
+
+    /// Shut down gracefully when process PID ends (for example the test runner that
+    /// started this manager with -d).
+    #[arg(long = "exit-with", global = true, value_name = "PID")]
+    pub exit_with: Option<u32>,
+
+    /// Give up (exit 5, naming what is not ready and what it waits for) if the start-up
+    /// is not done within this many seconds.
+    #[arg(long = "timeout", global = true, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+
     /// A command instead of running the config.
     #[command(subcommand)]
     pub command: Option<Sub>,
@@ -74,17 +93,74 @@ impl Cli {
 /// Commands besides running the config.
 #[derive(Debug, Subcommand)]
 pub enum Sub {
+    /// Start the environment, run CMD once it is ready, stop everything when CMD ends, and
+    /// exit with CMD's exit code (5 if the start-up failed; CMD then never runs).
+    Run(RunArgs),
     /// Check the config (verifier arguments included) without starting or executing anything.
     Check,
     /// Talk to a running pymanager over its REST API.
     Ctl(crate::ctl::CtlArgs),
     /// Run one verifier once, outside a manager (exit 0 passed, 1 failed, 2 usage error).
     Verify(crate::verify::VerifyArgs),
+    /// Write the config for docker compose, Kubernetes, systemd, a Procfile or process-compose.
+    Export(crate::convert::ExportArgs),
+    /// Print a pymanager.json made from a Procfile or a process-compose.yaml.
+    Import(crate::convert::ImportArgs),
     /// Internal: compiles the component on stdin into the disk cache. pymanager runs
     /// itself with it so that the compiler's memory ends with this short-lived process.
     #[command(name = "__compile-component", hide = true)]
     CompileComponent(crate::runtime::compile_child::ChildArgs),
 }
+
+/// `pymanager run`'s own options and the command it runs.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = RUN_AFTER_HELP)]
+pub struct RunArgs {
+    /// Stop CMD at once and exit 6 if a process that must stay up ends (or exhausts its
+    /// restarts) while CMD runs; without it, that is reported when CMD ends.
+    #[arg(long = "abort-on-exit")]
+    pub abort_on_exit: bool,
+
+    /// Where each process's output goes, one file per process
+    /// [default: <config dir>/.pymanager/logs/<config name>/].
+    #[arg(long = "logs", value_name = "DIR")]
+    pub logs: Option<PathBuf>,
+
+    /// `files` (the default): the processes' output goes to --logs, not into CMD's output;
+    /// `console`: interleaved on stdout, prefixed with each process's name, as the
+    /// original printed it.
+    #[arg(long = "output", value_enum, default_value_t = RunOutput::Files)]
+    pub output: RunOutput,
+
+    /// The command to run once the environment is ready, after `--`.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// Where `pymanager run` sends the processes' output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunOutput {
+    /// One file per process under --logs.
+    Files,
+    /// The original's interleaved console on stdout.
+    Console,
+}
+
+const RUN_AFTER_HELP: &str = "\
+CMD's environment: pymanager's own, plus PYMANAGER_URL (the REST API's address, when it
+is on), PYMANAGER_TOKEN (when one is set) and PYMANAGER_PORT_<PROCESS>_<NAME> for every
+port of every process.
+
+Signals: SIGINT or SIGTERM to `pymanager run` goes to CMD first; the environment is
+stopped once CMD has ended. On a terminal, Ctrl-C reaches CMD alone.
+
+Exit codes: CMD's own (128+n if a signal n ended it); 5 the start-up failed (CMD never
+ran); 6 --abort-on-exit stopped CMD because a process ended; 1-4 the config, as always.";
 
 /// The version string printed by `-V`.
 pub fn version() -> String {

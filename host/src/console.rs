@@ -69,6 +69,8 @@ struct Queue {
     reserved: usize,
     /// No console is left: the writer finishes what is queued and ends.
     closed: bool,
+    /// The writer waits for work: only then does a new item need to wake it.
+    writer_waiting: bool,
 }
 
 enum Item {
@@ -86,7 +88,7 @@ struct Open(Arc<Shared>);
 impl Drop for Open {
     fn drop(&mut self) {
         self.0.lock().closed = true;
-        self.0.work.notify_one();
+        self.0.work.notify_all();
     }
 }
 
@@ -172,8 +174,11 @@ impl Console {
                             reserved: false,
                         });
                     }
+                    let wake = std::mem::take(&mut q.writer_waiting);
                     drop(q);
-                    self.shared.work.notify_one();
+                    if wake {
+                        self.shared.work.notify_one();
+                    }
                     return;
                 }
             }
@@ -221,8 +226,11 @@ impl Console {
             q.ordinary += 1;
         }
         q.items.push_back(Item::Line { bytes, reserved });
+        let wake = std::mem::take(&mut q.writer_waiting);
         drop(q);
-        self.shared.work.notify_one();
+        if wake {
+            self.shared.work.notify_one();
+        }
     }
 
     /// An `[INFO]` line, shown with `-v` or `-w`.
@@ -249,8 +257,14 @@ impl Console {
     /// Waits until everything queued so far is written.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        self.shared.lock().items.push_back(Item::Flush(tx));
-        self.shared.work.notify_one();
+        let wake = {
+            let mut q = self.shared.lock();
+            q.items.push_back(Item::Flush(tx));
+            std::mem::take(&mut q.writer_waiting)
+        };
+        if wake {
+            self.shared.work.notify_one();
+        }
         let _ = rx.await;
     }
 
@@ -266,53 +280,72 @@ fn with_newline(text: String) -> Vec<u8> {
     line
 }
 
+/// The most queued items the writer takes at once: it writes them with one system call,
+/// and they are no longer counted in the queue while it does.
+const BATCH: usize = 256;
+
 /// The writer thread: writes what is queued, in order, until every console is gone. A
 /// closed stdout (a pipe whose reader left, a terminal that went away) is a normal end of
 /// writing, not of draining: processes are never blocked by it.
+///
+/// It takes everything queued (up to [`BATCH`] items) at once and writes it in one go: a
+/// thousand launch lines queued in a burst are one `write`, not a thousand.
 fn write_all(shared: &Shared, mut out: Box<dyn Write + Send>) {
     let mut broken = false;
+    let mut batch: Vec<Item> = Vec::with_capacity(BATCH);
+    let mut bytes: Vec<u8> = Vec::new();
     loop {
-        let item = {
+        {
             let mut q = shared.lock();
-            let item = loop {
-                if let Some(item) = q.items.pop_front() {
-                    break item;
-                }
+            while q.items.is_empty() {
                 if q.closed {
                     return;
                 }
+                q.writer_waiting = true;
                 q = shared.work.wait(q).unwrap_or_else(|e| e.into_inner());
-            };
-            match &item {
-                Item::Line { reserved: true, .. } => q.reserved -= 1,
-                Item::Line {
-                    reserved: false, ..
-                } => {
-                    if q.ordinary == QUEUE_LINES {
-                        shared.room.notify_waiters();
-                    }
-                    q.ordinary -= 1;
+                q.writer_waiting = false;
+            }
+            let was_full = q.ordinary == QUEUE_LINES;
+            while batch.len() < BATCH {
+                let Some(item) = q.items.pop_front() else {
+                    break;
+                };
+                match &item {
+                    Item::Line { reserved: true, .. } => q.reserved -= 1,
+                    Item::Line {
+                        reserved: false, ..
+                    } => q.ordinary -= 1,
+                    Item::Dropped(_) | Item::Flush(_) => {}
                 }
-                Item::Dropped(_) | Item::Flush(_) => {}
+                batch.push(item);
             }
-            item
-        };
-        let text;
-        let bytes: &[u8] = match &item {
-            Item::Line { bytes, .. } => bytes,
-            Item::Dropped(n) => {
-                text = format!("[pymanager: {n} lines dropped here, stdout could not keep up]\n");
-                text.as_bytes()
+            if was_full && q.ordinary < QUEUE_LINES {
+                shared.room.notify_waiters();
             }
-            Item::Flush(_) => &[],
-        };
-        if !broken && !bytes.is_empty() {
-            broken = out.write_all(bytes).and_then(|()| out.flush()).is_err();
         }
-        if let Item::Flush(done) = item {
-            let _ = done.send(());
+        for item in batch.drain(..) {
+            match item {
+                Item::Line { bytes: line, .. } => bytes.extend_from_slice(&line),
+                Item::Dropped(n) => bytes.extend_from_slice(
+                    format!("[pymanager: {n} lines dropped here, stdout could not keep up]\n")
+                        .as_bytes(),
+                ),
+                Item::Flush(done) => {
+                    write_out(&mut out, &mut bytes, &mut broken);
+                    let _ = done.send(());
+                }
+            }
         }
+        write_out(&mut out, &mut bytes, &mut broken);
     }
+}
+
+/// Writes and empties `bytes`, unless stdout is gone.
+fn write_out(out: &mut Box<dyn Write + Send>, bytes: &mut Vec<u8>, broken: &mut bool) {
+    if !*broken && !bytes.is_empty() {
+        *broken = out.write_all(bytes).and_then(|()| out.flush()).is_err();
+    }
+    bytes.clear();
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! processes' output to the caller's stdout (unless `--logfile` is given) for as long as
 //! that stays open: CI logs show what the services printed.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
@@ -35,9 +35,13 @@ impl Readiness {
         let _ = writeln!(self.0, "ok {line}");
     }
 
-    /// Start-up failed; `line` is printed on the caller's stderr and the caller exits 5.
-    pub fn failed(mut self, line: &str) {
-        let _ = writeln!(self.0, "err {line}");
+    /// Start-up failed; `text` (the error and its report, maybe several lines) is printed
+    /// on the caller's stderr and the caller exits 5.
+    pub fn failed(mut self, text: &str) {
+        for line in text.lines() {
+            let _ = writeln!(self.0, "err {line}");
+        }
+        let _ = writeln!(self.0, "end");
     }
 
     /// The descriptor, for the guardian to close: only the manager may hold it, so that the
@@ -54,7 +58,18 @@ pub struct Word {
     pub warnings: Vec<String>,
     /// `Ok`: a line for stdout (maybe empty); `Err`: why start-up failed.
     pub result: Result<String, String>,
+    /// The signal that interrupted the wait, if one did: the daemon was stopped with it,
+    /// and is gone.
+    pub interrupted: Option<i32>,
 }
+
+/// The signals that stop a waiting caller, and the daemon with it.
+const STOPPING: [nix::sys::signal::Signal; 4] = [
+    nix::sys::signal::Signal::SIGINT,
+    nix::sys::signal::Signal::SIGTERM,
+    nix::sys::signal::Signal::SIGQUIT,
+    nix::sys::signal::Signal::SIGHUP,
+];
 
 /// What [`detach`] returns in each of the two processes.
 #[derive(Debug)]
@@ -70,15 +85,27 @@ pub enum Detached {
 /// keeps the caller's stdout and sends stderr to /dev/null (start-up errors reach the
 /// caller through the readiness pipe). Must be called single-threaded.
 pub fn detach(logfile: Option<&Path>) -> std::io::Result<Detached> {
+    use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    // Blocked before the fork, so that a Ctrl-C at any moment of the wait is seen by the
+    // caller (which passes it on) and not lost.
+    let mut stopping = SigSet::empty();
+    for s in STOPPING {
+        stopping.add(s);
+    }
+    let mut before = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&stopping), Some(&mut before))?;
     // SAFETY: the process is single-threaded here.
     match unsafe { fork() }? {
-        ForkResult::Parent { .. } => {
+        ForkResult::Parent { child } => {
             drop(write);
-            Ok(Detached::Caller(wait_for_word(read)))
+            let word = wait_for_word(read, &stopping, child);
+            sigprocmask(SigmaskHow::SIG_SETMASK, Some(&before), None)?;
+            Ok(Detached::Caller(word))
         }
         ForkResult::Child => {
             drop(read);
+            sigprocmask(SigmaskHow::SIG_SETMASK, Some(&before), None)?;
             setsid()?;
             let null_in = std::fs::File::open("/dev/null")?;
             let null_out = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
@@ -107,25 +134,114 @@ pub fn detach(logfile: Option<&Path>) -> std::io::Result<Detached> {
     }
 }
 
-fn wait_for_word(read: OwnedFd) -> Word {
+/// Reads the daemon's word. A stopping signal meanwhile is passed on to the daemon (whose
+/// guardian passes it to the manager: a graceful shutdown, a second one forces it); the
+/// caller then waits until the daemon is gone, so that nothing it started is left.
+fn wait_for_word(
+    read: OwnedFd,
+    stopping: &nix::sys::signal::SigSet,
+    daemon: nix::unistd::Pid,
+) -> Word {
     let mut warnings = Vec::new();
-    for line in BufReader::new(std::fs::File::from(read)).lines() {
-        let Ok(line) = line else { break };
+    let mut failure: Vec<String> = Vec::new();
+    let mut interrupted = None;
+    let signals = nix::sys::signalfd::SignalFd::with_flags(
+        stopping,
+        nix::sys::signalfd::SfdFlags::SFD_CLOEXEC,
+    )
+    .ok();
+    let mut lines = SignalledLines {
+        read: std::fs::File::from(read),
+        buf: Vec::new(),
+        signals,
+        on_signal: |sig: i32| {
+            interrupted.get_or_insert(sig);
+            if let Ok(sig) = nix::sys::signal::Signal::try_from(sig) {
+                let _ = nix::sys::signal::kill(daemon, sig);
+            }
+        },
+    };
+    let mut ready = None;
+    while let Some(line) = lines.next_line() {
         if let Some(w) = line
             .strip_prefix("warn ")
             .or_else(|| line.strip_prefix("info "))
         {
             warnings.push(w.to_string());
         } else if let Some(msg) = line.strip_prefix("ok") {
-            let result = Ok(msg.trim().to_string());
-            return Word { warnings, result };
+            ready = Some(msg.trim().to_string());
+            break;
         } else if let Some(msg) = line.strip_prefix("err ") {
-            let result = Err(msg.to_string());
-            return Word { warnings, result };
+            failure.push(msg.to_string());
+        } else if line == "end" {
+            break;
         }
+    }
+    drop(lines);
+    let result = match ready {
+        Some(line) => Ok(line),
+        None if failure.is_empty() => {
+            Err("[ERROR] pymanager exited during start-up (see its --logfile)".into())
+        }
+        None => Err(failure.join("\n")),
+    };
+    if interrupted.is_some() {
+        // Everything the daemon started is gone when it is.
+        let _ = nix::sys::wait::waitpid(daemon, None);
     }
     Word {
         warnings,
-        result: Err("[ERROR] pymanager exited during start-up (see its --logfile)".into()),
+        result,
+        interrupted,
+    }
+}
+
+/// The daemon's lines, read while watching for stopping signals.
+struct SignalledLines<F: FnMut(i32)> {
+    read: std::fs::File,
+    buf: Vec<u8>,
+    signals: Option<nix::sys::signalfd::SignalFd>,
+    on_signal: F,
+}
+
+impl<F: FnMut(i32)> SignalledLines<F> {
+    /// The next whole line, or `None` at end of file.
+    fn next_line(&mut self) -> Option<String> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::io::Read;
+        use std::os::fd::AsFd;
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                return Some(String::from_utf8_lossy(&line[..i]).into_owned());
+            }
+            let mut fds = vec![PollFd::new(self.read.as_fd(), PollFlags::POLLIN)];
+            if let Some(s) = &self.signals {
+                fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return None,
+            }
+            let signalled = fds
+                .get(1)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| r.contains(PollFlags::POLLIN));
+            let readable = fds[0].revents().is_some_and(|r| !r.is_empty());
+            if signalled
+                && let Some(s) = &mut self.signals
+                && let Ok(Some(info)) = s.read_signal()
+            {
+                (self.on_signal)(info.ssi_signo as i32);
+            }
+            if readable {
+                let mut chunk = [0u8; 4096];
+                match self.read.read(&mut chunk) {
+                    Ok(0) | Err(_) => return None,
+                    Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+        }
     }
 }

@@ -25,7 +25,7 @@ pub fn chain(e: &(dyn Error + 'static)) -> String {
         }
         next = err.source();
     }
-    crate::config::one_line(&parts.join(": "))
+    one_line(&parts.join(": "))
 }
 
 /// The innermost cause alone, for a line repeated per attempt where the layers above it
@@ -39,7 +39,7 @@ pub fn root_cause(e: &(dyn Error + 'static)) -> String {
         Some(io_err) => io(io_err),
         None => err.to_string(),
     };
-    crate::config::one_line(&text.lines().map(str::trim).collect::<Vec<_>>().join(" "))
+    one_line(&text.lines().map(str::trim).collect::<Vec<_>>().join(" "))
 }
 
 /// An I/O error in the OS's words (`No such file or directory`), without Rust's
@@ -49,6 +49,23 @@ pub fn io(e: &std::io::Error) -> String {
         Some(code) if e.get_ref().is_none() => nix::errno::Errno::from_raw(code).desc().to_string(),
         _ => e.to_string(),
     }
+}
+
+/// `s` with control characters escaped (`\n`, `\u{1b}`), for messages that must stay on
+/// one line.
+pub fn one_line(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

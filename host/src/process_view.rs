@@ -264,6 +264,11 @@ impl ProcessView {
         *self.state.borrow()
     }
 
+    /// The process's state, to wait on its changes (its end, say).
+    pub fn state_receiver(&self) -> watch::Receiver<ProcState> {
+        self.state.clone()
+    }
+
     /// Cancelled when pymanager shuts down; every wait ends early then.
     pub fn shutdown(&self) -> &CancellationToken {
         &self.shutdown

@@ -77,7 +77,7 @@ pub fn name_of(config: &Path, ext: &str) -> OsString {
     let mut name = config
         .file_name()
         .map(OsStr::to_os_string)
-        .unwrap_or_else(|| OsString::from(crate::cli::DEFAULT_CONFIG));
+        .unwrap_or_else(|| OsString::from(crate::config::DEFAULT_CONFIG));
     name.push(".");
     name.push(ext);
     name
@@ -181,8 +181,13 @@ impl StateDir {
             config_name: config
                 .file_name()
                 .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(crate::cli::DEFAULT_CONFIG)),
+                .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_CONFIG)),
         })
+    }
+
+    /// Where the directory is.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The state file `<config name>.<ext>` in this directory.
@@ -193,6 +198,79 @@ impl StateDir {
             name: name_of(&self.config_name, ext),
         }
     }
+}
+
+impl StateDir {
+    /// Claims the config's plain state-file names (`<config name>.addr`, …) for this
+    /// manager: `Some` when no other running copy of the config holds them. The claim is an
+    /// exclusive lock on `<config name>.lock`, held while the returned descriptor (or a copy
+    /// a forked process inherited: the guardian's) is open, so it ends with the manager
+    /// however it ends, and a stale lock file claims nothing. A copy that finds the names
+    /// claimed uses names with its pid (`<config name>.<pid>.addr`).
+    pub fn claim(&self) -> Result<Option<OwnedFd>, StateError> {
+        let name = name_of(&self.config_name, LOCK_EXT);
+        let path = self.path.join(&name);
+        let fd = nix::fcntl::openat(
+            &*self.fd,
+            name.as_os_str(),
+            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| match e {
+            Errno::ELOOP => StateError::NotAFile {
+                path: path.clone(),
+                what: "a symbolic link",
+            },
+            e => io_err("create", &path)(e),
+        })?;
+        // SAFETY: flock on a descriptor this process owns.
+        if unsafe {
+            libc::flock(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                libc::LOCK_EX | libc::LOCK_NB,
+            )
+        } == 0
+        {
+            Ok(Some(fd))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The state file of copy `pid` of the config, when the plain names are another
+    /// copy's: `<config name>.<pid>.<ext>`.
+    pub fn instance_file(&self, pid: u32, ext: &str) -> StateFile {
+        self.file(&format!("{pid}.{ext}"))
+    }
+}
+
+/// The lock that claims a config's plain state-file names (see [`StateDir::claim`]).
+const LOCK_EXT: &str = "lock";
+
+/// The pids of the copies of `config` that wrote state files under their pid
+/// (`<config name>.<pid>.<ext>`) and are still running.
+pub fn running_instances(config: &Path, ext: &str) -> Vec<u32> {
+    let Some(prefix) = config.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(dir_of(config)) else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = entries
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let middle = name
+                .strip_prefix(prefix.as_str())?
+                .strip_prefix('.')?
+                .strip_suffix(ext)?
+                .strip_suffix('.')?;
+            middle.parse().ok()
+        })
+        // SAFETY: kill with signal 0 only checks that a process of ours has this pid.
+        .filter(|&pid: &u32| pid > 0 && unsafe { libc::kill(pid as i32, 0) } == 0)
+        .collect();
+    pids.sort_unstable();
+    pids
 }
 
 /// One file written whole and atomically into a directory held open, never through a

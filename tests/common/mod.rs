@@ -334,6 +334,14 @@ pub fn read_pids(file: &Path) -> Vec<i32> {
         .collect()
 }
 
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
 /// A `sh -c` process entry for a config.
 pub fn sh(script: &str) -> Value {
     serde_json::json!({ "executable": "sh", "arguments": ["-c", script] })

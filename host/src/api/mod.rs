@@ -4,13 +4,20 @@
 //! Handlers never touch the process table: they read the supervisor's latest
 //! [`Snapshot`](crate::supervisor::Snapshot) or send it a command through the
 //! [`SupervisorHandle`] and await the reply, so a slow restart never blocks a `GET /`.
-//! Routes are in [`routes`], JSON shapes in [`json`], error bodies in [`error`], the
+//! A request meets [`server`] (connections within bounds), then [`front`] (the checks every
+//! request passes, the hottest answers), then [`routes`] (which path reaches which of the
+//! [`handlers`]). JSON shapes are in [`json`] and [`v1`], error bodies in [`error`], the
 //! long-lived streaming answers (events, followed logs) in [`stream`]. `docs/api.md` is the
 //! user's page; `docs/openapi.json` (served at `/api/v1/openapi.json`) the machine's.
 
+pub mod auth;
 pub mod error;
+pub mod front;
+pub mod handlers;
 pub mod json;
+pub mod limits;
 pub mod origin;
+pub mod percent;
 pub mod routes;
 pub mod server;
 pub mod stream;
@@ -140,9 +147,13 @@ pub async fn bind(
 
     let stop = CancellationToken::new();
     let api = Api::new(handle, config.token, stop.clone()).serving(origin::Site::new(local));
+    let front = Arc::new(front::Front::new(
+        api.clone(),
+        warp::service(routes::all(api)),
+    ));
     let server = server::serve(
         listener,
-        routes::all(api),
+        move |req| front.call(req),
         server::connection_cap(),
         stop.clone(),
     );

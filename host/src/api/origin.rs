@@ -15,8 +15,10 @@
 //!   any other name is a rebinding.
 //!
 //! Clients that send none of these (curl, scripts, the original's users) are not affected.
-//! The check runs before routing (see [`super::routes::all`]), so every route, present and
-//! future, is covered without opting in.
+//! The check runs before routing (see [`super::front`]), so every route, present and
+//! future, is covered without opting in. It reads the headers in place: a request with a
+//! `Host` such as `127.0.0.1:5001` or `localhost:5001` and no `Origin` (every request of a
+//! tool) is passed without allocating.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -56,24 +58,20 @@ impl Default for Site {
 /// Passes a request from the owner's tools or from this API's own pages; 403 (with the
 /// reason) for one a browser sends on behalf of another site.
 pub fn check(site: &Site, headers: &HeaderMap) -> Result<(), Failure> {
-    let host = match single(headers, HOST.as_str())? {
-        None => None,
-        Some(value) => Some(parse_host(value).ok_or_else(|| {
-            refused(format!(
-                "Host '{}' is not a host name.",
-                printable(value.as_bytes())
-            ))
-        })?),
-    };
-    if let Some(host) = &host
-        && site.loopback_only()
-        && !is_loopback_host(host)
-    {
-        return Err(refused(format!(
-            "Host '{}' is not a loopback name: this API listens on loopback only; \
-             use 127.0.0.1, [::1] or localhost.",
-            authority(host)
-        )));
+    let host = single(headers, HOST.as_str())?;
+    if let Some(value) = host {
+        // What tools send is decided without parsing a URL; anything else is parsed.
+        let loopback = match plain_host_is_loopback(value) {
+            Some(loopback) => loopback,
+            None => is_loopback_host(&host_origin(value)?),
+        };
+        if site.loopback_only() && !loopback {
+            return Err(refused(format!(
+                "Host '{}' is not a loopback name: this API listens on loopback only; \
+                 use 127.0.0.1, [::1] or localhost.",
+                authority(&host_origin(value)?)
+            )));
+        }
     }
     if let Some(fetch) = single(headers, "sec-fetch-site")? {
         let fetch = fetch.to_str().unwrap_or("");
@@ -85,7 +83,10 @@ pub fn check(site: &Site, headers: &HeaderMap) -> Result<(), Failure> {
         }
     }
     if let Some(origin) = single(headers, ORIGIN.as_str())? {
-        let own = host.unwrap_or_else(|| Origin::of(site.bound));
+        let own = match host {
+            Some(value) => host_origin(value)?,
+            None => Origin::of(site.bound),
+        };
         let given = origin.to_str().ok().and_then(parse_origin);
         if given.as_ref() != Some(&own) {
             return Err(refused(format!(
@@ -97,6 +98,48 @@ pub fn check(site: &Site, headers: &HeaderMap) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// The origin `Host: <value>` names, or the 403 for a value that is not a host name.
+fn host_origin(value: &warp::http::HeaderValue) -> Result<Origin, Failure> {
+    parse_host(value).ok_or_else(|| {
+        refused(format!(
+            "Host '{}' is not a host name.",
+            printable(value.as_bytes())
+        ))
+    })
+}
+
+/// Whether a `Host` value of the plain forms tools send (`127.0.0.1`, `[::1]` or
+/// `localhost`, each with an optional port) is loopback; `None` for any other form, which
+/// [`parse_host`] then reads as a URL parser would. Allocates nothing.
+fn plain_host_is_loopback(value: &warp::http::HeaderValue) -> Option<bool> {
+    let text = value.to_str().ok()?.trim();
+    // The host, and what follows it: nothing or `:<port>`.
+    let (host, port) = match text.strip_prefix('[') {
+        Some(rest) => rest.split_once(']')?,
+        None => {
+            let end = text.find(':').unwrap_or(text.len());
+            text.split_at(end)
+        }
+    };
+    if !port.is_empty() {
+        let digits = port.strip_prefix(':')?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse::<u16>().ok()?;
+    }
+    if text.starts_with('[') {
+        return Some(is_loopback_ip(IpAddr::V6(host.parse().ok()?)));
+    }
+    if host.eq_ignore_ascii_case("localhost") || host.eq_ignore_ascii_case("localhost.") {
+        return Some(true);
+    }
+    // Only the dotted quad: the shorthand forms a URL parser also reads (`127.1`,
+    // `0x7f.0.0.1`) go the long way.
+    let ip: std::net::Ipv4Addr = host.parse().ok()?;
+    Some(ip.is_loopback())
 }
 
 /// The value of a header that must appear at most once; two are refused rather than
@@ -363,6 +406,46 @@ mod tests {
             "Request refused: Origin 'http://evil.example' is not this API's origin \
              (http://127.0.0.1:5001): a page of another site may not call this API."
         );
+    }
+
+    #[test]
+    fn the_plain_forms_are_read_as_the_url_parser_reads_them() {
+        for value in [
+            "127.0.0.1",
+            "127.0.0.1:5001",
+            "127.9.9.9:1",
+            "10.0.0.5:5001",
+            "[::1]:5001",
+            "[::1]",
+            "[::ffff:127.0.0.1]:80",
+            "[2001:db8::1]:80",
+            "localhost",
+            "LocalHost:5001",
+            "localhost.:5001",
+        ] {
+            let v = HeaderValue::from_str(value).unwrap();
+            let quick = plain_host_is_loopback(&v);
+            let parsed = parse_host(&v).map(|o| is_loopback_host(&o));
+            assert!(quick.is_some(), "{value} takes the quick way");
+            assert_eq!(quick, parsed, "{value}");
+        }
+        // The forms only a URL parser reads, and what is no host at all, go the long way.
+        for value in [
+            "127.1",
+            "0x7f.0.0.1",
+            "0177.0.0.1",
+            "127.0.0.1:",
+            "127.0.0.1:99999",
+            "127.0.0.1:5001:1",
+            "evil.example:5001",
+            "evil@127.0.0.1",
+            "[::1",
+            "[::1]x",
+            "",
+        ] {
+            let v = HeaderValue::from_str(value).unwrap();
+            assert_eq!(plain_host_is_loopback(&v), None, "{value}");
+        }
     }
 
     #[test]

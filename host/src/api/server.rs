@@ -11,22 +11,23 @@
 //!   busy, the newcomer gets a 503 at once and is closed.
 //!
 //! warp's own server has neither (no timer is given to hyper), hence this accept loop over
-//! hyper's HTTP/1 connection with warp's filter as the service.
+//! hyper's HTTP/1 connection with the API's [`Front`](super::front::Front) as the service.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use hyper::Request;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use warp::Filter;
 use warp::reply::Response;
 
 /// How long a client may take to send a request's headers, and how long a kept-alive
@@ -60,16 +61,16 @@ fn busy_answer() -> String {
     )
 }
 
-/// Serves `filter` on `listener` until `stop` fires; then stops accepting, lets each
-/// connection finish the request it is on, and returns when all are closed. Dropping the
-/// future closes every connection at once.
-pub async fn serve<F>(listener: TcpListener, filter: F, cap: usize, stop: CancellationToken)
+/// Serves `answer` (the answer to each request) on `listener` until `stop` fires; then
+/// stops accepting, lets each connection finish the request it is on, and returns when all
+/// are closed. Dropping the future closes every connection at once.
+pub async fn serve<A, F>(listener: TcpListener, answer: A, cap: usize, stop: CancellationToken)
 where
-    F: Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static,
+    A: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response, Infallible>> + Send + 'static,
 {
     let table = Arc::new(Table::new(cap));
     let _close_all = CloseAll(table.clone());
-    let service = warp::service(filter);
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -93,27 +94,24 @@ where
             let _ = stream.try_write(busy_answer().as_bytes());
             continue;
         };
-        tokio::spawn(connection(stream, service.clone(), slot, stop.clone()));
+        tokio::spawn(connection(stream, answer.clone(), slot, stop.clone()));
     }
     drop(listener);
     table.wait_empty().await;
 }
 
-async fn connection<S>(stream: TcpStream, service: S, slot: Slot, stop: CancellationToken)
+async fn connection<A, F>(stream: TcpStream, answer: A, slot: Slot, stop: CancellationToken)
 where
-    S: tower_service::Service<hyper::Request<Incoming>, Response = Response, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
+    A: Fn(Request<Incoming>) -> F + Send + 'static,
+    F: Future<Output = Result<Response, Infallible>> + Send + 'static,
 {
     let _ = stream.set_nodelay(true);
     let busy = slot.busy.clone();
-    let handler = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-        let mut service = service.clone();
+    let handler = hyper::service::service_fn(move |req: Request<Incoming>| {
         let guard = Busy::enter(&busy);
+        let answered = answer(req);
         async move {
-            let res = tower_service::Service::call(&mut service, req).await?;
+            let res = answered.await?;
             Ok::<_, Infallible>(res.map(|body| Guarded { body, _busy: guard }))
         }
     });

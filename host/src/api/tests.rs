@@ -439,7 +439,7 @@ async fn logs_tail_and_follow() {
     let c = client();
     let (st, body) = call(c.get(format!("{}/api/v1/processes/web/logs", s.base))).await;
     assert_eq!(st, 200);
-    assert_eq!(body.lines().count(), routes::DEFAULT_LOG_LINES);
+    assert_eq!(body.lines().count(), v1::DEFAULT_LOG_LINES);
     assert!(body.ends_with("line 149\n"));
     let (_, body) = call(c.get(format!("{}/api/v1/processes/1/logs?lines=2", s.base))).await;
     assert_eq!(body, "line 148\nline 149\n");

@@ -10,12 +10,16 @@
 //! have an `Unknown` variant, so an older `ctl` still reads the answer.
 
 use std::borrow::Cow;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::process_view::ProcState;
 use crate::supervisor::{self as sv, ProcessInfo, Snapshot};
+
+/// Lines `GET /api/v1/processes/{ref}/logs` returns when `lines` is not given.
+pub const DEFAULT_LOG_LINES: usize = 100;
 
 /// The manager's phase, in the original's words (`GET /status` and `GET /api/v1/status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -318,7 +322,7 @@ impl<'a> From<&'a ProcessInfo> for Process<'a> {
             },
             lifecycle: p.lifecycle.into(),
             restarts: p.restarts,
-            started_at: p.started_at.map(|t| Cow::Owned(super::json::rfc3339(t))),
+            started_at: p.started_at.map(|t| Cow::Owned(rfc3339(t))),
             verifier: p.verifier.as_ref().map(|v| Verifier {
                 kind: Cow::Borrowed(&v.kind),
                 outcome: v.outcome.into(),
@@ -347,7 +351,7 @@ impl<'a> From<&'a ProcessInfo> for Process<'a> {
                     signal: None,
                 },
             }),
-            next_attempt: p.next_attempt.map(|t| Cow::Owned(super::json::rfc3339(t))),
+            next_attempt: p.next_attempt.map(|t| Cow::Owned(rfc3339(t))),
             liveness: p.liveness.as_ref().map(|l| Liveness {
                 kind: Cow::Borrowed(&l.kind),
                 failures: l.failures,
@@ -595,7 +599,7 @@ impl<'a> From<&'a sv::timeline::Timeline> for Timeline<'a> {
     fn from(t: &'a sv::timeline::Timeline) -> Self {
         let name = |i: usize| Cow::Borrowed(t.processes[i].name.as_str());
         Timeline {
-            started_at: Cow::Owned(super::json::rfc3339(t.origin)),
+            started_at: Cow::Owned(rfc3339(t.origin)),
             now: secs(t.now()),
             ready: t.ready.map(secs),
             summary: t.summary(),
@@ -638,74 +642,42 @@ impl<'a> From<&'a sv::timeline::Timeline> for Timeline<'a> {
     }
 }
 
+/// `t` as RFC 3339 in UTC with milliseconds; times before 1970 clamp to the epoch.
+pub fn rfc3339(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let millis = since.subsec_millis();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, mo, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
-    use crate::api::json::{self, V1Process, V1Status};
-    use crate::supervisor::{VerifierInfo, VerifierOutcome};
-
-    fn info() -> ProcessInfo {
-        ProcessInfo {
-            id: 2,
-            name: "web".into(),
-            command: "sh -c x".into(),
-            state: ProcState::Signaled { signal: 15 },
-            lifecycle: sv::Lifecycle::Stopped,
-            restarts: 1,
-            started_at: Some(UNIX_EPOCH + Duration::from_millis(1_000_250)),
-            verifier: Some(VerifierInfo {
-                kind: "http".into(),
-                outcome: VerifierOutcome::Passed,
-                message: None,
-            }),
-            error: None,
-            waiting_for: vec![("db".into(), "verified")],
-            last_exit: Some(ProcState::Exited { code: 3 }),
-            next_attempt: None,
-            liveness: None,
-            ports: vec![crate::plan::Port {
-                name: "http".into(),
-                number: 8080,
-            }]
-            .into(),
-        }
-    }
-
-    #[test]
-    fn what_the_server_writes_a_client_reads_back() {
-        let p = info();
-        let text = json::to_string(&V1Process(&p));
-        let back: Process<'static> = serde_json::from_str(&text).unwrap();
-        assert_eq!(back, Process::from(&p));
-        assert_eq!(back.state, State::Signaled);
-        assert_eq!(back.signal, Some(15));
-        assert_eq!(back.started_at.as_deref(), Some("1970-01-01T00:16:40.250Z"));
-
-        let snap = Snapshot {
-            phase: sv::Phase::Running,
-            processes: vec![p.into()],
-            startup_failure: None,
-        };
-        let back: Status = serde_json::from_str(&json::to_string(&V1Status(&snap))).unwrap();
-        assert_eq!(back.status, Phase::Running);
-        assert_eq!(back.lifecycle.stopped, 1);
-        assert_eq!(back.total, 1);
-
-        let e = sv::Event::StartupFailed {
-            message: "web: no".into(),
-        };
-        let (name, data) = json::event_json(&e);
-        let back: Event<'static> = serde_json::from_str(&data).unwrap();
-        assert_eq!(name, "startup-failed");
-        assert_eq!(
-            back,
-            Event::StartupFailed {
-                message: "web: no".into()
-            }
-        );
-    }
 
     #[test]
     fn each_word_is_spelled_the_same_on_the_wire_and_in_a_table() {
@@ -786,5 +758,15 @@ mod tests {
         );
         let e: Event<'static> = serde_json::from_str(r#"{"event":"lagged","missed":3}"#).unwrap();
         assert_eq!(e, Event::Lagged { missed: 3 });
+    }
+
+    #[test]
+    fn rfc3339_known_dates() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        // 2000-02-29 (a leap day in a century leap year) 23:59:59.999
+        let t = UNIX_EPOCH + Duration::from_millis(951_868_799_999);
+        assert_eq!(rfc3339(t), "2000-02-29T23:59:59.999Z");
+        let t = UNIX_EPOCH + Duration::from_secs(4_102_444_800); // 2100-01-01
+        assert_eq!(rfc3339(t), "2100-01-01T00:00:00.000Z");
     }
 }

@@ -30,6 +30,9 @@ pub enum AppError {
     /// `pymanager verify` did not pass (exit 1), or could not run (exit 2).
     #[error("{0}")]
     Verify(#[from] ProbeError),
+    /// `pymanager export` or `import` did not write its output.
+    #[error(transparent)]
+    Convert(#[from] crate::convert::ConvertError),
     /// The supervisor task panicked (exit 5); the guardian kills what it left.
     #[error("[ERROR] the supervisor failed: {0}")]
     Crashed(String),
@@ -45,6 +48,7 @@ impl AppError {
             AppError::Setup(_) | AppError::Daemon(_) | AppError::Crashed(_) => 5,
             AppError::Ctl(e) => e.exit_code(),
             AppError::Verify(e) => e.exit_code(),
+            AppError::Convert(e) => e.exit_code(),
         }
     }
 
@@ -99,4 +103,13 @@ pub enum SetupError {
     /// The REST API cannot listen.
     #[error("could not set up processes: http: {0}")]
     Http(#[from] crate::api::ApiError),
+    /// `--exit-with PID` names no process that can be watched.
+    #[error("--exit-with {pid}: {}", error_text::io(.1), pid = .0)]
+    ExitWith(u32, std::io::Error),
+    /// `pymanager run`'s log directory or files cannot be made.
+    #[error("cannot write the logs to {}: {}", .0.display(), error_text::io(.1))]
+    Logs(PathBuf, std::io::Error),
+    /// `--write-env`'s file cannot be written.
+    #[error("--write-env: {0}")]
+    WriteEnv(StateError),
 }

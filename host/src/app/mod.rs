@@ -5,7 +5,9 @@
 //! [`run`] runs a config (detaching, the guardian, the manager's life), [`signals`] turns
 //! signals into shutdown requests; `check` and `ctl` are here, being short.
 
+mod command;
 mod error;
+mod report;
 mod run;
 mod signals;
 
@@ -40,12 +42,20 @@ pub fn try_main() -> Result<i32, AppError> {
     }
     let file = cli.config_file();
     match &cli.command {
+        Some(Sub::Run(_)) if cli.daemon => Err(clap::Error::raw(
+            ErrorKind::ArgumentConflict,
+            "pymanager run does not go to the background: drop -d (or use -d without run)\n",
+        )
+        .into()),
+        Some(Sub::Run(args)) => run::run(&cli, file, Some(args)),
         Some(Sub::Check) => check(file),
         // `ctl -f x` or `-f x ctl`: either names the manager's config.
         Some(Sub::Ctl(args)) => ctl(args, args.file.as_deref().unwrap_or(file)),
         Some(Sub::Verify(args)) => verify(args),
+        Some(Sub::Export(args)) => Ok(crate::convert::cli::export(args, file)?),
+        Some(Sub::Import(args)) => Ok(crate::convert::cli::import(args)?),
         Some(Sub::CompileComponent(args)) => Ok(crate::runtime::compile_child::child_main(args)),
-        None => run::run(&cli, file),
+        None => run::run(&cli, file, None),
     }
 }
 

@@ -13,8 +13,9 @@ use crate::supervisor::SupervisorHandle;
 /// What a signal asks of the manager.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Request {
-    /// Stop everything gracefully (a second request of any kind forces it).
-    Shutdown,
+    /// Stop everything gracefully (a second request of any kind forces it); the signal's
+    /// number.
+    Shutdown(i32),
     /// Kill everything at once.
     Kill,
 }
@@ -22,10 +23,26 @@ pub enum Request {
 /// The signals the manager answers, with their names for messages.
 fn wanted() -> [(SignalKind, &'static str, Request); 5] {
     [
-        (SignalKind::interrupt(), "SIGINT", Request::Shutdown),
-        (SignalKind::terminate(), "SIGTERM", Request::Shutdown),
-        (SignalKind::quit(), "SIGQUIT", Request::Shutdown),
-        (SignalKind::hangup(), "SIGHUP", Request::Shutdown),
+        (
+            SignalKind::interrupt(),
+            "SIGINT",
+            Request::Shutdown(libc::SIGINT),
+        ),
+        (
+            SignalKind::terminate(),
+            "SIGTERM",
+            Request::Shutdown(libc::SIGTERM),
+        ),
+        (
+            SignalKind::quit(),
+            "SIGQUIT",
+            Request::Shutdown(libc::SIGQUIT),
+        ),
+        (
+            SignalKind::hangup(),
+            "SIGHUP",
+            Request::Shutdown(libc::SIGHUP),
+        ),
         (
             SignalKind::from_raw(crate::guardian::PARENT_DIED as i32),
             "the guardian's death signal (SIGUSR2)",
@@ -65,9 +82,13 @@ pub fn listen() -> (BoxStream<'static, Request>, Vec<String>) {
     requests(wanted())
 }
 
-/// Turns signals into shutdown requests to the supervisor, for the manager's whole life.
-pub async fn forward(mut requests: BoxStream<'static, Request>, handle: SupervisorHandle) {
-    let mut seen = 0;
+/// Turns signals into shutdown requests to the supervisor, for the rest of the manager's
+/// life; `seen` signals were already acted on (so the next one forces the shutdown).
+pub async fn forward(
+    mut requests: BoxStream<'static, Request>,
+    handle: SupervisorHandle,
+    mut seen: u32,
+) {
     while let Some(request) = requests.next().await {
         seen += 1;
         if request == Request::Kill || seen > 1 {
@@ -90,7 +111,7 @@ mod tests {
             (
                 SignalKind::from_raw(libc::SIGKILL),
                 "SIGKILL",
-                Request::Shutdown,
+                Request::Shutdown(libc::SIGKILL),
             ),
             (SignalKind::from_raw(libc::SIGURG), "SIGURG", Request::Kill),
         ]);

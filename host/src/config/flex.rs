@@ -238,7 +238,7 @@ impl<'de> Deserialize<'de> for ShellChoice {
 }
 
 /// A JSON value's kind and, when short, the value, for error messages.
-pub(super) fn describe(v: &Value) -> String {
+pub(crate) fn describe(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),

@@ -15,10 +15,14 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub(crate) use flex::describe as describe_json;
 pub use flex::{ShellChoice, StringOrBool};
 pub use orchestration::{
     Condition, DependsOn, LivenessConfig, Policy, RestartConfig, Startup, StopSignal,
 };
+
+/// The config file used when none is named.
+pub const DEFAULT_CONFIG: &str = "pymanager.json";
 
 /// Why a config could not be used; each variant is one exit code of the original.
 #[derive(Debug, thiserror::Error)]
@@ -76,22 +80,7 @@ impl ConfigError {
     }
 }
 
-/// `s` with control characters escaped (`\n`, `\u{1b}`), for messages that must stay on
-/// one line.
-pub fn one_line(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
-        return s.to_string();
-    }
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
+pub use crate::error_text::one_line;
 
 /// The whole configuration, with defaults filled in.
 #[derive(Debug, Clone, Deserialize)]
@@ -279,6 +268,17 @@ pub struct ProcessConfig {
     /// Its time between the stop signal and SIGKILL, instead of the global one.
     #[serde(default, deserialize_with = "flex::optional_seconds")]
     pub graceful_time: Option<Duration>,
+    /// What `pymanager export` needs that running it does not (its container image).
+    #[serde(default)]
+    pub export: ExportConfig,
+}
+
+/// A process's `export` object: read only by `pymanager export`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ExportConfig {
+    /// The container image that runs it (compose, Kubernetes), instead of `--image`.
+    pub image: Option<String>,
 }
 
 /// The `options` of a process.

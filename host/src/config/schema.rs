@@ -45,6 +45,22 @@ fn verifier_properties() -> Value {
     })
 }
 
+/// The arguments of the `exec` verifier, which applies when a verifier's `type` names it:
+/// the one built-in whose arguments the schema can check, since it runs natively.
+fn exec_arguments() -> Value {
+    use crate::exec_verifier::{MODULE, NAME, SHORT};
+    json!({
+        "if": {
+            "required": ["type"],
+            "properties": {"type": {"enum": [SHORT, NAME, format!("{MODULE}.{NAME}"), format!("pymanager.{NAME}")]}}
+        },
+        "then": {
+            "required": ["arguments"],
+            "properties": {"arguments": {"$ref": "#/$defs/exec_arguments"}}
+        }
+    })
+}
+
 /// The schema, as JSON.
 pub fn document() -> Value {
     let mut liveness = verifier_properties();
@@ -190,7 +206,8 @@ pub fn document() -> Value {
                         "description": "What must hold before the process counts as started (and, in an ordered start-up, before the next one starts).",
                         "type": "object",
                         "required": ["type"],
-                        "properties": verifier_properties()
+                        "properties": verifier_properties(),
+                        "allOf": [exec_arguments()]
                     },
                     "depends_on": {
                         "description": "What must hold in other processes before this one starts: names (each meaning verified) or name: condition.",
@@ -223,13 +240,41 @@ pub fn document() -> Value {
                         "type": "object",
                         "required": ["type"],
                         "additionalProperties": false,
-                        "properties": liveness
+                        "properties": liveness,
+                        "allOf": [exec_arguments()]
                     },
                     "stop_signal": {
                         "description": "The signal that asks the process to stop (SIGTERM): a name (SIGINT, INT) or a number; not SIGKILL or SIGSTOP.",
                         "type": ["string", "integer"]
                     },
-                    "graceful_time": seconds("Seconds between its stop signal and SIGKILL, instead of the global graceful_time.")
+                    "graceful_time": seconds("Seconds between its stop signal and SIGKILL, instead of the global graceful_time."),
+                    "export": {
+                        "description": "Read only by pymanager export.",
+                        "type": "object",
+                        "properties": {
+                            "image": {"description": "The container image that runs this process (compose, Kubernetes), instead of --image; it must contain pymanager for the health checks.", "type": "string", "minLength": 1}
+                        }
+                    }
+                }
+            },
+            "exec_arguments": {
+                "description": "The exec verifier: runs command natively, with the process's environment and working directory, until it exits 0.",
+                "type": "object",
+                "required": ["command"],
+                "properties": {
+                    "command": {
+                        "description": "A list of arguments (the first looked up in PATH), or a command line run by the default shell.",
+                        "oneOf": [
+                            {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                            {"type": "string", "minLength": 1}
+                        ]
+                    },
+                    "timeout": {
+                        "description": "Seconds to keep trying (30); 0: one run; null: until the process ends.",
+                        "anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}, {"type": "null"}]
+                    },
+                    "interval": seconds("Seconds between the end of one run and the start of the next (1)."),
+                    "run_timeout": seconds("Seconds one run may take before it is killed with its process group (timeout, or 30 when that is 0 or null).")
                 }
             },
             "condition": {
@@ -260,8 +305,8 @@ mod tests {
 
     use super::*;
     use crate::config::{
-        AllowConfig, Config, HttpConfig, LimitsConfig, LivenessConfig, ModuleConfig, ProcessConfig,
-        ProcessOptions, VerifierConfig,
+        AllowConfig, Config, ExportConfig, HttpConfig, LimitsConfig, LivenessConfig, ModuleConfig,
+        ProcessConfig, ProcessOptions, VerifierConfig,
     };
 
     /// A deserializer that only records the field names a derived `Deserialize` asks for.
@@ -334,7 +379,7 @@ mod tests {
 
     #[test]
     fn every_key_of_the_config_types_is_in_the_schema_and_no_other() {
-        let cases: [(&str, BTreeSet<String>, BTreeSet<String>); 9] = [
+        let cases: [(&str, BTreeSet<String>, BTreeSet<String>); 10] = [
             ("top level", keys::<Config>(), properties(&[])),
             (
                 "http",
@@ -372,6 +417,11 @@ mod tests {
                 properties(&["$defs", "process", "properties", "verifier"]),
             ),
             (
+                "processes.*.export",
+                keys::<ExportConfig>(),
+                properties(&["$defs", "process", "properties", "export"]),
+            ),
+            (
                 "processes.*.liveness",
                 keys::<LivenessConfig>(),
                 properties(&["$defs", "process", "properties", "liveness"]),
@@ -379,6 +429,27 @@ mod tests {
         ];
         for (at, accepted, described) in cases {
             assert_eq!(accepted, described, "{at}");
+        }
+    }
+
+    #[test]
+    fn the_exec_arguments_of_the_schema_are_those_it_takes() {
+        let described = properties(&["$defs", "exec_arguments"]);
+        let taken: BTreeSet<String> = crate::exec_verifier::KNOWN
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(described, taken);
+        for name in
+            document()["$defs"]["process"]["properties"]["verifier"]["allOf"][0]["if"]["properties"]
+                ["type"]["enum"]
+                .as_array()
+                .unwrap()
+        {
+            assert!(
+                crate::exec_verifier::names(name.as_str().unwrap()),
+                "{name}"
+            );
         }
     }
 

@@ -2,16 +2,18 @@
 
 use std::path::PathBuf;
 
-use crate::api::routes::DEFAULT_LOG_LINES;
+use crate::api::v1::DEFAULT_LOG_LINES;
 
 /// `ctl wait`'s default patience, in seconds.
 pub const DEFAULT_WAIT_SECS: f64 = 60.0;
 
 const AFTER_HELP: &str = "\
-Finding the manager: --url if given; else the address file the manager writes,
-<config dir>/.pymanager/<config file name>.addr (it must be yours, and name a loopback
-address); else http.host and http.port of the config (loopback only). Requests never go
-through a proxy. Token: --token, else PYMANAGER_TOKEN, else http.token of the config (with
+Finding the manager: --url if given; else $PYMANAGER_URL (set for `pymanager run`'s
+command); else the address file the manager writes, <config dir>/.pymanager/<config file
+name>.addr (it must be yours, and name a loopback address; a second copy of the config
+running at the same time writes <config file name>.<pid>.addr, and with several ctl asks
+you to choose with --url); else http.host and http.port of the config (loopback only).
+Requests never go through a proxy. Token: --token, else PYMANAGER_TOKEN, else http.token of the config (with
 \"token\": \"auto\", the token file the manager writes beside its address file).
 
 Exit codes:

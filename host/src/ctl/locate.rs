@@ -1,10 +1,12 @@
 //! Finding the manager of a config and the token it wants, without trusting anything a
 //! neighbour could have planted.
 //!
-//! In order: `--url` (the user's word, any address); else the address file the manager
-//! wrote, if it and its directory are ours and it names a loopback address; else the
-//! config's `http.host` and `http.port`, loopback only. The config is read with the same
-//! loader the manager uses, so `"enabled": 1` means the same to both.
+//! In order: `--url` (the user's word, any address); else `PYMANAGER_URL` (what `pymanager
+//! run` gives its command, so `ctl` inside it reaches its own copy); else the address file
+//! the manager wrote, if it and its directory are ours and it names a loopback address —
+//! with several copies of the config running, each wrote its own and the user must choose;
+//! else the config's `http.host` and `http.port`, loopback only. The config is read with
+//! the same loader the manager uses, so `"enabled": 1` means the same to both.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
@@ -30,33 +32,73 @@ pub fn locate(
     token_flag: Option<&str>,
 ) -> Result<Target, CtlError> {
     let config = config::load(file);
-    let base = match url {
-        Some(url) => url.trim().trim_end_matches('/').to_string(),
+    let from_env = std::env::var("PYMANAGER_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty());
+    let (base, copy) = match url.map(str::to_string).or(from_env) {
+        Some(url) => (url.trim().trim_end_matches('/').to_string(), None),
         None => base_of(file, &config)?,
     };
     Ok(Target {
         base,
-        token: token_for(file, &config, token_flag)?,
+        token: token_for(file, &config, token_flag, copy)?,
     })
 }
 
-/// The base URL: the address file, else the config's `http` object.
-fn base_of(file: &Path, config: &Result<Loaded, ConfigError>) -> Result<String, CtlError> {
-    let addr_file = state_files::path_of(file, "addr");
-    match state_files::read_trusted(&addr_file) {
-        Ok(Some(text)) if !text.trim().is_empty() => {
-            return loopback_url(text.trim()).ok_or_else(|| {
-                CtlError::Unreachable(format!(
-                    "{} names {}, which is not a loopback address; give --url {} to talk to it",
-                    addr_file.display(),
-                    text.trim(),
-                    text.trim()
-                ))
-            });
-        }
-        Ok(_) => {}
-        Err(e) => return Err(CtlError::Unreachable(e.to_string())),
+/// The address files of the running managers of `file`: the plain one (`<config>.addr`),
+/// and one per copy that found the plain names taken (`<config>.<pid>.addr`), each with the
+/// copy's pid.
+fn address_files(file: &Path) -> Vec<(std::path::PathBuf, Option<u32>)> {
+    let mut files = vec![(state_files::path_of(file, "addr"), None)];
+    for pid in state_files::running_instances(file, "addr") {
+        files.push((
+            state_files::path_of(file, &format!("{pid}.addr")),
+            Some(pid),
+        ));
     }
+    files
+}
+
+/// The base URL (and the copy it belongs to, if not the plain one's): the address file,
+/// else the config's `http` object.
+fn base_of(
+    file: &Path,
+    config: &Result<Loaded, ConfigError>,
+) -> Result<(String, Option<u32>), CtlError> {
+    let mut found = Vec::new();
+    for (addr_file, copy) in address_files(file) {
+        match state_files::read_trusted(&addr_file) {
+            Ok(Some(text)) if !text.trim().is_empty() => {
+                let url = loopback_url(text.trim()).ok_or_else(|| {
+                    CtlError::Unreachable(format!(
+                        "{} names {}, which is not a loopback address; give --url {} to talk to it",
+                        addr_file.display(),
+                        text.trim(),
+                        text.trim()
+                    ))
+                })?;
+                found.push((url, copy));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(CtlError::Unreachable(e.to_string())),
+        }
+    }
+    match found.len() {
+        0 => {}
+        1 => return Ok(found.remove(0)),
+        n => {
+            return Err(CtlError::Unreachable(format!(
+                "{n} copies of {} are running ({}): choose one with --url URL (or PYMANAGER_URL)",
+                file.display(),
+                found
+                    .iter()
+                    .map(|(u, _)| u.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    let addr_file = state_files::path_of(file, "addr");
     let loaded = config.as_ref().map_err(|e| {
         CtlError::Unreachable(format!(
             "no manager found: no address file {} and {}",
@@ -88,7 +130,7 @@ fn base_of(file: &Path, config: &Result<Loaded, ConfigError>) -> Result<String, 
         h => h.parse::<IpAddr>().ok(),
     };
     match ip.and_then(|ip| loopback(SocketAddr::new(ip, http.port))) {
-        Some(addr) => Ok(format!("http://{addr}")),
+        Some(addr) => Ok((format!("http://{addr}"), None)),
         None => Err(CtlError::Unreachable(format!(
             "{} says the manager listens on {}, which is not a loopback address; give --url \
              to talk to it",
@@ -123,11 +165,12 @@ fn loopback_url(text: &str) -> Option<String> {
 }
 
 /// The token: `--token`, else `PYMANAGER_TOKEN`, else the config's (`"auto"`: the token file
-/// the manager wrote, if it is ours).
+/// the manager wrote — copy `copy`'s, if it is not the plain one — if it is ours).
 fn token_for(
     file: &Path,
     config: &Result<Loaded, ConfigError>,
     flag: Option<&str>,
+    copy: Option<u32>,
 ) -> Result<Option<String>, CtlError> {
     if let Some(t) = flag.filter(|t| !t.is_empty()) {
         return Ok(Some(t.to_string()));
@@ -140,7 +183,10 @@ fn token_for(
     };
     match loaded.config.http.token.as_deref() {
         Some(token::AUTO) => {
-            let path = state_files::path_of(file, token::FILE_EXT);
+            let path = match copy {
+                Some(pid) => state_files::path_of(file, &format!("{pid}.{}", token::FILE_EXT)),
+                None => state_files::path_of(file, token::FILE_EXT),
+            };
             match state_files::read_trusted(&path) {
                 Ok(text) => Ok(text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())),
                 Err(e) => Err(CtlError::Unreachable(e.to_string())),

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::config::StringOrBool;
 
 /// The shell `default_shell: true` means: the user's login shell, else `/bin/sh`.
-pub(super) fn default_shell(choice: &StringOrBool) -> String {
+pub(crate) fn default_shell(choice: &StringOrBool) -> String {
     match choice {
         StringOrBool::String(s) if !s.trim().is_empty() => s.clone(),
         _ => std::env::var("SHELL")

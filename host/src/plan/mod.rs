@@ -11,13 +11,14 @@ mod buffering;
 mod command;
 mod orchestration;
 pub mod ports;
-mod template;
+pub(crate) mod template;
 mod verifiers;
 
 use crate::config::{ConfigError, Loaded, Messages, ShellChoice, Startup, VerifierConfig};
 use crate::runtime::{Builtin, ModuleDecl, VerifierRef};
 
-use command::{check_readable, default_shell, find_executable, source_env_file};
+pub(crate) use command::default_shell;
+use command::{check_readable, find_executable, source_env_file};
 pub use orchestration::{Dependency, LivenessSpec, Orchestration, start_deps, start_plan};
 pub use ports::{Port, PortHold, PortTable};
 use template::{Escapes, Scope};
@@ -26,6 +27,9 @@ pub use verifiers::prepare;
 
 /// The built-in module whose verifier waits for a line of output.
 const OUTPUT_MODULE: &str = "pymanager.output_verifier";
+/// The built-in module whose verifier waits for the process's exit: a process verified by
+/// it is meant to end.
+pub const EXITED_MODULE: &str = "pymutils.exited_verifier";
 
 /// Everything needed to run one config.
 #[derive(Debug, Clone)]
@@ -102,6 +106,9 @@ pub enum OutputMode {
     Suppress,
     /// Into this file, truncated at each start (`redirect_output`).
     File(PathBuf),
+    /// Appended to this file, every run of the process after the other (`pymanager
+    /// run`'s log files, emptied when pymanager starts).
+    Log(PathBuf),
 }
 
 /// A process's verifier, resolved to a module.
@@ -113,6 +120,9 @@ pub struct VerifierSpec {
     pub target: VerifierRef,
     /// Its arguments as JSON text.
     pub args_json: String,
+    /// The `exec` verifier, checked and ready, which runs natively rather than in the
+    /// runtime (`target` then names it only for messages).
+    pub exec: Option<Arc<crate::exec_verifier::ExecVerifier>>,
 }
 
 /// What [`build`] does with a process's `environment_file`.
@@ -203,6 +213,11 @@ pub fn build(
             (None, true) => OutputMode::Suppress,
             (None, false) => OutputMode::Console,
         };
+        let process = verifiers::ExecContext {
+            cwd: workdir.clone(),
+            env: env.clone(),
+            shell: default_shell.clone(),
+        };
         let mut verifier_spec = |v: &VerifierConfig, at: String| {
             let v = VerifierConfig {
                 kind: v.kind.clone(),
@@ -210,7 +225,8 @@ pub fn build(
                     .expand_json(&v.arguments, &format!("{at}.arguments"))
                     .map_err(|(path, e)| ConfigError::invalid(path, e))?,
             };
-            let (spec, builtin) = verifiers::spec(&at, &v, config, &modules, &config_dir)?;
+            let (spec, builtin) =
+                verifiers::spec(&at, &v, config, &modules, &config_dir, &process, warnings)?;
             if let Some(b) = builtin
                 && !used_builtins.iter().any(|u| u.module == b.module)
             {
@@ -248,7 +264,7 @@ pub fn build(
     modules.extend(used_builtins.into_iter().map(verifiers::builtin_module));
 
     for w in warnings.iter_mut() {
-        *w = crate::config::one_line(w);
+        *w = crate::error_text::one_line(w);
     }
     Ok(Plan {
         processes,
@@ -264,7 +280,7 @@ pub fn build(
 /// For each process (by index), every process it waits for, directly or through others:
 /// its `depends_on`, and in an ordered start-up every process before it. Their ports are
 /// in its environment.
-fn dependency_closure(config: &crate::config::Config) -> Vec<Vec<usize>> {
+pub(crate) fn dependency_closure(config: &crate::config::Config) -> Vec<Vec<usize>> {
     let index = |n: &str| config.processes.get_index_of(n);
     let direct: Vec<Vec<usize>> = config
         .processes

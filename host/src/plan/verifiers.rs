@@ -5,8 +5,11 @@
 use std::path::Path;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use super::{Plan, VerifierSpec};
 use crate::config::{Config, ConfigError, ModuleConfig, VerifierConfig};
+use crate::exec_verifier::{self, ExecArgs, ExecVerifier};
 use crate::runtime::trust::CA_FILE;
 use crate::runtime::{
     BUILTINS, Builtin, Grants, HostGrants, HostPattern, Limits, ModuleDecl, ModuleSource, Runtime,
@@ -64,19 +67,50 @@ pub(super) fn spec(
     config: &Config,
     declared: &[ModuleDecl],
     config_dir: &Path,
+    process: &ExecContext,
+    warnings: &mut Vec<String>,
 ) -> Result<(VerifierSpec, Option<&'static Builtin>), ConfigError> {
     let target = resolve_verifier(&v.kind, config, declared)
         .map_err(|reason| ConfigError::invalid(format!("{at}.type"), reason))?;
+    let exec = match target {
+        Target::Exec => {
+            let args = format!("{at}.arguments");
+            let (parsed, unknown) = ExecArgs::parse(&v.arguments).map_err(|e| {
+                let (path, reason) = under(&args, &e);
+                ConfigError::invalid(path, format!("{reason} ({})", v.kind))
+            })?;
+            warnings.extend(unknown.iter().map(|w| {
+                let (path, reason) = under(&args, w);
+                format!("[WARNING] {path}: {reason}")
+            }));
+            Some(Arc::new(ExecVerifier {
+                args: parsed,
+                cwd: process.cwd.clone(),
+                env: process.env.clone(),
+                shell: process.shell.clone(),
+            }))
+        }
+        _ => None,
+    };
     let spec = VerifierSpec {
         kind: v.kind.clone(),
         target: target.verifier_ref(),
         args_json: with_ca_file_resolved(&v.arguments, config_dir).to_string(),
+        exec,
     };
     let builtin = match target {
         Target::Builtin(b) => Some(b),
-        Target::External { .. } => None,
+        Target::External { .. } | Target::Exec => None,
     };
     Ok((spec, builtin))
+}
+
+/// Where a process's `exec` checks run: its directory, its environment, the shell for a
+/// command line.
+pub(super) struct ExecContext {
+    pub cwd: Option<std::path::PathBuf>,
+    pub env: Option<Vec<(std::ffi::OsString, std::ffi::OsString)>>,
+    pub shell: String,
 }
 
 /// The arguments with a relative `ca_file` made absolute against the config's directory
@@ -112,7 +146,10 @@ pub async fn prepare(plan: &Plan, runtime: &Runtime) -> Result<Vec<String>, Conf
             .liveness
             .as_ref()
             .map(|l| (&l.verifier, format!("processes.{}.liveness", p.name)));
-        own.into_iter().chain(liveness)
+        // An exec check was checked by the plan: it runs natively, in no module.
+        own.into_iter()
+            .chain(liveness)
+            .filter(|(v, _)| v.exec.is_none())
     });
     let checks = checks.map(|(v, at)| async move {
         let names = runtime.names(&v.target.module).unwrap_or_default();
@@ -133,7 +170,7 @@ pub async fn prepare(plan: &Plan, runtime: &Runtime) -> Result<Vec<String>, Conf
                 .iter()
                 .map(|w| {
                     let (path, reason) = under(&args, w);
-                    crate::config::one_line(&format!("[WARNING] {path}: {reason}"))
+                    crate::error_text::one_line(&format!("[WARNING] {path}: {reason}"))
                 })
                 .collect::<Vec<_>>()),
             Err(e) => {
@@ -174,6 +211,8 @@ enum Target {
     Builtin(&'static Builtin),
     /// A verifier of the external module with this alias.
     External { module: String, name: String },
+    /// The native `exec` verifier.
+    Exec,
 }
 
 impl Target {
@@ -186,6 +225,10 @@ impl Target {
             Target::External { module, name } => VerifierRef {
                 module: module.clone(),
                 name: name.clone(),
+            },
+            Target::Exec => VerifierRef {
+                module: exec_verifier::MODULE.into(),
+                name: exec_verifier::NAME.into(),
             },
         }
     }
@@ -207,6 +250,9 @@ fn resolve_verifier(
             module: module.into(),
             name: name.into(),
         });
+    }
+    if exec_verifier::names(kind) {
+        return Ok(Target::Exec);
     }
     if let Some(b) = Builtin::resolve(kind) {
         return Ok(Target::Builtin(b));
@@ -248,6 +294,12 @@ fn builtin_list() -> String {
     BUILTINS
         .iter()
         .map(|b| format!("{}.{} ({})", b.module, b.verifier, b.short))
+        .chain(std::iter::once(format!(
+            "{}.{} ({})",
+            exec_verifier::MODULE,
+            exec_verifier::NAME,
+            exec_verifier::SHORT
+        )))
         .collect::<Vec<_>>()
         .join(", ")
 }

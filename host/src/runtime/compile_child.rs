@@ -63,7 +63,7 @@ fn compile_into(dir: &Path, key: &Path) -> Result<(), String> {
     std::io::stdin()
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read the component: {e}"))?;
-    let engine = engine::new_engine()?;
+    let engine = engine::compiler()?;
     let cache = DiskCache::new(&engine, Some(dir.to_path_buf()), Some(key.to_path_buf()));
     if let Some(why) = cache.warning() {
         return Err(why.to_string());

@@ -26,7 +26,7 @@ pub mod trust;
 pub mod types;
 
 pub use cache::CacheOutcome;
-pub use engine::ASYNC_STACK_SIZE;
+pub use engine::{ASYNC_STACK_SIZE, POOL_INSTANCES};
 pub use forbidden::forbid_address;
 pub use types::*;
 
@@ -36,12 +36,12 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Engine, Store, UpdateDeadline};
+use wasmtime::{Store, UpdateDeadline};
 
 use crate::process_view::ProcessView;
 use bindings::{EXPORT_NAME, VerifierModule, VerifierModulePre};
 use cache::DiskCache;
-use engine::Ticker;
+use engine::WasmEngine;
 use state::{CallState, HostState, Mode, ModuleInfo, Shared};
 
 /// Loads verifier modules once per run and runs their verifiers; cheap to clone.
@@ -51,7 +51,7 @@ pub struct Runtime {
 }
 
 struct Inner {
-    engine: Engine,
+    wasm: Arc<WasmEngine>,
     linker: Linker<HostState>,
     cache: DiskCache,
     shared: Arc<Shared>,
@@ -59,12 +59,6 @@ struct Inner {
     /// The pymanager binary that compiles in a child process, when set (see
     /// [`compile_child`]).
     compiler: OnceLock<PathBuf>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.shared.ticker.stop();
-    }
 }
 
 /// A module ready to run: its pre-instantiated component and what it provides.
@@ -103,11 +97,16 @@ enum Returned {
 impl Runtime {
     /// Sets up the engine (and its disk cache).
     pub fn new(options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
-        let engine = engine::new_engine().map_err(|reason| RuntimeError {
+        let wasm = match options.instances {
+            None => WasmEngine::shared(),
+            Some(n) => WasmEngine::new(n).map(Arc::new),
+        }
+        .map_err(|reason| RuntimeError {
             alias: "*".into(),
             reason,
         })?;
-        let mut linker = Linker::<HostState>::new(&engine);
+        let engine = &wasm.engine;
+        let mut linker = Linker::<HostState>::new(engine);
         let linked = wasmtime_wasi::p2::add_to_linker_async(&mut linker).and_then(|()| {
             VerifierModule::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
         });
@@ -115,16 +114,16 @@ impl Runtime {
             alias: "*".into(),
             reason: format!("cannot link the host functions: {e}"),
         })?;
-        let cache = DiskCache::new(&engine, options.cache_dir, options.cache_key);
+        let cache = DiskCache::new(engine, options.cache_dir, options.cache_key);
         let shared = Arc::new(Shared {
             http: host_fns::http::Clients::new(),
             ca_files: trust::CaFiles::default(),
-            ticker: Ticker::start(engine.clone()),
+            ticker: wasm.ticker.clone(),
             parked: Default::default(),
         });
         Ok(Runtime {
             inner: Arc::new(Inner {
-                engine,
+                wasm,
                 linker,
                 cache,
                 shared,
@@ -349,11 +348,11 @@ impl Runtime {
             .map(|limit| tokio::time::Instant::now() + limit);
         let mut state = CallState::new(info, mode, ca_file);
         loop {
-            let mut store = self.store(info, state);
-            let outcome = within(deadline, run(&mut store, pre, call)).await;
-            let parked = store.data_mut().parked.take();
+            let mut live = self.instance(info, state);
+            let outcome = within(deadline, self.run(&mut live, info, pre, call)).await;
+            let parked = live.data_mut().parked.take();
             if let (Ok(Err(_)), Some(wait)) = (&outcome, parked) {
-                state = store.into_data().call;
+                state = live.into_data().call;
                 match within(deadline, wait.wait(&mut state, shared)).await {
                     Ok(Ok(answer)) => {
                         state.journal.resume(answer);
@@ -374,13 +373,13 @@ impl Runtime {
                     }
                 }
             }
-            host_fns::log::report_dropped(&mut store.data_mut().call, true);
+            host_fns::log::report_dropped(&mut live.data_mut().call, true);
             return match outcome {
                 Ok(Ok(r)) => Ok(r),
                 Ok(Err(e)) => Err(VerifyError(describe_failure(
                     who,
                     &info.limits,
-                    store.data(),
+                    live.data(),
                     &e,
                 ))),
                 Err(_) => Err(VerifyError(bound.exceeded(who))),
@@ -390,10 +389,10 @@ impl Runtime {
 
     /// A store for one instance of `call`: its memory capped, its CPU time metered by
     /// epoch ticks.
-    fn store(&self, info: &Arc<ModuleInfo>, call: CallState) -> Store<HostState> {
+    fn instance(&self, info: &Arc<ModuleInfo>, call: CallState) -> Live {
         let inner = &self.inner;
         let state = HostState::new(info.clone(), inner.shared.clone(), call);
-        let mut store = Store::new(&inner.engine, state);
+        let mut store = Store::new(&inner.wasm.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut cx| {
@@ -403,32 +402,91 @@ impl Runtime {
                 Err(wasmtime::format_err!("CPU time limit reached"))
             }
         });
-        store
+        Live {
+            store: Some(store),
+            wasm: inner.wasm.clone(),
+        }
+    }
+
+    /// Instantiates the component in `live` and makes `call`. When the instance pool is
+    /// full, the instantiation waits for an instance to end (in a fresh store: a failed
+    /// instantiation may hold some of the pool's slots until its store goes).
+    async fn run(
+        &self,
+        live: &mut Live,
+        info: &Arc<ModuleInfo>,
+        pre: &VerifierModulePre<HostState>,
+        call: Call<'_>,
+    ) -> wasmtime::Result<Returned> {
+        let instance = loop {
+            let ended = self.inner.wasm.next_end();
+            match pre.instantiate_async(&mut **live).await {
+                Ok(instance) => break instance,
+                Err(e) if engine::pool_full(&e) => {
+                    let placeholder = CallState::new(info, Mode::Load, None);
+                    let state = std::mem::replace(&mut live.data_mut().call, placeholder);
+                    // Not an end another waiter waits for: it would wake them all to try,
+                    // fail and wake each other in turn.
+                    live.store = None;
+                    *live = self.instance(info, state);
+                    ended.await;
+                }
+                Err(e) => return Err(e.context(COULD_NOT_START)),
+            }
+        };
+        let store = &mut **live;
+        let guest = instance.pymanager_verifier_verifier();
+        Ok(match call {
+            Call::Names => Returned::Names(guest.call_names(&mut *store).await?),
+            Call::Validate(name, args) => {
+                let r = guest.call_validate(&mut *store, name, args).await?;
+                Returned::Checked(r, std::mem::take(&mut store.data_mut().warnings))
+            }
+            Call::Verify(name, args) => Returned::Checked(
+                guest.call_verify(&mut *store, name, args).await?,
+                Vec::new(),
+            ),
+        })
     }
 }
 
-/// Instantiates the component in `store` and makes `call`.
-async fn run(
-    store: &mut Store<HostState>,
-    pre: &VerifierModulePre<HostState>,
-    call: Call<'_>,
-) -> wasmtime::Result<Returned> {
-    let instance = pre
-        .instantiate_async(&mut *store)
-        .await
-        .map_err(|e| e.context(COULD_NOT_START))?;
-    let guest = instance.pymanager_verifier_verifier();
-    Ok(match call {
-        Call::Names => Returned::Names(guest.call_names(&mut *store).await?),
-        Call::Validate(name, args) => {
-            let r = guest.call_validate(&mut *store, name, args).await?;
-            Returned::Checked(r, std::mem::take(&mut store.data_mut().warnings))
+/// The store of one live instance; when it goes, a call waiting for a slot of the
+/// instance pool is told.
+struct Live {
+    store: Option<Store<HostState>>,
+    wasm: Arc<WasmEngine>,
+}
+
+impl Live {
+    /// The store's data, the store (and its instance) gone.
+    fn into_data(mut self) -> HostState {
+        let store = self.store.take().expect("a live store");
+        let data = store.into_data();
+        self.wasm.instance_ended();
+        data
+    }
+}
+
+impl std::ops::Deref for Live {
+    type Target = Store<HostState>;
+    fn deref(&self) -> &Store<HostState> {
+        self.store.as_ref().expect("a live store")
+    }
+}
+
+impl std::ops::DerefMut for Live {
+    fn deref_mut(&mut self) -> &mut Store<HostState> {
+        self.store.as_mut().expect("a live store")
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if let Some(store) = self.store.take() {
+            drop(store);
+            self.wasm.instance_ended();
         }
-        Call::Verify(name, args) => Returned::Checked(
-            guest.call_verify(&mut *store, name, args).await?,
-            Vec::new(),
-        ),
-    })
+    }
 }
 
 /// `fut`, cut at `deadline` if there is one.
@@ -565,7 +623,7 @@ impl Inner {
         check_header(&bytes, &what).map_err(fail)?;
         imports::check(&bytes, &what).map_err(fail)?;
         let started = Instant::now();
-        let (component, outcome) = match self.cache.load(&self.engine, &bytes) {
+        let (component, outcome) = match self.cache.load(&self.wasm.engine, &bytes) {
             Some(c) => (c, CacheOutcome::Hit),
             None => (
                 self.compile_apart(&bytes).map_err(|e| {
@@ -607,22 +665,22 @@ impl Inner {
     fn compile_apart(&self, bytes: &[u8]) -> wasmtime::Result<Component> {
         if let (Some(exe), Some((dir, key))) = (self.compiler.get(), self.cache.location())
             && compile_child::compile(exe, dir, key, bytes).is_ok()
-            && let Some(c) = self.cache.load(&self.engine, bytes)
+            && let Some(c) = self.cache.load(&self.wasm.engine, bytes)
         {
             release_free_heap();
             return Ok(c);
         }
         let serialized = {
-            let compiler = engine::new_engine().map_err(wasmtime::Error::msg)?;
+            let compiler = engine::compiler().map_err(wasmtime::Error::msg)?;
             let (component, _) = self.cache.load_or_compile(&compiler, bytes)?;
             component.serialize()?
         };
         release_free_heap();
-        if let Some(c) = self.cache.load(&self.engine, bytes) {
+        if let Some(c) = self.cache.load(&self.wasm.engine, bytes) {
             return Ok(c);
         }
         // SAFETY: these bytes were serialized just now by an engine of the same settings.
-        unsafe { Component::deserialize(&self.engine, &serialized) }
+        unsafe { Component::deserialize(&self.wasm.engine, &serialized) }
     }
 
     fn link(
@@ -707,6 +765,8 @@ mod tests {
         let rt = Runtime::new(RuntimeOptions {
             cache_dir: Some(dir.path().join("cache")),
             cache_key: Some(dir.path().join("key")),
+            // An engine of its own: its ticker counts only this test's guests.
+            instances: Some(8),
         })
         .unwrap();
         rt.load(vec![good()]).await.unwrap();
@@ -721,7 +781,7 @@ mod tests {
         )
         .await;
         assert!(cut.is_err(), "WaitEnd returned while the process runs");
-        assert_eq!(rt.inner.shared.ticker.running_now(), 0);
+        assert_eq!(rt.inner.wasm.ticker.running_now(), 0);
     }
 
     #[test]

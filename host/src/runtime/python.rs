@@ -189,15 +189,22 @@ pub fn build(module: &PythonModule, cache_dir: &Path) -> Result<PathBuf, String>
 pub fn install_hint() -> String {
     format!(
         "building a Python verifier module needs componentize-py: install it with \
-         'pip install componentize-py=={COMPONENTIZE_PY_VERSION}' (or name it in \
-         {COMPONENTIZE_PY_ENV})"
+         'pip install \"pymanager-rs[python]\"' (or 'pip install \
+         componentize-py=={COMPONENTIZE_PY_VERSION}'), or name it in {COMPONENTIZE_PY_ENV}"
     )
 }
 
+/// componentize-py: the one `PYMANAGER_COMPONENTIZE_PY` names, else the one beside this
+/// binary (`pip install "pymanager-rs[python]"` puts both in one venv's `bin/`, which need
+/// not be on `PATH`), else `componentize-py` on `PATH`.
 fn componentize_py() -> PathBuf {
-    std::env::var_os(COMPONENTIZE_PY_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
+    if let Some(named) = std::env::var_os(COMPONENTIZE_PY_ENV).filter(|v| !v.is_empty()) {
+        return PathBuf::from(named);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("componentize-py")))
+        .filter(|beside| beside.is_file())
         .unwrap_or_else(|| PathBuf::from("componentize-py"))
 }
 
@@ -312,6 +319,7 @@ mod tests {
     #[test]
     fn a_missing_componentize_py_says_how_to_install_it() {
         let e = tool_version(Path::new("/nonexistent/componentize-py")).unwrap_err();
+        assert!(e.contains("pip install \"pymanager-rs[python]\""), "{e}");
         assert!(e.contains("pip install componentize-py==0.25.1"), "{e}");
     }
 }

@@ -1,5 +1,8 @@
 //! The `ca_file` argument every verifier takes: certificate authorities that its `https://`
-//! requests trust besides the system's roots (a test CA, a company CA).
+//! requests trust besides the system's roots (a test CA, a company CA); and the CA bundles
+//! that Python users' environments already name (`REQUESTS_CA_BUNDLE`, `SSL_CERT_FILE`,
+//! `CURL_CA_BUNDLE`), which every verifier trusts as well, as the original did through
+//! `requests`.
 //!
 //! The host reads the file, not the guest (a guest has no files): the argument is taken off
 //! the arguments before they reach the guest, the file is read and checked when the config
@@ -11,7 +14,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The argument's name in a verifier's `arguments`.
 pub const CA_FILE: &str = "ca_file";
@@ -42,12 +45,47 @@ pub(crate) fn split(args_json: &str) -> Result<(Cow<'_, str>, Option<PathBuf>), 
 
 /// The certificates of a PEM file, or why there are none.
 pub fn read_pem(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+    read_pem_named(CA_FILE, path)
+}
+
+/// [`read_pem`], with errors that start with `what` (the argument or variable naming it).
+fn read_pem_named(what: &str, path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
     let shown = path.display();
-    let pem = std::fs::read(path).map_err(|e| format!("{CA_FILE}: cannot read {shown}: {e}"))?;
+    let pem = std::fs::read(path).map_err(|e| format!("{what}: cannot read {shown}: {e}"))?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|e| format!("{CA_FILE}: {shown} is not a PEM certificate file: {e}"))?;
+        .map_err(|e| format!("{what}: {shown} is not a PEM certificate file: {e}"))?;
     if certs.is_empty() {
-        return Err(format!("{CA_FILE}: {shown} holds no PEM certificate"));
+        return Err(format!("{what}: {shown} holds no PEM certificate"));
+    }
+    Ok(certs)
+}
+
+/// The environment variables that name a CA bundle for Python's `requests`, OpenSSL and
+/// curl. Every one that is set (and not empty) is trusted, besides the system's roots.
+/// (`SSL_CERT_FILE`, as for every OpenSSL program, also replaces the system's store when
+/// the platform's roots are loaded.)
+pub const CA_BUNDLE_VARS: [&str; 3] = ["REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE"];
+
+/// The certificates of the CA bundles the environment names (see [`CA_BUNDLE_VARS`]),
+/// read on first use and kept for the process's life; or why one of them cannot be used,
+/// naming the variable (`REQUESTS_CA_BUNDLE: cannot read /x.pem: …`), which fails every
+/// `https://` request as it failed `requests`.
+pub(crate) fn env_bundles() -> Result<&'static [reqwest::Certificate], &'static str> {
+    static READ: OnceLock<Result<Vec<reqwest::Certificate>, String>> = OnceLock::new();
+    READ.get_or_init(|| read_env_bundles(|k| std::env::var_os(k)))
+        .as_deref()
+        .map_err(String::as_str)
+}
+
+fn read_env_bundles(
+    var: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Result<Vec<reqwest::Certificate>, String> {
+    let mut certs = Vec::new();
+    for name in CA_BUNDLE_VARS {
+        let Some(path) = var(name).filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        certs.extend(read_pem_named(name, Path::new(&path))?);
     }
     Ok(certs)
 }
@@ -115,6 +153,34 @@ mod tests {
     fn a_ca_file_that_is_not_a_path_names_the_argument() {
         let e = split(r#"{"ca_file": 3}"#).unwrap_err();
         assert!(e.starts_with("ca_file: expected the path"), "{e}");
+    }
+
+    #[test]
+    fn the_environment_names_bundles_by_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, _) = test_ca();
+        let pem = dir.path().join("ca.pem");
+        std::fs::write(&pem, &ca).unwrap();
+        let none = read_env_bundles(|_| None).unwrap();
+        assert!(none.is_empty());
+        let both =
+            read_env_bundles(|k| (k != "SSL_CERT_FILE").then(|| pem.clone().into_os_string()))
+                .unwrap();
+        assert_eq!(both.len(), 2);
+        let missing = dir.path().join("missing.pem");
+        let e = read_env_bundles(|k| (k == "CURL_CA_BUNDLE").then(|| missing.clone().into()))
+            .unwrap_err();
+        assert!(e.starts_with("CURL_CA_BUNDLE: cannot read"), "{e}");
+        // An empty variable names nothing (`requests` treats it the same way).
+        assert!(read_env_bundles(|_| Some("".into())).unwrap().is_empty());
+    }
+
+    /// A self-signed CA certificate, as PEM, and its key.
+    fn test_ca() -> (String, rcgen::KeyPair) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        (params.self_signed(&key).unwrap().pem(), key)
     }
 
     #[test]

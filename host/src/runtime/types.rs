@@ -14,6 +14,10 @@ pub struct RuntimeOptions {
     /// `~/.local/state/pymanager/cache-key`, outside the cache so that a shared or restored
     /// cache never brings its own key.
     pub cache_key: Option<PathBuf>,
+    /// Component instances alive at once in a pool of this runtime's own (past it a new
+    /// one waits for one to end); `None`, the default, shares the process's engine and
+    /// its pool of [`POOL_INSTANCES`](super::POOL_INSTANCES).
+    pub instances: Option<u32>,
 }
 
 /// Where a module's component comes from.

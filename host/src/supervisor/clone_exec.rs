@@ -12,6 +12,14 @@
 //! `posix_spawn` is as cheap but cannot set a parent-death signal; a spawner process
 //! forked early would have to pass every pipe over a socket and could not make the
 //! manager the parent that reaps.
+//!
+//! Nor is the manager's descriptor table copied: a manager of 1000 processes holds ~3000
+//! descriptors (their pipes and pidfds), and a plain `clone` copies the table (taking a
+//! reference on every open file) and `execve` then closes every copy again, both in time
+//! that grows with the number of processes. The child shares the table instead
+//! (`CLONE_FILES`) and makes its own private one with only the lowest descriptors in it
+//! (`close_range(…, CLOSE_RANGE_UNSHARE)`); its stdin and output are placed in two low
+//! descriptor numbers kept for that ([`Slots`]) just before the clone.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -51,6 +59,9 @@ pub(super) enum StartError {
 struct Outcome {
     stage: libc::c_int,
     errno: libc::c_int,
+    /// The index of the last candidate `execve` was called with: after a start, the path
+    /// that ran.
+    attempt: usize,
 }
 
 const STAGE_OK: libc::c_int = 0;
@@ -63,6 +74,8 @@ const STAGE_EXEC: libc::c_int = 3;
 struct Prepared {
     /// Full paths to try in order (the `PATH` search is done here, not in the child).
     candidates: Vec<CString>,
+    /// The child's `PATH`, when the program is looked up in it.
+    path: Option<OsString>,
     /// `argv`, null-terminated; `argv[0]` is the program as given.
     argv: Vec<*const libc::c_char>,
     /// `/bin/sh`, the candidate, then `argv[1..]`: how `execvp` runs a script without a
@@ -77,6 +90,9 @@ struct Prepared {
     parent: libc::pid_t,
     /// The limit on open files to give back (the manager raised its own).
     nofile: Option<libc::rlimit>,
+    /// With a shared descriptor table: the lowest descriptor the child does not copy into
+    /// its own (its stdin and output are below it); `None` for a copied table.
+    unshare_from: Option<libc::c_int>,
     outcome: Outcome,
     // Owners of the strings the pointers above point into.
     _strings: Vec<CString>,
@@ -94,7 +110,14 @@ const CHILD_STACK: usize = 64 << 10;
 /// pid (the reaper holds its lock across this call).
 pub(super) fn start(p: &Program<'_>) -> Result<libc::pid_t, StartError> {
     let mut prep = prepare(p).map_err(StartError::Setup)?;
-    CHILD_STACKS.with(|cell| {
+    // The slots are held until the child has called `execve`: one start at a time uses them.
+    let mut slots = Slots::take();
+    if let Some(slots) = slots.as_mut() {
+        prep.unshare_from = Some(slots.fill(&prep).map_err(StartError::Setup)?);
+        prep.stdin = slots.stdin;
+        prep.output = slots.output;
+    }
+    let result = CHILD_STACKS.with(|cell| {
         let stack = match cell.take() {
             Some(stack) => stack,
             None => Stack::new(CHILD_STACK).map_err(StartError::Setup)?,
@@ -102,7 +125,95 @@ pub(super) fn start(p: &Program<'_>) -> Result<libc::pid_t, StartError> {
         let result = clone_child(&mut prep, &stack);
         cell.set(Some(stack));
         result
-    })
+    });
+    if let Some(slots) = slots.as_mut() {
+        // The slots must not keep the pipes open: the process would never see EOF on its
+        // stdin, nor pymanager on its output.
+        slots.empty();
+    }
+    if result.is_ok() {
+        remember_path(p, &prep);
+    }
+    result
+}
+
+/// The two low descriptor numbers a child's stdin and output are placed in before the
+/// clone, so that the child copies only the descriptors below them into its own table.
+/// They hold `/dev/null` between starts, so the numbers stay ours. `None` where the kernel
+/// cannot unshare a table this way (before 5.9, or a filter that forbids `close_range`):
+/// the child then gets a copy of the whole table, as with `fork`; also when
+/// [`COPY_TABLE_VAR`] is set (valgrind, which `bench/rest_ir.py` runs the manager under,
+/// cannot follow a clone that shares the table).
+struct Slots {
+    stdin: libc::c_int,
+    output: libc::c_int,
+    null: OwnedFd,
+}
+
+static SLOTS: std::sync::LazyLock<Option<std::sync::Mutex<Slots>>> =
+    std::sync::LazyLock::new(|| Slots::open().ok().map(std::sync::Mutex::new));
+
+/// Set (to anything), the child gets a copy of the manager's descriptor table.
+const COPY_TABLE_VAR: &str = "PYMANAGER_SPAWN_COPIES_TABLE";
+
+impl Slots {
+    /// Made at the first start, while the manager holds few descriptors, so their numbers
+    /// (and the table the child copies) stay small.
+    fn open() -> std::io::Result<Slots> {
+        if std::env::var_os(COPY_TABLE_VAR).is_some() {
+            return Err(std::io::Error::other("a copied table was asked for"));
+        }
+        // SAFETY: close_range on descriptors above any this process can have closes
+        // nothing; it only tells whether the call exists and is allowed.
+        if unsafe { libc::syscall(libc::SYS_close_range, u32::MAX - 1, u32::MAX, 0) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let null = std::fs::File::open("/dev/null")?;
+        let above_stdio = |fd: &std::fs::File| -> std::io::Result<libc::c_int> {
+            // SAFETY: F_DUPFD_CLOEXEC on a descriptor owned here; the copy is ours.
+            let copy = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+            if copy < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(copy)
+        };
+        let stdin = above_stdio(&null)?;
+        let output = above_stdio(&null)?;
+        Ok(Slots {
+            stdin,
+            output,
+            null: null.into(),
+        })
+    }
+
+    fn take() -> Option<std::sync::MutexGuard<'static, Slots>> {
+        SLOTS
+            .as_ref()
+            .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Puts the child's stdin and output into the slots; the lowest descriptor the child
+    /// need not copy.
+    fn fill(&mut self, prep: &Prepared) -> std::io::Result<libc::c_int> {
+        dup_onto(prep.stdin, self.stdin)?;
+        dup_onto(prep.output, self.output)?;
+        Ok(self.stdin.max(self.output) + 1)
+    }
+
+    fn empty(&mut self) {
+        let null = self.null.as_raw_fd();
+        let _ = dup_onto(null, self.stdin);
+        let _ = dup_onto(null, self.output);
+    }
+}
+
+/// `dup3(from, to, O_CLOEXEC)`: `to` now refers to what `from` does, atomically.
+fn dup_onto(from: libc::c_int, to: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: both are descriptors this process holds; `to` is a slot owned by `Slots`.
+    if unsafe { libc::dup3(from, to, libc::O_CLOEXEC) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 thread_local! {
@@ -128,11 +239,16 @@ fn clone_child(prep: &mut Prepared, stack: &Stack) -> Result<libc::pid_t, StartE
     // SAFETY: the child runs `child_main` on its own stack with `prep`, which outlives the
     // clone: with CLONE_VFORK this thread resumes only once the child has called `execve`
     // or exited. The child writes only `prep.outcome`.
+    let files = if prep.unshare_from.is_some() {
+        libc::CLONE_FILES
+    } else {
+        0
+    };
     let pid = unsafe {
         libc::clone(
             child_main,
             stack.top(),
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            libc::CLONE_VM | libc::CLONE_VFORK | files | libc::SIGCHLD,
             (prep as *mut Prepared).cast(),
         )
     };
@@ -215,7 +331,16 @@ fn prepare(p: &Program<'_>) -> std::io::Result<Prepared> {
     }
     envp.push(std::ptr::null());
 
-    let candidates = candidates(p.program, path.as_deref())?;
+    let mut candidates = candidates(p.program, path.as_deref())?;
+    // The search path the candidates come from, when the program is looked up in one.
+    let path = (!p.program.as_bytes().contains(&b'/'))
+        .then(|| path.unwrap_or_else(|| DEFAULT_PATH.into()));
+    if let Some(found) = path
+        .as_deref()
+        .and_then(|path| remembered_path(p.program, path))
+    {
+        candidates.insert(0, found);
+    }
     let cwd = p
         .cwd
         .map(|d| cstring(d.as_os_str().as_bytes()))
@@ -224,6 +349,7 @@ fn prepare(p: &Program<'_>) -> std::io::Result<Prepared> {
     let stdin = above_stdio(p.stdin, &mut moved)?;
     let output = above_stdio(p.output, &mut moved)?;
     Ok(Prepared {
+        path,
         candidates,
         argv,
         sh_argv,
@@ -235,9 +361,53 @@ fn prepare(p: &Program<'_>) -> std::io::Result<Prepared> {
         // SAFETY: getpid has no preconditions.
         parent: unsafe { libc::getpid() },
         nofile: super::fd_limit::for_children(),
+        unshare_from: None,
         outcome: Outcome::default(),
         _strings: strings,
     })
+}
+
+/// The search path when `PATH` is unset, as glibc's `execvp` has it.
+const DEFAULT_PATH: &str = "/bin:/usr/bin";
+
+/// Where a program looked up in a search path was last found: `(program, PATH)` → the path
+/// that ran. It is tried first at the next start, before the whole search again: 1000
+/// processes of one program in a long `PATH` would otherwise each try every directory
+/// before the right one (14 failed `execve`s per start here). As with a shell's hash of
+/// commands, a program installed later in an earlier directory of the same `PATH` is not
+/// seen until the remembered one is gone. Only absolute paths are remembered: a relative
+/// one depends on the working directory.
+type Found = std::collections::HashMap<(OsString, OsString), CString>;
+
+static FOUND: std::sync::LazyLock<std::sync::Mutex<Found>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Bounds the memory of [`FOUND`]: programs × search paths a config can name.
+const FOUND_MAX: usize = 4096;
+
+fn found() -> std::sync::MutexGuard<'static, Found> {
+    FOUND.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn remembered_path(program: &OsStr, path: &OsStr) -> Option<CString> {
+    found()
+        .get(&(program.to_os_string(), path.to_os_string()))
+        .cloned()
+}
+
+/// Remembers the candidate a successful start ran, if it was looked up in a search path.
+fn remember_path(p: &Program<'_>, prep: &Prepared) {
+    let (Some(path), Some(ran)) = (&prep.path, prep.candidates.get(prep.outcome.attempt)) else {
+        return;
+    };
+    if !ran.as_bytes().starts_with(b"/") {
+        return;
+    }
+    let mut found = found();
+    if found.len() >= FOUND_MAX {
+        found.clear();
+    }
+    found.insert((p.program.to_os_string(), path.clone()), ran.clone());
 }
 
 /// The paths `execvp` would try for `program` with the child's `PATH` (its default when
@@ -250,7 +420,7 @@ fn candidates(program: &OsStr, path: Option<&OsStr>) -> std::io::Result<Vec<CStr
     if name.contains(&b'/') {
         return Ok(vec![cstring(name)?]);
     }
-    let path = path.map_or(&b"/bin:/usr/bin"[..], |p| p.as_bytes());
+    let path = path.map_or(DEFAULT_PATH.as_bytes(), |p| p.as_bytes());
     path.split(|b| *b == b':')
         .map(|dir| {
             let mut full = if dir.is_empty() {
@@ -318,6 +488,19 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         if libc::getppid() != p.parent {
             libc::_exit(127);
         }
+        // With a shared table: a private one first, of the descriptors below
+        // `unshare_from` only (the slots with stdin and output among them). Until then
+        // nothing here may touch a descriptor: the table is the manager's.
+        if let Some(from) = p.unshare_from
+            && libc::syscall(
+                libc::SYS_close_range,
+                from as u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_UNSHARE,
+            ) != 0
+        {
+            return fail(p, STAGE_SETUP);
+        }
         if libc::dup2(p.stdin, 0) < 0 || libc::dup2(p.output, 1) < 0 || libc::dup2(p.output, 2) < 0
         {
             return fail(p, STAGE_SETUP);
@@ -353,7 +536,8 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         // if no candidate ran and one existed but was not executable.
         let mut errno = libc::ENOENT;
         let mut denied = false;
-        for path in &p.candidates {
+        for (i, path) in p.candidates.iter().enumerate() {
+            p.outcome.attempt = i;
             libc::execve(path.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
             let e = *libc::__errno_location();
             if e == libc::ENOEXEC {

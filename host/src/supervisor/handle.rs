@@ -143,7 +143,7 @@ impl ProcessInfo {
 }
 
 /// The whole application's state at one moment; cheap to share.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     /// The application's phase.
     pub phase: Phase,

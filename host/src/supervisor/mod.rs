@@ -11,17 +11,19 @@
 
 mod actor;
 mod clone_exec;
+pub mod command;
 pub(crate) mod fd_limit;
 pub mod handle;
 pub mod leader;
 pub mod lifecycle;
-mod output;
+pub(crate) mod output;
 pub mod reaper;
-mod spawn;
+pub(crate) mod spawn;
 pub mod startup;
 pub mod teardown;
 mod terminate;
 pub mod timeline;
+pub mod verification;
 pub mod view;
 
 #[cfg(test)]
@@ -49,6 +51,52 @@ impl Outcome {
         match self {
             Outcome::AllEnded | Outcome::Shutdown => 0,
             Outcome::StartupFailed(_) => 5,
+        }
+    }
+}
+
+/// Why the start-up failed: the line the log and the API show, and what the failure
+/// report ([`crate::app`]) tells around it.
+#[derive(Debug, Clone)]
+pub struct StartupFailure {
+    /// One line: `process web failed verification (http): …`.
+    pub line: String,
+    /// The process whose failure ended the start-up, if one did (a dependency that will
+    /// never hold names the dependency).
+    pub process: Option<String>,
+    /// The processes that had not started yet because they waited for it, each with what
+    /// it waited for (`verified`, `exited_ok`).
+    pub waiters: Vec<(String, &'static str)>,
+    /// Every process as it was when the start-up failed (before the shutdown changed it).
+    pub snapshot: Option<std::sync::Arc<Snapshot>>,
+    /// The output of the process that failed (its last run's), still filling while its
+    /// pipe drains: read it once the supervisor is done.
+    pub output: Option<std::sync::Arc<crate::process_view::OutputLog>>,
+}
+
+impl PartialEq for StartupFailure {
+    /// The same failure: the same line, process and waiters (what is around them is the
+    /// moment's, not the failure's).
+    fn eq(&self, other: &Self) -> bool {
+        (&self.line, &self.process, &self.waiters) == (&other.line, &other.process, &other.waiters)
+    }
+}
+
+impl std::fmt::Display for StartupFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.line)
+    }
+}
+
+impl StartupFailure {
+    /// A failure that names no process (the manager stopped during start-up, say).
+    pub fn plain(line: impl Into<String>) -> StartupFailure {
+        StartupFailure {
+            line: line.into(),
+            process: None,
+            waiters: Vec::new(),
+            snapshot: None,
+            output: None,
         }
     }
 }

@@ -275,6 +275,39 @@ mod tests {
         assert_eq!(exit.await.unwrap(), ProcState::Exited { code: 4 });
     }
 
+    /// A program found in a search path is tried there first next time; once it is gone
+    /// from there, the whole search runs again.
+    #[tokio::test]
+    async fn a_program_found_in_the_path_is_found_again_after_it_moved() {
+        let reaper = Reaper::start().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (early, late) = (dir.path().join("early"), dir.path().join("late"));
+        std::fs::create_dir(&early).unwrap();
+        std::fs::create_dir(&late).unwrap();
+        let install = |at: &std::path::Path, says: &str| {
+            let tool = at.join("pm-spawn-tool");
+            std::fs::write(&tool, format!("#!/bin/sh\necho {says}\n")).unwrap();
+            std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+            tool
+        };
+        let mut sp = spec("pm-spawn-tool", &[]);
+        sp.env = Some(vec![(
+            "PATH".into(),
+            format!("{}:{}:/usr/bin:/bin", early.display(), late.display()).into(),
+        )]);
+        let run = |sp: &ProcessSpec| {
+            let Spawned { output, .. } = spawn(sp, &reaper).unwrap();
+            read_all(output)
+        };
+        let moved = install(&late, "late");
+        assert_eq!(run(&sp), "late\n");
+        assert_eq!(run(&sp), "late\n");
+        std::fs::remove_file(moved).unwrap();
+        install(&early, "early");
+        assert_eq!(run(&sp), "early\n");
+    }
+
     #[tokio::test]
     async fn what_cannot_be_run_is_one_clear_line() {
         let reaper = Reaper::start().unwrap();

@@ -181,6 +181,21 @@ impl Startup {
         &self.deps[i]
     }
 
+    /// The processes the start-up has not launched that wait for process `on`, each with
+    /// what it waits for: who a failure of `on` leaves stranded.
+    pub fn waiting_on(&self, on: usize) -> Vec<(usize, Condition)> {
+        self.dependents[on]
+            .iter()
+            .filter(|&&i| !self.launched[i])
+            .flat_map(|&i| {
+                self.deps[i]
+                    .iter()
+                    .filter(|d| d.on == on)
+                    .map(move |d| (i, d.condition))
+            })
+            .collect()
+    }
+
     /// The processes that wait for process `on` (what they wait for changes with its state).
     pub fn dependents(&self, on: usize) -> impl Iterator<Item = usize> + '_ {
         self.dependents[on].iter().copied()

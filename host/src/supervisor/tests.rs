@@ -80,7 +80,7 @@ pub(crate) fn spec_for_view(verifier: bool) -> ProcessSpec {
 /// A supervisor running a config, with its console captured.
 pub(crate) struct Running {
     pub handle: SupervisorHandle,
-    pub ready: oneshot::Receiver<Result<(), String>>,
+    pub ready: oneshot::Receiver<Result<(), crate::supervisor::StartupFailure>>,
     pub done: tokio::task::JoinHandle<Outcome>,
     /// What it wrote to stdout (launch lines, `messages`).
     pub out: Captured,
@@ -185,11 +185,15 @@ async fn a_spawn_failure_fails_the_start_up_and_nothing_after_it_starts() {
         "c": {"executable": "sleep", "arguments": ["1000"]}}}))
     .await;
     let r = bounded("start-up", &mut m.ready).await.unwrap();
-    let line = r.unwrap_err();
+    let failure = r.unwrap_err();
+    let line = failure.line.clone();
     assert!(
         line.starts_with("could not set up processes: processes.b: cannot run"),
         "{line}"
     );
+    // The report names the culprit and who waited on it.
+    assert_eq!(failure.process.as_deref(), Some("b"));
+    assert_eq!(failure.waiters, vec![("c".to_string(), "verified")]);
     let snap = m.handle.snapshot();
     assert_eq!(lifecycle_of(&snap, "c"), Lifecycle::Pending);
     match m.done().await {

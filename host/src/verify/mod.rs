@@ -90,13 +90,19 @@ impl ProbeError {
 /// The verification itself: load, validate, attach, verify.
 pub async fn run(args: &VerifyArgs) -> Result<(), ProbeError> {
     let usage = ProbeError::Usage;
-    let (decl, target) = target(args).map_err(usage)?;
     let json = arguments(&args.args).map_err(usage)?;
     let timeout = match args.timeout {
         Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s.min(1e9))),
         Some(s) => return Err(usage(format!("--timeout {s}: expected seconds above 0"))),
         None => None,
     };
+    if args.module.is_none()
+        && let Some(kind) = args.kind.as_ref().or(args.verifier.as_ref())
+        && crate::exec_verifier::names(kind)
+    {
+        return exec(args, &json, timeout).await;
+    }
+    let (decl, target) = target(args).map_err(usage)?;
 
     let runtime = crate::app::verifier_runtime().map_err(|e| usage(e.to_string()))?;
     runtime
@@ -136,6 +142,41 @@ pub async fn run(args: &VerifyArgs) -> Result<(), ProbeError> {
     };
     cancel_on_signal.abort();
     outcome.map_err(|e| ProbeError::Failed(e.0))
+}
+
+/// The native `exec` verifier, here: its command runs in this directory and environment.
+async fn exec(args: &VerifyArgs, json: &str, timeout: Option<Duration>) -> Result<(), ProbeError> {
+    let usage = ProbeError::Usage;
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| usage(e.to_string()))?;
+    let (parsed, warnings) =
+        crate::exec_verifier::ExecArgs::parse(&value).map_err(|e| usage(format!("--args: {e}")))?;
+    for w in warnings {
+        eprintln!("[WARNING] --args: {w}");
+    }
+    let check = crate::exec_verifier::ExecVerifier {
+        args: parsed,
+        cwd: None,
+        env: None,
+        shell: crate::plan::default_shell(&crate::config::StringOrBool::Bool(true)),
+    };
+    let reaper = crate::supervisor::reaper::Reaper::start()
+        .map_err(|e| usage(format!("cannot watch child processes: {e}")))?;
+    let shutdown = CancellationToken::new();
+    let view = attach(args, shutdown.clone()).map_err(usage)?;
+    let cancel_on_signal = tokio::spawn(cancel_on_signal(shutdown));
+    let verify = check.verify(&reaper, view);
+    let outcome = match timeout {
+        Some(t) => tokio::time::timeout(t, verify).await.unwrap_or_else(|_| {
+            Err(format!(
+                "{} did not pass within {} (--timeout)",
+                check.args.command,
+                crate::runtime::human_duration(t)
+            ))
+        }),
+        None => verify.await,
+    };
+    cancel_on_signal.abort();
+    outcome.map_err(ProbeError::Failed)
 }
 
 /// Resolves the command line to a module and the verifier in it.
@@ -220,6 +261,7 @@ fn builtin_list() -> String {
     BUILTINS
         .iter()
         .map(|b| b.short)
+        .chain([crate::exec_verifier::SHORT])
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -5,7 +5,8 @@
 //! another).
 //!
 //! `https://` server certificates are checked against the system's roots (rustls with the
-//! platform verifier), plus the CA file the verifier's `ca_file` argument names (see
+//! platform verifier), plus the CA bundles named by `REQUESTS_CA_BUNDLE`, `SSL_CERT_FILE` and
+//! `CURL_CA_BUNDLE`, plus the CA file the verifier's `ca_file` argument names (see
 //! `runtime::trust`).
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use reqwest::{Method, Url};
 
 use super::super::bindings::pymanager::verifier::types::{Request, Response};
 use super::super::state::{HostState, ModuleInfo};
-use super::super::trust::CaFile;
+use super::super::trust::{self, CaFile};
 use super::reach::resolve;
 use super::{ErrorKind, HostError, fail, not_while_validating};
 
@@ -103,12 +104,18 @@ impl Clients {
     }
 }
 
-/// The settings of every client.
+/// The settings of every client: no proxy, no redirect of its own, and the CA bundles the
+/// environment names trusted (a bundle that cannot be read fails `https://` requests in
+/// [`check_scheme`], not the client).
 pub(crate) fn builder() -> reqwest::ClientBuilder {
     crate::tls::install_crypto_provider();
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
+        .redirect(reqwest::redirect::Policy::none());
+    match trust::env_bundles() {
+        Ok(certs) if !certs.is_empty() => builder.tls_certs_merge(certs.iter().cloned()),
+        _ => builder,
+    }
 }
 
 pub(crate) async fn request(st: &mut HostState, req: Request) -> Result<Response, HostError> {
@@ -151,10 +158,16 @@ pub(crate) async fn request(st: &mut HostState, req: Request) -> Result<Response
     }
 }
 
-/// Refuses anything but `http://` and `https://` with a host.
+/// Refuses anything but `http://` and `https://` with a host, and `https://` while a CA
+/// bundle the environment names cannot be read.
 fn check_scheme(url: &Url) -> Result<(), HostError> {
     match url.scheme() {
-        "http" | "https" => {}
+        "http" => {}
+        "https" => {
+            if let Err(e) = trust::env_bundles() {
+                return Err(fail(ErrorKind::Failed, format!("{url}: {e}")));
+            }
+        }
         other => {
             return Err(fail(
                 ErrorKind::BadRequest,

@@ -17,6 +17,7 @@ use crate::supervisor::lifecycle::{self, Answer, Effect, Env, Exit, Input, Note,
 use crate::supervisor::output::{Sink, pump};
 use crate::supervisor::spawn::spawn;
 use crate::supervisor::terminate::stop_group;
+use crate::supervisor::verification;
 use crate::supervisor::{RESTART_GRACE, view};
 
 impl Actor {
@@ -113,6 +114,17 @@ impl Actor {
                     return Input::SpawnFailed { reason };
                 }
             },
+            OutputMode::Log(path) => match std::fs::File::options()
+                .append(true)
+                .create(true)
+                .open(path)
+            {
+                Ok(f) => Sink::File(f),
+                Err(e) => {
+                    let reason = format!("cannot open {} for output: {e}", path.display());
+                    return Input::SpawnFailed { reason };
+                }
+            },
         };
         // Its picked ports were held against other pymanagers until now: it binds them.
         spec.port_hold.release();
@@ -174,13 +186,10 @@ impl Actor {
         };
         self.slots[idx].attempt = None;
         let view = self.view(idx, Some(run));
-        let runtime = self.runtime.clone();
+        let (runtime, reaper) = (self.runtime.clone(), self.reaper.clone());
         let tx = self.internal.clone();
         let task = tokio::spawn(async move {
-            let result = runtime
-                .verify(&v.target, &v.args_json, view)
-                .await
-                .map_err(|e| e.0);
+            let result = verification::run(&runtime, &reaper, &v, view).await;
             let _ = tx.send(Internal::Checked { idx, run, result });
         });
         if let Some(old) = self.slots[idx].verifier.replace(task.abort_handle()) {
@@ -195,14 +204,11 @@ impl Actor {
         };
         let v = l.verifier.clone();
         let view = self.view(idx, None);
-        let runtime = self.runtime.clone();
+        let (runtime, reaper) = (self.runtime.clone(), self.reaper.clone());
         let tx = self.internal.clone();
         let task = tokio::spawn(async move {
             sleep_until(at).await;
-            let result = runtime
-                .verify(&v.target, &v.args_json, view)
-                .await
-                .map_err(|e| e.0);
+            let result = verification::run(&runtime, &reaper, &v, view).await;
             let _ = tx.send(Internal::Probed { idx, run, result });
         });
         self.set_timer(idx, task.abort_handle());
@@ -253,7 +259,7 @@ impl Actor {
                     "[WARNING] process {} failed verification ({}): {}",
                     slot.name(),
                     verifier_kind(&slot.spec),
-                    crate::config::one_line(&reason)
+                    crate::error_text::one_line(&reason)
                 ));
             }
             Note::VerifyFailed(_) => {}
@@ -264,17 +270,17 @@ impl Actor {
             } => self.console.log_line(&format!(
                 "[WARNING] process {} {}; restarting in {} (restart {attempt} of at most {} in a row)",
                 slot.name(),
-                crate::config::one_line(&failure_text(&why)),
+                crate::error_text::one_line(&failure_text(&why)),
                 crate::runtime::human_duration(delay),
                 slot.rules.restart.max_restarts
             )),
             Note::GaveUp(why) => self.console.log_line(&format!(
                 "[ERROR] process {} failed: {}",
                 slot.name(),
-                crate::config::one_line(&why.to_string())
+                crate::error_text::one_line(&why.to_string())
             )),
             Note::Unhealthy(reason) => {
-                let reason = crate::config::one_line(&reason);
+                let reason = crate::error_text::one_line(&reason);
                 if self.plan.messages.verifier_fail {
                     self.console
                         .say_now(format!("Liveness fail ({}): {reason}", slot.name()));

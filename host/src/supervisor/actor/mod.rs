@@ -26,7 +26,7 @@ use super::startup::{Next, Startup};
 use super::teardown::Teardown;
 use super::terminate::{shutdown_group, terminate_all};
 use super::timeline::Timeline;
-use super::{Outcome, view};
+use super::{Outcome, StartupFailure, view};
 use crate::console::Console;
 use crate::plan::{Plan, ProcessSpec};
 use crate::process_view::{OutputLog, ProcState};
@@ -41,9 +41,11 @@ pub struct Started {
     /// For the REST API and signal handlers.
     pub handle: SupervisorHandle,
     /// Resolves once every process is started and verified (`Ok`), or start-up failed.
-    pub ready: oneshot::Receiver<Result<(), String>>,
+    pub ready: oneshot::Receiver<Result<(), StartupFailure>>,
     /// Resolves when the supervisor is done and nothing it started is left.
     pub done: tokio::task::JoinHandle<Outcome>,
+    /// Starts a command beside the processes (`pymanager run`'s), reaped with them.
+    pub spawner: super::command::Spawner,
 }
 
 /// Starts the supervisor task, which launches the plan's processes in order at once.
@@ -107,11 +109,13 @@ pub fn start(plan: Plan, runtime: Runtime, console: Console) -> std::io::Result<
         pumps: TaskTracker::new(),
         next_reply: 0,
     };
+    let spawner = super::command::Spawner(actor.reaper.clone());
     let done = tokio::spawn(actor.run(commands_rx, internal_rx));
     Ok(Started {
         handle,
         ready,
         done,
+        spawner,
     })
 }
 
@@ -211,6 +215,11 @@ impl std::borrow::Borrow<State> for Slot {
     }
 }
 
+/// Processes launched per message in a start-up (see `Actor::advance_startup`): a
+/// thousand processes started in parallel are 32 snapshots, not a thousand, and a request
+/// waits for at most 32 launches.
+const LAUNCH_BATCH: usize = 32;
+
 /// How long the end waits for the output still in the pipes of processes that ended.
 const OUTPUT_DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
 
@@ -235,7 +244,7 @@ struct Actor {
     /// Cancelled when the shutdown begins: verifiers and their waits end early.
     shutdown: CancellationToken,
     force: watch::Sender<bool>,
-    ready: Option<oneshot::Sender<Result<(), String>>>,
+    ready: Option<oneshot::Sender<Result<(), StartupFailure>>>,
     outcome: Option<Outcome>,
     /// Requesters waiting for an answer, by the id the lifecycle knows them by.
     replies: HashMap<ReplyId, Reply>,
@@ -374,25 +383,35 @@ impl Actor {
 
     // ---- start-up and the end ----------------------------------------------------------
 
-    /// Launches the next process in order when the start-up allows it, one per message so
-    /// that requests are answered between launches.
+    /// Launches what the start-up allows, up to [`LAUNCH_BATCH`] processes per message:
+    /// requests are answered between batches, and a batch is published as one snapshot.
     fn advance_startup(&mut self) {
-        if self.phase.is_shutting_down() {
+        for _ in 0..LAUNCH_BATCH {
+            if self.phase.is_shutting_down() {
+                return;
+            }
+            match self.startup.next(&self.slots) {
+                Next::Wait => return,
+                Next::Launch(idx) => {
+                    self.apply(idx, Input::Launch);
+                    continue;
+                }
+                other => self.end_startup(other),
+            }
             return;
         }
-        match self.startup.next(&self.slots) {
-            Next::Wait => {}
-            Next::Launch(idx) => {
-                self.apply(idx, Input::Launch);
-                let _ = self.internal.send(Internal::Advance);
-            }
+        let _ = self.internal.send(Internal::Advance);
+    }
+
+    /// The start-up is over: ready, failed, or blocked for good.
+    fn end_startup(&mut self, next: Next) {
+        match next {
+            Next::Wait | Next::Launch(_) => {}
             Next::Ready => {
                 self.set_phase(Phase::Running);
                 self.console.info("all processes are running");
+                // The app prints where the time went (`Timeline::summary_from`).
                 self.timeline.set_ready();
-                if let Some(line) = self.timeline.summary() {
-                    self.console.info(line);
-                }
                 if let Some(ready) = self.ready.take() {
                     let _ = ready.send(Ok(()));
                 }
@@ -418,7 +437,7 @@ impl Actor {
                     State::Failed { why, .. } => format!("process {} failed: {why}", slot.name()),
                     _ => format!("process {} failed", slot.name()),
                 };
-                self.startup_failed(line);
+                self.startup_failed(line, Some(idx));
             }
             Next::Blocked {
                 idx,
@@ -431,13 +450,30 @@ impl Actor {
                     "process {name} cannot start: {dep} {why} (processes.{name}.depends_on.{dep}: {})",
                     condition.as_str()
                 );
-                self.startup_failed(line);
+                self.startup_failed(line, Some(on));
             }
         }
     }
 
-    fn startup_failed(&mut self, line: String) {
-        let line = crate::config::one_line(&line);
+    fn startup_failed(&mut self, line: String, culprit: Option<usize>) {
+        let line = crate::error_text::one_line(&line);
+        // The records as the failure left them, before the shutdown moves them on.
+        self.publish();
+        let failure = StartupFailure {
+            snapshot: Some(self.snapshot_tx.borrow().clone()),
+            output: culprit.map(|i| self.slots[i].output.clone()),
+            line: line.clone(),
+            process: culprit.map(|i| self.slots[i].name().to_string()),
+            waiters: culprit
+                .map(|i| {
+                    self.startup
+                        .waiting_on(i)
+                        .into_iter()
+                        .map(|(w, c)| (self.slots[w].name().to_string(), c.as_str()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
         self.console.log_line(&format!("[ERROR] {line}"));
         // In the snapshot before the event goes out: a stream that subscribes in between
         // finds it in one or the other (and skips the repeat, see `api::stream::events`).
@@ -452,7 +488,7 @@ impl Actor {
             message: line.clone(),
         });
         if let Some(ready) = self.ready.take() {
-            let _ = ready.send(Err(line.clone()));
+            let _ = ready.send(Err(failure));
         }
         self.begin_shutdown(Outcome::StartupFailed(line));
     }
@@ -479,7 +515,9 @@ impl Actor {
         }
         self.outcome = Some(outcome);
         if let Some(ready) = self.ready.take() {
-            let _ = ready.send(Err("pymanager was shut down during start-up".into()));
+            let _ = ready.send(Err(StartupFailure::plain(
+                "pymanager was shut down during start-up",
+            )));
         }
         self.startup.abandon();
         self.set_phase(Phase::Shutdown);

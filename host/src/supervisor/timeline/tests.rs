@@ -76,6 +76,32 @@ fn an_ordered_start_up_is_one_chain_through_every_process() {
 }
 
 #[test]
+fn counted_from_pymanager_s_start_the_set_up_is_a_link_when_it_took_long() {
+    let t = timeline(
+        vec![
+            ("db", vec![], vec![run(0.0, Some(1.40), None)]),
+            (
+                "api",
+                vec![dep(0, Condition::Verified)],
+                vec![run(1.41, Some(3.21), None)],
+            ),
+        ],
+        Some(3.21),
+    );
+    let origin = t.origin;
+    assert_eq!(
+        t.summary_from(origin - s(2.0)).unwrap(),
+        "ready in 5.21 s — critical chain: set-up 2.00 s → db 1.40 s → api 1.81 s"
+    );
+    // A few milliseconds of set-up are not worth a link.
+    assert_eq!(
+        t.summary_from(origin - s(0.01)).unwrap(),
+        "ready in 3.22 s — critical chain: db 1.40 s → api 1.81 s"
+    );
+    assert_eq!(t.summary_from(origin), t.summary());
+}
+
+#[test]
 fn a_parallel_start_up_follows_the_dependency_that_held_last() {
     let t = timeline(
         vec![

@@ -1,0 +1,3 @@
+#!/bin/sh
+# Stands in for a migration in the export fixtures.
+echo "migrating to $2"
