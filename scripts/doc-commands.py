@@ -29,24 +29,19 @@ import time
 from pathlib import Path
 
 CHECKOUT = Path(__file__).resolve().parent.parent
-DOCS = [
-    "README.md",
-    "docs/api.md",
-    "docs/verifiers.md",
-    "examples/python-verifier/README.md",
-    "examples/js-verifier/README.md",
-    "guest-sdk/README.md",
-    "BENCHMARKS.md",
-    "SECURITY.md",
-    "fuzz/README.md",
-    "bench/SOAK.md",
-]
+# Every page a reader follows: the READMEs (the checkout's, each example's, each crate's)
+# and docs/.
+DOC_GLOBS = ["*.md", "docs/*.md", "examples/*/README.md", "*/README.md", "bench/*.md"]
 # Every wait ends on its event; this only bounds a hang (a compile of an 18 MB component on
 # a loaded machine takes minutes).
 WAIT = 20 * 60
 
 BENCH = "a benchmark: it needs a release build and a quiet machine (BENCHMARKS.md)"
 FUZZ = "fuzzing runs for minutes to hours under cargo-fuzz (fuzz/README.md)"
+PYPI = ("installs the published package; scripts/python-tests.sh (run by CI) installs the "
+        "wheel built here the same way, extras included")
+WHEEL = ("the wheel and examples/pytest: scripts/python-tests.sh (run by CI) builds the wheel "
+         "and runs examples/pytest with it, with two xdist workers too")
 SKIP = {
     "scripts/test-deps.sh && cargo test": "what CI runs before this script",
     "bench/run.sh": BENCH,
@@ -78,6 +73,18 @@ SKIP = {
     "cargo +stable fuzz run -s none rest -- -max_total_time=600": FUZZ,
     "cargo build -p pymanager": FUZZ,
     "python3 fuzz/http_fuzz.py --seconds 300 --seed 1": FUZZ,
+    "maturin build --release --out target/wheels-release": BENCH,
+    "python3 -m venv /tmp/v && time /tmp/v/bin/pip install -q --no-index --no-deps "
+    "target/wheels-release/*.whl": BENCH,
+    "pip install pymanager-rs": PYPI,
+    "pipx install pymanager-rs": PYPI,
+    "pip install \"pymanager-rs[python]\"": PYPI,
+    "pip install pymanager-rs pytest pytest-xdist": PYPI,
+    "pip install -r python/requirements-build.txt": WHEEL,
+    "maturin build --release --compatibility manylinux_2_34 --auditwheel check": WHEEL,
+    "cd examples/pytest && pytest": WHEEL,
+    "pytest": WHEEL,
+    "pytest -n 2": WHEEL,
 }
 
 
@@ -90,10 +97,11 @@ def doc_commands():
     """(doc, command) for every command of every ```sh block, continuation lines joined
     and trailing comments dropped."""
     found = []
-    for doc in DOCS:
-        path = CHECKOUT / doc
-        if not path.exists():
+    docs = sorted({p for g in DOC_GLOBS for p in CHECKOUT.glob(g)})
+    for path in docs:
+        if any(part in ("target", "node_modules", ".venv") for part in path.parts):
             continue
+        doc = str(path.relative_to(CHECKOUT))
         text = path.read_text()
         for block in re.findall(r"^ *```(?:sh|bash|shell)\n(.*?)^ *```", text, re.S | re.M):
             pending = ""
@@ -228,8 +236,9 @@ def ex(cmd):
     return re.sub(r"(^|\s)examples/", rf"\g<1>{CHECKOUT}/examples/", cmd)
 
 
-def runners(e):
-    """What each command the docs show is run as, keyed by the command as written."""
+def runners(e, dry=False):
+    """What each command the docs show is run as, keyed by the command as written; `dry`:
+    only the keys matter (nothing is started)."""
     w = e.work
     cfg = lambda name: (w / name).write_text(json.dumps(service_config(free_port())))
     cfg("env.json")
@@ -238,11 +247,12 @@ def runners(e):
     www.mkdir()
     (www / "health").write_text("ok\n")
     port = free_port()
-    e.start(f"python3 -m http.server {port} --bind 127.0.0.1 --directory {www}")
-    # The server answers once it listens.
-    e.run(f"for i in $(seq 200); do python3 -c 'import urllib.request as u; "
-          f"u.urlopen(\"http://127.0.0.1:{port}/health\")' 2>/dev/null && exit 0; "
-          f"sleep 0.1; done; exit 1")
+    if not dry:
+        e.start(f"python3 -m http.server {port} --bind 127.0.0.1 --directory {www}")
+        # The server answers once it listens.
+        e.run(f"for i in $(seq 200); do python3 -c 'import urllib.request as u; "
+              f"u.urlopen(\"http://127.0.0.1:{port}/health\")' 2>/dev/null && exit 0; "
+              f"sleep 0.1; done; exit 1")
 
     def seed_example():
         e.run("rustup target add wasm32-wasip2")
@@ -301,6 +311,36 @@ def runners(e):
             e.interrupt(p)
         return run
 
+    def moving_on():
+        """docs/moving-on.md's block, in its order: each export, then each import of what
+        the exports wrote (`/etc/systemd/system` becomes a directory of the work's)."""
+        d = w / "moving"
+        d.mkdir()
+        (d / "env.json").write_text((w / "env.json").read_text())
+        (d / "systemd").mkdir()
+        for cmd in [
+            "pymanager export compose -f env.json --image registry.example/env:1 -o docker-compose.yml",
+            "pymanager export k8s -f env.json --image registry.example/env:1 --namespace ci -o env.yaml",
+            "pymanager export systemd -f env.json --unit-prefix env- -o systemd",
+            "pymanager export process-compose -f env.json -o process-compose.yaml",
+            "pymanager export procfile -f env.json -o Procfile",
+            "pymanager import procfile Procfile > pymanager.json",
+            "pymanager check -f pymanager.json",
+            "pymanager import process-compose process-compose.yaml > pymanager.json",
+            "pymanager check -f pymanager.json",
+        ]:
+            e.run(cmd, cwd=d)
+
+    def readme_export():
+        d = w / "readme-export"
+        d.mkdir()
+        (d / "pymanager.json").write_text((w / "pymanager.json").read_text())
+        e.run("pymanager export compose --image registry.example/env:1 -o docker-compose.yml",
+              cwd=d)
+        e.run("pymanager export process-compose -o process-compose.yaml", cwd=d)
+        e.run("pymanager import process-compose process-compose.yaml > pymanager.json", cwd=d)
+        e.run("pymanager check", cwd=d)
+
     def sdk_module():
         e.run("rustup target add wasm32-wasip2")
         build_sdk_example(e)
@@ -344,6 +384,22 @@ def runners(e):
         "--allow-host 127.0.0.1:8766 --args '{\"url\": \"http://127.0.0.1:8766/health\", "
         "\"field\": \"status\", \"equals\": \"ok\"}'": js,
         "rustup target add wasm32-wasip2": sdk_module,
+        "pymanager export compose --image registry.example/env:1 -o docker-compose.yml":
+            readme_export,
+        "pymanager import process-compose process-compose.yaml > pymanager.json":
+            readme_export,
+        "pymanager export compose -f env.json --image registry.example/env:1 -o "
+        "docker-compose.yml": moving_on,
+        "pymanager export k8s -f env.json --image registry.example/env:1 --namespace ci "
+        "-o env.yaml": moving_on,
+        "pymanager export systemd -f env.json --unit-prefix env- -o /etc/systemd/system":
+            moving_on,
+        "pymanager export process-compose -f env.json -o process-compose.yaml": moving_on,
+        "pymanager export procfile -f env.json -o Procfile": moving_on,
+        "pymanager import procfile Procfile > pymanager.json": moving_on,
+        # pg_isready stands for the reader's own check.
+        "pymanager verify exec --args '{\"command\": [\"pg_isready\", \"-q\"], \"timeout\": 5}'":
+            run("pymanager verify exec --args '{\"command\": [\"true\"], \"timeout\": 5}'"),
         "uptime": run("uptime"),
     }
 
@@ -381,7 +437,17 @@ def main():
     ap.add_argument("--bin", default=str(CHECKOUT / "target/debug/pymanager"),
                     help="the pymanager binary (default: target/debug/pymanager)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--check", action="store_true",
+                    help="run nothing: only fail on a command neither run nor skipped")
     args = ap.parse_args()
+    if args.check:
+        with tempfile.TemporaryDirectory() as tmp:
+            known = set(SKIP) | set(runners(Env(Path(sys.executable), Path(tmp)), dry=True))
+        unknown = [(d, c) for d, c in doc_commands() if c not in known]
+        for doc, cmd in unknown:
+            print(f"{doc}: `{cmd}` is neither run nor skipped by scripts/doc-commands.py: "
+                  "add it to one of them")
+        sys.exit(1 if unknown else 0)
     binary = Path(args.bin).resolve()
     if not binary.exists():
         sys.exit(f"{binary} does not exist: run `cargo build` first (or give --bin)")

@@ -177,3 +177,21 @@ fn the_component_sizes_the_docs_give_are_the_built_components() {
         );
     }
 }
+
+/// Every command a README or doc shows is either run by `scripts/doc-commands.py` (in CI,
+/// from a directory outside the checkout) or skipped there with its reason: a command
+/// added to the docs without either fails here, at once.
+#[test]
+fn every_command_the_docs_show_is_run_or_skipped_by_the_doc_commands_script() {
+    let out = std::process::Command::new("python3")
+        .arg(root().join("scripts/doc-commands.py"))
+        .arg("--check")
+        .output()
+        .expect("run python3 scripts/doc-commands.py --check");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
