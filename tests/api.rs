@@ -213,6 +213,10 @@ fn every_rejection_uses_the_error_body() {
     m.wait_status("running");
     let url = m.url();
     assert_error(get(&format!("{url}/nope")), 404, "No such route.");
+    assert_eq!(
+        get(&format!("{url}/nope")).1,
+        r#"{"success": false, "error": {"message": "No such route."}}"#
+    );
     assert_error(get(&format!("{url}/api/v1/nope")), 404, "No such route.");
     assert_error(
         get(&format!("{url}/restart/1/extra")),
@@ -314,7 +318,7 @@ fn a_second_restart_of_the_same_process_is_refused_and_reads_never_wait() {
         "process 'stubborn' is busy: restart in progress",
     );
     assert_error_shape(post(&format!("{url}/restart/1")), 409);
-    assert_error_shape(post(&format!("{url}/api/v1/processes/1/stop")), 409);
+    // (A stop would cut the restart short: it is not started again.)
     // Reads, and commands on other processes, are answered meanwhile.
     assert_eq!(get(&format!("{url}/")).0, 200);
     assert_eq!(get(&format!("{url}/api/v1/status")).0, 200);

@@ -66,6 +66,18 @@ fn exit_codes_of_the_original() {
         "{}",
         text(&o)
     );
+    // 2 as well: not UTF-8 (the original decoded the file before parsing it).
+    std::fs::write(d.join("latin1.json"), b"{\"processes\": {\"caf\xe9\": 1}}").unwrap();
+    let o = run(d, &["-f", "latin1.json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "Error while loading file latin1.json: 'utf-8' codec can't decode byte 0xe9 in \
+             position 19: invalid continuation byte."
+        ),
+        "{}",
+        text(&o)
+    );
     // 3: not JSON, with line and column.
     std::fs::write(d.join("bad.json"), "{\n  \"processes\": ,\n}").unwrap();
     let o = run(d, &["-f", "bad.json"]);
@@ -115,11 +127,22 @@ fn missing_executable_fails_with_exit_5_naming_the_process() {
     let dir = config_dir(&json!({"processes": {
         "ok": {"executable": "sleep", "arguments": ["1000"]},
         "broken": {"executable": "no-such-program-here", "arguments": []}}}));
+    // `check` finds it, as the start-up does, before anything starts.
+    let o = run(dir.path(), &["check"]);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "processes.broken.executable: cannot run no-such-program-here: command not found"
+        ),
+        "{}",
+        text(&o)
+    );
     let mut m = Manager::start_in(dir, &[]);
     assert_eq!(m.wait_exit(), 5);
     let out = m.output();
     assert!(out.contains("processes.broken"), "{out}");
     assert!(out.contains("no-such-program-here"), "{out}");
+    assert!(!out.contains("$ sleep 1000"), "nothing starts: {out}");
 }
 
 #[test]
@@ -207,10 +230,17 @@ fn a_positional_config_file_is_taken_when_no_file_flag_is_given() {
     let o = run(dir.path(), &["-v", "env.json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(dir.path().join("b.txt").exists());
-    // Naming it twice is a mistake, said as such.
+    // A word beside -f is ignored, as the original ignored it, with a warning.
+    std::fs::remove_file(dir.path().join("ran.txt")).unwrap();
     let o = run(dir.path(), &["-f", "pymanager.json", "env.json"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("cannot be used with"), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o)
+            .contains("[WARNING] ignoring the argument env.json (pymanager.json is the config)."),
+        "{}",
+        text(&o)
+    );
+    assert!(dir.path().join("ran.txt").exists());
 }
 
 #[test]

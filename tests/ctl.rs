@@ -169,19 +169,28 @@ fn while_verifying_the_last_attempts_outcome_is_shown() {
     assert!(line("db").contains("refused"), "{out}");
 }
 
+/// `ctl stop` returns once the manager's processes are gone — here one that takes its
+/// time to stop — so that an immediate rerun never collides with them.
 #[test]
-fn stop_without_a_process_shuts_the_manager_down() {
+fn stop_without_a_process_shuts_the_manager_down_and_waits_until_it_is_gone() {
     let mut m = Manager::start(json!({
         "http": {"enabled": true},
-        "processes": { "web": sh("exec sleep 100") }
+        "processes": {
+            "web": sh("exec sleep 100"),
+            "slow": sh("trap 'sleep 0.5; exit 0' TERM; while :; do sleep 0.05; done")
+        }
     }));
     m.wait_status("running");
     let pids = m.pids();
     let o = ctl(&m, &["stop"]);
     assert_code(&o, 0);
-    assert_eq!(stdout(&o), "shutdown started\n");
+    assert!(stdout(&o).starts_with("stopped in "), "{}", stdout(&o));
+    let left: Vec<i32> = pids.iter().copied().filter(|p| alive(*p)).collect();
+    assert!(
+        left.is_empty(),
+        "still running when ctl stop returned: {left:?}"
+    );
     assert_eq!(m.wait_exit(), 0);
-    wait_all_gone(&pids, WAIT).expect("nothing left");
     // Gone: the address file went with it, and the config says port 0.
     let o = ctl(&m, &["status"]);
     assert_code(&o, 2);
@@ -647,4 +656,138 @@ fn the_ctl_help_speaks_to_users() {
         "{help}"
     );
     assert!(!help.contains("clap"), "{help}");
+}
+
+#[test]
+fn stop_no_wait_returns_once_the_shutdown_began() {
+    let mut m = Manager::start(json!({
+        "http": {"enabled": true},
+        "processes": { "web": sh("exec sleep 100") }
+    }));
+    m.wait_status("running");
+    let o = ctl(&m, &["stop", "--no-wait"]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "shutdown started\n");
+    assert_eq!(m.wait_exit(), 0);
+}
+
+/// A restart whose verification would wait for minutes is cut short by a stop (which
+/// answers at once) or by another restart; the first requester learns why.
+#[test]
+fn a_stop_or_a_restart_cuts_a_restarts_verification_short() {
+    let m = Manager::start(json!({
+        "http": {"enabled": true},
+        "processes": {
+            "stuck": {
+                "executable": "sh",
+                "arguments": ["-c", "[ -e second ] && exec sleep 600; touch second; exec sleep 600"],
+                "verifier": {"type": "tcp", "arguments": {"port": 1, "timeout": 600}}
+            }
+        }
+    }));
+    // Start-up: the first run passes no verification either; let it through by a restart
+    // the test then cuts short.
+    let url = m.url();
+    assert!(wait_until(WAIT, || m.path("second").exists()));
+    let slow = |verb: &str| {
+        Command::new(bin())
+            .arg("ctl")
+            .arg("--url")
+            .arg(&url)
+            .args([verb, "stuck"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // A restart of a process still being verified by the start-up replaces that run; the
+    // next restart is then cut short by a stop.
+    let first = slow("restart");
+    let record = || -> Value {
+        common::client()
+            .get(format!("{url}/api/v1/processes/stuck"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    assert!(wait_until(WAIT, || record()["restarts"] == 1
+        && record()["lifecycle"] == "verifying"));
+    let second = slow("restart");
+    let first = first.wait_with_output().unwrap();
+    assert_code(&first, 1);
+    assert!(
+        stderr(&first).contains("cancelled by a later restart"),
+        "{}",
+        stderr(&first)
+    );
+    assert!(wait_until(WAIT, || record()["restarts"] == 2
+        && record()["lifecycle"] == "verifying"));
+    let stop = ctl(&m, &["stop", "stuck"]);
+    assert_code(&stop, 0);
+    let second = second.wait_with_output().unwrap();
+    assert_code(&second, 1);
+    assert!(
+        stderr(&second).contains("cancelled by a later stop"),
+        "{}",
+        stderr(&second)
+    );
+    assert_eq!(record()["lifecycle"], "stopped");
+    // --timeout bounds the wait for a restart; the restart goes on.
+    let o = ctl(&m, &["restart", "stuck", "--timeout", "0.5"]);
+    assert_code(&o, 3);
+    assert!(
+        stderr(&o).contains("restart of stuck not done after 0.5 s"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(record()["lifecycle"], "verifying");
+}
+
+/// `-f` after the command's name, as before it; and `ctl ports`.
+#[test]
+fn the_file_flag_after_the_command_and_ports() {
+    let mut m = Manager::start(json!({
+        "http": {"enabled": true},
+        "processes": {
+            "web": {"executable": "sleep", "arguments": ["100"], "ports": {"http": 0, "admin": 0}},
+            "worker": sh("exec sleep 100")
+        }
+    }));
+    m.wait_status("running");
+    let file = m.path("pymanager.json");
+    let after = |args: &[&str]| {
+        Command::new(bin())
+            .arg("ctl")
+            .args(args)
+            .arg("-f")
+            .arg(&file)
+            .env_remove("PYMANAGER_URL")
+            .output()
+            .unwrap()
+    };
+    let o = after(&["ports"]);
+    assert_code(&o, 0);
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with("PROCESS") && lines[0].ends_with("NUMBER"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("web") && lines[1].contains("http"),
+        "{text}"
+    );
+    let o = after(&["ports", "web", "--json"]);
+    assert_code(&o, 0);
+    let ports: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let http = ports["web"]["http"].as_u64().unwrap();
+    assert!(text.contains(&http.to_string()), "{text}");
+    assert_eq!(ports.as_object().unwrap().len(), 1);
+    let o = after(&["ports", "nope"]);
+    assert_code(&o, 1);
+    let o = after(&["stop"]);
+    assert_code(&o, 0);
+    assert_eq!(m.wait_exit(), 0);
 }

@@ -139,3 +139,53 @@ fn a_wrong_reference_is_a_load_error_naming_its_field() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
 }
+
+/// `-d`: the caller that waits for the daemon's word forked after the ports were picked;
+/// it must not keep them bound, or the process could not bind its own port.
+#[test]
+fn a_daemons_waiting_caller_lets_the_picked_ports_go() {
+    let dir = config_dir(&json!({
+        "processes": {
+            "web": {
+                "executable": "python3",
+                "arguments": ["-m", "http.server", "--bind", "127.0.0.1", "${ports.web.http}"],
+                "ports": {"http": 0},
+                "verifier": {"type": "http", "arguments": {"url": "http://127.0.0.1:${ports.web.http}/", "timeout": 60}}
+            }
+        }
+    }));
+    let env_file = dir.path().join("env");
+    let out = std::process::Command::new(bin())
+        .args(["-d", "-l", "out.log", "--write-env", "env", "-f"])
+        .arg(dir.path().join("pymanager.json"))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let log = std::fs::read_to_string(dir.path().join("out.log")).unwrap_or_default();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{log}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env = std::fs::read_to_string(&env_file).unwrap();
+    let pid: i32 = env
+        .lines()
+        .find_map(|l| l.strip_prefix("PYMANAGER_PID="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let port: u16 = env
+        .lines()
+        .find_map(|l| l.strip_prefix("PYMANAGER_PORT_WEB_HTTP="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(wait_all_gone(&[pid], WAIT), Ok(()));
+}

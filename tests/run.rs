@@ -62,11 +62,16 @@ fn pids_in(dir: &Path, names: &[&str]) -> Vec<i32> {
 #[test]
 fn the_commands_exit_code_is_runs_and_nothing_is_left() {
     let dir = config_dir(&json!({"processes": {"a": sleeper("a"), "b": sleeper("b")}}));
-    for (cmd, want) in [
-        (vec!["true"], 0),
-        (vec!["sh", "-c", "exit 3"], 3),
-        (vec!["sh", "-c", "kill -TERM $$"], 128 + libc::SIGTERM),
+    // Each command first waits for both services to have written their pids (being
+    // started is all the start-up waits for here).
+    let started = "while [ ! -s a.pid ] || [ ! -s b.pid ]; do sleep 0.01; done";
+    for (last, want) in [
+        ("true", 0),
+        ("exit 3", 3),
+        ("kill -TERM $$", 128 + libc::SIGTERM),
     ] {
+        let script = format!("{started}; {last}");
+        let cmd = ["sh", "-c", script.as_str()];
         let out = run_in(dir.path(), &[], &cmd);
         assert_eq!(
             out.status.code(),

@@ -339,7 +339,7 @@ fn daemon_mode_reports_a_failed_start_up_with_exit_5() {
     a["verifier"] = json!({"type": "output", "arguments": {"pattern": "^recorded$"}});
     let dir = config_dir(&json!({"processes": {
         "a": a,
-        "b": {"executable": "no-such-program-here", "arguments": []}}}));
+        "b": {"executable": "./no-such-program-here", "arguments": []}}}));
     let log = dir.path().join("daemon.log");
     let out = Command::new(bin())
         .args(["-d", "-f", "pymanager.json", "-l"])

@@ -25,9 +25,10 @@ pub struct Cli {
     #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
     pub file: Option<PathBuf>,
 
-    /// The configuration file, as the original accepted it (same as -f).
-    #[arg(value_name = "CONFIG", conflicts_with = "file")]
-    pub config: Option<PathBuf>,
+    /// The configuration file, as the original accepted it (same as -f). Further words (or
+    /// this one, when -f is given) are ignored with a warning, as the original ignored them.
+    #[arg(value_name = "CONFIG")]
+    pub config: Vec<PathBuf>,
 
     /// Run in the background; return once every process is started and verified
     /// (exit 0) or start-up failed (exit 5). Processes' output still goes to this
@@ -36,15 +37,15 @@ pub struct Cli {
     pub daemon: bool,
 
     /// Print [INFO] lines about what pymanager does.
-    #[arg(short = 'v', long = "verbose")]
+    #[arg(short = 'v', long = "verbose", global = true)]
     pub verbose: bool,
 
     /// Print [DEBUG] lines too.
-    #[arg(short = 'w', long = "debug")]
+    #[arg(short = 'w', long = "debug", global = true)]
     pub debug: bool,
 
     /// Write pymanager's own log lines (and, with --daemon, all output) to this file.
-    #[arg(short = 'l', long = "logfile", value_name = "FILE")]
+    #[arg(short = 'l', long = "logfile", value_name = "FILE", global = true)]
     pub logfile: Option<PathBuf>,
 
     /// Where --daemon writes its pid [default: <config dir>/.pymanager/<config name>.pid].
@@ -85,8 +86,18 @@ impl Cli {
     pub fn config_file(&self) -> &Path {
         self.file
             .as_deref()
-            .or(self.config.as_deref())
+            .or(self.config.first().map(PathBuf::as_path))
             .unwrap_or(Path::new(DEFAULT_CONFIG))
+    }
+
+    /// The positional words that name no config: all of them when `-f` is given, else
+    /// all but the first.
+    pub fn ignored_words(&self) -> &[PathBuf] {
+        match (&self.file, self.config.split_first()) {
+            (Some(_), _) => &self.config,
+            (None, Some((_, rest))) => rest,
+            (None, None) => &[],
+        }
     }
 }
 
@@ -132,13 +143,9 @@ pub struct RunArgs {
     #[arg(long = "output", value_enum, default_value_t = RunOutput::Files)]
     pub output: RunOutput,
 
-    /// The command to run once the environment is ready, after `--`.
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
-    )]
+    /// The command to run once the environment is ready: everything from its name on is
+    /// its own (`run -v pytest -x` runs `pytest -x`); `--` before it is allowed.
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
 }
 
@@ -199,7 +206,13 @@ mod tests {
             parse(&["-d", "a.json", "-v"]).unwrap().config_file(),
             Path::new("a.json")
         );
-        assert!(parse(&["-f", "a.json", "b.json"]).is_err());
+        // Words beside the config are ignored (with a warning), as the original ignored them.
+        let c = parse(&["-f", "a.json", "b.json"]).unwrap();
+        assert_eq!(c.config_file(), Path::new("a.json"));
+        assert_eq!(c.ignored_words(), [PathBuf::from("b.json")]);
+        let c = parse(&["a.json", "b.json", "c"]).unwrap();
+        assert_eq!(c.config_file(), Path::new("a.json"));
+        assert_eq!(c.ignored_words().len(), 2);
         // A subcommand's name is the subcommand, and -f goes before or after it.
         let c = parse(&["check"]).unwrap();
         assert!(matches!(c.command, Some(Sub::Check)));
@@ -207,6 +220,21 @@ mod tests {
         assert_eq!(c.config_file(), Path::new("x.json"));
         let c = parse(&["-f", "x.json", "check"]).unwrap();
         assert_eq!(c.config_file(), Path::new("x.json"));
+    }
+
+    #[test]
+    fn run_takes_its_command_after_its_own_flags() {
+        let cmd = |c: &Cli| match &c.command {
+            Some(Sub::Run(r)) => r.command.clone(),
+            _ => panic!("not run"),
+        };
+        let c = parse(&["run", "-v", "--timeout", "3", "pytest", "-x", "-v"]).unwrap();
+        assert!(c.verbose);
+        assert_eq!(cmd(&c), ["pytest", "-x", "-v"]);
+        let c = parse(&["run", "-f", "e.json", "--", "sh", "-c", "exit 3"]).unwrap();
+        assert_eq!(c.config_file(), Path::new("e.json"));
+        assert_eq!(cmd(&c), ["sh", "-c", "exit 3"]);
+        assert!(parse(&["run"]).is_err());
     }
 
     #[test]

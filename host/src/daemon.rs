@@ -80,11 +80,12 @@ pub enum Detached {
     Daemon(Readiness),
 }
 
-/// Detaches: forks, and in the caller waits for the daemon's word. The daemon gets a new
-/// session, /dev/null as stdin, and `logfile` as stdout and stderr; without a log file it
-/// keeps the caller's stdout and sends stderr to /dev/null (start-up errors reach the
-/// caller through the readiness pipe). Must be called single-threaded.
-pub fn detach(logfile: Option<&Path>) -> std::io::Result<Detached> {
+/// Detaches: forks, and in the caller runs `in_caller` (to let go of what only the daemon
+/// may hold, such as the sockets that keep picked ports) and waits for the daemon's word.
+/// The daemon gets a new session, /dev/null as stdin, and `logfile` as stdout and stderr;
+/// without a log file it keeps the caller's stdout and sends stderr to /dev/null (start-up
+/// errors reach the caller through the readiness pipe). Must be called single-threaded.
+pub fn detach(logfile: Option<&Path>, in_caller: impl FnOnce()) -> std::io::Result<Detached> {
     use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     // Blocked before the fork, so that a Ctrl-C at any moment of the wait is seen by the
@@ -99,6 +100,7 @@ pub fn detach(logfile: Option<&Path>) -> std::io::Result<Detached> {
     match unsafe { fork() }? {
         ForkResult::Parent { child } => {
             drop(write);
+            in_caller();
             let word = wait_for_word(read, &stopping, child);
             sigprocmask(SigmaskHow::SIG_SETMASK, Some(&before), None)?;
             Ok(Detached::Caller(word))

@@ -94,7 +94,7 @@ pub fn command_status(e: &CommandError) -> StatusCode {
     match e {
         CommandError::NotFound(_) => StatusCode::NOT_FOUND,
         CommandError::ShuttingDown => StatusCode::FORBIDDEN,
-        CommandError::Busy(..) => StatusCode::CONFLICT,
+        CommandError::Busy(..) | CommandError::Cancelled(..) => StatusCode::CONFLICT,
         CommandError::Failed(..) => StatusCode::INTERNAL_SERVER_ERROR,
         CommandError::Gone => StatusCode::SERVICE_UNAVAILABLE,
     }
@@ -112,7 +112,13 @@ pub fn json_response(status: StatusCode, body: Bytes) -> Response {
 /// Turns any rejection into the standard error body; the last filter of the API, so no
 /// client ever sees warp's plain-text errors.
 pub async fn recover(r: Rejection) -> Result<Response, Infallible> {
-    Ok(rejection_failure(&r).into_response())
+    let failure = rejection_failure(&r);
+    // An unknown route is answered as the original's router answered it, in its spacing.
+    Ok(if r.is_not_found() {
+        failure.into_legacy_response()
+    } else {
+        failure.into_response()
+    })
 }
 
 /// The failure a rejection stands for.

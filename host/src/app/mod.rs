@@ -41,6 +41,13 @@ pub fn try_main() -> Result<i32, AppError> {
         return Ok(0);
     }
     let file = cli.config_file();
+    for word in cli.ignored_words() {
+        eprintln!(
+            "[WARNING] ignoring the argument {} ({} is the config).",
+            word.display(),
+            file.display()
+        );
+    }
     match &cli.command {
         Some(Sub::Run(_)) if cli.daemon => Err(clap::Error::raw(
             ErrorKind::ArgumentConflict,
@@ -50,7 +57,7 @@ pub fn try_main() -> Result<i32, AppError> {
         Some(Sub::Run(args)) => run::run(&cli, file, Some(args)),
         Some(Sub::Check) => check(file),
         // `ctl -f x` or `-f x ctl`: either names the manager's config.
-        Some(Sub::Ctl(args)) => ctl(args, args.file.as_deref().unwrap_or(file)),
+        Some(Sub::Ctl(args)) => ctl(args, args.config().unwrap_or(file)),
         Some(Sub::Verify(args)) => verify(args),
         Some(Sub::Export(args)) => Ok(crate::convert::cli::export(args, file)?),
         Some(Sub::Import(args)) => Ok(crate::convert::cli::import(args)?),

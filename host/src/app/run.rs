@@ -47,7 +47,10 @@ pub fn run(cli: &Cli, file: &Path, run: Option<&RunArgs>) -> Result<i32, AppErro
     };
     let mut readiness = None;
     if cli.daemon {
-        match daemon::detach(logfile.as_deref()).map_err(SetupError::Daemon)? {
+        // The caller only waits: the picked ports are the daemon's to hold (a copy kept
+        // here would stop the processes from binding them).
+        let release = || plan.release_ports();
+        match daemon::detach(logfile.as_deref(), release).map_err(SetupError::Daemon)? {
             Detached::Caller(word) => {
                 for w in &word.warnings {
                     eprintln!("{w}");
@@ -498,6 +501,15 @@ async fn manage(
     let mut outcome = None;
     let code = match start {
         Start::Ready => {
+            let now = SystemTime::now();
+            // For timing what follows (bench/run.py's `run` scenario reads it): the clock
+            // a command's own `date +%s%N` reads.
+            console.debug(format_args!(
+                "ready at {:.6} (seconds since the epoch)",
+                now.duration_since(SystemTime::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs_f64()
+            ));
             // Where the time went: `ready in 3.21 s — critical chain: db 1.40 s → …`.
             let ready_line = match handle
                 .timeline()
@@ -508,7 +520,7 @@ async fn manage(
                 Some(line) => line,
                 None => format!(
                     "ready in {}",
-                    report::seconds(began.elapsed().unwrap_or_default())
+                    report::seconds(now.duration_since(began).unwrap_or_default())
                 ),
             };
             if let Some(path) = &write_env {

@@ -341,6 +341,24 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
 
 /// Parses and checks config text; `path` is only used in messages.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, ConfigError> {
+    // The original decoded the file before parsing it: bytes that are not UTF-8 made it
+    // unreadable (exit 2), not invalid JSON.
+    if let Err(e) = std::str::from_utf8(bytes) {
+        let at = e.valid_up_to();
+        let why = format!(
+            "'utf-8' codec can't decode byte 0x{:02x} in position {at}: {}",
+            bytes[at],
+            match e.error_len() {
+                None => "unexpected end of data",
+                Some(_) if matches!(bytes[at], 0x80..=0xc1 | 0xf5..) => "invalid start byte",
+                Some(_) => "invalid continuation byte",
+            }
+        );
+        return Err(ConfigError::Unreadable(
+            path.to_path_buf(),
+            std::io::Error::new(std::io::ErrorKind::InvalidData, why),
+        ));
+    }
     let value: Value = serde_json::from_slice(bytes).map_err(|e| ConfigError::InvalidJson {
         path: path.to_path_buf(),
         reason: flex::json_reason(&e),

@@ -51,27 +51,89 @@ pub struct CtlArgs {
     pub command: CtlCommand,
 }
 
+/// `-f FILE` after a `ctl` command's name (`ctl stop -f env.json`), as before it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct At {
+    /// The config file of the manager to talk to.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+impl CtlArgs {
+    /// The config named after the command (`ctl stop -f x`), else before it (`ctl -f x
+    /// stop`); `None` for the top-level one or the default.
+    pub fn config(&self) -> Option<&std::path::Path> {
+        let after = match &self.command {
+            CtlCommand::Status { at }
+            | CtlCommand::List { at }
+            | CtlCommand::Ports { at, .. }
+            | CtlCommand::Restart { at, .. }
+            | CtlCommand::Stop { at, .. }
+            | CtlCommand::Start { at, .. }
+            | CtlCommand::Wait { at, .. } => at.file.as_deref(),
+            CtlCommand::Logs { file, .. } => file.as_deref(),
+        };
+        after.or(self.file.as_deref())
+    }
+}
+
 /// The `ctl` commands.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum CtlCommand {
     /// Print the manager's phase (running, shutdown, ...) and how many processes run.
-    Status,
+    Status {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        at: At,
+    },
     /// List the processes: id, name, state, pid or exit code, verifier, command.
-    List,
-    /// Restart a process (graceful stop, start, verify); waits until it is verified.
+    List {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        at: At,
+    },
+    /// Print the ports of every process (or of one): name, number.
+    Ports {
+        /// Only this process: its id or its name.
+        process: Option<String>,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        at: At,
+    },
+    /// Restart a process (graceful stop, start, verify); waits until it is verified. A
+    /// stop or another restart of the process meanwhile cuts it short.
     Restart {
         /// The process: its id (1, 2, ...) or its name in the config.
         process: String,
+        /// Stop waiting after this many seconds (exit 3); the restart goes on.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<f64>,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        at: At,
     },
-    /// Stop one process; without a process, shut the whole manager down.
+    /// Stop one process; without a process, shut the whole manager down and wait until it
+    /// and every process it started are gone.
     Stop {
         /// The process: its id or its name. Omit it to shut the manager down.
         process: Option<String>,
+        /// Return as soon as the shutdown has begun.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        at: At,
     },
     /// Start a stopped or ended process; waits until it is verified.
     Start {
         /// The process: its id or its name.
         process: String,
+        /// Stop waiting after this many seconds (exit 3); the start goes on.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<f64>,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        at: At,
     },
     /// Print a process's last output lines; with -f, keep printing new ones.
     Logs {
@@ -83,6 +145,9 @@ pub enum CtlCommand {
         /// Keep printing new lines (across restarts) until the manager exits.
         #[arg(short = 'f', long = "follow")]
         follow: bool,
+        /// The config file of the manager to talk to (here only as --file: -f is follow).
+        #[arg(long = "file", value_name = "FILE")]
+        file: Option<PathBuf>,
     },
     /// Wait until every process is started and verified (status `running`).
     ///
@@ -92,6 +157,9 @@ pub enum CtlCommand {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = DEFAULT_WAIT_SECS, value_name = "SECS")]
         timeout: f64,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        at: At,
     },
 }
 
@@ -129,7 +197,7 @@ mod tests {
         assert_eq!(c.file, Some(PathBuf::from("x.json")));
         assert!(matches!(
             c.command,
-            CtlCommand::Logs { ref process, lines: 5, follow: true } if process == "web"
+            CtlCommand::Logs { ref process, lines: 5, follow: true, .. } if process == "web"
         ));
         // The top-level -f reaches ctl's own.
         let (cli, c) = parse(&["pymanager", "-f", "y.json", "ctl", "logs", "web"]);
@@ -147,10 +215,27 @@ mod tests {
         assert!(c.json);
         assert_eq!(c.url.as_deref(), Some("http://h:1/"));
         let (_, c) = parse(&["pymanager", "ctl", "stop"]);
-        assert!(matches!(c.command, CtlCommand::Stop { process: None }));
+        assert!(matches!(
+            c.command,
+            CtlCommand::Stop {
+                process: None,
+                no_wait: false,
+                ..
+            }
+        ));
         // Unique prefixes of long options, as at the top level.
         let (_, c) = parse(&["pymanager", "ctl", "--fi", "z.json", "wait", "--time", "3"]);
         assert_eq!(c.file, Some(PathBuf::from("z.json")));
-        assert!(matches!(c.command, CtlCommand::Wait { timeout } if timeout == 3.0));
+        assert!(matches!(c.command, CtlCommand::Wait { timeout, .. } if timeout == 3.0));
+        // -f after the command's name, too; `logs` takes --file (its -f is follow).
+        let (_, c) = parse(&["pymanager", "ctl", "stop", "-f", "e.json"]);
+        assert_eq!(c.config(), Some(std::path::Path::new("e.json")));
+        let (_, c) = parse(&["pymanager", "ctl", "list", "--file", "e.json", "--json"]);
+        assert_eq!(c.config(), Some(std::path::Path::new("e.json")));
+        let (_, c) = parse(&["pymanager", "ctl", "logs", "web", "-f", "--file", "e.json"]);
+        assert_eq!(c.config(), Some(std::path::Path::new("e.json")));
+        assert!(matches!(c.command, CtlCommand::Logs { follow: true, .. }));
+        let (_, c) = parse(&["pymanager", "ctl", "-f", "x.json", "ports", "web"]);
+        assert_eq!(c.config(), Some(std::path::Path::new("x.json")));
     }
 }

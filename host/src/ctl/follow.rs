@@ -121,6 +121,17 @@ pub async fn wait(
     }
 }
 
+/// Shuts the manager down and waits until it is gone: its event stream is open before the
+/// shutdown is asked for, and ends only when the supervisor has stopped every process (or
+/// the manager is gone). Returns how long it took.
+pub async fn shut_down(client: &Client) -> Result<Duration, CtlError> {
+    let began = Instant::now();
+    let mut events = client.send(Method::GET, "/api/v1/events").await?;
+    let _: crate::api::v1::Accepted = client.json(Method::POST, "/api/v1/shutdown").await?;
+    while let Ok(Some(_)) = events.chunk().await {}
+    Ok(began.elapsed())
+}
+
 /// One connection to the event stream: succeeds on phase `running`, fails for good on a
 /// start-up failure, a shutdown or a refusal.
 async fn once(

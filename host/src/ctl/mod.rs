@@ -59,32 +59,94 @@ impl CtlError {
 /// Runs one `ctl` command against the manager of `file`.
 pub async fn run(args: &CtlArgs, file: &Path) -> Result<(), CtlError> {
     let (url, token) = (args.url.as_deref(), args.token.as_deref());
-    if let CtlCommand::Wait { timeout } = args.command {
+    if let CtlCommand::Wait { timeout, .. } = args.command {
         return wait(file, url, token, timeout, args.json).await;
     }
     let client = Client::new(locate::locate(file, url, token)?)?;
     match &args.command {
-        CtlCommand::Status => {
+        CtlCommand::Status { .. } => {
             let s: v1::Status = client.json(Method::GET, "/api/v1/status").await?;
             show(args.json, &s, render::status_line)
         }
-        CtlCommand::List => {
+        CtlCommand::List { .. } => {
             let l: v1::List = client.json(Method::GET, "/api/v1/processes").await?;
             show(args.json, &l, |l| render::table(&l.processes))
         }
-        CtlCommand::Stop { process: None } => {
+        CtlCommand::Ports { process, .. } => {
+            let l: v1::List = client.json(Method::GET, "/api/v1/processes").await?;
+            let chosen: Vec<&v1::Process> = match process {
+                None => l.processes.iter().collect(),
+                Some(p) => {
+                    let found: Vec<&v1::Process> = l
+                        .processes
+                        .iter()
+                        .filter(|q| q.name == *p || q.id.to_string() == *p)
+                        .collect();
+                    if found.is_empty() {
+                        return Err(CtlError::Failed(format!(
+                            "Process with id '{p}' not found."
+                        )));
+                    }
+                    found
+                }
+            };
+            if args.json {
+                let ports: indexmap::IndexMap<&str, &indexmap::IndexMap<_, u16>> =
+                    chosen.iter().map(|p| (&*p.name, &p.ports)).collect();
+                show(true, &ports, |_| String::new())
+            } else {
+                show(false, &chosen, |c| render::ports(c))
+            }
+        }
+        CtlCommand::Stop {
+            process: None,
+            no_wait: true,
+            ..
+        } => {
             let a: v1::Accepted = client.json(Method::POST, "/api/v1/shutdown").await?;
             show(args.json, &a, |_| "shutdown started".to_string())
         }
-        CtlCommand::Restart { process } => command(&client, args.json, process, "restart").await,
-        CtlCommand::Start { process } => command(&client, args.json, process, "start").await,
+        CtlCommand::Stop {
+            process: None,
+            no_wait: false,
+            ..
+        } => {
+            let took = follow::shut_down(&client).await?;
+            show(args.json, &v1::Accepted { success: true }, |_| {
+                format!("stopped in {:.2} s", took.as_secs_f64())
+            })
+        }
+        CtlCommand::Restart {
+            process, timeout, ..
+        } => {
+            bounded(
+                *timeout,
+                "restart",
+                process,
+                command(&client, args.json, process, "restart"),
+            )
+            .await
+        }
+        CtlCommand::Start {
+            process, timeout, ..
+        } => {
+            bounded(
+                *timeout,
+                "start",
+                process,
+                command(&client, args.json, process, "start"),
+            )
+            .await
+        }
         CtlCommand::Stop {
             process: Some(process),
+            ..
         } => command(&client, args.json, process, "stop").await,
         CtlCommand::Logs {
             process,
             lines,
             follow,
+            ..
         } => {
             let path = format!(
                 "/api/v1/processes/{}/logs?lines={lines}{}",
@@ -115,6 +177,29 @@ async fn wait(
         print(&"running");
     }
     Ok(())
+}
+
+/// `request`, given up after `timeout` seconds if there is one: the manager goes on with it.
+async fn bounded(
+    timeout: Option<f64>,
+    verb: &str,
+    process: &str,
+    request: impl std::future::Future<Output = Result<(), CtlError>>,
+) -> Result<(), CtlError> {
+    let Some(secs) = timeout else {
+        return request.await;
+    };
+    let limit = Duration::try_from_secs_f64(secs).map_err(|_| {
+        CtlError::Failed(format!("invalid --timeout {secs}: expected seconds >= 0"))
+    })?;
+    tokio::time::timeout(limit, request)
+        .await
+        .unwrap_or_else(|_| {
+            Err(CtlError::Timeout(format!(
+                "{verb} of {process} not done after {secs} s; it goes on (`ctl stop {process}` \
+             cuts it short)"
+            )))
+        })
 }
 
 /// `restart`, `start` or `stop` of one process.

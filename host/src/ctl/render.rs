@@ -72,6 +72,38 @@ fn verifier_cell(p: &Process) -> String {
     }
 }
 
+/// Every named port of these processes, one per line: process, port, number.
+pub fn ports(processes: &[&Process]) -> String {
+    let rows: Vec<[String; 3]> = processes
+        .iter()
+        .flat_map(|p| {
+            p.ports
+                .iter()
+                .map(|(name, n)| [p.name.to_string(), name.to_string(), n.to_string()])
+        })
+        .collect();
+    if rows.is_empty() {
+        return "no ports".into();
+    }
+    let w0 = rows
+        .iter()
+        .map(|r| r[0].chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    let w1 = rows
+        .iter()
+        .map(|r| r[1].chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let mut out = format!("{:<w0$}  {:<w1$}  NUMBER", "PROCESS", "PORT");
+    for [process, port, number] in rows {
+        out.push_str(&format!("\n{process:<w0$}  {port:<w1$}  {number}"));
+    }
+    out
+}
+
 /// The process list as an aligned table.
 pub fn table(processes: &[Process]) -> String {
     let header = [

@@ -1,6 +1,6 @@
 //! The command line of a process: which program, with which shell, in which environment.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
 use crate::config::StringOrBool;
@@ -90,4 +90,40 @@ pub(super) fn source_env_file(
             ))
         })
         .collect())
+}
+
+/// Whether `program` can be run: a bare name must be found on `PATH` (the process's own,
+/// from `env`, else pymanager's), as the spawn will look for it. A path is not checked here:
+/// an earlier process may still create it. The error is the spawn's own words.
+pub(super) fn check_found(
+    program: &OsStr,
+    env: Option<&[(OsString, OsString)]>,
+) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    if program.as_bytes().contains(&b'/') || program.is_empty() {
+        return Ok(());
+    }
+    let path = match env {
+        Some(vars) => vars
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone()),
+        None => std::env::var_os("PATH"),
+    }
+    .unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+    let found = std::env::split_paths(&path).any(|dir| {
+        let candidate = dir.join(program);
+        std::fs::metadata(&candidate).is_ok_and(|m| {
+            use std::os::unix::fs::PermissionsExt;
+            m.is_file() && m.permissions().mode() & 0o111 != 0
+        })
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(format!(
+            "cannot run {}: command not found (not in PATH)",
+            program.to_string_lossy()
+        ))
+    }
 }

@@ -18,7 +18,7 @@ use crate::config::{ConfigError, Loaded, Messages, ShellChoice, Startup, Verifie
 use crate::runtime::{Builtin, ModuleDecl, VerifierRef};
 
 pub(crate) use command::default_shell;
-use command::{check_readable, find_executable, source_env_file};
+use command::{check_found, check_readable, find_executable, source_env_file};
 pub use orchestration::{Dependency, LivenessSpec, Orchestration, start_deps, start_plan};
 pub use ports::{Port, PortHold, PortTable};
 use template::{Escapes, Scope};
@@ -55,6 +55,14 @@ impl Plan {
     /// (`PYMANAGER_PORT_<PROCESS>_<NAME>`), in config order.
     pub fn port_vars(&self) -> Vec<(String, String)> {
         ports::all_vars(&self.ports)
+    }
+
+    /// Lets every picked port go, in a process that spawns nothing (the caller of `-d`,
+    /// which waits for the daemon's word while the daemon's copies keep them held).
+    pub fn release_ports(&self) {
+        for p in &self.processes {
+            p.port_hold.release();
+        }
     }
 
     /// The descriptors that hold picked ports, for a process that forks off and must not
@@ -208,6 +216,18 @@ pub fn build(
             None => None,
         };
         let env = with_overlay(env, overlay(i, p, &port_table, &reaches, &scope, &at)?);
+        // A program that is nowhere on PATH stops the load, before anything starts (`check`
+        // included, unless an environment file it does not source may change PATH).
+        if env_files == EnvFiles::Source || p.options.environment_file.is_none() {
+            check_found(&program, env.as_deref()).map_err(|reason| {
+                let field = if matches!(p.options.shell, ShellChoice::None) {
+                    "executable"
+                } else {
+                    "options.shell"
+                };
+                ConfigError::invalid(format!("{at}.{field}"), reason)
+            })?;
+        }
         let output = match (&p.options.redirect_output, p.options.suppress_output) {
             (Some(f), _) => OutputMode::File(cwd.join(f)),
             (None, true) => OutputMode::Suppress,

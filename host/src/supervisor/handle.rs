@@ -209,6 +209,9 @@ pub enum CommandError {
     /// The process was started again but did not come up (500 with the reason).
     #[error("process '{0}' failed: {1}")]
     Failed(String, String),
+    /// A later stop or restart of the process cut this request short (409).
+    #[error("process '{0}': cancelled by a later {1}")]
+    Cancelled(String, &'static str),
     /// The supervisor is gone (the manager is exiting).
     #[error("pymanager is exiting")]
     Gone,

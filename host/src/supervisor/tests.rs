@@ -181,7 +181,7 @@ async fn a_spawn_failure_fails_the_start_up_and_nothing_after_it_starts() {
     let _one = exclusive().await;
     let mut m = run(json!({"processes": {
         "a": {"executable": "sleep", "arguments": ["1000"]},
-        "b": {"executable": "no-such-program-here", "arguments": []},
+        "b": {"executable": "./no-such-program-here", "arguments": []},
         "c": {"executable": "sleep", "arguments": ["1000"]}}}))
     .await;
     let r = bounded("start-up", &mut m.ready).await.unwrap();
@@ -242,7 +242,7 @@ async fn a_users_stop_cuts_the_start_ups_verification_short_and_a_start_resumes_
 }
 
 #[tokio::test]
-async fn a_restart_cuts_a_verification_short_and_only_a_second_request_conflicts() {
+async fn a_restart_cuts_a_verification_short_and_a_stop_cuts_the_restart_short() {
     let _one = exclusive().await;
     let dir = tempfile::tempdir().unwrap();
     let m = run(json!({"processes": {
@@ -263,14 +263,20 @@ async fn a_restart_cuts_a_verification_short_and_only_a_second_request_conflicts
         p.restarts == 1 && p.lifecycle == Lifecycle::Verifying
     })
     .await;
-    let e = bounded("stop", m.handle.stop(slow.clone()))
+    // A start has nothing to add to it.
+    let e = bounded("start", m.handle.start(slow.clone()))
         .await
         .unwrap_err();
     assert_eq!(e, CommandError::Busy("slow".into(), "restart"));
-    // A shutdown cuts that one short too, and answers the restart.
-    bounded("shutdown", m.handle.shutdown()).await.unwrap();
+    // A stop does not wait for it: it cuts it short and the restart learns so.
+    let stopped = bounded("stop", m.handle.stop(slow.clone())).await.unwrap();
+    assert_eq!(stopped.lifecycle, Lifecycle::Stopped);
     let r = bounded("restart answered", restart).await.unwrap();
-    assert_eq!(r.unwrap_err(), CommandError::ShuttingDown);
+    assert_eq!(
+        r.unwrap_err(),
+        CommandError::Cancelled("slow".into(), "stop")
+    );
+    bounded("shutdown", m.handle.shutdown()).await.unwrap();
     assert_eq!(m.done().await, Outcome::Shutdown);
 }
 

@@ -230,6 +230,7 @@ impl Actor {
             Answer::Busy(op) => Err(CommandError::Busy(name, op)),
             Answer::ShuttingDown => Err(CommandError::ShuttingDown),
             Answer::Failed(reason) => Err(CommandError::Failed(name, reason)),
+            Answer::Cancelled(by) => Err(CommandError::Cancelled(name, by)),
         };
         let _ = reply.send(result);
     }

@@ -464,6 +464,9 @@ pub enum Answer {
     ShuttingDown,
     /// Started, but it did not come up: why.
     Failed(String),
+    /// A later request cut this one short before its run was verified (409); names the
+    /// later one (`stop`, `restart`).
+    Cancelled(&'static str),
 }
 
 /// A line worth telling people.

@@ -340,7 +340,18 @@ fn verifying(
                 waiter,
             }
         }
-        Input::Start(r) | Input::Restart(r) | Input::Stop(r) if waiter.is_some() => {
+        // A user's stop or restart cuts short the start or restart under way, and its
+        // verification: the earlier requester learns that it was.
+        Input::Restart(r) | Input::Stop(r) if waiter.is_some() => {
+            fx.push(Effect::CancelVerify);
+            let (op, then) = match input {
+                Input::Stop(_) => (Op::Stop, Then::Stop(r)),
+                _ => (Op::Restart, Then::Restart(r)),
+            };
+            answer_waiter(fx, waiter, Answer::Cancelled(op.as_str()));
+            stop(run, proc, Verdict::Cancelled, then, env, fx)
+        }
+        Input::Start(r) if waiter.is_some() => {
             reply(fx, r, busy(waiter));
             State::Verifying { run, proc, waiter }
         }
@@ -429,6 +440,19 @@ fn stopping(
             verdict,
             then: Then::Restart(r),
         },
+        // A user's restart that is still stopping the process gives way to a stop: it is
+        // not started again. (A second restart has nothing to add to it.)
+        Input::Stop(r) if matches!(then, Then::Restart(_)) => {
+            if let Then::Restart(earlier) = then {
+                reply(fx, earlier, Answer::Cancelled(Op::Stop.as_str()));
+            }
+            State::Stopping {
+                run,
+                proc,
+                verdict,
+                then: Then::Stop(r),
+            }
+        }
         Input::Start(r) | Input::Restart(r) | Input::Stop(r) => {
             let answer = match then {
                 Then::Stop(_) => Answer::Busy(Op::Stop.as_str()),

@@ -307,6 +307,7 @@ fn show_effects(fx: &[Effect]) -> String {
                     Answer::Busy(op) => format!("busy:{op}"),
                     Answer::ShuttingDown => "shutting-down".into(),
                     Answer::Failed(m) => format!("failed:{m}"),
+                    Answer::Cancelled(op) => format!("cancelled:{op}"),
                 }
             ),
             Effect::Note(Note::Exited(e)) => format!("note {}", exit(*e)),
