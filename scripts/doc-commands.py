@@ -7,7 +7,7 @@ only what stands for the reader's own things replaced (a free port for 8080, `tr
 beside it. A command the docs gain that this script neither runs nor skips fails the run,
 so the docs cannot drift from what works.
 
-    scripts/doc-commands.py [--bin target/debug/pymanager] [--keep]
+    scripts/doc-commands.py [--bin target/debug/pymanager] [--keep] [--only TEXT] [--check]
 
 Needs what `cargo test` needs (scripts/test-deps.sh), and the binary (`cargo build`).
 Exit 0 when every command ran as the docs say; 1 otherwise, each failure named.
@@ -74,6 +74,9 @@ SKIP = {
     "cargo build -p pymanager": FUZZ,
     "python3 fuzz/http_fuzz.py --seconds 300 --seed 1": FUZZ,
     "maturin build --release --out target/wheels-release": BENCH,
+    "bench/vs.sh cc555e4": BENCH,
+    "bench/vs.sh /path/to/old/pymanager --only rest,scale --reps 5": BENCH,
+    "bench/rest_ir.py /path/to/old/pymanager target/release/pymanager": BENCH,
     "python3 -m venv /tmp/v && time /tmp/v/bin/pip install -q --no-index --no-deps "
     "target/wheels-release/*.whl": BENCH,
     "pip install pymanager-rs": PYPI,
@@ -214,21 +217,30 @@ class Env:
                 p.wait()
 
 
-def service_config(port):
-    """A config for the docs' `env.json` and `pymanager.json`: one web server, verified."""
+def service_config():
+    """A config for the docs' `env.json` and `pymanager.json`: one web server on a port
+    picked at start-up (so that copies of it run at once, as docs/ci.md does), verified."""
     return {
         "http": {"enabled": True, "port": 0},
         "processes": {
             "web": {
                 "executable": "python3",
-                "arguments": ["-u", "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                "arguments": ["-u", "-m", "http.server", "${ports.web.http}", "--bind",
+                              "127.0.0.1"],
+                "ports": {"http": 0},
                 "verifier": {
                     "type": "http",
-                    "arguments": {"url": f"http://127.0.0.1:{port}/", "interval": 0.1},
+                    "arguments": {"url": "http://127.0.0.1:${ports.web.http}/", "interval": 0.1},
                 },
             }
         },
     }
+
+
+# What `pytest -x tests/` and `make test` stand for: tests that reach the service through
+# the address `pymanager run` gives them.
+TESTS = ("python3 -c 'import os, urllib.request; urllib.request.urlopen("
+         "\"http://127.0.0.1:%s/\" % os.environ[\"PYMANAGER_PORT_WEB_HTTP\"])'")
 
 
 def ex(cmd):
@@ -240,7 +252,7 @@ def runners(e, dry=False):
     """What each command the docs show is run as, keyed by the command as written; `dry`:
     only the keys matter (nothing is started)."""
     w = e.work
-    cfg = lambda name: (w / name).write_text(json.dumps(service_config(free_port())))
+    cfg = lambda name: (w / name).write_text(json.dumps(service_config()))
     cfg("env.json")
     cfg("pymanager.json")
     www = w / "www"
@@ -341,6 +353,16 @@ def runners(e, dry=False):
         e.run("pymanager import process-compose process-compose.yaml > pymanager.json", cwd=d)
         e.run("pymanager check", cwd=d)
 
+    def ci_plain():
+        """docs/ci.md's plain shell: the tests' exit code is run's (0, and 3 for tests that
+        fail with 3)."""
+        e.run(f'pymanager run -- {TESTS}\necho "exit: $?"', contains="exit: 0")
+        e.run('pymanager run -- sh -c "exit 3"\necho "exit: $?"', contains="exit: 3")
+
+    def ci_copies():
+        e.run(f"pymanager run -- {TESTS} & a=$!\npymanager run -- {TESTS} & b=$!\n"
+              "wait $a && wait $b")
+
     def sdk_module():
         e.run("rustup target add wasm32-wasip2")
         build_sdk_example(e)
@@ -384,6 +406,14 @@ def runners(e, dry=False):
         "--allow-host 127.0.0.1:8766 --args '{\"url\": \"http://127.0.0.1:8766/health\", "
         "\"field\": \"status\", \"equals\": \"ok\"}'": js,
         "rustup target add wasm32-wasip2": sdk_module,
+        "pymanager run -- pytest -x tests/": ci_plain,
+        "echo \"exit: $?\"": ci_plain,
+        "pymanager run -- make test": run(f"pymanager run -- {TESTS}"),
+        "pymanager run --timeout 120 --abort-on-exit -- pytest -x tests/":
+            run(f"pymanager run --timeout 120 --abort-on-exit -- {TESTS}"),
+        "pymanager run -- pytest -x tests/unit &": ci_copies,
+        "pymanager run -- pytest -x tests/integration &": ci_copies,
+        "wait": ci_copies,
         "pymanager export compose --image registry.example/env:1 -o docker-compose.yml":
             readme_export,
         "pymanager import process-compose process-compose.yaml > pymanager.json":
@@ -428,6 +458,8 @@ def build_sdk_example(e):
         e.env = saved
     wasm = crate / "target/wasm32-wasip2/release/mine.wasm"
     print(f"      guest-sdk/README.md's module: {wasm.stat().st_size / 1024:.0f} KiB")
+    # `"executable": "..."` stands for the reader's program.
+    modules = modules.replace('"executable": "..."', '"executable": "true"')
     (crate / "pymanager.json").write_text("{" + modules + "}")
     e.run("pymanager check -f mine/pymanager.json")
 
@@ -437,6 +469,8 @@ def main():
     ap.add_argument("--bin", default=str(CHECKOUT / "target/debug/pymanager"),
                     help="the pymanager binary (default: target/debug/pymanager)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--only", metavar="TEXT",
+                    help="run only the commands (and their pages) that contain TEXT")
     ap.add_argument("--check", action="store_true",
                     help="run nothing: only fail on a command neither run nor skipped")
     args = ap.parse_args()
@@ -458,6 +492,8 @@ def main():
     try:
         table = runners(e)
         for doc, cmd in doc_commands():
+            if args.only and args.only not in f"{doc}: {cmd}":
+                continue
             if cmd in SKIP:
                 print(f"skip  {doc}: {cmd}\n      ({SKIP[cmd]})")
                 continue
