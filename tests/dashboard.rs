@@ -299,12 +299,15 @@ fn restart_stop_start_busy_and_shutdown_from_the_page() {
         "keep-alive": true,
         "processes": {
             "web": sh("exec sleep 1000"),
-            // Its first run is verified at once; a restart waits for the file `go`, so a
-            // restart asked by someone else stays under way as long as the test wants.
+            // Its first run is verified at once; a later run waits for the file `go`, and a
+            // stop waits for `stop-now`: someone else's command on it stays under way as
+            // long as the test wants.
             "slow": {"executable": "sh", "arguments": ["-c", &format!(
-                "if [ -e started-once ]; then {}; fi; touch started-once; echo ready; exec sleep 1000",
-                until("go")
-            )], "verifier": {"type": "output", "arguments": {"pattern": "^ready$"}}},
+                "if [ -e started-once ]; then {}; fi; touch started-once; echo ready; \
+                 trap '{}; exit 0' TERM; while :; do sleep 0.05; done",
+                until("go"), until("stop-now")
+            )], "verifier": {"type": "output", "arguments": {"pattern": "^ready$"}},
+               "graceful_time": 120},
             // Passes its verifier once; run again, it fails it.
             "oneshot": {"executable": "sh", "arguments": ["-c",
                 "if [ -e once ]; then exit 1; fi; touch once; exit 0"],
@@ -373,18 +376,16 @@ fn restart_stop_start_busy_and_shutdown_from_the_page() {
     assert!(pid2 != pid1 && pid2 != pid0);
     assert_eq!(shown["web"]["os"], format!("pid {pid2}"));
 
-    // Someone else's restart is under way: the page's restart is refused (409) and says so.
-    let url = format!("{}/api/v1/processes/slow/restart", m.url());
-    let other = std::thread::spawn(move || {
-        let r = client().post(url).send().unwrap();
-        (r.status().as_u16(), r.text().unwrap())
-    });
-    wait_row(
-        &b,
-        "slow",
-        "verifying again",
-        "r.dataset.lifecycle === 'verifying'",
-    );
+    // Someone else's stop is under way: the page's restart is refused (409) and says so.
+    let other = |verb: &str| {
+        let url = format!("{}/api/v1/processes/slow/{verb}", m.url());
+        std::thread::spawn(move || {
+            let r = client().post(url).send().unwrap();
+            (r.status().as_u16(), r.text().unwrap())
+        })
+    };
+    let stop = other("stop");
+    wait_row(&b, "slow", "stopping", "r.dataset.lifecycle === 'stopping'");
     b.click(&in_row(&b, "slow", "button.act-restart"));
     let shown = wait_row(
         &b,
@@ -392,28 +393,43 @@ fn restart_stop_start_busy_and_shutdown_from_the_page() {
         "as busy",
         "r.querySelector('.busy').textContent.includes('busy')",
     );
-    assert!(
-        shown["slow"]["busy"]
-            .as_str()
-            .unwrap()
-            .starts_with("process 'slow' is busy: "),
+    assert_eq!(
+        shown["slow"]["busy"], "process 'slow' is busy: stop in progress",
         "the API's message: {}",
         shown["slow"]
     );
-    touch(&m, "go");
-    let (status, body) = other.join().unwrap();
+    touch(&m, "stop-now");
+    let (status, body) = stop.join().unwrap();
     assert_eq!(status, 200, "{body}");
     wait_row(
         &b,
         "slow",
-        "ready and no longer busy",
-        "r.dataset.lifecycle === 'ready' && r.querySelector('.busy').hidden",
+        "stopped and no longer busy",
+        "r.dataset.lifecycle === 'stopped' && r.querySelector('.busy').hidden",
     );
-    assert_eq!(
-        api_processes(&m)["slow"]["restarts"],
-        1,
-        "the page's restart was refused"
+
+    // Someone else's start is being verified: the page's restart cuts it short and goes
+    // ahead; the other requester is told so.
+    let start = other("start");
+    wait_row(
+        &b,
+        "slow",
+        "verifying",
+        "r.dataset.lifecycle === 'verifying'",
     );
+    b.click(&in_row(&b, "slow", "button.act-restart"));
+    let (status, body) = start.join().unwrap();
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("cancelled by a later restart"), "{body}");
+    touch(&m, "go");
+    let shown = wait_row(
+        &b,
+        "slow",
+        "ready after the page's restart",
+        "r.dataset.lifecycle === 'ready' && r.querySelector('.busy').hidden \
+         && r.querySelector('.note').hidden",
+    );
+    assert_eq!(shown["slow"]["verifier"], "passed", "{shown}");
 
     // A command that fails shows the API's message, on the row and in the alert.
     b.click(&in_row(&b, "oneshot", "button.act-restart"));
