@@ -20,9 +20,14 @@ python-test *ARGS:
 wheel:
     maturin build --release --compatibility manylinux_2_34 --auditwheel check
 
-# The README's picture of the dashboard, taken by its browser test.
+# The README's pictures of the dashboard and its start-up waterfall, taken by its browser tests.
 screenshot:
-    PYMANAGER_SCREENSHOT=1 cargo test --test dashboard usable
+    PYMANAGER_SCREENSHOT=1 cargo test --test dashboard -- usable the_start_up_is_drawn
+
+# Every command the READMEs and docs show, run from outside the checkout (after `cargo build`).
+doc-commands:
+    cargo build
+    scripts/doc-commands.py
 
 # Formatting and lints, as CI checks them.
 lint:

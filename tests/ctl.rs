@@ -116,6 +116,59 @@ fn list_status_restart_stop_start_and_logs() {
     );
 }
 
+/// While a process is verified, its record carries the last attempt's outcome, in the API
+/// and in `ctl list`, rather than nothing until the verifier gives up.
+#[test]
+fn while_verifying_the_last_attempts_outcome_is_shown() {
+    let answers_404 = common::serve_status("404 Not Found");
+    let closed = common::free_port();
+    let m = Manager::start(json!({
+        "http": {"enabled": true},
+        "startup": "parallel",
+        "processes": {
+            "web": {"executable": "sleep", "arguments": ["1000"],
+                    "verifier": {"type": "http", "arguments": {
+                        "url": format!("http://127.0.0.1:{answers_404}/health"),
+                        "timeout": 600, "interval": 0.1}}},
+            "db": {"executable": "sleep", "arguments": ["1000"],
+                   "verifier": {"type": "tcp", "arguments": {
+                       "port": closed, "timeout": 600, "interval": 0.1}}},
+        }
+    }));
+    let url = m.url();
+    let message = |name: &str| -> Value {
+        let v: Value = common::client()
+            .get(format!("{url}/api/v1/processes/{name}"))
+            .send()
+            .and_then(|r| r.json())
+            .unwrap();
+        v
+    };
+    let mut last = Value::Null;
+    for (name, want) in [("web", "answered 404"), ("db", "refused")] {
+        let seen = wait_until(WAIT, || {
+            last = message(name);
+            last["verifier"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(want))
+        });
+        assert!(seen, "{name}: {last}");
+        assert_eq!(last["lifecycle"], "verifying", "{last}");
+        assert_eq!(last["verifier"]["outcome"], "running", "{last}");
+    }
+    let o = ctl(&m, &["list"]);
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+            .to_string()
+    };
+    assert!(line("web").contains("answered 404"), "{out}");
+    assert!(line("db").contains("refused"), "{out}");
+}
+
 /// `ctl stop` returns once the manager's processes are gone — here one that takes its
 /// time to stop — so that an immediate rerun never collides with them.
 #[test]

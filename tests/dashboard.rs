@@ -40,6 +40,7 @@ const ROWS: &str = r#"Object.fromEntries([...document.querySelectorAll('#rows tr
     lifecycle: r.dataset.lifecycle,
     word: r.querySelector('.lc-word').textContent,
     os: r.querySelector('.os').textContent,
+    ports: r.querySelector('.ports').checkVisibility() ? r.querySelector('.ports').innerText : null,
     restarts: r.querySelector('.restarts').textContent,
     uptime: r.querySelector('.uptime').textContent,
     verifier: (r.querySelector('.outcome') || {}).textContent || null,
@@ -223,6 +224,8 @@ fn it_lists_every_process_and_follows_exits_and_output_without_a_reload() {
     }
     assert_eq!(shown["web"]["lifecycle"], "ready");
     assert_eq!(shown["web"]["verifier"], "passed");
+    // No process has a port: no ports column.
+    assert_eq!(shown["web"]["ports"], Value::Null, "{shown}");
     assert_eq!(shown["done"]["os"], "exit 2");
     assert_eq!(shown["job"]["lifecycle"], "ready");
     assert_eq!(b.find("#phase").text(&b), "running");
@@ -296,12 +299,15 @@ fn restart_stop_start_busy_and_shutdown_from_the_page() {
         "keep-alive": true,
         "processes": {
             "web": sh("exec sleep 1000"),
-            // Its first run is verified at once; a restart waits for the file `go`, so a
-            // restart asked by someone else stays under way as long as the test wants.
+            // Its first run is verified at once; a later run waits for the file `go`, and a
+            // stop waits for `stop-now`: someone else's command on it stays under way as
+            // long as the test wants.
             "slow": {"executable": "sh", "arguments": ["-c", &format!(
-                "if [ -e started-once ]; then {}; fi; touch started-once; echo ready; exec sleep 1000",
-                until("go")
-            )], "verifier": {"type": "output", "arguments": {"pattern": "^ready$"}}},
+                "if [ -e started-once ]; then {}; fi; touch started-once; echo ready; \
+                 trap '{}; exit 0' TERM; while :; do sleep 0.05; done",
+                until("go"), until("stop-now")
+            )], "verifier": {"type": "output", "arguments": {"pattern": "^ready$"}},
+               "graceful_time": 120},
             // Passes its verifier once; run again, it fails it.
             "oneshot": {"executable": "sh", "arguments": ["-c",
                 "if [ -e once ]; then exit 1; fi; touch once; exit 0"],
@@ -370,34 +376,60 @@ fn restart_stop_start_busy_and_shutdown_from_the_page() {
     assert!(pid2 != pid1 && pid2 != pid0);
     assert_eq!(shown["web"]["os"], format!("pid {pid2}"));
 
-    // Someone else's restart is under way: the page's restart cuts it short (that requester
-    // learns so at once, 409) and is the one that comes up.
-    let url = format!("{}/api/v1/processes/slow/restart", m.url());
-    let other = std::thread::spawn(move || {
-        let r = client().post(url).send().unwrap();
-        (r.status().as_u16(), r.text().unwrap())
-    });
+    // Someone else's stop is under way: the page's restart is refused (409) and says so.
+    let other = |verb: &str| {
+        let url = format!("{}/api/v1/processes/slow/{verb}", m.url());
+        std::thread::spawn(move || {
+            let r = client().post(url).send().unwrap();
+            (r.status().as_u16(), r.text().unwrap())
+        })
+    };
+    let stop = other("stop");
+    wait_row(&b, "slow", "stopping", "r.dataset.lifecycle === 'stopping'");
+    b.click(&in_row(&b, "slow", "button.act-restart"));
+    let shown = wait_row(
+        &b,
+        "slow",
+        "as busy",
+        "r.querySelector('.busy').textContent.includes('busy')",
+    );
+    assert_eq!(
+        shown["slow"]["busy"], "process 'slow' is busy: stop in progress",
+        "the API's message: {}",
+        shown["slow"]
+    );
+    touch(&m, "stop-now");
+    let (status, body) = stop.join().unwrap();
+    assert_eq!(status, 200, "{body}");
     wait_row(
         &b,
         "slow",
-        "verifying again",
+        "stopped and no longer busy",
+        "r.dataset.lifecycle === 'stopped' && r.querySelector('.busy').hidden",
+    );
+
+    // Someone else's start is being verified: the page's restart cuts it short and goes
+    // ahead; the other requester is told so.
+    let start = other("start");
+    wait_row(
+        &b,
+        "slow",
+        "verifying",
         "r.dataset.lifecycle === 'verifying'",
     );
     b.click(&in_row(&b, "slow", "button.act-restart"));
-    let (status, body) = other.join().unwrap();
+    let (status, body) = start.join().unwrap();
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("cancelled by a later restart"), "{body}");
-    assert!(common::wait_until(
-        common::WAIT,
-        || api_processes(&m)["slow"]["restarts"] == 2
-    ));
     touch(&m, "go");
-    wait_row(
+    let shown = wait_row(
         &b,
         "slow",
-        "ready and not busy",
-        "r.dataset.lifecycle === 'ready' && r.querySelector('.busy').hidden",
+        "ready after the page's restart",
+        "r.dataset.lifecycle === 'ready' && r.querySelector('.busy').hidden \
+         && r.querySelector('.note').hidden",
     );
+    assert_eq!(shown["slow"]["verifier"], "passed", "{shown}");
 
     // A command that fails shows the API's message, on the row and in the alert.
     b.click(&in_row(&b, "oneshot", "button.act-restart"));
@@ -767,14 +799,20 @@ for (let n = walker.nextNode(); n; n = walker.nextNode()) {
 return bad;"#;
 
 /// Where the screenshots of a test run go; `PYMANAGER_SCREENSHOT=1` also writes the
-/// README's `docs/dashboard.png`.
+/// docs' `docs/dashboard.png` and `docs/dashboard-timeline.png`.
 fn save_screenshot(b: &Browser, name: &str) {
-    let png = b.screenshot();
+    save_png(b.screenshot(), name);
+}
+
+fn save_png(png: Vec<u8>, name: &str) {
     assert_eq!(&png[1..4], b"PNG", "a PNG");
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     std::fs::write(dir.join(name), &png).unwrap();
-    if name == "dashboard.png" && std::env::var_os("PYMANAGER_SCREENSHOT").is_some() {
-        let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/dashboard.png");
+    let published = ["dashboard.png", "dashboard-timeline.png"];
+    if published.contains(&name) && std::env::var_os("PYMANAGER_SCREENSHOT").is_some() {
+        let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../docs")
+            .join(name);
         std::fs::write(&docs, &png).unwrap();
         println!("wrote {}", docs.display());
     }
@@ -932,10 +970,13 @@ fn it_shows_waits_restarts_to_come_and_failing_liveness_checks() {
             "sick": {"executable": "sh", "arguments": ["-c", "exec sleep 1000"],
                      "liveness": {"type": "tcp", "arguments": {"port": closed, "timeout": 1},
                                   "period": 0.2, "failures": 1}},
+            "probe": {"executable": "sh", "arguments": ["-c", "exec sleep 1000"],
+                      "verifier": {"type": "tcp", "arguments": {
+                          "port": closed, "timeout": 600, "interval": 0.1}}},
         }
     }));
     let b = Browser::start(WIDTH, HEIGHT);
-    open(&b, &m, 4);
+    open(&b, &m, 5);
     mark(&b);
 
     // What a process held back by the start-up waits for.
@@ -988,10 +1029,277 @@ fn it_shows_waits_restarts_to_come_and_failing_liveness_checks() {
     assert!(note.contains("failed in a row"), "{shown}");
     assert_eq!(shown["sick"]["word"], "unhealthy");
 
+    // A process being verified: the outcome of its last attempt.
+    let shown = wait_row(
+        &b,
+        "probe",
+        "with its last attempt",
+        "r.dataset.lifecycle === 'verifying' \
+         && (m => m && m.textContent.includes('refused'))(r.querySelector('.verifier-message'))",
+    );
+    assert_eq!(shown["probe"]["verifier"], "running", "{shown}");
+
     // Once what it waits for holds, the waiting process starts, without a reload.
     touch(&m, "db-go");
     let shown = wait_row(&b, "api", "ready", "r.dataset.lifecycle === 'ready'");
     assert_eq!(shown["api"]["word"], "ready", "{shown}");
     assert_eq!(shown["db"]["word"], "ready", "{shown}");
     assert_not_reloaded(&b);
+}
+
+/// A parallel start-up with a chain of dependencies (db → migrate → api), a process off it
+/// (cache) and one that waits only for db's spawn (worker): the waterfall's showcase.
+fn start_up_showcase() -> Value {
+    let up = |delay: &str| {
+        json!({"executable": "sh",
+               "arguments": ["-c", format!("sleep {delay}; echo ready; exec sleep 1000")],
+               "verifier": {"type": "output", "arguments": {"pattern": "^ready$"}}})
+    };
+    let mut api = up("0.6");
+    api["depends_on"] = json!({"db": "verified", "migrate": "exited_ok", "cache": "verified"});
+    let mut migrate = sh("sleep 0.5; echo applied 12 migrations");
+    migrate["depends_on"] = json!(["db"]);
+    let mut worker = sh("exec sleep 1000");
+    worker["depends_on"] = json!({"db": "started"});
+    json!({
+        "http": {"enabled": true},
+        "startup": "parallel",
+        "keep-alive": true,
+        "processes": {"db": up("0.8"), "cache": up("0.3"), "migrate": migrate, "api": api,
+                      "worker": worker}
+    })
+}
+
+/// A JavaScript expression: each waterfall row's bars, as `{name: {critical, label,
+/// bars: [[kind, left px, right px]]}}`.
+const BARS: &str = r#"Object.fromEntries([...document.querySelectorAll('#waterfall li')].map(li => [
+    li.dataset.name, {
+    critical: li.dataset.critical === 'true',
+    label: li.querySelector('.wf-label').textContent,
+    bars: [...li.querySelectorAll('.bar')].map(b => {
+        const r = b.getBoundingClientRect();
+        return [b.classList[1], r.left, r.right];
+    }),
+}]))"#;
+
+/// The waterfall's own arithmetic, on hand-made timelines: an ordered start-up and a spawn
+/// that failed.
+const WATERFALL_CHECKS: &str = r#"
+const done = arguments[arguments.length - 1];
+import('/ui/app.js').then((m) => {
+  const run = (spawned, verified, failed, ended) => ({run: 1, spawned, verified, failed, ended});
+  const t = {now: 5, ready: 4, summary: 'x',
+    critical_chain: [{name: 'a', seconds: 1, at: 1}, {name: 'b', seconds: 3, at: 4}],
+    processes: [
+      {name: 'a', depends_on: null, waiting_since: null, runs: [run(0, 1, null, null)]},
+      {name: 'b', depends_on: {a: 'verified'}, waiting_since: 0, runs: [run(1, 4, null, null)]},
+      {name: 'c', depends_on: null, waiting_since: null, runs: [run(0.5, null, 2, 2)]},
+      {name: 'x', depends_on: null, waiting_since: null, runs: [run(null, null, 0.2, null)]},
+    ]};
+  const w = m.waterfall(t, 5);
+  const r1 = (v) => Math.round(v * 10) / 10;
+  done({end: w.end, ticks: w.ticks.map((k) => k.text),
+        rows: w.rows.map((r) => [r.name, r.critical, r.label,
+                                 r.segments.map((s) => [s.kind, r1(s.left), r1(s.width), s.open])]),
+        texts: [m.secondsText(1.4), m.secondsText(12.34), m.secondsText(125)]});
+}, (e) => done({error: String(e)}));
+"#;
+
+#[test]
+fn the_start_up_is_drawn_as_a_waterfall_with_its_critical_chain() {
+    let m = Manager::start(start_up_showcase());
+    m.wait_status("running");
+    let t: Value = client()
+        .get(format!("{}/api/v1/timeline", m.url()))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let summary = t["summary"].as_str().unwrap().to_string();
+    let b = Browser::start(WIDTH, HEIGHT);
+    open(&b, &m, 5);
+    b.wait_for(
+        "the start-up's summary",
+        &format!(
+            "document.getElementById('timeline-summary').textContent === {}",
+            js(&summary)
+        ),
+    );
+    b.wait_for(
+        "a waterfall row per process",
+        "document.querySelectorAll('#waterfall li').length === 5",
+    );
+    let bars = b.exec(&format!("return {BARS}"), json!([]));
+
+    // The rows on the critical chain are the API's.
+    let chain: Vec<&str> = t["critical_chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(chain.last(), Some(&"api"), "{t}");
+    for name in ["db", "cache", "migrate", "api", "worker"] {
+        assert_eq!(
+            bars[name]["critical"],
+            chain.contains(&name),
+            "{name}: {bars}"
+        );
+    }
+    let bar = |name: &str, kind: &str| -> (f64, f64) {
+        let b = bars[name]["bars"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b[0] == kind)
+            .unwrap_or_else(|| panic!("no {kind} bar for {name}: {bars}"));
+        (b[1].as_f64().unwrap(), b[2].as_f64().unwrap())
+    };
+    // One px of rounding either way.
+    let at_or_after = |a: f64, b: f64| a >= b - 1.0;
+    // api waited until it was spawned, after migrate ended, after db was verified.
+    let (api_wait, api_verify) = (bar("api", "wait"), bar("api", "verify"));
+    assert!((api_wait.1 - api_verify.0).abs() <= 1.0, "{bars}");
+    assert!(
+        at_or_after(api_verify.0, bar("migrate", "verify").1),
+        "{bars}"
+    );
+    assert!(
+        at_or_after(bar("migrate", "verify").0, bar("db", "run").0),
+        "{bars}"
+    );
+    assert!(
+        at_or_after(bar("worker", "verify").0, bar("db", "verify").0),
+        "{bars}"
+    );
+    let kinds = |name: &str| -> Vec<Value> {
+        bars[name]["bars"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b[0].clone())
+            .collect()
+    };
+    assert_eq!(
+        kinds("db"),
+        ["verify", "run"],
+        "db waits for nothing: {bars}"
+    );
+    // api's label: how long it took from its spawn to its verification.
+    let api = &t["processes"][3]["runs"][0];
+    let took = api["verified"].as_f64().unwrap() - api["spawned"].as_f64().unwrap();
+    assert_eq!(bars["api"]["label"], format!("{took:.2} s"), "{bars}");
+
+    // The drawing's arithmetic on hand-made timelines.
+    let got = b.exec_async(WATERFALL_CHECKS);
+    assert_eq!(got["end"], 4.16, "{got}");
+    assert_eq!(
+        got["ticks"],
+        json!(["0 s", "1 s", "2 s", "3 s", "4 s"]),
+        "{got}"
+    );
+    assert_eq!(
+        got["rows"],
+        json!([
+            [
+                "a",
+                true,
+                "1.00 s",
+                [["verify", 0, 24, false], ["run", 24, 76, true]]
+            ],
+            [
+                "b",
+                true,
+                "3.00 s",
+                [
+                    ["wait", 0, 24, false],
+                    ["verify", 24, 72.1, false],
+                    ["run", 96.2, 3.8, true]
+                ]
+            ],
+            ["c", false, "failed", [["failed", 12, 36.1, false]]],
+            ["x", false, "failed", [["failed", 4.8, 0, false]]],
+        ]),
+        "{got}"
+    );
+    assert_eq!(
+        got["texts"],
+        json!(["1.40 s", "12.3 s", "2 min 05 s"]),
+        "{got}"
+    );
+
+    assert_eq!(bars["worker"]["label"], "started", "{bars}");
+    assert!(
+        bars["migrate"]["label"]
+            .as_str()
+            .unwrap()
+            .starts_with("ran "),
+        "{bars}"
+    );
+
+    // Readable in both schemes, and pictured for the docs (a window tall enough for the
+    // whole section).
+    b.resize(WIDTH, 1200);
+    b.wait_for("the tall window", "innerHeight === 1200");
+    b.exec("document.activeElement.blur()", json!([]));
+    let section = b.find("section.timeline");
+    assert_eq!(b.exec(CONTRAST, json!([])), json!([]), "low contrast");
+    save_png(b.element_screenshot(&section), "dashboard-timeline.png");
+    b.cdp(
+        "Emulation.setEmulatedMedia",
+        json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
+    );
+    assert_eq!(
+        b.exec(CONTRAST, json!([])),
+        json!([]),
+        "low contrast in the dark scheme"
+    );
+    save_png(
+        b.element_screenshot(&section),
+        "dashboard-timeline-dark.png",
+    );
+}
+
+#[test]
+fn a_process_s_ports_are_shown_on_its_row() {
+    let m = Manager::start(json!({
+        "http": {"enabled": true},
+        "keep-alive": true,
+        "processes": {
+            "web": {"executable": "sh", "arguments": ["-c", "exec sleep 1000"],
+                    "ports": {"http": 0, "admin": 0}},
+            "job": sh("exec sleep 1000"),
+        }
+    }));
+    m.wait_status("running");
+    let api = api_processes(&m);
+    let ports = api["web"]["ports"].as_object().unwrap().clone();
+    let (http, admin) = (&ports["http"], &ports["admin"]);
+    assert!(
+        http.as_u64().unwrap() > 0 && admin.as_u64().unwrap() > 0,
+        "{ports:?}"
+    );
+    let b = Browser::start(WIDTH, HEIGHT);
+    open(&b, &m, 2);
+    let shown = wait_row(
+        &b,
+        "web",
+        "with its ports",
+        "r.querySelectorAll('.ports .port').length === 2",
+    );
+    assert_eq!(
+        shown["web"]["ports"],
+        format!("http {http}\nadmin {admin}"),
+        "{shown}"
+    );
+    assert_eq!(shown["job"]["ports"], "—", "{shown}");
+    assert_eq!(
+        b.exec(
+            "return [...document.querySelectorAll('#processes thead th')].map(t => t.textContent)",
+            json!([])
+        )[3],
+        "Ports"
+    );
+    assert_eq!(b.exec(CONTRAST, json!([])), json!([]), "low contrast");
+    save_screenshot(&b, "dashboard-ports.png");
 }

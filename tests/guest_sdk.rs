@@ -8,14 +8,22 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The SDK and each verifier example carry a copy of the WIT (so that each builds on its
+/// own, anywhere); every copy is the repository's.
 #[test]
-fn the_sdks_wit_is_the_repositorys() {
+fn every_copy_of_the_wit_is_the_repositorys() {
     let ours = std::fs::read(root().join("wit/verifier.wit")).unwrap();
-    let sdk = std::fs::read(root().join("guest-sdk/wit/verifier.wit")).unwrap();
-    assert!(
-        ours == sdk,
-        "guest-sdk/wit/verifier.wit differs from wit/verifier.wit: copy it over"
-    );
+    for copy in [
+        "guest-sdk/wit/verifier.wit",
+        "examples/python-verifier/wit/verifier.wit",
+        "examples/js-verifier/wit/verifier.wit",
+    ] {
+        let theirs = std::fs::read(root().join(copy)).unwrap();
+        assert!(
+            ours == theirs,
+            "{copy} differs from wit/verifier.wit: copy it over"
+        );
+    }
 }
 
 /// `cargo` with the outer build's settings removed (they describe the host target).

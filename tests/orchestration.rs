@@ -175,6 +175,91 @@ fn parallel_start_waits_on_exactly_what_each_process_needs() {
     assert_eq!(m.wait_exit(), 0);
 }
 
+/// `GET /api/v1/timeline` and the `-v` line: each process's spawn, verification and end,
+/// and the chain of dependencies that decided when the last process became ready.
+#[test]
+fn the_timeline_names_the_chain_that_decided_when_the_start_up_was_ready() {
+    let up = |then: &str| {
+        json!({"executable": "sh", "arguments": ["-c", format!("echo up; {then}")],
+               "verifier": {"type": "output", "arguments": {"pattern": "^up$"}}})
+    };
+    let m = Manager::start_with(
+        json!({"startup": "parallel", "http": {"enabled": true}, "processes": {
+            "db": up("exec sleep 1000"),
+            "migrate": with(sh("exit 0"), json!({"depends_on": ["db"]})),
+            "api": with(up("exec sleep 1000"),
+                        json!({"depends_on": {"db": "verified", "migrate": "exited_ok"}})),
+            "worker": with(sh("exec sleep 1000"), json!({"depends_on": {"db": "started"}})),
+        }}),
+        &["-v"],
+    );
+    m.wait_status("running");
+    let t: Value = client()
+        .get(format!("{}/api/v1/timeline", m.url()))
+        .send()
+        .and_then(|r| r.json())
+        .unwrap();
+    let chain: Vec<&str> = t["critical_chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    // api starts only once migrate ended, which starts only once db is verified.
+    assert_eq!(chain, ["db", "migrate", "api"], "{t}");
+    let ready = t["ready"].as_f64().unwrap();
+    let sum: f64 = t["critical_chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["seconds"].as_f64().unwrap())
+        .sum();
+    assert!((sum - ready).abs() < 0.01, "{sum} vs {ready}: {t}");
+    assert!(t["now"].as_f64().unwrap() >= ready, "{t}");
+    let process = |name: &str| {
+        t["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}: {t}"))
+            .clone()
+    };
+    let first = |name: &str, step: &str| process(name)["runs"][0][step].as_f64().unwrap();
+    assert!(
+        first("migrate", "spawned") >= first("db", "verified"),
+        "{t}"
+    );
+    assert!(first("api", "spawned") >= first("migrate", "ended"), "{t}");
+    assert!(first("api", "verified") >= first("api", "spawned"), "{t}");
+    assert_eq!(process("db")["depends_on"], Value::Null);
+    assert_eq!(process("db")["waiting_since"], Value::Null);
+    assert_eq!(
+        process("api")["depends_on"],
+        json!({"db": "verified", "migrate": "exited_ok"})
+    );
+    assert_eq!(process("api")["waiting_since"], 0.0);
+    assert_eq!(process("worker")["runs"][0]["ended"], Value::Null);
+    // The line printed with -v is the summary, counted from pymanager's own start (its
+    // set-up before the supervisor started may be a link of its own).
+    let summary = t["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("ready in ") && summary.contains(" — critical chain: db "),
+        "{summary}"
+    );
+    let chain = summary.split(" — critical chain: ").nth(1).unwrap();
+    assert!(m.wait_output("[INFO] ready in "), "{}", m.output());
+    let out = m.output();
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("[INFO] ready in "))
+        .unwrap();
+    assert!(line.ends_with(chain), "{line} vs {summary}");
+    let mut m = m;
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_exit(), 0);
+}
+
 #[test]
 fn a_dependency_that_fails_stops_the_start_up_unless_only_its_end_is_awaited() {
     // migrate exits 3: api, which needs it to exit 0, can never start.

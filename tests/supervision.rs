@@ -314,6 +314,24 @@ fn daemon_mode_returns_once_started_and_keeps_running() {
 }
 
 #[test]
+fn daemon_mode_with_verbose_says_where_the_start_up_time_went() {
+    let dir = config_dir(&json!({"processes": {
+        "a": recorder("pids"),
+        "b": sh("exec sleep 1000")}}));
+    let out = daemon(dir.path(), &["-d", "-v", "-f", "pymanager.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("[INFO] ready in "))
+        .unwrap_or_else(|| panic!("no summary: {}", out.stderr));
+    assert!(line.contains(" — critical chain: a "), "{line}");
+    assert!(line.contains(" → b "), "{line}");
+    let pidfile = dir.path().join(".pymanager/pymanager.json.pid");
+    stop_daemon(dir.path(), &pidfile, libc::SIGTERM);
+}
+
+#[test]
 fn daemon_mode_reports_a_failed_start_up_with_exit_5() {
     // `a` is verified once it has recorded both pids, so `b` (which cannot start) is tried
     // only then: the pids are there to check, however loaded the machine.

@@ -4,7 +4,6 @@
 # Needs node >= 20 and npm (the npm registry the first time).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
 cd "$here"
 # ComponentizeJS 0.23.0 needs @bytecodealliance/preview2-shim 0.17 but lists it only as a
 # development dependency of its own: package.json names it, pinned.
@@ -12,7 +11,7 @@ if [ ! -x node_modules/.bin/componentize-js ] || [ package-lock.json -nt node_mo
     npm ci --no-audit --no-fund --loglevel=error
 fi
 # Up to date: a new file means a new compile in pymanager (its cache is keyed by content).
-if [ -f verifier.wasm ] && [ -z "$(find src "$root/wit" package-lock.json -newer verifier.wasm 2>/dev/null)" ]; then
+if [ -f verifier.wasm ] && [ -z "$(find src "$here/wit" package-lock.json -newer verifier.wasm 2>/dev/null)" ]; then
     echo "up to date: $here/verifier.wasm"
     exit 0
 fi
@@ -23,7 +22,7 @@ fi
 # rename makes one of them verifier.wasm, never a mix of both.
 tmp="$here/verifier.wasm.$$.tmp"
 trap 'rm -f "$tmp"' EXIT
-node_modules/.bin/componentize-js src/verifier.js --wit "$root/wit" --world-name verifier-module \
+node_modules/.bin/componentize-js src/verifier.js --wit "$here/wit" --world-name verifier-module \
     -d http fetch-event -o "$tmp"
 mv "$tmp" "$here/verifier.wasm"
 echo "built $here/verifier.wasm"

@@ -5,7 +5,6 @@
 # Needs python3 (with venv) and PyPI the first time; ~10 s after that.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
 venv="$here/.venv"
 if [ ! -x "$venv/bin/componentize-py" ]; then
     python3 -m venv "$venv"
@@ -19,7 +18,7 @@ fi
 cd "$here"
 # Up to date: componentize-py's output differs from build to build, and a new file means a
 # new compile in pymanager (its cache is keyed by content), so do not rebuild for nothing.
-if [ -f verifier.wasm ] && [ -z "$(find app.py "$root/wit" -newer verifier.wasm 2>/dev/null)" ]; then
+if [ -f verifier.wasm ] && [ -z "$(find app.py "$here/wit" -newer verifier.wasm 2>/dev/null)" ]; then
     echo "up to date: $here/verifier.wasm"
     exit 0
 fi
@@ -27,6 +26,6 @@ fi
 # rename makes one of them verifier.wasm, never a mix of both.
 tmp="$here/verifier.wasm.$$.tmp"
 trap 'rm -f "$tmp"' EXIT
-"$venv/bin/componentize-py" -d "$root/wit" -w verifier-module componentize app -o "$tmp"
+"$venv/bin/componentize-py" -d "$here/wit" -w verifier-module componentize app -o "$tmp"
 mv "$tmp" "$here/verifier.wasm"
 echo "built $here/verifier.wasm"

@@ -142,9 +142,12 @@ async fn run() {
     let mut decls: Vec<ModuleDecl> = BUILTINS.iter().filter_map(|b| b.decl()).collect();
     decls.push(good());
     if let Some(py) = std::env::var_os("PYMANAGER_BENCH_PYTHON_WASM") {
+        // Cargo runs a bench from its package's directory: a relative path is taken from
+        // the workspace root, where the docs' command is typed.
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         decls.push(ModuleDecl {
             alias: "python".into(),
-            source: ModuleSource::File(py.into()),
+            source: ModuleSource::File(root.join(py)),
             grants: Grants {
                 hosts: HostGrants::none(),
             },

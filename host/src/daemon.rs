@@ -24,6 +24,12 @@ impl Readiness {
         let _ = writeln!(self.0, "warn {line}");
     }
 
+    /// A line for the caller's stderr that is not a warning (what `-v` says of the
+    /// start-up).
+    pub fn info(&mut self, line: &str) {
+        let _ = writeln!(self.0, "info {line}");
+    }
+
     /// Start-up succeeded; `line` (if not empty) is printed on the caller's stdout.
     pub fn ready(mut self, line: &str) {
         let _ = writeln!(self.0, "ok {line}");
@@ -48,7 +54,7 @@ impl Readiness {
 /// What the daemon told the waiting caller.
 #[derive(Debug)]
 pub struct Word {
-    /// Warnings, for the caller's stderr.
+    /// Warnings (and `-v` lines), for the caller's stderr, in order.
     pub warnings: Vec<String>,
     /// `Ok`: a line for stdout (maybe empty); `Err`: why start-up failed.
     pub result: Result<String, String>,
@@ -157,7 +163,10 @@ fn wait_for_word(
     };
     let mut ready = None;
     while let Some(line) = lines.next_line() {
-        if let Some(w) = line.strip_prefix("warn ") {
+        if let Some(w) = line
+            .strip_prefix("warn ")
+            .or_else(|| line.strip_prefix("info "))
+        {
             warnings.push(w.to_string());
         } else if let Some(msg) = line.strip_prefix("ok") {
             ready = Some(msg.trim().to_string());

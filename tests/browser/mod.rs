@@ -272,6 +272,15 @@ impl Browser {
             .collect()
     }
 
+    /// A PNG of one element (scrolled into view first).
+    pub fn element_screenshot(&self, el: &Element) -> Vec<u8> {
+        use base64::Engine;
+        let b64 = self.get(&format!("/element/{}/screenshot", el.id()));
+        base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().expect("a base64 screenshot"))
+            .expect("a base64 screenshot")
+    }
+
     /// A PNG of the viewport.
     pub fn screenshot(&self) -> Vec<u8> {
         use base64::Engine;

@@ -416,6 +416,22 @@ pub fn build_example(name: &str) -> PathBuf {
     dir.join("verifier.wasm")
 }
 
+/// Serves HTTP on a free loopback port until the test ends, answering every request with
+/// `status` and an empty body; the port.
+pub fn serve_status(status: &'static str) -> u16 {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut tcp in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = tcp.read(&mut buf);
+            let _ = write!(tcp, "HTTP/1.0 {status}\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    port
+}
+
 /// Runs `cmd` (its stdout and stderr captured) until it exits, for at most `bound`: its exit
 /// code and its output (stdout, then stderr). One still running then is killed, and the
 /// test fails with its output.

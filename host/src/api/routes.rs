@@ -36,6 +36,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/processes/{ref}/logs"),
     ("get", "/api/v1/events"),
     ("get", "/api/v1/status"),
+    ("get", "/api/v1/timeline"),
     ("post", "/api/v1/shutdown"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/identity"),
@@ -126,6 +127,12 @@ pub fn all(api: Api) -> impl Filter<Extract = (Response,), Error = Infallible> +
         .and(auth::required(&api))
         .and(with(&api))
         .map(|api: Api| v1::status(&api));
+    let v1_timeline = v1
+        .and(warp::path!("timeline"))
+        .and(warp::get())
+        .and(auth::required(&api))
+        .and(with(&api))
+        .then(|api: Api| async move { v1::timeline(&api).await });
     let v1_shutdown = v1
         .and(warp::path!("shutdown"))
         .and(warp::post())
@@ -159,6 +166,8 @@ pub fn all(api: Api) -> impl Filter<Extract = (Response,), Error = Infallible> +
         .or(v1_events)
         .unify()
         .or(v1_status)
+        .unify()
+        .or(v1_timeline)
         .unify()
         .or(v1_shutdown)
         .unify()

@@ -223,7 +223,7 @@ pub struct Verifier<'a> {
     pub kind: Cow<'a, str>,
     /// How it did on the current run.
     pub outcome: Outcome,
-    /// Why it failed, or its last log line.
+    /// Why it failed; while it runs, what its last failed attempt said.
     pub message: Option<Cow<'a, str>>,
 }
 
@@ -527,6 +527,117 @@ impl<'a> From<&'a sv::Event> for Event<'a> {
             sv::Event::StartupFailed { message } => Event::StartupFailed {
                 message: Cow::Borrowed(message),
             },
+        }
+    }
+}
+
+/// `GET /api/v1/timeline`: when each process waited, was spawned, verified, failed and
+/// ended, in seconds since `started_at`, and the start-up's critical chain once it is ready.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timeline<'a> {
+    /// When the supervisor started (RFC 3339): every time below counts from it.
+    pub started_at: Cow<'a, str>,
+    /// Seconds from `started_at` to this answer: where a bar still running ends.
+    pub now: f64,
+    /// Seconds from `started_at` to the start-up being ready; null until it is.
+    pub ready: Option<f64>,
+    /// `ready in 3.21 s — critical chain: db 1.40 s → …`; null until the start-up is ready.
+    pub summary: Option<String>,
+    /// The dependencies that decided when the last process became ready, first first;
+    /// empty until the start-up is ready.
+    pub critical_chain: Vec<ChainLink<'a>>,
+    /// Every process, in config order.
+    pub processes: Vec<TimelineProcess<'a>>,
+}
+
+/// One link of the critical chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainLink<'a> {
+    /// The process.
+    pub name: Cow<'a, str>,
+    /// Seconds from the previous link's `at` (or `started_at`) to this one's.
+    pub seconds: f64,
+    /// When what the next link waited for held (it was verified, started or ended).
+    pub at: f64,
+}
+
+/// One process of the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineProcess<'a> {
+    /// The key under `processes`.
+    pub name: Cow<'a, str>,
+    /// What the start-up waited for before launching it (`{"db": "verified"}`; in an
+    /// ordered start-up, the process before it too); null when nothing.
+    pub depends_on: Option<IndexMap<Cow<'a, str>, Cow<'a, str>>>,
+    /// When it began waiting on them; null when it waits for nothing.
+    pub waiting_since: Option<f64>,
+    /// Its runs, oldest first (the first and the latest ones).
+    pub runs: Vec<TimelineRun>,
+}
+
+/// One run of a process: each step's time, null until it happened.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TimelineRun {
+    /// 1 for the first start, 2 for the next …
+    pub run: u32,
+    /// When its process was spawned.
+    pub spawned: Option<f64>,
+    /// When it passed its verifier (or, without one, was spawned).
+    pub verified: Option<f64>,
+    /// When it failed (to spawn, its verification, or by an end its policy counts).
+    pub failed: Option<f64>,
+    /// When its process ended.
+    pub ended: Option<f64>,
+}
+
+/// Seconds, to the millisecond.
+fn secs(d: std::time::Duration) -> f64 {
+    d.as_millis() as f64 / 1000.0
+}
+
+impl<'a> From<&'a sv::timeline::Timeline> for Timeline<'a> {
+    fn from(t: &'a sv::timeline::Timeline) -> Self {
+        let name = |i: usize| Cow::Borrowed(t.processes[i].name.as_str());
+        Timeline {
+            started_at: Cow::Owned(rfc3339(t.origin)),
+            now: secs(t.now()),
+            ready: t.ready.map(secs),
+            summary: t.summary(),
+            critical_chain: t
+                .critical_chain()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|l| ChainLink {
+                    name: Cow::Owned(l.name),
+                    seconds: secs(l.took),
+                    at: secs(l.at),
+                })
+                .collect(),
+            processes: t
+                .processes
+                .iter()
+                .map(|p| TimelineProcess {
+                    name: Cow::Borrowed(&p.name),
+                    depends_on: (!p.depends_on.is_empty()).then(|| {
+                        p.depends_on
+                            .iter()
+                            .map(|d| (name(d.on), Cow::Borrowed(d.condition.as_str())))
+                            .collect()
+                    }),
+                    waiting_since: p.waiting.map(secs),
+                    runs: p
+                        .runs
+                        .iter()
+                        .map(|r| TimelineRun {
+                            run: r.run,
+                            spawned: r.spawned.map(secs),
+                            verified: r.verified.map(secs),
+                            failed: r.failed.map(secs),
+                            ended: r.ended.map(secs),
+                        })
+                        .collect(),
+                })
+                .collect(),
         }
     }
 }

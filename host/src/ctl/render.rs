@@ -1,6 +1,6 @@
 //! What `ctl` prints for people: one line per process, an aligned table, the status line.
 
-use crate::api::v1::{Process, State, Status};
+use crate::api::v1::{Outcome, Process, State, Status};
 
 /// `pid 123`, `exit code 3`, `SIGTERM`, `-`: what the process is doing.
 fn pid_or_code(p: &Process) -> String {
@@ -55,6 +55,20 @@ fn lifecycle_cell(p: &Process) -> String {
             format!("waiting for {}", waits.join(", "))
         }
         _ => p.lifecycle.as_str().to_string(),
+    }
+}
+
+/// The verifier's outcome, with its message while it runs (the last failed attempt:
+/// `running: attempt 3: http://127.0.0.1:8000/ answered 404`) or once it failed.
+fn verifier_cell(p: &Process) -> String {
+    let Some(v) = &p.verifier else {
+        return "-".to_string();
+    };
+    match (&v.message, v.outcome) {
+        (Some(m), Outcome::Running | Outcome::Failed) => {
+            format!("{}: {}", v.outcome.as_str(), crate::config::one_line(m))
+        }
+        _ => v.outcome.as_str().to_string(),
     }
 }
 
@@ -116,10 +130,7 @@ pub fn table(processes: &[Process]) -> String {
             pid_code,
             lifecycle_cell(p),
             p.restarts.to_string(),
-            p.verifier
-                .as_ref()
-                .map_or("-", |v| v.outcome.as_str())
-                .to_string(),
+            verifier_cell(p),
             p.command.to_string(),
         ]);
     }
@@ -176,6 +187,24 @@ mod tests {
              2   migrations  signaled  SIGTERM   stopped    1         passed    sh -c x"
         );
         assert_eq!(one_line(&rows[1]), "migrations (2): signaled, SIGTERM");
+    }
+
+    #[test]
+    fn a_verifier_under_way_shows_its_last_failed_attempt() {
+        let mut p = process(serde_json::json!({"id": 1, "name": "web", "command": "web",
+            "state": "running", "pid": 42, "exit_code": null, "signal": null,
+            "status": "running", "lifecycle": "verifying", "restarts": 0, "started_at": null,
+            "verifier": {"type": "http", "outcome": "running",
+                         "message": "attempt 3: http://127.0.0.1:8000/ answered 404"},
+            "error": null}));
+        assert_eq!(
+            verifier_cell(&p),
+            "running: attempt 3: http://127.0.0.1:8000/ answered 404"
+        );
+        let v = p.verifier.as_mut().unwrap();
+        v.outcome = Outcome::Passed;
+        v.message = None;
+        assert_eq!(verifier_cell(&p), "passed");
     }
 
     #[test]

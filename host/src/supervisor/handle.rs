@@ -80,7 +80,8 @@ pub struct VerifierInfo {
     pub kind: String,
     /// The outcome for the current run.
     pub outcome: VerifierOutcome,
-    /// Why it failed, or its last log line.
+    /// Why it failed; while it runs, what its last failed attempt said (a warning or
+    /// error line of the verifier).
     pub message: Option<String>,
 }
 
@@ -257,6 +258,7 @@ pub(crate) enum Command {
     ),
     Shutdown(oneshot::Sender<Result<(), CommandError>>),
     ForceShutdown,
+    Timeline(oneshot::Sender<super::timeline::Timeline>),
 }
 
 /// A cloneable handle on the supervisor.
@@ -313,6 +315,18 @@ impl SupervisorHandle {
     /// The output history of the process's current run.
     pub async fn output(&self, target: ProcessRef) -> Result<Arc<OutputLog>, CommandError> {
         self.ask(|tx| Command::Output(target, tx)).await
+    }
+
+    /// When each process waited, was spawned, verified and ended, and (once the start-up is
+    /// ready) its critical chain: [`Timeline::summary`](super::timeline::Timeline::summary)
+    /// is the `ready in 3.21 s — critical chain: …` line.
+    pub async fn timeline(&self) -> Result<super::timeline::Timeline, CommandError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Timeline(tx))
+            .await
+            .map_err(|_| CommandError::Gone)?;
+        rx.await.map_err(|_| CommandError::Gone)
     }
 
     /// Begins the graceful shutdown and answers at once; `ShuttingDown` if one has begun.

@@ -24,6 +24,7 @@ pub(crate) mod spawn;
 pub mod startup;
 pub mod teardown;
 mod terminate;
+pub mod timeline;
 pub mod verification;
 pub mod view;
 

@@ -175,6 +175,12 @@ impl Startup {
             .collect()
     }
 
+    /// What process `i` waits for before it starts (in an ordered start-up, the process
+    /// before it being verified included).
+    pub fn deps(&self, i: usize) -> &[Dependency] {
+        &self.deps[i]
+    }
+
     /// The processes the start-up has not launched that wait for process `on`, each with
     /// what it waits for: who a failure of `on` leaves stranded.
     pub fn waiting_on(&self, on: usize) -> Vec<(usize, Condition)> {

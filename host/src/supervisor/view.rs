@@ -11,11 +11,13 @@ use crate::plan::ProcessSpec;
 use crate::process_view::ProcState;
 
 /// The record the API reports for a process of `spec` in `state`; `waiting_for`: the
-/// conditions (dependency name and condition) the start-up still holds it back for.
+/// conditions (dependency name and condition) the start-up still holds it back for;
+/// `attempt`: what the verifier under way said of its last failed attempt, if anything.
 pub fn info(
     spec: &ProcessSpec,
     state: &State,
     waiting_for: Vec<(String, &'static str)>,
+    attempt: Option<&str>,
 ) -> ProcessInfo {
     let run = state.run();
     ProcessInfo {
@@ -27,7 +29,7 @@ pub fn info(
         restarts: run.map_or(0, |r| r.n.saturating_sub(1)),
         started_at: run.map(|r| r.at),
         verifier: spec.verifier.as_ref().map(|v| {
-            let (outcome, message) = verifier_outcome(state);
+            let (outcome, message) = verifier_outcome(state, attempt);
             VerifierInfo {
                 kind: v.kind.clone(),
                 outcome,
@@ -103,8 +105,9 @@ pub fn lifecycle(state: &State) -> Lifecycle {
     }
 }
 
-/// Where the current run's verifier is, and its failure message.
-fn verifier_outcome(state: &State) -> (VerifierOutcome, Option<String>) {
+/// Where the current run's verifier is, and its message: why it failed, or while it runs,
+/// the outcome of its last failed attempt (`attempt`).
+fn verifier_outcome(state: &State, attempt: Option<&str>) -> (VerifierOutcome, Option<String>) {
     let of_verdict = |v: &Verdict| match v {
         Verdict::Pending => (VerifierOutcome::Pending, None),
         Verdict::Cancelled => (VerifierOutcome::Cancelled, None),
@@ -113,7 +116,7 @@ fn verifier_outcome(state: &State) -> (VerifierOutcome, Option<String>) {
     };
     match state {
         State::Pending | State::Starting { .. } => (VerifierOutcome::Pending, None),
-        State::Verifying { .. } => (VerifierOutcome::Running, None),
+        State::Verifying { .. } => (VerifierOutcome::Running, attempt.map(str::to_string)),
         State::Running { .. } | State::Unhealthy { .. } | State::Exited { .. } => {
             (VerifierOutcome::Passed, None)
         }
@@ -145,7 +148,7 @@ mod tests {
     #[test]
     fn a_record_says_what_the_state_holds() {
         let s = spec(true);
-        let p = info(&s, &State::Pending, vec![]);
+        let p = info(&s, &State::Pending, vec![], None);
         assert_eq!(p.state, ProcState::NotStarted);
         assert_eq!(p.lifecycle, Lifecycle::Pending);
         assert_eq!((p.restarts, p.started_at), (0, None));
@@ -159,18 +162,23 @@ mod tests {
             },
             waiter: None,
         };
-        let p = info(&s, &verifying, vec![]);
+        let p = info(&s, &verifying, vec![], None);
         assert_eq!(p.state, ProcState::Exited { code: 0 });
         assert_eq!(p.lifecycle, Lifecycle::Verifying);
         assert_eq!((p.restarts, p.started_at), (2, Some(run(3).at)));
         assert_eq!(p.verifier.unwrap().outcome, VerifierOutcome::Running);
+        // While it verifies, the last failed attempt is the message; once it ends, the verdict.
+        let v = info(&s, &verifying, vec![], Some("attempt 2: answered 404"))
+            .verifier
+            .unwrap();
+        assert_eq!(v.message.as_deref(), Some("attempt 2: answered 404"));
 
         let failed = State::Failed {
             run: run(1),
             why: Failure::Verify("refused".into()),
             proc: Some(Proc { pid: 7, exit: None }),
         };
-        let p = info(&s, &failed, vec![]);
+        let p = info(&s, &failed, vec![], Some("attempt 9: answered 500"));
         assert_eq!(p.state, ProcState::Running { pid: 7 });
         assert_eq!(p.lifecycle, Lifecycle::Failed);
         assert_eq!(p.error, None);
@@ -185,7 +193,7 @@ mod tests {
             why: Failure::Spawn("cannot run x: command not found".into()),
             proc: None,
         };
-        let p = info(&spec(false), &unspawnable, vec![]);
+        let p = info(&spec(false), &unspawnable, vec![], None);
         assert_eq!(p.state, ProcState::NotStarted);
         assert_eq!(p.error.as_deref(), Some("cannot run x: command not found"));
         assert_eq!(p.verifier, None);
@@ -199,7 +207,7 @@ mod tests {
             verdict: Verdict::Cancelled,
             then: Then::Shutdown,
         };
-        let p = info(&s, &stopping, vec![]);
+        let p = info(&s, &stopping, vec![], None);
         assert_eq!(p.state, ProcState::Signaled { signal: 15 });
         assert_eq!(p.lifecycle, Lifecycle::Stopping);
         assert_eq!(p.verifier.unwrap().outcome, VerifierOutcome::Cancelled);
@@ -214,12 +222,15 @@ mod tests {
             since: SystemTime::UNIX_EPOCH,
             misses: 0,
         };
-        assert_eq!(info(&s, &a, vec![]), info(&s, &a.clone(), vec![]));
+        assert_eq!(
+            info(&s, &a, vec![], None),
+            info(&s, &a.clone(), vec![], None)
+        );
         let b = State::Exited {
             run: run(1),
             exit: Exit::Signal(9),
         };
-        assert_ne!(info(&s, &a, vec![]), info(&s, &b, vec![]));
-        assert_eq!(info(&s, &b, vec![]).state.legacy_code(), Some(-9));
+        assert_ne!(info(&s, &a, vec![], None), info(&s, &b, vec![], None));
+        assert_eq!(info(&s, &b, vec![], None).state.legacy_code(), Some(-9));
     }
 }

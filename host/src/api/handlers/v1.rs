@@ -71,6 +71,14 @@ pub fn status(api: &Api) -> Response {
     ok_json(StatusCode::OK, &V1Status(&snap))
 }
 
+/// `GET /api/v1/timeline`: asked of the supervisor, which keeps it.
+pub async fn timeline(api: &Api) -> Response {
+    match api.handle().timeline().await {
+        Ok(t) => ok_json(StatusCode::OK, &crate::api::v1::Timeline::from(&t)),
+        Err(e) => Failure::from(e).into_response(),
+    }
+}
+
 /// The `lines` and `follow` of a logs request.
 #[derive(Debug, PartialEq, Eq)]
 pub struct LogsQuery {

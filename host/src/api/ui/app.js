@@ -204,6 +204,7 @@ async function connect() {
       setLive(true);
       refresh();
       followLog();
+      loadTimeline();
       const parser = new SseParser(onEvent);
       await pump(res, (t) => parser.push(t), ctl, true);
       why = 'The connection ended.';
@@ -250,6 +251,7 @@ function onEvent(name, data) {
   switch (name) {
     case 'phase':
       setPhase(msg.phase);
+      scheduleTimeline();
       break;
     case 'process':
       upsert(msg.process);
@@ -340,12 +342,16 @@ function setProcesses(list) {
 
 function upsert(p) {
   const before = state.processes.get(p.id);
+  // A step the timeline records: spawned, verified, failed, ended, started again.
+  if (!before || before.lifecycle !== p.lifecycle || before.state !== p.state
+    || before.restarts !== p.restarts) scheduleTimeline();
   state.processes.set(p.id, p);
   const busy = state.busy.get(p.id);
   // Someone else's command is over once the process settles.
   if (busy && !busy.own && !TRANSITIONAL.has(p.lifecycle)) state.busy.delete(p.id);
   if (!state.rows.has(p.id)) addRow(p);
   renderRow(p.id);
+  renderPortsColumn();
   if (!before) $('empty').hidden = true;
 }
 
@@ -477,6 +483,7 @@ function addRow(p) {
   stateTd.append(lc, busy, note);
 
   const os = cell('Pid / exit', 'os');
+  const ports = cell('Ports', 'ports');
   const uptime = cell('Uptime', 'uptime');
   const restarts = cell('Restarts', 'restarts');
   const verifier = cell('Verifier', 'verifier');
@@ -497,9 +504,9 @@ function addRow(p) {
   }
   actions.append(group);
 
-  tr.append(th, stateTd, os, uptime, restarts, verifier, commandLine, actions);
+  tr.append(th, stateTd, os, ports, uptime, restarts, verifier, commandLine, actions);
   $('rows').append(tr);
-  state.rows.set(p.id, { tr, name, idTag, lc, lcWord, busy, note, os, uptime, restarts, verifier, code, buttons });
+  state.rows.set(p.id, { tr, name, idTag, lc, lcWord, busy, note, os, ports, uptime, restarts, verifier, code, buttons });
 }
 
 function osText(p) {
@@ -507,6 +514,17 @@ function osText(p) {
   if (p.exit_code != null) return `exit ${p.exit_code}`;
   if (p.signal != null) return `signal ${p.signal}${SIGNALS[p.signal] ? ` (${SIGNALS[p.signal]})` : ''}`;
   return '—';
+}
+
+/** A process's named ports, `[['http', 43123], …]`, in the config's order. */
+export function portList(p) {
+  return Object.entries(p.ports || {});
+}
+
+/** The ports column is shown once any process has a port. */
+function renderPortsColumn() {
+  const any = [...state.processes.values()].some((p) => portList(p).length > 0);
+  $('processes').dataset.ports = String(any);
 }
 
 function uptimeText(p) {
@@ -583,6 +601,15 @@ function renderRow(id) {
   r.note.hidden = !note;
 
   r.os.textContent = osText(p);
+  r.ports.replaceChildren(...portList(p).map(([portName, number]) => {
+    const item = document.createElement('span');
+    item.className = 'port';
+    const n = document.createElement('b');
+    n.textContent = String(number);
+    item.append(`${portName} `, n);
+    return item;
+  }));
+  if (!portList(p).length) r.ports.textContent = '—';
   r.uptime.textContent = uptimeText(p);
   r.restarts.textContent = String(p.restarts);
 
@@ -797,6 +824,162 @@ function renderLogCount() {
       : `${n} ${n === 1 ? 'line' : 'lines'}`;
 }
 
+// ---- the start-up timeline ------------------------------------------------------------
+
+/** Pauses between a change and the timeline's refresh: one read for a burst of changes. */
+const TIMELINE_DELAY_MS = 250;
+/** Tick steps of the waterfall's axis, in seconds; the first that gives at most 6 ticks. */
+const TICK_STEPS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600];
+
+const timeline = { data: null, fetchedAt: 0, timer: 0 };
+
+/** `1.40 s`, `12.3 s`, `2 min 05 s`: a time of the timeline. */
+export function secondsText(s) {
+  if (s >= 120) return `${Math.floor(s / 60)} min ${String(Math.floor(s % 60)).padStart(2, '0')} s`;
+  return `${s < 10 ? s.toFixed(2) : s.toFixed(1)} s`;
+}
+
+/**
+ * The waterfall of a `GET /api/v1/timeline` answer at `now` (seconds since its start): the
+ * span it covers (the start-up, to its end when it is ready), and for each process its
+ * segments — `wait` (for its dependencies), `verify` (spawned, not yet verified), `run`
+ * (verified), `failed` — as percentages of the span, a label and a description.
+ */
+export function waterfall(t, now) {
+  const end = Math.max(t.ready != null ? t.ready * 1.04 : now, 0.05);
+  const pct = (s) => (Math.min(Math.max(s, 0), end) / end) * 100;
+  const seg = (kind, from, to) => ({
+    kind, left: pct(from), width: Math.max(0, pct(to) - pct(from)), open: to > end,
+  });
+  const chain = new Set(t.critical_chain.map((l) => l.name));
+  const rows = t.processes.map((p) => {
+    const segments = [];
+    const said = [];
+    const first = p.runs[0];
+    if (p.waiting_since != null) {
+      const until = first ? (first.spawned ?? first.failed ?? now) : now;
+      segments.push(seg('wait', p.waiting_since, until));
+      const on = Object.entries(p.depends_on || {}).map(([n, c]) => `${n}: ${c}`).join(', ');
+      said.push(`waited ${secondsText(until - p.waiting_since)} for ${on}`);
+    }
+    for (const r of p.runs) {
+      const start = r.spawned ?? r.failed;
+      if (start == null || start >= end) continue;
+      if (r.spawned == null) {
+        segments.push(seg('failed', start, start));
+        said.push(`could not be started at ${secondsText(start)}`);
+        continue;
+      }
+      const failed = r.verified == null && r.failed != null;
+      const settled = r.verified ?? r.failed ?? r.ended;
+      segments.push(seg(failed ? 'failed' : 'verify', start, settled ?? now));
+      if (r.verified != null) segments.push(seg('run', r.verified, r.ended ?? now));
+      const run = r.run > 1 ? ` (run ${r.run})` : '';
+      if (r.verified != null) said.push(`spawned at ${secondsText(start)}${run}, ready at ${secondsText(r.verified)}`);
+      else if (failed) said.push(`spawned at ${secondsText(start)}${run}, failed at ${secondsText(r.failed)}`);
+      else said.push(`spawned at ${secondsText(start)}${run}, not ready yet`);
+      if (r.ended != null) said.push(`ended at ${secondsText(r.ended)}`);
+    }
+    // The first run's time to ready; for a process ready at its spawn (no verifier), how
+    // long it ran if it ended (a migration's time is its run).
+    const r = first && first.spawned != null ? first : null;
+    let label = p.waiting_since != null && !first ? 'waiting' : '';
+    if (r && r.verified != null && r.verified > r.spawned) label = secondsText(r.verified - r.spawned);
+    else if (r && r.verified != null && r.ended != null) label = `ran ${secondsText(r.ended - r.spawned)}`;
+    else if (r && r.verified != null) label = 'started';
+    else if (r && r.failed != null) label = 'failed';
+    else if (r) label = `${secondsText(now - r.spawned)}…`;
+    else if (first && first.failed != null) label = 'failed';
+    const critical = chain.has(p.name);
+    if (critical) said.push('on the critical chain');
+    return { name: p.name, critical, segments, label, description: `${p.name}: ${said.join('; ') || 'not started'}` };
+  });
+  const step = TICK_STEPS.find((s) => end / s <= 6) || TICK_STEPS[TICK_STEPS.length - 1];
+  const ticks = [];
+  for (let s = 0; s <= end + 1e-9; s += step) {
+    const digits = step < 0.1 ? 2 : step < 1 ? 1 : 0;
+    ticks.push({ at: (s / end) * 100, text: step >= 120 ? secondsText(s) : `${s.toFixed(digits)} s` });
+  }
+  return { end, rows, ticks };
+}
+
+function scheduleTimeline() {
+  if (timeline.timer || state.locked) return;
+  timeline.timer = setTimeout(() => {
+    timeline.timer = 0;
+    loadTimeline();
+  }, TIMELINE_DELAY_MS);
+}
+
+async function loadTimeline() {
+  try {
+    const t = await (await call('GET', '/api/v1/timeline')).json();
+    timeline.data = t;
+    timeline.fetchedAt = performance.now();
+    renderTimeline();
+  } catch (e) {
+    if (e.status === 401) askForToken(e.message);
+    // Otherwise the connection's own state says what is wrong; the last timeline stays.
+  }
+}
+
+function renderTimeline() {
+  const t = timeline.data;
+  if (!t) return;
+  const now = t.now + (performance.now() - timeline.fetchedAt) / 1000;
+  const w = waterfall(t, now);
+  $('timeline-summary').textContent = t.summary
+    || (shuttingDown() ? 'The start-up did not become ready.' : `Not ready yet, after ${secondsText(now)}.`);
+  const list = $('waterfall');
+  list.replaceChildren(...w.rows.map((row) => {
+    const li = document.createElement('li');
+    li.className = 'wf-row';
+    li.dataset.name = row.name;
+    li.dataset.critical = String(row.critical);
+    const name = document.createElement('span');
+    name.className = 'wf-name';
+    name.textContent = row.name;
+    if (row.critical) {
+      const mark = document.createElement('b');
+      mark.className = 'chain-mark';
+      mark.setAttribute('aria-hidden', 'true');
+      mark.textContent = '◆';
+      name.prepend(mark);
+    }
+    const track = document.createElement('div');
+    track.className = 'track';
+    track.setAttribute('aria-hidden', 'true');
+    track.title = row.description;
+    for (const s of row.segments) {
+      const bar = document.createElement('span');
+      bar.className = `bar ${s.kind}${s.open ? ' open' : ''}`;
+      bar.style.left = `${s.left}%`;
+      bar.style.width = `${s.width}%`;
+      track.append(bar);
+    }
+    const label = document.createElement('span');
+    label.className = 'wf-label';
+    label.textContent = row.label;
+    const said = document.createElement('span');
+    said.className = 'visually-hidden';
+    said.textContent = row.description;
+    li.append(name, track, label, said);
+    return li;
+  }));
+  $('ticks').replaceChildren(...w.ticks.map((tick) => {
+    const el = document.createElement('span');
+    el.className = 'tick';
+    el.style.left = `${tick.at}%`;
+    el.textContent = tick.text;
+    return el;
+  }));
+}
+
+function tickTimeline() {
+  // Until the start-up is over, the bars under way grow with the time.
+  if (timeline.data && timeline.data.ready == null && !shuttingDown()) renderTimeline();
+}
+
 // ---- start ----------------------------------------------------------------------------
 
 function start() {
@@ -813,6 +996,7 @@ function start() {
   });
   $('filter').addEventListener('input', applyFilter);
   setInterval(tickUptimes, 1000);
+  setInterval(tickTimeline, 1000);
   renderSummary();
   renderShutdown();
   connect();

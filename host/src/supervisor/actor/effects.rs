@@ -35,6 +35,7 @@ impl Actor {
             let state = std::mem::replace(&mut slot.state, State::Pending);
             let (state, effects) = lifecycle::step(state, input, &env);
             slot.state = state;
+            self.timeline.observe(idx, &slot.state);
             // Before any effect runs: a verifier started below must see the new process.
             slot.os.send_if_modified(|os| {
                 let now = view::proc_state(&slot.state);
@@ -154,14 +155,26 @@ impl Actor {
     }
 
     /// What a verifier or liveness check of process `idx` sees of it: its state, output,
-    /// the shutdown and the console for its log lines.
-    fn view(&self, idx: usize) -> ProcessView {
+    /// the shutdown and the console for its log lines. The warnings and errors of the
+    /// verifier of run `attempts` (each a failed attempt) also become its record's message.
+    fn view(&self, idx: usize, attempts: Option<u32>) -> ProcessView {
         let slot = &self.slots[idx];
+        let mut sink = log_sink(&self.console, self.plan.messages, &slot.spec.name);
+        if let Some(run) = attempts {
+            let (console, tx) = (sink, self.internal.clone());
+            sink = Arc::new(move |level, line| {
+                console(level, line);
+                if matches!(level, Level::Error | Level::Warn) {
+                    let line = line.to_string();
+                    let _ = tx.send(Internal::Attempt { idx, run, line });
+                }
+            });
+        }
         ProcessView::new(
             slot.os.subscribe(),
             slot.output.clone(),
             self.shutdown.child_token(),
-            log_sink(&self.console, self.plan.messages, &slot.spec.name),
+            sink,
         )
         .named(&slot.spec.name)
     }
@@ -171,7 +184,8 @@ impl Actor {
         let Some(v) = self.slots[idx].spec.verifier.clone() else {
             return;
         };
-        let view = self.view(idx);
+        self.slots[idx].attempt = None;
+        let view = self.view(idx, Some(run));
         let (runtime, reaper) = (self.runtime.clone(), self.reaper.clone());
         let tx = self.internal.clone();
         let task = tokio::spawn(async move {
@@ -189,7 +203,7 @@ impl Actor {
             return;
         };
         let v = l.verifier.clone();
-        let view = self.view(idx);
+        let view = self.view(idx, None);
         let (runtime, reaper) = (self.runtime.clone(), self.reaper.clone());
         let tx = self.internal.clone();
         let task = tokio::spawn(async move {

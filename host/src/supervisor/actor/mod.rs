@@ -25,6 +25,7 @@ use super::reaper::Reaper;
 use super::startup::{Next, Startup};
 use super::teardown::Teardown;
 use super::terminate::{shutdown_group, terminate_all};
+use super::timeline::Timeline;
 use super::{Outcome, StartupFailure, view};
 use crate::console::Console;
 use crate::plan::{Plan, ProcessSpec};
@@ -67,6 +68,10 @@ pub fn start(plan: Plan, runtime: Runtime, console: Console) -> std::io::Result<
             .map(|p| p.orchestration.depends_on.clone())
             .collect(),
     );
+    let timeline = Timeline::new(
+        slots.iter().map(|s| s.name().to_string()).collect(),
+        (0..slots.len()).map(|i| startup.deps(i).to_vec()).collect(),
+    );
     let first = Arc::new(Snapshot {
         phase: Phase::Launching,
         processes: (0..slots.len())
@@ -89,6 +94,7 @@ pub fn start(plan: Plan, runtime: Runtime, console: Console) -> std::io::Result<
         console,
         reaper,
         startup,
+        timeline,
         phase: Phase::Launching,
         snapshot_tx,
         events,
@@ -138,6 +144,12 @@ enum Internal {
         idx: usize,
         run: u32,
     },
+    /// The verifier of run `run` said why an attempt failed (a warning or error line).
+    Attempt {
+        idx: usize,
+        run: u32,
+        line: String,
+    },
     /// The start-up may launch its next process.
     Advance,
     ShutdownDone,
@@ -162,6 +174,9 @@ struct Slot {
     timer: Option<AbortHandle>,
     /// Its verifier, restart policy and liveness check, as the lifecycle reads them.
     rules: Rules,
+    /// What the verification under way said of its last failed attempt: the record's
+    /// verifier message while it runs.
+    attempt: Option<String>,
 }
 
 impl Slot {
@@ -185,6 +200,7 @@ impl Slot {
             verifier: None,
             timer: None,
             rules,
+            attempt: None,
         }
     }
 
@@ -219,6 +235,8 @@ struct Actor {
     /// the processes it held back).
     published_over: bool,
     startup: Startup,
+    /// When each process waited, was spawned, verified and ended.
+    timeline: Timeline,
     phase: Phase,
     snapshot_tx: watch::Sender<Arc<Snapshot>>,
     events: broadcast::Sender<Event>,
@@ -300,6 +318,13 @@ impl Actor {
             }
             Internal::GroupStopped { idx, run } => self.apply(idx, Input::GroupStopped { run }),
             Internal::Retry { idx, run } => self.apply(idx, Input::Retry { run }),
+            Internal::Attempt { idx, run, line } => {
+                let slot = &mut self.slots[idx];
+                if matches!(&slot.state, State::Verifying { run: r, .. } if r.n == run) {
+                    slot.attempt = Some(line);
+                    self.changed[idx] = true;
+                }
+            }
             Internal::Advance | Internal::ShutdownDone => {}
         }
     }
@@ -334,6 +359,9 @@ impl Actor {
             Command::Restart(target, reply) => self.request(&target, reply, Input::Restart),
             Command::Stop(target, reply) => self.request(&target, reply, Input::Stop),
             Command::Start(target, reply) => self.request(&target, reply, Input::Start),
+            Command::Timeline(reply) => {
+                let _ = reply.send(self.timeline.clone());
+            }
             Command::Output(target, reply) => {
                 let _ = reply.send(self.find(&target).map(|i| self.slots[i].output.clone()));
             }
@@ -382,6 +410,8 @@ impl Actor {
             Next::Ready => {
                 self.set_phase(Phase::Running);
                 self.console.info("all processes are running");
+                // The app prints where the time went (`Timeline::summary_from`).
+                self.timeline.set_ready();
                 if let Some(ready) = self.ready.take() {
                     let _ = ready.send(Ok(()));
                 }
@@ -632,7 +662,8 @@ fn record(slots: &[Slot], startup: &Startup, idx: usize) -> ProcessInfo {
         .into_iter()
         .map(|d| (slots[d.on].name().to_string(), d.condition.as_str()))
         .collect();
-    view::info(&slots[idx].spec, &slots[idx].state, waiting)
+    let slot = &slots[idx];
+    view::info(&slot.spec, &slot.state, waiting, slot.attempt.as_deref())
 }
 
 pub(super) fn verifier_kind(spec: &ProcessSpec) -> &str {
