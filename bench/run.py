@@ -687,6 +687,62 @@ def scenario_waiting(res: Results, args):
                 res.add("waiting", case, metric, "ours", float(m.group(1)), unit, rep)
 
 
+# ================================================================ pymanager run
+
+
+def run_overhead(res: Results, binary: Path, manager: str, n: int, rep: int):
+    """`pymanager run -- date +%s%N` beside n plain processes: from the "ready" line to the
+    command's first instruction, and from the command's end to run's exit. The command
+    is `date` (one exec of a small program, ~1 ms on its own, counted in both figures)."""
+    work = workdir("run")
+    cfg = {"processes": {f"p{i:03d}": {"executable": "sleep", "arguments": ["600"]} for i in range(n)}}
+    (work / "pymanager.json").write_text(json.dumps(cfg))
+    # -w: its "[DEBUG] ready at <epoch seconds>" line says when the start-up was done, on
+    # the clock the command's `date` reads (a read of the "ready" line by this harness
+    # would come late on a busy machine).
+    p = subprocess.Popen([str(binary), "run", "-w", "-f", str(work / "pymanager.json"), "--", "date", "+%s%N"],
+                         cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True, text=True)
+    ready_at = None
+    try:
+        for line in p.stderr:
+            m = re.match(r"\[DEBUG\] ready at ([0-9.]+)", line)
+            if m:
+                ready_at = float(m.group(1))
+                break
+        if ready_at is None:
+            raise RuntimeError(f"no ready line (exit {p.wait(30)})")
+        stamp = p.stdout.readline().strip()
+        if not stamp:
+            raise RuntimeError("the command printed nothing")
+        # wait() without a timeout blocks in waitpid; with one, Python polls (sleeps of up
+        # to 50 ms) and the figure would be the poll's.
+        p.wait()
+        exited_at = time.time()
+        t_cmd = int(stamp) / 1e9
+        res.add("run", f"{n} processes", "ready -> command starts", manager, t_cmd - ready_at, "s", rep)
+        res.add("run", f"{n} processes", "command ends -> run exits", manager, exited_at - t_cmd, "s", rep)
+        res.add("run", f"{n} processes", "run exit code", manager, p.returncode, "", rep)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def scenario_run(res: Results, args):
+    print("[run]", flush=True)
+    res.notes.append("run: `pymanager run -- date +%s%N` beside 20 `sleep` processes; the "
+                     "ready time is run's own (its -w \"ready at\" line), the command's "
+                     "start and end are date's own clock (its exec, ~1 ms, is in both figures); "
+                     "the exit is when wait() returns. Goals: <= 5 ms and <= 50 ms.")
+    builds = [("ours", OURS)] + ([("ours-vs", common.OURS_VS)] if "ours-vs" in MANAGERS and common.OURS_VS else [])
+    for rep in range(args.reps):
+        for m, binary in builds:
+            if m in MANAGERS:
+                run_one(res, "run", "20 processes", m, lambda: run_overhead(res, binary, m, 20, rep), rep)
+
+
 SCENARIOS = {
     "ready": scenario_ready,
     "parallel": scenario_parallel,
@@ -698,6 +754,7 @@ SCENARIOS = {
     "verifier": scenario_verifier,
     "spawn": scenario_spawn,
     "waiting": scenario_waiting,
+    "run": scenario_run,
 }
 
 

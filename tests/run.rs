@@ -93,12 +93,7 @@ fn the_command_gets_the_environments_address_token_and_ports_and_its_logs_stay_o
     let dir = config_dir(&json!({
         "http": {"enabled": true, "token": "auto"},
         "processes": {
-            "web": {
-                "executable": "python3",
-                "arguments": ["-m", "http.server", "--bind", "127.0.0.1", "${ports.web.http}"],
-                "ports": {"http": 0},
-                "verifier": {"type": "http", "arguments": {"url": "http://127.0.0.1:${ports.web.http}/"}}
-            }
+            "web": web_on_a_picked_port("web")
         }
     }));
     let script = r#"
@@ -235,12 +230,7 @@ fn four_copies_of_one_config_run_at_once_in_one_directory() {
     let dir = config_dir(&json!({
         "http": {"enabled": true, "port": 0},
         "processes": {
-            "web": {
-                "executable": "python3",
-                "arguments": ["-m", "http.server", "--bind", "127.0.0.1", "${ports.web.http}"],
-                "ports": {"http": 0},
-                "verifier": {"type": "http", "arguments": {"url": "http://127.0.0.1:${ports.web.http}/"}}
-            }
+            "web": web_on_a_picked_port("web")
         }
     }));
     // Each command checks that its manager's web is the one on its port, then waits until

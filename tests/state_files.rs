@@ -52,7 +52,7 @@ fn a_symbolic_link_planted_as_the_address_file_is_refused_and_its_target_kept() 
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
-        err.contains("refusing to write")
+        err.contains("refusing to use")
             && err.contains("pymanager.json.addr: it is a symbolic link"),
         "{err}"
     );
@@ -274,4 +274,44 @@ fn the_token_in_the_environment_is_not_passed_to_processes() {
     assert_eq!(r.status(), 200);
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn a_symbolic_link_another_user_planted_as_the_log_file_is_refused() {
+    let Some(other) =
+        as_other_user("a_symbolic_link_another_user_planted_as_the_log_file_is_refused")
+    else {
+        return;
+    };
+    let dir = marking(false);
+    let precious = dir.path().join("precious");
+    std::fs::write(&precious, "keep me").unwrap();
+    // A shared place for logs (as /tmp), where the other user got first.
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let log = shared.path().join("pm.log");
+    run_as_other(
+        &other,
+        &[
+            "ln",
+            "-s",
+            &precious.display().to_string(),
+            &log.display().to_string(),
+        ],
+    );
+    for args in [&["-l"][..], &["-d", "-l"]] {
+        let mut args = args.to_vec();
+        let log = log.display().to_string();
+        args.push(&log);
+        let o = run(dir.path(), &args);
+        assert_eq!(o.status.code(), Some(5), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("cannot open the log file")
+                && stderr(&o).contains("the symbolic link belongs to uid 65534"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me");
+    assert!(!dir.path().join("ran.txt").exists(), "a process ran");
 }

@@ -37,15 +37,15 @@ pub struct Cli {
     pub daemon: bool,
 
     /// Print [INFO] lines about what pymanager does.
-    #[arg(short = 'v', long = "verbose")]
+    #[arg(short = 'v', long = "verbose", global = true)]
     pub verbose: bool,
 
     /// Print [DEBUG] lines too.
-    #[arg(short = 'w', long = "debug")]
+    #[arg(short = 'w', long = "debug", global = true)]
     pub debug: bool,
 
     /// Write pymanager's own log lines (and, with --daemon, all output) to this file.
-    #[arg(short = 'l', long = "logfile", value_name = "FILE")]
+    #[arg(short = 'l', long = "logfile", value_name = "FILE", global = true)]
     pub logfile: Option<PathBuf>,
 
     /// Where --daemon writes its pid [default: <config dir>/.pymanager/<config name>.pid].
@@ -143,13 +143,9 @@ pub struct RunArgs {
     #[arg(long = "output", value_enum, default_value_t = RunOutput::Files)]
     pub output: RunOutput,
 
-    /// The command to run once the environment is ready, after `--`.
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
-    )]
+    /// The command to run once the environment is ready: everything from its name on is
+    /// its own (`run -v pytest -x` runs `pytest -x`); `--` before it is allowed.
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
 }
 
@@ -224,6 +220,21 @@ mod tests {
         assert_eq!(c.config_file(), Path::new("x.json"));
         let c = parse(&["-f", "x.json", "check"]).unwrap();
         assert_eq!(c.config_file(), Path::new("x.json"));
+    }
+
+    #[test]
+    fn run_takes_its_command_after_its_own_flags() {
+        let cmd = |c: &Cli| match &c.command {
+            Some(Sub::Run(r)) => r.command.clone(),
+            _ => panic!("not run"),
+        };
+        let c = parse(&["run", "-v", "--timeout", "3", "pytest", "-x", "-v"]).unwrap();
+        assert!(c.verbose);
+        assert_eq!(cmd(&c), ["pytest", "-x", "-v"]);
+        let c = parse(&["run", "-f", "e.json", "--", "sh", "-c", "exit 3"]).unwrap();
+        assert_eq!(c.config_file(), Path::new("e.json"));
+        assert_eq!(cmd(&c), ["sh", "-c", "exit 3"]);
+        assert!(parse(&["run"]).is_err());
     }
 
     #[test]

@@ -270,7 +270,7 @@ impl Console {
 
     /// Opens `path` for a process's `redirect_output`, truncating it.
     pub fn open_output_file(path: &Path) -> std::io::Result<File> {
-        File::create(path)
+        crate::private_files::open_output(path, crate::private_files::Output::Replace)
     }
 }
 

@@ -106,12 +106,10 @@ pub fn detach(logfile: Option<&Path>, in_caller: impl FnOnce()) -> std::io::Resu
             let null_in = std::fs::File::open("/dev/null")?;
             let null_out = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
             let log = match logfile {
-                Some(p) => Some(
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(p)?,
-                ),
+                Some(p) => Some(crate::private_files::open_output(
+                    p,
+                    crate::private_files::Output::Append,
+                )?),
                 None => None,
             };
             let mut moves = vec![(null_in.as_raw_fd(), 0)];

@@ -342,6 +342,17 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// A web server (`python3 -m http.server`) on a port picked at start-up, `ports.<name>.http`,
+/// verified by an HTTP GET on it: a process entry named `name` in a config.
+pub fn web_on_a_picked_port(name: &str) -> Value {
+    serde_json::json!({
+        "executable": "python3",
+        "arguments": ["-m", "http.server", "--bind", "127.0.0.1", format!("${{ports.{name}.http}}")],
+        "ports": {"http": 0},
+        "verifier": {"type": "http", "arguments": {"url": format!("http://127.0.0.1:${{ports.{name}.http}}/")}}
+    })
+}
+
 /// A `sh -c` process entry for a config.
 pub fn sh(script: &str) -> Value {
     serde_json::json!({ "executable": "sh", "arguments": ["-c", script] })
@@ -401,4 +412,193 @@ pub fn build_example(name: &str) -> PathBuf {
         built.push(name.to_string());
     }
     dir.join("verifier.wasm")
+}
+
+/// Runs `cmd` (its stdout and stderr captured) until it exits, for at most `bound`: its exit
+/// code and its output (stdout, then stderr). One still running then is killed, and the
+/// test fails with its output.
+pub fn run_within(cmd: &mut Command, bound: Duration) -> (Option<i32>, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let ended = wait_until(bound, || child.try_wait().unwrap().is_some());
+    if !ended {
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(ended, "still running after {bound:?}:\n{text}");
+    (out.status.code(), text)
+}
+
+/// componentize-py from `examples/python-verifier`'s venv (made by its build.sh, run once
+/// per test binary).
+pub fn componentize_py() -> PathBuf {
+    build_example("python-verifier");
+    example_dir("python-verifier").join(".venv/bin/componentize-py")
+}
+
+/// The uid another local user runs as in the attack tests (`nobody`).
+pub const OTHER_UID: u32 = 65534;
+
+/// The words that run a command as another local user ([`OTHER_UID`], no groups): `setpriv`
+/// under root. `None`, after saying why on stderr, where this test cannot switch user (then
+/// the test is skipped).
+pub fn as_other_user(test: &str) -> Option<Vec<String>> {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let setpriv = Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !root || !setpriv {
+        eprintln!(
+            "skipped {test}: switching to another user needs root and setpriv (root: {root}, setpriv: {setpriv})"
+        );
+        return None;
+    }
+    Some(
+        [
+            "setpriv",
+            &format!("--reuid={OTHER_UID}"),
+            &format!("--regid={OTHER_UID}"),
+            "--clear-groups",
+            "--",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    )
+}
+
+/// A Python the other user can run too (a per-user shim on `PATH` may be closed to them).
+pub fn system_python() -> &'static str {
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+/// A command running `program` as whoever `prefix` (from [`as_other_user`]) runs commands
+/// as; an empty `prefix`: this user.
+pub fn command_as(prefix: &[String], program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+/// Runs `argv` as another local user (see [`as_other_user`]) and waits for it; panics if it
+/// fails.
+pub fn run_as_other(prefix: &[String], argv: &[&str]) -> std::process::Output {
+    let out = command_as(prefix, argv[0])
+        .args(&argv[1..])
+        .output()
+        .expect("run as another user");
+    assert!(
+        out.status.success(),
+        "{argv:?} as uid {OTHER_UID}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A TCP listener squatting a port (run as another user when `prefix` says so): it answers
+/// every request `200 {}` and reports each request's head, one JSON string per line.
+pub struct Squatter {
+    child: Child,
+    heads: Arc<Mutex<Vec<String>>>,
+    /// The port it holds.
+    pub port: u16,
+}
+
+const SQUATTER: &str = r#"
+import json, socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+print(json.dumps("listening %d" % s.getsockname()[1]), flush=True)
+while True:
+    c, _ = s.accept()
+    data = b""
+    c.settimeout(10)
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    print(json.dumps(data.decode("latin-1")), flush=True)
+    try:
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+    except OSError:
+        pass
+    c.close()
+"#;
+
+impl Squatter {
+    /// Listens on 127.0.0.1:`port` (0: any free port) as whoever `prefix` runs commands as
+    /// (nothing: this user).
+    pub fn start(prefix: &[String], port: u16) -> Squatter {
+        let mut child = command_as(prefix, system_python())
+            .args(["-c", SQUATTER, &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the squatter");
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+        let first: String = serde_json::from_str(&first).expect("the squatter listens");
+        let port = first.trim_start_matches("listening ").parse().unwrap();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let into = heads.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(out).map_while(Result::ok) {
+                if let Ok(head) = serde_json::from_str::<String>(&line) {
+                    into.lock().unwrap().push(head);
+                }
+            }
+        });
+        Squatter { child, heads, port }
+    }
+
+    /// The heads of the requests received so far.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` requests have been reported (each is reported before it is
+    /// answered, so once a client has its answers they are on their way); their heads.
+    pub fn wait_heads(&self, n: usize) -> Vec<String> {
+        assert!(
+            wait_until(WAIT, || self.heads().len() >= n),
+            "{} requests reported, not {n}",
+            self.heads().len()
+        );
+        self.heads()
+    }
+}
+
+impl Drop for Squatter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

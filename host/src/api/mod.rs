@@ -14,6 +14,7 @@ pub mod auth;
 pub mod error;
 pub mod front;
 pub mod handlers;
+pub(crate) mod identity;
 pub mod json;
 pub mod limits;
 pub mod origin;

@@ -41,6 +41,11 @@ impl Site {
         Site { bound }
     }
 
+    /// The address the API is bound to (`0.0.0.0:5001` for every IPv4 address).
+    pub fn bound(&self) -> SocketAddr {
+        self.bound
+    }
+
     /// True when only this machine can connect: then a `Host` naming anything but loopback
     /// can only come from a rebinding browser.
     pub fn loopback_only(&self) -> bool {

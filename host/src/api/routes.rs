@@ -38,6 +38,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/status"),
     ("post", "/api/v1/shutdown"),
     ("get", "/api/v1/openapi.json"),
+    ("get", "/api/v1/identity"),
     ("get", "/ui/"),
     ("get", "/ui/app.js"),
     ("get", "/ui/style.css"),
@@ -137,6 +138,13 @@ pub fn all(api: Api) -> impl Filter<Extract = (Response,), Error = Infallible> +
         .and(warp::path!("openapi.json"))
         .and(warp::get())
         .map(|| json_response(StatusCode::OK, Bytes::from_static(OPENAPI.as_bytes())));
+    // No token: a client asks before it sends one (see `super::identity`).
+    let v1_identity = v1
+        .and(warp::path!("identity"))
+        .and(warp::get())
+        .and(warp::query::<HashMap<String, String>>())
+        .and(with(&api))
+        .map(|q: HashMap<String, String>, api: Api| super::identity::answer(&api, &q));
     let v1 = v1_list
         .or(v1_get)
         .unify()
@@ -155,6 +163,8 @@ pub fn all(api: Api) -> impl Filter<Extract = (Response,), Error = Infallible> +
         .or(v1_shutdown)
         .unify()
         .or(v1_openapi)
+        .unify()
+        .or(v1_identity)
         .unify()
         .boxed();
 

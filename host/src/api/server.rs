@@ -111,7 +111,13 @@ where
         let guard = Busy::enter(&busy);
         let answered = answer(req);
         async move {
-            let res = answered.await?;
+            let mut res = answered.await?;
+            // Every answer, errors and streams included: a browser never guesses a type
+            // other than the one given (a JSON or text body rendered as HTML).
+            res.headers_mut().insert(
+                hyper::header::X_CONTENT_TYPE_OPTIONS,
+                hyper::header::HeaderValue::from_static("nosniff"),
+            );
             Ok::<_, Infallible>(res.map(|body| Guarded { body, _busy: guard }))
         }
     });

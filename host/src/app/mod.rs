@@ -107,7 +107,7 @@ fn verify(args: &crate::verify::VerifyArgs) -> Result<i32, AppError> {
 }
 
 /// `pymanager check`: everything up to the first spawn, executing nothing (environment
-/// files are only opened, not sourced).
+/// files are only opened, not sourced; Python modules are found and read, not built).
 fn check(file: &Path) -> Result<i32, AppError> {
     let (_, plan) = load(file, EnvFiles::CheckReadable)?;
     async_runtime()?.block_on(async {
@@ -115,7 +115,7 @@ fn check(file: &Path) -> Result<i32, AppError> {
         if let Some(w) = runtime.cache_warning() {
             eprintln!("[WARNING] {w}");
         }
-        for w in plan::prepare(&plan, &runtime).await? {
+        for w in plan::prepare_without_builds(&plan, &runtime).await? {
             eprintln!("{w}");
         }
         println!(

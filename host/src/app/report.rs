@@ -252,20 +252,8 @@ mod tests {
 
     fn record(id: u32, name: &str, lifecycle: Lifecycle, state: ProcState) -> ProcessInfo {
         ProcessInfo {
-            id,
-            name: name.into(),
-            command: "x".into(),
-            state,
             lifecycle,
-            restarts: 0,
-            started_at: None,
-            verifier: None,
-            error: None,
-            waiting_for: Vec::new(),
-            last_exit: None,
-            next_attempt: None,
-            liveness: None,
-            ports: Default::default(),
+            ..crate::api::json::tests::info(id, name, state)
         }
     }
 

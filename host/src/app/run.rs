@@ -2,7 +2,6 @@
 //! life from loading verifiers to the exit code — in the foreground, as a daemon, or
 //! around `pymanager run`'s command ([`super::command`]), all on the same path.
 
-use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,6 +33,11 @@ pub fn run(cli: &Cli, file: &Path, run: Option<&RunArgs>) -> Result<i32, AppErro
     // Checked before detaching, so that a refusal reaches the user's terminal.
     let state = StatePlan::prepare(cli, file, &loaded.config.http, run.is_some())?;
     let logfile = cli.logfile.as_deref().map(absolute);
+    if let Some(p) = &logfile {
+        // Checked before detaching too, so that a refusal reaches the user's terminal.
+        crate::private_files::open_output(p, crate::private_files::Output::Append)
+            .map_err(|e| SetupError::LogFile(p.clone(), e))?;
+    }
     let run_logs = match run {
         Some(args) => {
             // The command needs the environment while it runs, whatever ends meanwhile.
@@ -244,7 +248,10 @@ fn log_files(
         None => match state.default_logs(file, std::process::id()) {
             Some(d) => d,
             // No state directory (a read-only checkout): a fresh private one of our own.
-            None => fresh_private_dir().map_err(|e| SetupError::Logs(std::env::temp_dir(), e))?,
+            None => crate::private_files::Dir::new_in(&std::env::temp_dir(), "pymanager-logs")
+                .map_err(|e| SetupError::Logs(std::env::temp_dir(), e.into()))?
+                .path()
+                .to_path_buf(),
         },
     };
     std::fs::create_dir_all(&dir).map_err(|e| SetupError::Logs(dir.clone(), e))?;
@@ -259,23 +266,12 @@ fn log_files(
             taken.insert(name.clone());
         }
         let path = dir.join(format!("{name}.log"));
-        File::create(&path).map_err(|e| SetupError::Logs(path.clone(), e))?;
+        crate::private_files::open_output(&path, crate::private_files::Output::Replace)
+            .map_err(|e| SetupError::Logs(path.clone(), e))?;
         let mut changed = (**spec).clone();
         changed.output = OutputMode::Log(path);
         *spec = Arc::new(changed);
     }
-    Ok(dir)
-}
-
-/// A new directory under the temporary directory, with a random name and mode 0700: never
-/// one that someone else made beforehand.
-fn fresh_private_dir() -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::DirBuilderExt;
-    let dir = std::env::temp_dir().join(format!(
-        "pymanager-logs-{}",
-        crate::state_files::random_hex(8)?
-    ));
-    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
     Ok(dir)
 }
 
@@ -330,10 +326,7 @@ fn supervise(setup: Setup, readiness: &mut Option<Readiness>) -> Result<i32, App
     crate::guardian::split(&manager_only, setup.files.all()).map_err(SetupError::Guardian)?;
     let log = match &setup.logfile {
         Some(p) => Some(
-            File::options()
-                .create(true)
-                .append(true)
-                .open(p)
+            crate::private_files::open_output(p, crate::private_files::Output::Append)
                 .map_err(|e| SetupError::LogFile(p.clone(), e))?,
         ),
         None => None,
@@ -344,7 +337,9 @@ fn supervise(setup: Setup, readiness: &mut Option<Readiness>) -> Result<i32, App
         // warnings and errors stay on stderr (or the -l file).
         Some(dir) => {
             let path = dir.join("pymanager.log");
-            let out = File::create(&path).map_err(|e| SetupError::Logs(path.clone(), e))?;
+            let out =
+                crate::private_files::open_output(&path, crate::private_files::Output::Replace)
+                    .map_err(|e| SetupError::Logs(path.clone(), e))?;
             let log: Box<dyn std::io::Write + Send> = match log {
                 Some(f) => Box::new(f),
                 None => Box::new(std::io::stderr()),
@@ -500,7 +495,16 @@ async fn manage(
     let mut outcome = None;
     let code = match start {
         Start::Ready => {
-            let elapsed = began.elapsed().unwrap_or_default();
+            let now = SystemTime::now();
+            // For timing what follows (bench/run.py's `run` scenario reads it): the clock
+            // a command's own `date +%s%N` reads.
+            console.debug(format_args!(
+                "ready at {:.6} (seconds since the epoch)",
+                now.duration_since(SystemTime::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs_f64()
+            ));
+            let elapsed = now.duration_since(began).unwrap_or_default();
             let ready_line = format!("ready in {}", report::seconds(elapsed));
             if let Some(path) = &write_env {
                 StateFile::at(path)

@@ -4,6 +4,7 @@
 //! field path (`processes.web.options.shell`) and map to the original's exit codes; unknown
 //! keys are reported as warnings so that a typo is seen but an old config still runs.
 
+pub mod exec;
 mod flex;
 mod orchestration;
 pub mod schema;
@@ -192,6 +193,8 @@ pub struct LimitsConfig {
     pub cpu_ms: Option<u64>,
     /// Wall-clock bound per call in seconds, waits included (3600).
     pub timeout_s: Option<u64>,
+    /// Wall-clock bound on building a Python module into a component, in seconds (600).
+    pub build_s: Option<u64>,
 }
 
 /// The `http` object.

@@ -48,7 +48,7 @@ fn verifier_properties() -> Value {
 /// The arguments of the `exec` verifier, which applies when a verifier's `type` names it:
 /// the one built-in whose arguments the schema can check, since it runs natively.
 fn exec_arguments() -> Value {
-    use crate::exec_verifier::{MODULE, NAME, SHORT};
+    use crate::config::exec::{MODULE, NAME, SHORT};
     json!({
         "if": {
             "required": ["type"],
@@ -159,7 +159,8 @@ pub fn document() -> Value {
                         "properties": {
                             "memory_mb": {"description": "Linear memory in MiB (64).", "type": "integer", "minimum": 1},
                             "cpu_ms": {"description": "Guest CPU time per call in ms (5000).", "type": "integer", "minimum": 1},
-                            "timeout_s": {"description": "Wall-clock bound per call in seconds (3600).", "type": "integer", "minimum": 1}
+                            "timeout_s": {"description": "Wall-clock bound per call in seconds (3600).", "type": "integer", "minimum": 1},
+                            "build_s": {"description": "Wall-clock bound on building a Python module with componentize-py, in seconds (600); the build is stopped after it.", "type": "integer", "minimum": 1}
                         }
                     }
                 }
@@ -435,7 +436,7 @@ mod tests {
     #[test]
     fn the_exec_arguments_of_the_schema_are_those_it_takes() {
         let described = properties(&["$defs", "exec_arguments"]);
-        let taken: BTreeSet<String> = crate::exec_verifier::KNOWN
+        let taken: BTreeSet<String> = crate::config::exec::KNOWN
             .iter()
             .map(|s| s.to_string())
             .collect();
@@ -446,10 +447,7 @@ mod tests {
                 .as_array()
                 .unwrap()
         {
-            assert!(
-                crate::exec_verifier::names(name.as_str().unwrap()),
-                "{name}"
-            );
+            assert!(crate::config::exec::names(name.as_str().unwrap()), "{name}");
         }
     }
 

@@ -219,20 +219,26 @@ fn write(output: Output, to: Option<&Path>) -> Result<(), ConvertError> {
             // A closed stdout (`| head`) is a normal end.
             let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
         }
-        (Output::Text(text), Some(path)) => {
-            std::fs::write(path, text).map_err(|e| fail(path, e))?
-        }
+        (Output::Text(text), Some(path)) => write_file(path, &text).map_err(|e| fail(path, e))?,
         (Output::Files(files), Some(dir)) => {
             std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
             for (name, text) in files {
                 let path = dir.join(&name);
-                std::fs::write(&path, text).map_err(|e| fail(&path, e))?;
+                write_file(&path, &text).map_err(|e| fail(&path, e))?;
                 println!("{}", path.display());
             }
         }
         (Output::Files(_), None) => unreachable!("checked by check_flags"),
     }
     Ok(())
+}
+
+/// Writes a file the user named, as every output file is opened (a symbolic link another
+/// user planted there is refused: see `private_files::open_output`).
+fn write_file(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    crate::private_files::open_output(path, crate::private_files::Output::Replace)?
+        .write_all(text.as_bytes())
 }
 
 /// Runs `pymanager import`: the pymanager.json on stdout; the exit code.

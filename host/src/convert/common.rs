@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use super::Losses;
+use super::probe::{Style, probe};
 use super::source::{Check, CheckKind, Process};
 use crate::config::{ConfigError, RestartConfig};
 
@@ -167,9 +170,49 @@ pub fn runs_to_its_end(p: &Process, src: &super::source::Source) -> bool {
                 )
         })
     });
-    awaited
-        || matches!(
-            super::compose::verified_as(p),
-            super::compose::Verified::Completed
-        )
+    awaited || matches!(verified_as(p), Verified::Completed)
+}
+
+/// What "verified" means for a dependency in the target.
+pub(super) enum Verified {
+    /// Its verifier is its health check.
+    Healthy,
+    /// Its verifier is `exited` (code 0): it has completed.
+    Completed,
+    /// It has started; with why that is less than verified, if it is.
+    Started(Option<String>),
+}
+
+/// How a dependency's `verified` is expressed in a target with health checks.
+pub(super) fn verified_as(d: &Process) -> Verified {
+    let Some(v) = &d.verifier else {
+        return Verified::Started(None);
+    };
+    match &v.kind {
+        CheckKind::Builtin(b) if b.short == "exited" => {
+            if v.args
+                .get("expect_code")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                == 0
+            {
+                Verified::Completed
+            } else {
+                Verified::Started(Some("exited verifier expects a code other than 0".into()))
+            }
+        }
+        _ => match probe(
+            v,
+            &v.args,
+            &Style {
+                pymanager: "pymanager",
+                exec_plain: true,
+                attempt: None,
+                extra: &[],
+            },
+        ) {
+            Ok(_) => Verified::Healthy,
+            Err(why) => Verified::Started(Some(why)),
+        },
+    }
 }

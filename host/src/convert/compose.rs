@@ -145,7 +145,7 @@ fn healthcheck(p: &Process, src: &Source, losses: &mut Losses) -> Option<Value> 
             .chain(argv)
             .collect::<Vec<_>>(),
         Ok(Probe::Shell(line)) => vec!["CMD-SHELL".into(), line],
-        Err(_) if matches!(verified_as(p), Verified::Completed) => {
+        Err(_) if matches!(common::verified_as(p), common::Verified::Completed) => {
             losses.push(
                 check.at.clone(),
                 "compose has no health check for a service's end: what depends on it waits with service_completed_successfully",
@@ -194,11 +194,11 @@ fn depends_on(p: &Process, src: &Source, losses: &mut Losses) -> Map<String, Val
                 );
                 "service_completed_successfully"
             }
-            Condition::Verified => match verified_as(d) {
-                Verified::Healthy => "service_healthy",
-                Verified::Completed => "service_completed_successfully",
-                Verified::Started(None) => "service_started",
-                Verified::Started(Some(why)) => {
+            Condition::Verified => match common::verified_as(d) {
+                common::Verified::Healthy => "service_healthy",
+                common::Verified::Completed => "service_completed_successfully",
+                common::Verified::Started(None) => "service_started",
+                common::Verified::Started(Some(why)) => {
                     losses.push(
                         &at,
                         format!("verified becomes service_started: {dep}'s {why}"),
@@ -210,50 +210,6 @@ fn depends_on(p: &Process, src: &Source, losses: &mut Losses) -> Map<String, Val
         out.insert(dep.clone(), json!({"condition": condition}));
     }
     out
-}
-
-/// What "verified" means for a dependency in the target.
-pub(super) enum Verified {
-    /// Its verifier is its health check.
-    Healthy,
-    /// Its verifier is `exited` (code 0): it has completed.
-    Completed,
-    /// It has started; with why that is less than verified, if it is.
-    Started(Option<String>),
-}
-
-/// How a dependency's `verified` is expressed in a target with health checks.
-pub(super) fn verified_as(d: &Process) -> Verified {
-    let Some(v) = &d.verifier else {
-        return Verified::Started(None);
-    };
-    match &v.kind {
-        CheckKind::Builtin(b) if b.short == "exited" => {
-            if v.args
-                .get("expect_code")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                == 0
-            {
-                Verified::Completed
-            } else {
-                Verified::Started(Some("exited verifier expects a code other than 0".into()))
-            }
-        }
-        _ => match probe(
-            v,
-            &v.args,
-            &Style {
-                pymanager: "pymanager",
-                exec_plain: true,
-                attempt: None,
-                extra: &[],
-            },
-        ) {
-            Ok(_) => Verified::Healthy,
-            Err(why) => Verified::Started(Some(why)),
-        },
-    }
 }
 
 /// `10s`, `1m30s`, `500ms`: a compose duration.

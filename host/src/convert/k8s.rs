@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::compose::{Verified, verified_as};
+use super::common::{Verified, verified_as};
 use super::probe::{Style, probe, rewritten};
 use super::source::{Check, CheckKind, Process, Source};
 use super::{Losses, common};

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::Losses;
 use super::source::{Check, CheckKind, Source, is_loopback, visit_addresses};
-use crate::exec_verifier::Command;
+use crate::config::exec::Command;
 
 /// The command of a probe.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,8 +14,8 @@ use serde_json::{Map, Value, json};
 use super::Losses;
 use super::probe::{Probe, Style, probe};
 use super::source::{Check, CheckKind, Source};
+use crate::config::exec::Command;
 use crate::config::{Condition, Policy};
-use crate::exec_verifier::Command;
 
 #[derive(Deserialize)]
 struct File {

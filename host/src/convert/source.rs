@@ -10,11 +10,11 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use super::Losses;
+use crate::config::exec::{self as exec_verifier, ExecArgs};
 use crate::config::{
     Condition, Config, ConfigError, LivenessConfig, RestartConfig, ShellChoice, StringOrBool,
     VerifierConfig,
 };
-use crate::exec_verifier::{self, ExecArgs};
 use crate::plan::template::{Escapes, Scope};
 use crate::plan::{Port, PortTable};
 use crate::runtime::Builtin;

@@ -23,6 +23,11 @@ pub struct Target {
     pub base: String,
     /// The bearer token, if any.
     pub token: Option<String>,
+    /// The server must show that it knows the token before it is sent (see
+    /// [`crate::token::proof`]): anything but an address the user named with `--url`
+    /// (`PYMANAGER_URL` included, which may be left over from an environment that ended)
+    /// could be a stale address or the config's port, held by someone else.
+    pub prove: bool,
 }
 
 /// Finds the manager of `file`, or the one `url` names.
@@ -42,6 +47,7 @@ pub fn locate(
     Ok(Target {
         base,
         token: token_for(file, &config, token_flag, copy)?,
+        prove: url.is_none(),
     })
 }
 

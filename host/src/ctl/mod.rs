@@ -118,25 +118,16 @@ pub async fn run(args: &CtlArgs, file: &Path) -> Result<(), CtlError> {
         }
         CtlCommand::Restart {
             process, timeout, ..
-        } => {
-            bounded(
-                *timeout,
-                "restart",
-                process,
-                command(&client, args.json, process, "restart"),
-            )
-            .await
         }
-        CtlCommand::Start {
+        | CtlCommand::Start {
             process, timeout, ..
         } => {
-            bounded(
-                *timeout,
-                "start",
-                process,
-                command(&client, args.json, process, "start"),
-            )
-            .await
+            let verb = match args.command {
+                CtlCommand::Restart { .. } => "restart",
+                _ => "start",
+            };
+            let request = command(&client, args.json, process, verb);
+            bounded(*timeout, verb, process, request).await
         }
         CtlCommand::Stop {
             process: Some(process),

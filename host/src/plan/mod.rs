@@ -10,6 +10,7 @@ mod buffering;
 mod command;
 mod orchestration;
 pub mod ports;
+mod python_modules;
 pub(crate) mod template;
 mod verifiers;
 
@@ -24,7 +25,7 @@ pub use orchestration::{
 pub use ports::{Port, PortHold, PortTable};
 use template::{Escapes, Scope};
 pub(crate) use verifiers::external_module;
-pub use verifiers::prepare;
+pub use verifiers::{prepare, prepare_without_builds};
 
 /// The built-in module whose verifier waits for a line of output.
 const OUTPUT_MODULE: &str = "pymanager.output_verifier";
@@ -129,7 +130,20 @@ pub struct VerifierSpec {
     pub args_json: String,
     /// The `exec` verifier, checked and ready, which runs natively rather than in the
     /// runtime (`target` then names it only for messages).
-    pub exec: Option<Arc<crate::exec_verifier::ExecVerifier>>,
+    pub exec: Option<Arc<ExecSpec>>,
+}
+
+/// One process's `exec` check, ready to run: its arguments and where its command runs.
+#[derive(Debug, Clone)]
+pub struct ExecSpec {
+    /// The checked arguments.
+    pub args: crate::config::exec::ExecArgs,
+    /// The process's working directory (pymanager's when `None`).
+    pub cwd: Option<PathBuf>,
+    /// The process's whole environment (pymanager's when `None`).
+    pub env: Option<Vec<(OsString, OsString)>>,
+    /// The shell for a command line (the config's default shell).
+    pub shell: String,
 }
 
 /// What [`build`] does with a process's `environment_file`.

@@ -185,9 +185,9 @@ fn unknown_verifiers_are_refused_at_the_type() {
 }
 
 #[test]
-fn module_entries_that_name_nothing_are_warned_about() {
+fn a_module_entry_that_names_nothing_is_an_error() {
     let (p, warnings) = plan(json!({
-        "modules": {"pymutils": {"verifiers": ["ExitedVerifier", "Nope"]}, "mine": {}},
+        "modules": {"pymutils": {"verifiers": ["ExitedVerifier", "Nope"]}},
         "processes": {"a": {"executable": "true", "arguments": []}}
     }))
     .unwrap();
@@ -195,9 +195,18 @@ fn module_entries_that_name_nothing_are_warned_about() {
     assert_eq!(
         warnings,
         [
-            "[WARNING] module pymutils has no verifier Nope (it provides HttpOkVerifier, ExitedVerifier).",
-            "[WARNING] module mine not found."
+            "[WARNING] module pymutils has no verifier Nope (it provides HttpOkVerifier, ExitedVerifier)."
         ]
+    );
+    // A module that cannot be found could be planted later: it is an error, not a warning.
+    let (path, reason) = invalid(json!({
+        "modules": {"mine": {}},
+        "processes": {"a": {"executable": "true", "arguments": []}}
+    }));
+    assert_eq!(path, "modules.mine");
+    assert!(
+        reason.starts_with("no module mine: it is not built in"),
+        "{reason}"
     );
 }
 

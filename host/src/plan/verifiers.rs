@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use super::ExecSpec;
 use super::{Plan, VerifierSpec};
+use crate::config::exec::{self as exec_verifier, ExecArgs};
 use crate::config::{Config, ConfigError, ModuleConfig, VerifierConfig};
-use crate::exec_verifier::{self, ExecArgs, ExecVerifier};
 use crate::runtime::trust::CA_FILE;
 use crate::runtime::{
     BUILTINS, Builtin, Grants, HostGrants, HostPattern, Limits, ModuleDecl, ModuleSource, Runtime,
@@ -36,10 +37,29 @@ pub(super) fn declared_modules(
                     ));
                 }
             }
-        } else if let Some(py) = crate::runtime::python::find(alias, config_dir) {
-            modules.push(python_module(alias, m, py, config_dir)?);
         } else {
-            warnings.push(format!("[WARNING] module {alias} not found."));
+            let pythonpath = std::env::var_os("PYTHONPATH");
+            let build_time = m.limits.build_s.map_or(
+                crate::runtime::python::DEFAULT_BUILD_TIME,
+                Duration::from_secs,
+            );
+            let at = format!("modules.{alias}");
+            match super::python_modules::find(alias, config_dir, pythonpath.as_deref(), build_time)
+            {
+                Ok(Some(py)) => modules.push(python_module(alias, m, py, config_dir)?),
+                Ok(None) => {
+                    return Err(ConfigError::invalid(
+                        at,
+                        format!(
+                            "no module {alias}: it is not built in, has no \"path\" to a .wasm \
+                             component, and no {alias}.py or package is beside the config ({}) \
+                             or on PYTHONPATH",
+                            config_dir.display()
+                        ),
+                    ));
+                }
+                Err(why) => return Err(ConfigError::invalid(at, why)),
+            }
         }
     }
     Ok(modules)
@@ -83,7 +103,7 @@ pub(super) fn spec(
                 let (path, reason) = under(&args, w);
                 format!("[WARNING] {path}: {reason}")
             }));
-            Some(Arc::new(ExecVerifier {
+            Some(Arc::new(ExecSpec {
                 args: parsed,
                 cwd: process.cwd.clone(),
                 env: process.env.clone(),
@@ -132,8 +152,58 @@ fn with_ca_file_resolved(args: &serde_json::Value, config_dir: &Path) -> serde_j
 /// warnings the verifiers had about their arguments (keys they ignore, …), one line each,
 /// to be shown like the config's own warnings.
 pub async fn prepare(plan: &Plan, runtime: &Runtime) -> Result<Vec<String>, ConfigError> {
+    load_and_validate(plan, runtime, Builds::Run).await
+}
+
+/// [`prepare`] for `pymanager check`, which runs no code of the user's: Python modules are
+/// not built (componentize-py runs their top-level code), so their verifiers' arguments
+/// are not validated; a line for each says so, and one says if componentize-py is missing.
+pub async fn prepare_without_builds(
+    plan: &Plan,
+    runtime: &Runtime,
+) -> Result<Vec<String>, ConfigError> {
+    load_and_validate(plan, runtime, Builds::Skip).await
+}
+
+/// Whether Python modules are built.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Builds {
+    Run,
+    Skip,
+}
+
+async fn load_and_validate(
+    plan: &Plan,
+    runtime: &Runtime,
+    builds: Builds,
+) -> Result<Vec<String>, ConfigError> {
+    let mut notes = Vec::new();
+    let mut unbuilt = Vec::new();
+    let mut modules = plan.modules.clone();
+    if builds == Builds::Skip {
+        modules.retain(|m| {
+            let ModuleSource::Python(py) = &m.source else {
+                return true;
+            };
+            notes.push(format!(
+                "[WARNING] modules.{}: Python module {} is built with componentize-py when \
+                 pymanager starts (its top-level code runs then, not in check), so the \
+                 arguments of its verifiers are checked then",
+                m.alias,
+                py.root.display()
+            ));
+            unbuilt.push(m.alias.clone());
+            false
+        });
+        if !unbuilt.is_empty() && crate::runtime::python::find_tool().is_none() {
+            notes.push(format!(
+                "[WARNING] {}",
+                crate::runtime::python::install_hint()
+            ));
+        }
+    }
     runtime
-        .load(plan.modules.clone())
+        .load(modules)
         .await
         .map_err(|e| ConfigError::invalid(format!("modules.{}", e.alias), e.reason))?;
     let checks = plan.processes.iter().flat_map(|p| {
@@ -151,6 +221,7 @@ pub async fn prepare(plan: &Plan, runtime: &Runtime) -> Result<Vec<String>, Conf
             .chain(liveness)
             .filter(|(v, _)| v.exec.is_none())
     });
+    let checks = checks.filter(|(v, _)| !unbuilt.contains(&v.target.module));
     let checks = checks.map(|(v, at)| async move {
         let names = runtime.names(&v.target.module).unwrap_or_default();
         if !names.iter().any(|n| n == &v.target.name) {
@@ -179,7 +250,7 @@ pub async fn prepare(plan: &Plan, runtime: &Runtime) -> Result<Vec<String>, Conf
             }
         }
     });
-    let mut warnings = Vec::new();
+    let mut warnings = notes;
     for r in futures::future::join_all(checks).await {
         warnings.extend(r?);
     }
@@ -341,10 +412,11 @@ pub(crate) fn external_module(
     if limits.memory_bytes < 1 << 20
         || limits.cpu_time.is_zero()
         || limits.call_timeout.is_some_and(|d| d.is_zero())
+        || m.limits.build_s == Some(0)
     {
         return Err(ConfigError::invalid(
             format!("{at}.limits"),
-            "memory_mb must be at least 1, cpu_ms and timeout_s above 0",
+            "memory_mb must be at least 1, cpu_ms, timeout_s and build_s above 0",
         ));
     }
     Ok(ModuleDecl {
@@ -356,9 +428,12 @@ pub(crate) fn external_module(
 }
 
 /// The declaration of a Python module written for the original: built into a component
-/// when loaded. Its verifiers reach the loopback host names unless `allow.hosts` says
-/// otherwise, so that a config written for the original runs unchanged (the original's
-/// verifiers checked services of the test environment on this machine).
+/// when loaded. Unless `allow.hosts` says otherwise its verifiers reach this machine's
+/// loopback addresses, any port, so that a config written for the original runs unchanged
+/// (the original's verifiers checked services of the test environment on this machine, on
+/// ports that `${ports…}` may now choose at start) — but never a pymanager's API, its own
+/// or another's (see `runtime::listeners`): those answer `DELETE /` without a token unless
+/// one is set.
 fn python_module(
     alias: &str,
     m: &ModuleConfig,

@@ -1,32 +1,32 @@
-//! Compiled components on disk between runs.
+//! Compiled components on disk between runs, and the components built from Python modules.
 //!
 //! Loading a cached entry runs `Component::deserialize`, which maps native code and trusts it:
-//! whoever can put bytes in the cache can run code outside the sandbox. So the cache is used
-//! only when it is the user's own, and no entry is deserialized before it is authenticated:
+//! whoever can put bytes in the cache can run code outside the sandbox; and a built Python
+//! component is run as it is. So the cache is used only when it is the user's own, and no
+//! entry is used before it is authenticated:
 //!
-//! - the directory is created with mode 0700; one that is a symlink, is not owned by the
-//!   user, or cannot be made 0700 is not used (one warning, and every module is compiled);
+//! - the directory is a [`private_files::Dir`]: created 0700, and not used if it is a
+//!   symbolic link, belongs to someone else or others may write to it (one warning, and
+//!   every module is compiled, every Python module built, in memory);
 //! - each entry carries an HMAC-SHA256 over its name (the component's SHA-256 and the
-//!   engine's compatibility hash) and its bytes, keyed with a per-user secret kept outside
-//!   the cache directory (a 0600 file, see [`default_key_path`]), so that an entry copied
-//!   under another module's name, tampered with, or restored from someone else's cache is
-//!   refused and the module compiled again; it is never loaded.
+//!   engine's compatibility hash, or the build's inputs for a Python component) and its
+//!   bytes, keyed with a per-user secret kept outside the cache directory (a 0600 file,
+//!   see [`default_key_path`]), so that an entry copied under another name, tampered with,
+//!   or restored from someone else's cache is refused and made again; it is never used.
 
-use std::fs::{DirBuilder, File, OpenOptions};
+use std::ffi::OsStr;
 use std::hash::{Hash, Hasher};
-use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use crate::mac::{TAG_LEN, hmac_sha256, same};
+use crate::private_files::{self, Dir, Rule};
+
 /// The first bytes of every entry; a file without them is not one of ours.
 const MAGIC: &[u8; 8] = b"pymcw\x01\0\0";
-/// Bytes of the authentication tag after [`MAGIC`].
-const TAG_LEN: usize = 32;
 /// Bytes of the secret key.
 const KEY_LEN: usize = 32;
 
@@ -41,7 +41,7 @@ pub(crate) struct DiskCache {
 
 #[derive(Clone)]
 struct Store {
-    dir: PathBuf,
+    dir: Dir,
     /// Where the key came from, for a compiling child to read the same one.
     key_path: PathBuf,
     key: [u8; KEY_LEN],
@@ -50,7 +50,9 @@ struct Store {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the key.
-        f.debug_struct("Store").field("dir", &self.dir).finish()
+        f.debug_struct("Store")
+            .field("dir", &self.dir.path())
+            .finish()
     }
 }
 
@@ -93,8 +95,7 @@ impl DiskCache {
 
     /// The entry's name: what its tag covers besides its bytes.
     fn name_for(&self, bytes: &[u8]) -> String {
-        let digest = Sha256::digest(bytes);
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = private_files::hex(&Sha256::digest(bytes));
         format!("{hex}-{}.cwasm", self.engine_key)
     }
 
@@ -134,7 +135,21 @@ impl DiskCache {
     pub(crate) fn location(&self) -> Option<(&Path, &Path)> {
         self.store
             .as_ref()
-            .map(|s| (s.dir.as_path(), s.key_path.as_path()))
+            .map(|s| (s.dir.path(), s.key_path.as_path()))
+    }
+
+    /// The component built from a Python module whose build inputs hash to `key`, if the
+    /// cache holds an authentic one. Blocking.
+    pub(crate) fn built(&self, key: &str) -> Option<Vec<u8>> {
+        self.store.as_ref()?.read(&built_name(key))
+    }
+
+    /// Keeps the component built from the inputs that hash to `key` (authenticated like
+    /// every entry); nothing happens without a cache. Blocking.
+    pub(crate) fn keep_built(&self, key: &str, component: &[u8]) {
+        if let Some(store) = &self.store {
+            store.write(&built_name(key), component);
+        }
     }
 
     /// The cached compiled `bytes`, if there is an authentic entry; never compiles.
@@ -154,27 +169,22 @@ impl DiskCache {
     }
 }
 
+/// The entry name of a built Python component: what its tag covers besides its bytes.
+fn built_name(key: &str) -> String {
+    format!("python-{key}.wasm")
+}
+
 impl Store {
     fn tag(&self, name: &str, code: &[u8]) -> [u8; TAG_LEN] {
-        let mut message = Vec::with_capacity(name.len() + 1);
-        message.extend_from_slice(name.as_bytes());
-        message.push(0);
-        hmac_sha256(&self.key, &[&message, code])
+        hmac_sha256(&self.key, &[name.as_bytes(), &[0], code])
     }
 
     /// The entry's code if it exists and its tag is right; a wrong one is removed.
     fn read(&self, name: &str) -> Option<Vec<u8>> {
-        let path = self.dir.join(name);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .ok()?;
-        if !file.metadata().ok()?.is_file() {
-            return None;
-        }
-        let mut data = Vec::new();
-        file.read_to_end(&mut data).ok()?;
+        let mut data = self
+            .dir
+            .read(OsStr::new(name), Rule::Trusted, u64::MAX)
+            .ok()??;
         let header = MAGIC.len() + TAG_LEN;
         let authentic = data.len() > header
             && data[..MAGIC.len()] == MAGIC[..]
@@ -188,36 +198,18 @@ impl Store {
     }
 
     fn remove(&self, name: &str) {
-        let _ = std::fs::remove_file(self.dir.join(name));
+        self.dir.remove(OsStr::new(name));
     }
 
-    /// Writes through a temporary file and a rename, so a reader never sees half an entry
-    /// and an entry already read by another run is never changed under it; a cache that
-    /// cannot be written is not an error (the next run compiles again).
+    /// Writes the entry whole, through the one temp-then-rename of [`private_files`], so a
+    /// reader never sees half an entry and an entry already read by another run is never
+    /// changed under it; a cache that cannot be written is not an error (the next run
+    /// compiles again).
     fn write(&self, name: &str, code: &[u8]) {
-        // Unique per writer: two loads of one component (two runtimes, two processes) must
-        // never write into the same temporary file.
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        let tmp = self.dir.join(format!(
-            ".{name}.{}.{}.tmp",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        let written = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&tmp)?;
-            f.write_all(MAGIC)?;
-            f.write_all(&self.tag(name, code))?;
-            f.write_all(code)?;
-            std::fs::rename(&tmp, self.dir.join(name))
-        })();
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
+        let tag = self.tag(name, code);
+        let _ = self
+            .dir
+            .replace_parts(OsStr::new(name), &[MAGIC, &tag, code], 0o600);
     }
 }
 
@@ -228,129 +220,39 @@ fn open_store(dir: Option<PathBuf>, key: Option<PathBuf>) -> Result<Option<Store
     let Some(key_path) = key.or_else(default_key_path) else {
         return Ok(None);
     };
-    own_dir(&dir)?;
+    let dir = Dir::private(&dir).map_err(|e| e.to_string())?;
     let key = load_key(&key_path)?;
     Ok(Some(Store { dir, key_path, key }))
 }
 
-/// Creates `dir` (mode 0700) if needed and checks it is the user's own: a real directory
-/// owned by the user, which is then made 0700 if it was not.
-fn own_dir(dir: &Path) -> Result<(), String> {
-    let shown = dir.display();
-    match DirBuilder::new().recursive(true).mode(0o700).create(dir) {
-        Ok(()) => {}
-        Err(e) => return Err(format!("cannot create {shown}: {e}")),
-    }
-    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{shown}: {e}"))?;
-    if meta.file_type().is_symlink() {
-        return Err(format!("{shown} is a symbolic link"));
-    }
-    if !meta.is_dir() {
-        return Err(format!("{shown} is not a directory"));
-    }
-    let me = euid();
-    if meta.uid() != me {
-        return Err(format!(
-            "{shown} belongs to uid {}, not to this user (uid {me})",
-            meta.uid()
-        ));
-    }
-    if meta.mode() & 0o077 != 0 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| format!("cannot make {shown} private (mode 0700): {e}"))?;
-    }
-    Ok(())
-}
-
-/// Reads the user's cache key, creating it (mode 0600, in a 0700 directory) the first time.
+/// Reads the user's cache key (a secret: the user's own, 0600, in a 0700 directory),
+/// creating it the first time; two runs creating it at once agree on one.
 fn load_key(path: &Path) -> Result<[u8; KEY_LEN], String> {
     let shown = path.display();
-    match read_key(path) {
-        Ok(key) => return Ok(key),
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(format!("{shown}: {e}")),
-        Err(_) => {}
-    }
-    let parent = path
-        .parent()
-        .ok_or_else(|| format!("{shown}: not a file path"))?;
-    own_dir(parent)?;
-    // Written whole under a temporary name, then linked to its real name: two runs creating
-    // the key at once agree on one (the loser's link fails and it reads the winner's).
-    let mut key = [0u8; KEY_LEN];
-    File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut key))
-        .map_err(|e| format!("cannot read random bytes for {shown}: {e}"))?;
-    let tmp = parent.join(format!(
-        ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("key"),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&tmp);
-    let made = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(&key).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::hard_link(&tmp, path));
-    let _ = std::fs::remove_file(&tmp);
-    match made {
-        Ok(()) => Ok(key),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            read_key(path).map_err(|e| format!("{shown}: {e}"))
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(format!("{shown}: not a file path"));
+    };
+    let dir = Dir::private(parent).map_err(|e| e.to_string())?;
+    let read = || -> Result<Option<[u8; KEY_LEN]>, String> {
+        match dir.read(name, Rule::Secret, KEY_LEN as u64 + 1) {
+            Ok(None) => Ok(None),
+            Ok(Some(bytes)) => bytes
+                .try_into()
+                .map(Some)
+                .map_err(|_| format!("{shown} is not a {KEY_LEN}-byte key; remove it")),
+            Err(e) => Err(e.to_string()),
         }
-        Err(e) => Err(format!("cannot create {shown}: {e}")),
-    }
-}
-
-/// The key in `path`, if it is a regular file of the right size that only this user can
-/// read or write.
-fn read_key(path: &Path) -> std::io::Result<[u8; KEY_LEN]> {
-    let refuse = |why: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why);
-    let mut f = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) {
-                refuse("is a symbolic link".into())
-            } else {
-                e
-            }
-        })?;
-    let meta = f.metadata()?;
-    let me = euid();
-    if !meta.is_file() {
-        return Err(refuse("is not a regular file".into()));
-    }
-    if meta.uid() != me {
-        return Err(refuse(format!(
-            "belongs to uid {}, not to this user (uid {me})",
-            meta.uid()
-        )));
-    }
-    if meta.mode() & 0o077 != 0 {
-        return Err(refuse(format!(
-            "mode {:04o}: others may read it (expected 0600)",
-            meta.mode() & 0o7777
-        )));
+    };
+    if let Some(key) = read()? {
+        return Ok(key);
     }
     let mut key = [0u8; KEY_LEN];
-    let mut rest = Vec::new();
-    f.read_exact(&mut key)
-        .and_then(|()| f.read_to_end(&mut rest))
-        .map_err(|_| refuse(format!("is not a {KEY_LEN}-byte key")))?;
-    if !rest.is_empty() {
-        return Err(refuse(format!("is not a {KEY_LEN}-byte key")));
+    private_files::random_bytes(&mut key)
+        .map_err(|e| format!("cannot make random bytes for {shown}: {e}"))?;
+    if dir.create(name, &key, 0o600).map_err(|e| e.to_string())? {
+        return Ok(key);
     }
-    Ok(key)
-}
-
-/// The user this process acts as.
-fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    read()?.ok_or_else(|| format!("{shown} vanished while it was made"))
 }
 
 /// `$XDG_CACHE_HOME/pymanager`, else `~/.cache/pymanager`.
@@ -374,47 +276,10 @@ pub(crate) fn default_key_path() -> Option<PathBuf> {
     Some(base.join("pymanager").join("cache-key"))
 }
 
-/// Equal, in time that does not depend on where they differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// HMAC-SHA256 (RFC 2104) of the concatenated `parts` under `key` (at most one block long).
-fn hmac_sha256(key: &[u8; KEY_LEN], parts: &[&[u8]]) -> [u8; TAG_LEN] {
-    const BLOCK: usize = 64;
-    let mut padded = [0u8; BLOCK];
-    padded[..KEY_LEN].copy_from_slice(key);
-    let ipad: Vec<u8> = padded.iter().map(|b| b ^ 0x36).collect();
-    let opad: Vec<u8> = padded.iter().map(|b| b ^ 0x5c).collect();
-    let mut inner = Sha256::new();
-    inner.update(&ipad);
-    for p in parts {
-        inner.update(p);
-    }
-    let mut outer = Sha256::new();
-    outer.update(&opad);
-    outer.update(inner.finalize());
-    outer.finalize().into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hmac_matches_the_rfc_4231_vector() {
-        // RFC 4231, test case 2 uses a short key; ours is always 32 bytes, so check the
-        // construction against case 2's key zero-padded to 32 bytes, which HMAC treats the
-        // same (keys shorter than a block are zero-padded).
-        let mut key = [0u8; KEY_LEN];
-        key[..4].copy_from_slice(b"Jefe");
-        let tag = hmac_sha256(&key, &[b"what do ya want ", b"for nothing?"]);
-        let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(
-            hex,
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-    }
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     #[test]
     fn a_key_others_can_read_or_that_is_a_link_is_refused() {
@@ -431,7 +296,7 @@ mod tests {
 
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let e = load_key(&path).unwrap_err();
-        assert!(e.contains("others may read it"), "{e}");
+        assert!(e.contains("others may read"), "{e}");
 
         let link = dir.path().join("state").join("link-key");
         std::os::unix::fs::symlink(&path, &link).unwrap();
@@ -440,15 +305,25 @@ mod tests {
     }
 
     #[test]
-    fn a_cache_directory_that_is_a_link_is_refused_and_ours_is_made_private() {
+    fn built_components_are_kept_authenticated() {
         let dir = tempfile::tempdir().unwrap();
-        let real = dir.path().join("real");
-        std::fs::create_dir(&real).unwrap();
-        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755)).unwrap();
-        own_dir(&real).unwrap();
-        assert_eq!(std::fs::metadata(&real).unwrap().mode() & 0o777, 0o700);
-        let link = dir.path().join("link");
-        std::os::unix::fs::symlink(&real, &link).unwrap();
-        assert!(own_dir(&link).unwrap_err().contains("symbolic link"));
+        let store = open_store(Some(dir.path().join("cache")), Some(dir.path().join("key")))
+            .unwrap()
+            .unwrap();
+        let cache = DiskCache {
+            store: Some(store),
+            engine_key: String::new(),
+            warning: None,
+        };
+        assert_eq!(cache.built("k1"), None);
+        cache.keep_built("k1", b"\0asm component");
+        assert_eq!(cache.built("k1").as_deref(), Some(&b"\0asm component"[..]));
+        // Planted under the name, or copied from another key: not used, and removed.
+        let entry = dir.path().join("cache").join(built_name("k1"));
+        std::fs::copy(&entry, dir.path().join("cache").join(built_name("k2"))).unwrap();
+        assert_eq!(cache.built("k2"), None);
+        std::fs::write(&entry, b"\0asm planted").unwrap();
+        assert_eq!(cache.built("k1"), None);
+        assert!(!entry.exists());
     }
 }

@@ -29,7 +29,7 @@ pub(crate) fn forbidden(target: SocketAddr) -> Option<SocketAddr> {
 }
 
 /// True when a connection to `target` would reach a socket listening on `bound`.
-fn same_listener(bound: IpAddr, target: IpAddr) -> bool {
+pub(crate) fn same_listener(bound: IpAddr, target: IpAddr) -> bool {
     let target = canonical(target);
     if canonical(bound) == target {
         return true;

@@ -20,6 +20,7 @@ mod forbidden;
 pub mod host_fns;
 mod imports;
 mod journal;
+mod listeners;
 pub mod python;
 mod state;
 pub mod trust;
@@ -601,24 +602,12 @@ impl Inner {
                     .into(),
                 path.display().to_string(),
             ),
-            ModuleSource::Python(module) => {
-                let dir = self
-                    .cache
-                    .location()
-                    .map(|(d, _)| d.to_path_buf())
-                    .unwrap_or_else(|| {
-                        std::env::temp_dir().join(format!("pymanager-{}", std::process::id()))
-                    });
-                let built = python::build(module, &dir).map_err(fail)?;
-                let bytes = std::fs::read(&built).map_err(|e| {
-                    fail(format!(
-                        "cannot read {}: {}",
-                        built.display(),
-                        io_reason(&e)
-                    ))
-                })?;
-                (bytes.into(), module.root.display().to_string())
-            }
+            ModuleSource::Python(module) => (
+                python::build(module, &decl.alias, decl.limits.memory_bytes, &self.cache)
+                    .map_err(fail)?
+                    .into(),
+                module.root.display().to_string(),
+            ),
         };
         check_header(&bytes, &what).map_err(fail)?;
         imports::check(&bytes, &what).map_err(fail)?;

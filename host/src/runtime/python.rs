@@ -3,14 +3,30 @@
 //! componentize-py, with a small bundled `pymutils` package that gives it the original's
 //! API (`Verifier`, `proc.wait`, `proc.code`, `proc.pid`, `log_fail`, `log_verbose`) and a
 //! `requests` and `time.sleep` that go through the host interface, and then runs in the
-//! same sandbox as every other verifier. The built component is cached by content (the
-//! module's files, the bundle, the WIT and componentize-py's version), so it is built once.
+//! same sandbox as every other verifier.
+//!
+//! The plan finds the module and reads its files (`plan::python_modules`, which checks
+//! who may have written them); this module builds them. componentize-py runs the module's
+//! top-level code, so the build runs bounded: in a fresh private staging directory (see
+//! [`crate::private_files`]), in a process group of its own, with a wall-clock limit
+//! (`limits.build_s`) after which the group is killed, and a data-size limit of the
+//! module's `memory_mb` plus [`TOOL_MEMORY`] for componentize-py itself. The built
+//! component is kept in the compile cache under the hash of everything that went into it
+//! (the module's files, the bundle, the WIT and componentize-py's version), authenticated
+//! like every cache entry, so it is built once; without a cache it lives in memory only.
 
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+
+use super::cache::DiskCache;
+use crate::private_files::{self, Dir, Rule};
 
 /// The componentize-py release the bundle is written and tested against.
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
@@ -18,6 +34,21 @@ pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 /// Environment variable naming the componentize-py executable (else it is looked up on
 /// `PATH`).
 pub const COMPONENTIZE_PY_ENV: &str = "PYMANAGER_COMPONENTIZE_PY";
+
+/// Memory componentize-py itself may use while it builds, on top of the module's own
+/// `memory_mb`: it peaks at ~450 MB of data for a small module (0.25.1, measured), and
+/// each of its compiling threads adds a stack.
+pub const TOOL_MEMORY: u64 = 2 << 30;
+
+/// How long a build may take when the module sets no `limits.build_s`: seconds on a quiet
+/// machine, minutes on a loaded one.
+pub const DEFAULT_BUILD_TIME: Duration = Duration::from_secs(600);
+
+/// How long `componentize-py --version` may take.
+const VERSION_TIME: Duration = Duration::from_secs(60);
+
+/// The largest component a build may leave (an interpreter inside is ~18 MB).
+const OUTPUT_LIMIT: u64 = 512 << 20;
 
 /// The files bundled into every Python verifier component, as (path, contents).
 const BUNDLE: &[(&str, &str)] = &[
@@ -66,58 +97,110 @@ const BUNDLE: &[(&str, &str)] = &[
 /// The WIT the component is built against.
 const WIT: &str = include_str!("../../../wit/verifier.wit");
 
-/// A Python verifier module found on disk.
+/// A Python verifier module found on disk and read (by the plan), ready to be built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PythonModule {
     /// The dotted module name, as the config's `modules` key gives it.
     pub name: String,
-    /// What is copied into the component: the module's `.py` file, or its top-level
-    /// package folder.
+    /// Where it was found: its `.py` file, or its top-level package folder (for messages).
     pub root: PathBuf,
+    /// Its files as (path relative to the search directory, contents): what is built, read
+    /// once when it was found and checked.
+    pub sources: Vec<(PathBuf, Vec<u8>)>,
+    /// How long its build may take (`limits.build_s`).
+    pub build_time: Duration,
 }
 
-/// Looks `name` (`checks`, `mypkg.checks`) up as the original's `import` would: a
-/// `.py` file or a package, next to the config first, then on `PYTHONPATH`.
-pub fn find(name: &str, config_dir: &Path) -> Option<PythonModule> {
-    let parts: Vec<&str> = name.split('.').collect();
-    if parts
-        .iter()
-        .any(|p| p.is_empty() || !p.chars().all(|c| c.is_alphanumeric() || c == '_'))
-    {
-        return None;
-    }
-    let pythonpath = std::env::var_os("PYTHONPATH").unwrap_or_default();
-    let dirs = std::iter::once(config_dir.to_path_buf())
-        .chain(std::env::split_paths(&pythonpath).filter(|p| !p.as_os_str().is_empty()));
-    for dir in dirs {
-        let mut path = dir.clone();
-        for p in &parts[..parts.len() - 1] {
-            path.push(p);
-        }
-        let last = parts[parts.len() - 1];
-        let found = path.join(format!("{last}.py")).is_file()
-            || path.join(last).join("__init__.py").is_file();
-        if found {
-            let root = if parts.len() == 1 && path.join(format!("{last}.py")).is_file() {
-                path.join(format!("{last}.py"))
-            } else {
-                dir.join(parts[0])
-            };
-            return Some(PythonModule {
-                name: name.to_string(),
-                root,
-            });
-        }
-    }
-    None
-}
-
-/// Builds (or finds in `cache_dir`) the component of `module`; returns its path.
-/// Blocking: it runs componentize-py (seconds) on a cache miss.
-pub fn build(module: &PythonModule, cache_dir: &Path) -> Result<PathBuf, String> {
+/// The component built from `module` (or found authentic in `cache`), for the module
+/// `alias` whose guests may use `memory_bytes`. Blocking: it runs componentize-py (seconds)
+/// when the cache has no such component.
+pub(crate) fn build(
+    module: &PythonModule,
+    alias: &str,
+    memory_bytes: usize,
+    cache: &DiskCache,
+) -> Result<Vec<u8>, String> {
     let tool = componentize_py();
     let version = tool_version(&tool)?;
-    let sources = sources(&module.root)?;
+    let key = build_key(module, &version);
+    if let Some(built) = cache.built(&key) {
+        return Ok(built);
+    }
+    let stage =
+        Dir::fresh_in(&std::env::temp_dir(), "pymanager-build").map_err(|e| e.to_string())?;
+    for (rel, text) in BUNDLE {
+        write(&stage, &Path::new("bundle").join(rel), text.as_bytes())?;
+    }
+    write(
+        &stage,
+        Path::new("bundle/pymanager_target.py"),
+        format!("MODULE = {:?}\n", module.name).as_bytes(),
+    )?;
+    write(&stage, Path::new("wit/verifier.wit"), WIT.as_bytes())?;
+    for (rel, bytes) in &module.sources {
+        write(&stage, &Path::new("user").join(rel), bytes)?;
+    }
+    // Every directory the tool reads exists even if the module has no file of its own.
+    stage.sub("user").map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(&tool);
+    cmd.arg("-d")
+        .arg(stage.join("wit"))
+        .args([
+            "-w",
+            "verifier-module",
+            "componentize",
+            "pymanager_app",
+            "-p",
+        ])
+        .arg(stage.join("bundle"))
+        .arg("-p")
+        .arg(stage.join("user"))
+        .arg("-o")
+        .arg(stage.join("out.wasm"))
+        .current_dir(stage.path());
+    let memory = memory_bytes as u64 + TOOL_MEMORY;
+    let what = module.root.display();
+    let run = run_bounded(cmd, module.build_time, Some(memory))
+        .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
+    match run.end {
+        End::TimedOut => {
+            return Err(format!(
+                "building {what} into a component did not finish within {} \
+                 (modules.{alias}.limits.build_s), so it was stopped: does its top-level code \
+                 loop or wait?",
+                super::human_duration(module.build_time)
+            ));
+        }
+        End::Exited(Some(0)) => {}
+        End::Exited(_) => {
+            let said = last_error(&run.stderr);
+            let memory_hint = if said.contains("memory allocation") || said.contains("MemoryError")
+            {
+                format!(
+                    " (the build may use {}: modules.{alias}.limits.memory_mb plus {} for \
+                     componentize-py)",
+                    super::human_bytes(memory as usize),
+                    super::human_bytes(TOOL_MEMORY as usize)
+                )
+            } else {
+                String::new()
+            };
+            return Err(format!(
+                "building {what} into a component failed: {said}{memory_hint}"
+            ));
+        }
+    }
+    let built = stage
+        .read(OsStr::new("out.wasm"), Rule::Trusted, OUTPUT_LIMIT)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("building {what}: componentize-py wrote no component"))?;
+    cache.keep_built(&key, &built);
+    Ok(built)
+}
+
+/// The hash of everything a build depends on: the bundle, the WIT, the tool's version and
+/// the module's name and files.
+fn build_key(module: &PythonModule, version: &str) -> String {
     let mut h = Sha256::new();
     for (name, text) in BUNDLE {
         h.update(name.as_bytes());
@@ -126,63 +209,12 @@ pub fn build(module: &PythonModule, cache_dir: &Path) -> Result<PathBuf, String>
     h.update(WIT.as_bytes());
     h.update(version.as_bytes());
     h.update(module.name.as_bytes());
-    for (rel, bytes) in &sources {
+    for (rel, bytes) in &module.sources {
         h.update(rel.to_string_lossy().as_bytes());
         h.update((bytes.len() as u64).to_le_bytes());
         h.update(bytes);
     }
-    let key: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    let dir = cache_dir.join("python");
-    let out = dir.join(format!("{key}.wasm"));
-    if out.is_file() {
-        return Ok(out);
-    }
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let stage = Stage::new(&dir)?;
-    let (bundle, user, wit) = (
-        stage.0.join("bundle"),
-        stage.0.join("user"),
-        stage.0.join("wit"),
-    );
-    for (rel, text) in BUNDLE {
-        write(&bundle.join(rel), text.as_bytes())?;
-    }
-    write(
-        &bundle.join("pymanager_target.py"),
-        format!("MODULE = {:?}\n", module.name).as_bytes(),
-    )?;
-    write(&wit.join("verifier.wit"), WIT.as_bytes())?;
-    for (rel, bytes) in &sources {
-        write(&user.join(rel), bytes)?;
-    }
-    let tmp = stage.0.join("out.wasm");
-    let run = Command::new(&tool)
-        .arg("-d")
-        .arg(&wit)
-        .args([
-            "-w",
-            "verifier-module",
-            "componentize",
-            "pymanager_app",
-            "-p",
-        ])
-        .arg(&bundle)
-        .arg("-p")
-        .arg(&user)
-        .arg("-o")
-        .arg(&tmp)
-        .current_dir(&stage.0)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
-    if !run.status.success() {
-        return Err(format!(
-            "building {} into a component failed: {}",
-            module.root.display(),
-            last_error(&run.stderr)
-        ));
-    }
-    std::fs::rename(&tmp, &out).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-    Ok(out)
+    private_files::hex(&h.finalize())
 }
 
 /// The one line that says what to do when componentize-py is not there.
@@ -192,6 +224,19 @@ pub fn install_hint() -> String {
          'pip install \"pymanager-rs[python]\"' (or 'pip install \
          componentize-py=={COMPONENTIZE_PY_VERSION}'), or name it in {COMPONENTIZE_PY_ENV}"
     )
+}
+
+/// The componentize-py a build would run, if it can be found (without running it): for
+/// `pymanager check`, which runs nothing.
+pub fn find_tool() -> Option<PathBuf> {
+    let tool = componentize_py();
+    if tool.components().count() > 1 {
+        return tool.is_file().then_some(tool);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(&tool))
+        .find(|p| p.is_file())
 }
 
 /// componentize-py: the one `PYMANAGER_COMPONENTIZE_PY` names, else the one beside this
@@ -209,48 +254,216 @@ fn componentize_py() -> PathBuf {
 }
 
 fn tool_version(tool: &Path) -> Result<String, String> {
-    match Command::new(tool).arg("--version").output() {
-        Ok(out) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout).trim().into()),
+    let mut cmd = Command::new(tool);
+    cmd.arg("--version");
+    match run_bounded(cmd, VERSION_TIME, None) {
+        Ok(Run {
+            end: End::Exited(Some(0)),
+            stdout,
+            ..
+        }) => Ok(String::from_utf8_lossy(&stdout).trim().into()),
+        Ok(Run {
+            end: End::TimedOut, ..
+        }) => Err(format!(
+            "{} --version did not answer within {}",
+            tool.display(),
+            super::human_duration(VERSION_TIME)
+        )),
         Ok(_) => Err(install_hint()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(install_hint()),
         Err(e) => Err(format!("cannot run {}: {e}", tool.display())),
     }
 }
 
-/// The module's files (relative path, contents): one `.py` file, or every `.py` file of
-/// its package, in a stable order.
-fn sources(root: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>, String> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
-    if root.is_file() {
-        let name = PathBuf::from(root.file_name().unwrap_or_default());
-        return Ok(vec![(name, read(root)?)]);
+/// Writes `rel` (with its folders) into the staging directory.
+fn write(stage: &Dir, rel: &Path, bytes: &[u8]) -> Result<(), String> {
+    let mut dir = stage.clone();
+    let mut parts: Vec<&OsStr> = rel.iter().collect();
+    let Some(name) = parts.pop() else {
+        return Ok(());
+    };
+    for part in parts {
+        let part = part
+            .to_str()
+            .ok_or_else(|| format!("{}: not a UTF-8 path", rel.display()))?;
+        dir = dir.sub(part).map_err(|e| e.to_string())?;
     }
-    let base = root.parent().unwrap_or(Path::new("."));
-    let mut out = Vec::new();
-    let mut todo = vec![root.to_path_buf()];
-    while let Some(dir) = todo.pop() {
-        let entries =
-            std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-        for entry in entries.flatten() {
-            let p = entry.path();
-            if p.is_dir() && p.file_name().is_some_and(|n| n != "__pycache__") {
-                todo.push(p);
-            } else if p.extension().is_some_and(|e| e == "py") {
-                let rel = p.strip_prefix(base).unwrap_or(&p).to_path_buf();
-                out.push((rel, read(&p)?));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+    dir.replace(name, bytes, 0o600).map_err(|e| e.to_string())
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+/// How a bounded run ended.
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    /// On its own, with this exit code (`None`: killed by a signal).
+    Exited(Option<i32>),
+    /// Killed, with its whole process group, at the time limit.
+    TimedOut,
+}
+
+/// What a bounded run left.
+struct Run {
+    end: End,
+    stdout: Vec<u8>,
+    /// The last 64 KiB of its stderr.
+    stderr: Vec<u8>,
+}
+
+/// Most bytes kept of each of a bounded run's outputs.
+const OUTPUT_KEPT: usize = 64 << 10;
+
+/// Runs `cmd` in a process group of its own, its data size capped at `memory` bytes if
+/// given, for at most `limit`: then the whole group is killed. Whatever the group left
+/// running when the command ends is killed too. Waits on the process's pidfd and its pipes
+/// (no polling). Blocking.
+fn run_bounded(mut cmd: Command, limit: Duration, memory: Option<u64>) -> std::io::Result<Run> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    // SAFETY: only async-signal-safe calls (setrlimit, prctl) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if let Some(bytes) = memory {
+                let lim = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: bytes,
+                };
+                if libc::setrlimit(libc::RLIMIT_DATA, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            // Never outlives the manager (the thread that waits for it).
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
     }
-    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    let mut child = cmd.spawn()?;
+    let group = child.id() as libc::pid_t;
+    // SAFETY: pidfd_open takes a pid and flags, and returns a new descriptor or -1.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, group, 0) };
+    if raw < 0 {
+        let e = std::io::Error::last_os_error();
+        kill_group(group);
+        let _ = child.wait();
+        return Err(e);
+    }
+    // SAFETY: a descriptor just returned by pidfd_open, owned by nobody else.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+    let mut pipes = [
+        child
+            .stdout
+            .take()
+            .map(|p| std::fs::File::from(OwnedFd::from(p))),
+        child
+            .stderr
+            .take()
+            .map(|p| std::fs::File::from(OwnedFd::from(p))),
+    ];
+    let mut kept: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let deadline = Instant::now() + limit;
+    let mut end = None;
+    while end.is_none() {
+        let mut fds = vec![libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        for pipe in pipes.iter().flatten() {
+            fds.push(libc::pollfd {
+                fd: pipe.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: `fds` is a valid array of pollfd of the given length.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            kill_group(group);
+            let _ = child.wait();
+            return Err(e);
+        }
+        if n == 0 {
+            end = Some(End::TimedOut);
+            break;
+        }
+        read_ready(&mut pipes, &mut kept);
+        if fds[0].revents != 0 {
+            end = Some(End::Exited(None));
+        }
+    }
+    // The command is gone (or timed out): nothing of its group stays. Killed before it is
+    // reaped, so the group's id cannot have been given to anyone else.
+    kill_group(group);
+    for (pipe, kept) in pipes.iter_mut().zip(kept.iter_mut()) {
+        if let Some(p) = pipe.as_mut() {
+            drain(p, kept);
+        }
+    }
+    let status = child.wait();
+    let end = match end {
+        Some(End::TimedOut) => End::TimedOut,
+        _ => End::Exited(status.ok().and_then(|s| s.code())),
+    };
+    let [stdout, stderr] = kept;
+    Ok(Run {
+        end,
+        stdout,
+        stderr,
+    })
+}
+
+/// Reads what the pipes have now (they are polled readable or closed).
+fn read_ready(pipes: &mut [Option<std::fs::File>; 2], kept: &mut [Vec<u8>; 2]) {
+    for (pipe, kept) in pipes.iter_mut().zip(kept.iter_mut()) {
+        let Some(p) = pipe else { continue };
+        let mut fd = [libc::pollfd {
+            fd: p.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: one valid pollfd; a zero timeout only asks.
+        if unsafe { libc::poll(fd.as_mut_ptr(), 1, 0) } <= 0 {
+            continue;
+        }
+        let mut buf = [0u8; 8192];
+        match p.read(&mut buf) {
+            Ok(0) | Err(_) => *pipe = None,
+            Ok(n) => keep(kept, &buf[..n]),
+        }
+    }
+}
+
+/// Reads a pipe to its end (its writers are dead).
+fn drain(pipe: &mut impl Read, kept: &mut Vec<u8>) {
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = pipe.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        keep(kept, &buf[..n]);
+    }
+}
+
+/// Appends `bytes`, keeping the last [`OUTPUT_KEPT`] bytes.
+fn keep(kept: &mut Vec<u8>, bytes: &[u8]) {
+    kept.extend_from_slice(bytes);
+    if kept.len() > OUTPUT_KEPT {
+        kept.drain(..kept.len() - OUTPUT_KEPT);
+    }
+}
+
+/// SIGKILL to every process of the group.
+fn kill_group(group: libc::pid_t) {
+    // SAFETY: kill with a negative pid signals a process group; no memory is involved.
+    unsafe {
+        libc::kill(-group, libc::SIGKILL);
+    }
 }
 
 /// The last meaningful line componentize-py printed (a Python traceback ends with it).
@@ -267,59 +480,58 @@ fn last_error(stderr: &[u8]) -> String {
         .collect()
 }
 
-/// A staging folder, removed when dropped.
-struct Stage(PathBuf);
-
-impl Stage {
-    fn new(parent: &Path) -> Result<Stage, String> {
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        let dir = parent.join(format!(
-            ".build-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        Ok(Stage(dir))
-    }
-}
-
-impl Drop for Stage {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn modules_are_found_like_imports() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("checks.py"), "").unwrap();
-        std::fs::create_dir_all(dir.path().join("pkg/sub")).unwrap();
-        std::fs::write(dir.path().join("pkg/__init__.py"), "").unwrap();
-        std::fs::write(dir.path().join("pkg/sub/__init__.py"), "").unwrap();
-        std::fs::write(dir.path().join("pkg/sub/mod.py"), "").unwrap();
-        let m = find("checks", dir.path()).unwrap();
-        assert_eq!(m.root, dir.path().join("checks.py"));
-        let m = find("pkg.sub.mod", dir.path()).unwrap();
-        assert_eq!(m.root, dir.path().join("pkg"));
-        assert!(find("nothere", dir.path()).is_none());
-        assert!(find("../etc", dir.path()).is_none());
-        let files = sources(&m.root).unwrap();
-        let names: Vec<_> = files.iter().map(|(p, _)| p.display().to_string()).collect();
-        assert_eq!(
-            names,
-            ["pkg/__init__.py", "pkg/sub/__init__.py", "pkg/sub/mod.py"]
-        );
-    }
 
     #[test]
     fn a_missing_componentize_py_says_how_to_install_it() {
         let e = tool_version(Path::new("/nonexistent/componentize-py")).unwrap_err();
         assert!(e.contains("pip install \"pymanager-rs[python]\""), "{e}");
         assert!(e.contains("pip install componentize-py==0.25.1"), "{e}");
+    }
+
+    #[test]
+    fn a_bounded_run_is_stopped_with_its_group_at_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pids");
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg("sleep 300 & echo $! > \"$1\"; echo started >&2; wait")
+            .arg("sh")
+            .arg(&pids);
+        let run = run_bounded(cmd, Duration::from_millis(500), None).unwrap();
+        assert_eq!(run.end, End::TimedOut);
+        assert_eq!(String::from_utf8_lossy(&run.stderr), "started\n");
+        let sleeper: i32 = std::fs::read_to_string(&pids)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Killed with its group: gone, or a zombie waiting for init.
+        let gone = || {
+            std::fs::read_to_string(format!("/proc/{sleeper}/stat"))
+                .map_or(true, |stat| stat.contains(") Z"))
+        };
+        let end = Instant::now() + Duration::from_secs(30);
+        while !gone() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(gone(), "the group's other process outlived the time limit");
+
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg("grep 'Max data size' /proc/self/limits; exit 3");
+        let run = run_bounded(cmd, Duration::from_secs(600), Some(1 << 30)).unwrap();
+        assert_eq!(run.end, End::Exited(Some(3)));
+        let limits = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            limits
+                .split_whitespace()
+                .filter(|w| *w == "1073741824")
+                .count()
+                == 2,
+            "{limits}"
+        );
     }
 }

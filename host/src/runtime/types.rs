@@ -131,9 +131,10 @@ pub enum HostGrants {
     Any,
     /// Only these. An external module without `allow.hosts` gets none: no network.
     List(Vec<HostPattern>),
-    /// This machine's loopback addresses and `localhost`, any port: what a Python module
-    /// written for the original pymanager gets without `allow.hosts`, so that its config
-    /// runs unchanged (the original's verifiers checked services on this machine).
+    /// This machine's loopback addresses and `localhost`, any port but one a pymanager
+    /// listens on (checked at each connection, see `runtime::listeners`): what a Python
+    /// module written for the original pymanager gets without `allow.hosts`, so that its
+    /// config runs unchanged (the original's verifiers checked services on this machine).
     Loopback,
 }
 

@@ -8,12 +8,14 @@
 //! into inputs, carries out the effects the steps return, and publishes the records
 //! [`view`] derives. Everything that takes time — a verifier, a graceful stop, the
 //! shutdown — runs in a task of its own and reports back with a message, so the actor
-//! always answers at once. A user's stop, restart or shutdown cuts a verification short;
-//! only two user requests on one process conflict (409).
+//! always answers at once. A user's stop, restart or shutdown cuts a verification short,
+//! a user's stop or restart cuts another's start or restart short, and the other requests
+//! on a busy process are refused (409).
 
 mod actor;
 mod clone_exec;
 pub mod command;
+pub mod exec_check;
 pub(crate) mod fd_limit;
 pub mod handle;
 pub mod leader;

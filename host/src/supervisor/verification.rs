@@ -1,5 +1,5 @@
 //! The one place a verification starts, whatever runs it: the sandboxed components of the
-//! [`Runtime`](crate::runtime::Runtime), or the native [`exec`](crate::exec_verifier)
+//! [`Runtime`](crate::runtime::Runtime), or the native [`exec`](crate::supervisor::exec_check)
 //! verifier, which spawns its command through the manager's [`Reaper`]. A process's
 //! verifier and its liveness check both come through here.
 
@@ -16,7 +16,7 @@ pub async fn run(
     view: ProcessView,
 ) -> Result<(), String> {
     match &v.exec {
-        Some(exec) => exec.verify(reaper, view).await,
+        Some(exec) => super::exec_check::verify(exec, reaper, view).await,
         None => runtime
             .verify(&v.target, &v.args_json, view)
             .await

@@ -98,7 +98,7 @@ pub async fn run(args: &VerifyArgs) -> Result<(), ProbeError> {
     };
     if args.module.is_none()
         && let Some(kind) = args.kind.as_ref().or(args.verifier.as_ref())
-        && crate::exec_verifier::names(kind)
+        && crate::config::exec::names(kind)
     {
         return exec(args, &json, timeout).await;
     }
@@ -149,11 +149,11 @@ async fn exec(args: &VerifyArgs, json: &str, timeout: Option<Duration>) -> Resul
     let usage = ProbeError::Usage;
     let value: serde_json::Value = serde_json::from_str(json).map_err(|e| usage(e.to_string()))?;
     let (parsed, warnings) =
-        crate::exec_verifier::ExecArgs::parse(&value).map_err(|e| usage(format!("--args: {e}")))?;
+        crate::config::exec::ExecArgs::parse(&value).map_err(|e| usage(format!("--args: {e}")))?;
     for w in warnings {
         eprintln!("[WARNING] --args: {w}");
     }
-    let check = crate::exec_verifier::ExecVerifier {
+    let check = crate::plan::ExecSpec {
         args: parsed,
         cwd: None,
         env: None,
@@ -164,7 +164,7 @@ async fn exec(args: &VerifyArgs, json: &str, timeout: Option<Duration>) -> Resul
     let shutdown = CancellationToken::new();
     let view = attach(args, shutdown.clone()).map_err(usage)?;
     let cancel_on_signal = tokio::spawn(cancel_on_signal(shutdown));
-    let verify = check.verify(&reaper, view);
+    let verify = crate::supervisor::exec_check::verify(&check, &reaper, view);
     let outcome = match timeout {
         Some(t) => tokio::time::timeout(t, verify).await.unwrap_or_else(|_| {
             Err(format!(
@@ -227,6 +227,7 @@ fn target(args: &VerifyArgs) -> Result<(ModuleDecl, VerifierRef), String> {
             memory_mb: args.memory_mb,
             cpu_ms: args.cpu_ms,
             timeout_s: None,
+            build_s: None,
         },
     };
     let cwd = std::env::current_dir().map_err(|e| format!("(working directory): {e}"))?;
@@ -261,7 +262,7 @@ fn builtin_list() -> String {
     BUILTINS
         .iter()
         .map(|b| b.short)
-        .chain([crate::exec_verifier::SHORT])
+        .chain([crate::config::exec::SHORT])
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -206,9 +206,7 @@ async function connect() {
       followLog();
       const parser = new SseParser(onEvent);
       await pump(res, (t) => parser.push(t), ctl, true);
-      why = state.phase === 'shutdown' || state.phase === 'force shutdown'
-        ? 'The manager has shut down.'
-        : 'The connection ended.';
+      why = 'The connection ended.';
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) {
         askForToken(e.message);
@@ -219,6 +217,12 @@ async function connect() {
       ctl.abort();
     }
     if (generation !== state.generation || state.locked) return;
+    // The manager said it is going away: whatever answers on its port next is not it, and
+    // must not be sent the token. Reloading the page starts again.
+    if (shuttingDown()) {
+      setLive(false, 'The manager has shut down; reload the page once it runs again.');
+      return;
+    }
     const wait = RETRY_MS[Math.min(attempt++, RETRY_MS.length - 1)];
     setLive(false, `${why} Reconnecting in ${Math.ceil(wait / 1000)} s…`);
     await sleep(wait);

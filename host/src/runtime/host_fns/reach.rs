@@ -8,7 +8,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::super::forbidden::forbidden;
+use super::super::listeners::pymanager_on;
 use super::super::state::ModuleInfo;
+use super::super::types::HostGrants;
 use super::{ErrorKind, HostError, fail};
 
 /// Longest wait for a name to resolve; the call's own time-out applies as well.
@@ -61,6 +63,24 @@ pub(crate) async fn resolve(
                 format!(
                     "{shown} is pymanager's own REST API ({api}): no verifier may reach it, \
                  whatever its grants"
+                ),
+            ));
+        }
+    }
+    if matches!(module.grants.hosts, HostGrants::Loopback) {
+        let targets = addrs.clone();
+        let found = tokio::task::spawn_blocking(move || pymanager_on(&targets))
+            .await
+            .ok()
+            .flatten();
+        if let Some((addr, pid)) = found {
+            let alias = &module.alias;
+            return Err(fail(
+                ErrorKind::NotGranted,
+                format!(
+                    "{shown} is the REST API of another pymanager (pid {pid}, at {addr}): a \
+                     Python module's default grant (loopback) never reaches a pymanager; if \
+                     it must, add \"{shown}\" to modules.{alias}.allow.hosts"
                 ),
             ));
         }

@@ -117,17 +117,16 @@ impl Actor {
                     return Input::SpawnFailed { reason };
                 }
             },
-            OutputMode::Log(path) => match std::fs::File::options()
-                .append(true)
-                .create(true)
-                .open(path)
-            {
-                Ok(f) => Sink::File(f),
-                Err(e) => {
-                    let reason = format!("cannot open {} for output: {e}", path.display());
-                    return Input::SpawnFailed { reason };
+            OutputMode::Log(path) => {
+                match crate::private_files::open_output(path, crate::private_files::Output::Append)
+                {
+                    Ok(f) => Sink::File(f),
+                    Err(e) => {
+                        let reason = format!("cannot open {} for output: {e}", path.display());
+                        return Input::SpawnFailed { reason };
+                    }
                 }
-            },
+            }
         };
         // Its picked ports were held against other pymanagers until now: it binds them.
         spec.port_hold.release();
