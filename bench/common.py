@@ -189,6 +189,8 @@ class Proc:
     name: str
     argv: list[str]
     verify_url: str | None = None
+    # More keys of its entry in a pymanager.json (ours only: `depends_on`, `graceful_time`).
+    options: dict = field(default_factory=dict)
 
 
 class Lines:
@@ -363,6 +365,7 @@ def pymanager_config(
                 "type": "pymutils.http_verifier.HttpOkVerifier",
                 "arguments": {"url": p.verify_url, **(verifier_extra or {})},
             }
+        d.update(p.options)
         cfg["processes"][p.name] = d
     return cfg
 

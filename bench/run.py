@@ -365,6 +365,33 @@ def shutdown_manager(res: Results, manager: str, rep: int, n_each: int, grace: i
         shutil.rmtree(work, ignore_errors=True)
 
 
+def shutdown_chain_manager(res: Results, manager: str, rep: int, grace: int):
+    """Two processes that ignore SIGTERM in a dependency chain (`"startup": "parallel"`, b
+    needs a), each with its own graceful_time: the shutdown stops b first, and a gets only
+    what is left of the largest grace, so the manager exits after one grace, not two."""
+    work = workdir("shutdown-chain")
+    deaf = lambda name: ["sh", "-c", f"trap '' TERM; echo $$ > {work}/{name}.pid; while :; do sleep 1 & wait; done"]
+    procs = [Proc("a", deaf("a"), options={"graceful_time": grace}),
+             Proc("b", deaf("b"), options={"graceful_time": grace, "depends_on": ["a"]})]
+    case = f"chain of 2 ignoring TERM, grace {grace}s each"
+    r = STARTERS[manager](procs, work, http=False, top={"startup": "parallel"})
+    try:
+        files = [work / f"{p.name}.pid" for p in procs]
+        deadline = time.monotonic() + 60
+        while not all(f.exists() and f.read_text().endswith("\n") for f in files):
+            if time.monotonic() > deadline or r.popen.poll() is not None:
+                raise RuntimeError(f"processes did not start: {r.out.tail(3)} {r.err.tail(3)}")
+            time.sleep(0.02)
+        time.sleep(0.3)  # let the shells set their traps
+        t0 = time.monotonic()
+        os.kill(r.pid, signal.SIGINT)
+        r.popen.wait(60)
+        res.add("shutdown", case, "manager exit after", manager, time.monotonic() - t0, "s", rep)
+    finally:
+        r.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def scenario_shutdown(res: Results, args):
     n_each = 20
     print("[shutdown]", flush=True)
@@ -374,6 +401,10 @@ def scenario_shutdown(res: Results, args):
         for m in MANAGERS:
             run_one(res, "shutdown", f"{n_each}+{n_each}, grace 2s", m,
                     lambda: shutdown_manager(res, m, rep, n_each, 2), rep)
+        # Dependencies are ours alone (and another build of ours).
+        for m in [m for m in MANAGERS if m.startswith("ours")]:
+            run_one(res, "shutdown", "chain of 2 ignoring TERM, grace 2s each", m,
+                    lambda: shutdown_chain_manager(res, m, rep, 2), rep)
 
 
 # ================================================================ 4. footprint

@@ -344,12 +344,12 @@ fn connections_to(port: u16) -> usize {
 /// `release` (`holder` ignores SIGTERM and has 60 s of grace): a client may come while it
 /// fails or after, and always finds the manager there.
 fn failing_start_up() -> Manager {
-    Manager::start(json!({
+    let m = Manager::start(json!({
         "http": {"enabled": true},
         "processes": {
             "holder": {
                 "executable": "sh",
-                "arguments": ["-c", "trap '' TERM; while [ ! -e release ]; do sleep 0.05; done"],
+                "arguments": ["-c", "trap '' TERM; touch trapped; while [ ! -e release ]; do sleep 0.05; done"],
                 "graceful_time": 60
             },
             "migrate": {
@@ -361,7 +361,11 @@ fn failing_start_up() -> Manager {
                 }
             }
         }
-    }))
+    }));
+    // The holder keeps the manager up through the failed start-up only once it ignores
+    // SIGTERM: a shell not yet at its `trap` dies of the shutdown's signal.
+    assert!(wait_until(WAIT, || m.path("trapped").exists()));
+    m
 }
 
 fn wait_ctl(m: &Manager) -> Command {

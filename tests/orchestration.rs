@@ -571,8 +571,11 @@ fn a_parallel_shutdown_stops_dependents_first_within_the_largest_grace() {
         "web\napi\ndb\n"
     );
 
-    // Two stubborn processes in a chain, 3 s of grace each: one after the other would take
-    // 6 s; the whole shutdown is bounded by the largest grace instead.
+    // Two stubborn processes in a chain, 3 s of grace each: both are killed, neither
+    // before its grace. That the second gets only what is left of the largest grace (the
+    // whole shutdown takes 3 s, not 6) is the manager's arithmetic, pinned without a clock
+    // in supervisor/manager/shutdowns.txt; its time is measured by `bench/run.sh --only
+    // shutdown` (a loaded machine would break an upper bound here).
     let stubborn = || sh("trap '' TERM; echo $$ >> pids; while :; do sleep 1 & wait; done");
     let m = Manager::start(
         json!({"startup": "parallel", "http": {"enabled": true, "port": 0},
@@ -589,8 +592,6 @@ fn a_parallel_shutdown_stops_dependents_first_within_the_largest_grace() {
     assert_eq!(m.wait_exit(), 0);
     let took = asked.elapsed();
     assert!(took >= Duration::from_millis(2900), "{took:?}");
-    // 3 s plus the second the design allows, plus room for a loaded machine; far from 6 s.
-    assert!(took < Duration::from_millis(5500), "{took:?}");
     wait_all_gone(&pids, WAIT).expect("nothing left");
 }
 

@@ -97,12 +97,11 @@ fn processes_start_in_config_order_and_print_their_command() {
 
 #[test]
 fn without_keep_alive_the_manager_exits_when_all_processes_end() {
-    let started = Instant::now();
+    // The original took ~9 s to notice; here it is an event (how soon is measured by
+    // `bench/run.sh --only exit`, not here: a loaded machine would break a bound).
     let mut m = Manager::start(json!({"messages": ["process.exit"], "processes": {
         "a": sh("exit 3"), "b": sh("sleep 0.2; kill -9 $$")}}));
     assert_eq!(m.wait_exit(), 0);
-    // The original took ~9 s to notice; here it is an event (bound generous for CI).
-    assert!(started.elapsed() < Duration::from_secs(20));
     let out = m.output();
     assert!(
         out.contains("Process sh -c exit 3 exited with code 3"),

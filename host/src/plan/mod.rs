@@ -5,7 +5,6 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 mod buffering;
 mod command;
@@ -20,7 +19,9 @@ use crate::runtime::{Builtin, ModuleDecl, VerifierRef};
 
 pub(crate) use command::default_shell;
 use command::{check_found, check_readable, find_executable, source_env_file};
-pub use orchestration::{Dependency, LivenessSpec, Orchestration, start_deps, start_plan};
+pub use orchestration::{
+    Dependency, LivenessSpec, Orchestration, STOP_GRACE, StopRule, start_deps, start_plan,
+};
 pub use ports::{Port, PortHold, PortTable};
 use template::{Escapes, Scope};
 pub(crate) use verifiers::external_module;
@@ -41,8 +42,6 @@ pub struct Plan {
     pub modules: Vec<ModuleDecl>,
     /// Stay up after every process has ended.
     pub keep_alive: bool,
-    /// Time between SIGTERM and SIGKILL at shutdown.
-    pub graceful_time: Duration,
     /// Which extra messages to print.
     pub messages: Messages,
     /// In config order, or as dependencies allow.
@@ -272,7 +271,8 @@ pub fn build(
             Some(v) => Some(verifier_spec(v, format!("{at}.verifier"))?),
             None => None,
         };
-        let orchestration = orchestration::resolve(p, &at, &names, verifier_spec)?;
+        let orchestration =
+            orchestration::resolve(p, &at, &names, config.graceful_time, verifier_spec)?;
         if let Some(spec) = &verifier
             && spec.target.module == OUTPUT_MODULE
             && buffering::python_block_buffered(&p.executable, &arguments, env.as_deref())
@@ -304,7 +304,6 @@ pub fn build(
         processes,
         modules,
         keep_alive: config.keep_alive,
-        graceful_time: config.graceful_time,
         messages: config.messages(),
         startup: config.startup,
         ports: port_table,

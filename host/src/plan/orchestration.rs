@@ -31,7 +31,7 @@ pub struct LivenessSpec {
 }
 
 /// A process's place among the others.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Orchestration {
     /// What it waits for before it starts.
     pub depends_on: Vec<Dependency>,
@@ -39,31 +39,56 @@ pub struct Orchestration {
     pub restart: RestartConfig,
     /// Its liveness check, if any.
     pub liveness: Option<LivenessSpec>,
-    /// The signal that asks it to stop.
-    pub stop_signal: Signal,
-    /// Its own time between the stop signal and SIGKILL, if it has one.
-    pub graceful_time: Option<Duration>,
+    /// How it is asked to stop.
+    pub stop: StopRule,
 }
 
-impl Default for Orchestration {
-    fn default() -> Self {
-        Orchestration {
-            depends_on: Vec::new(),
-            restart: RestartConfig::default(),
-            liveness: None,
-            stop_signal: Signal::SIGTERM,
-            graceful_time: None,
+/// Grace given to a process on a user's stop or restart (and its restart policy's) before
+/// SIGKILL, when it has no `graceful_time` of its own: the original's 5 s.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// How a process is asked to stop, resolved once here: every stop — a user's, the restart
+/// policy's, the shutdown's — sends `signal` and waits one of these graces before SIGKILL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopRule {
+    /// Its `stop_signal` (SIGTERM by default).
+    pub signal: Signal,
+    /// On a user's stop or restart, or its restart policy's: its own `graceful_time`, else
+    /// [`STOP_GRACE`].
+    pub grace: Duration,
+    /// At shutdown: its own `graceful_time`, else the global one. The largest of them
+    /// bounds the whole shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl StopRule {
+    /// The rule of a process with `stop_signal` `signal` and its own `graceful_time` `own`,
+    /// in a config whose global `graceful_time` is `global`.
+    pub fn new(signal: Signal, own: Option<Duration>, global: Duration) -> StopRule {
+        StopRule {
+            signal,
+            grace: own.unwrap_or(STOP_GRACE),
+            shutdown_grace: own.unwrap_or(global),
         }
+    }
+}
+
+impl Default for StopRule {
+    /// SIGTERM, the original's graces.
+    fn default() -> StopRule {
+        StopRule::new(Signal::SIGTERM, None, crate::config::DEFAULT_GRACEFUL_TIME)
     }
 }
 
 /// Resolves process `p`'s orchestration keys; `names` are every process's name in config
 /// order (the config check made sure each dependency names one). `verifier` resolves a
-/// verifier type and its arguments at a field path, as for `verifier`.
+/// verifier type and its arguments at a field path, as for `verifier`; `graceful_time` is
+/// the config's global one.
 pub(crate) fn resolve(
     p: &ProcessConfig,
     at: &str,
     names: &[&str],
+    graceful_time: Duration,
     mut verifier: impl FnMut(&VerifierConfig, String) -> Result<VerifierSpec, ConfigError>,
 ) -> Result<Orchestration, ConfigError> {
     let depends_on = p
@@ -101,8 +126,7 @@ pub(crate) fn resolve(
         depends_on,
         restart: p.restart,
         liveness,
-        stop_signal: p.stop_signal.0,
-        graceful_time: p.graceful_time,
+        stop: StopRule::new(p.stop_signal.0, p.graceful_time, graceful_time),
     })
 }
 

@@ -60,9 +60,40 @@ fn processes_keep_their_order_ids_and_command_lines() {
     assert_eq!(y.args, ["-c", "echo $HOME"]);
     assert_eq!(p.processes[2].program, "bash");
     assert!(p.keep_alive);
-    assert_eq!(p.graceful_time, Duration::from_millis(2500));
+    // The global graceful_time is each process's at shutdown; a user's stop gives 5 s.
+    let stop = p.processes[0].orchestration.stop;
+    assert_eq!(stop.shutdown_grace, Duration::from_millis(2500));
+    assert_eq!(stop.grace, Duration::from_secs(5));
+    assert_eq!(stop.signal, nix::sys::signal::Signal::SIGTERM);
     assert!(p.messages.process_exit && !p.messages.verifier_fail);
     assert!(p.modules.is_empty());
+}
+
+#[test]
+fn a_processs_own_graceful_time_is_its_grace_for_every_stop() {
+    use crate::plan::StopRule;
+    use nix::sys::signal::Signal;
+    let (p, _) = plan(json!({"graceful_time": 7, "processes": {
+        "own": {"executable": "true", "arguments": [], "graceful_time": 2, "stop_signal": "SIGINT"},
+        "global": {"executable": "true", "arguments": []}}}))
+    .unwrap();
+    let secs = Duration::from_secs;
+    assert_eq!(
+        p.processes[0].orchestration.stop,
+        StopRule {
+            signal: Signal::SIGINT,
+            grace: secs(2),
+            shutdown_grace: secs(2)
+        }
+    );
+    assert_eq!(
+        p.processes[1].orchestration.stop,
+        StopRule {
+            signal: Signal::SIGTERM,
+            grace: secs(5),
+            shutdown_grace: secs(7)
+        }
+    );
 }
 
 #[test]

@@ -2,13 +2,15 @@
 //! every one of them (and their descendants) on shutdown.
 //!
 //! Each process's life is one value, a [`lifecycle::State`], changed only by the pure
-//! [`lifecycle::step`]. One task, the `actor`, owns the table of them: it turns commands
-//! and reports into inputs, carries out the effects the step returns, lets the [`startup`]
-//! sequence move on, and publishes the records [`view`] derives. Everything that takes time
-//! — a verifier, a graceful stop, the shutdown — runs in a task of its own and reports back
-//! with a message, so the actor always answers at once. A user's stop, restart or shutdown
-//! cuts a verification short, a user's stop or restart cuts another's start or restart short,
-//! and the other requests on a busy process are refused (409).
+//! [`lifecycle::step`]; the manager's own life — the start-up, running, the shutdown and
+//! its order, the outcome — is another, a [`manager::Manager`], changed only by the pure
+//! [`manager::step`]. One task, the `actor`, owns them all: it turns commands and reports
+//! into inputs, carries out the effects the steps return, and publishes the records
+//! [`view`] derives. Everything that takes time — a verifier, a graceful stop, the
+//! shutdown — runs in a task of its own and reports back with a message, so the actor
+//! always answers at once. A user's stop, restart or shutdown cuts a verification short,
+//! a user's stop or restart cuts another's start or restart short, and the other requests
+//! on a busy process are refused (409).
 
 mod actor;
 mod clone_exec;
@@ -18,6 +20,7 @@ pub(crate) mod fd_limit;
 pub mod handle;
 pub mod leader;
 pub mod lifecycle;
+pub mod manager;
 pub(crate) mod output;
 pub mod reaper;
 pub(crate) mod spawn;
@@ -30,8 +33,6 @@ pub mod view;
 
 #[cfg(test)]
 pub(crate) mod tests;
-
-use std::time::Duration;
 
 pub use actor::start;
 pub use handle::*;
@@ -102,6 +103,3 @@ impl StartupFailure {
         }
     }
 }
-
-/// Grace given to one process on restart or stop before SIGKILL, as in the original.
-pub const RESTART_GRACE: Duration = Duration::from_secs(5);

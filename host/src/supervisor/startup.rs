@@ -201,12 +201,7 @@ impl Startup {
         self.dependents[on].iter().copied()
     }
 
-    /// Ends the sequence (the manager is shutting down).
-    pub fn abandon(&mut self) {
-        self.over = true;
-    }
-
-    /// True once the start-up succeeded, failed or was abandoned.
+    /// True once the start-up succeeded or failed.
     pub fn is_over(&self) -> bool {
         self.over
     }

@@ -1,6 +1,7 @@
-//! Ending processes: one process group gracefully (restart, stop), or everything the
-//! manager has (shutdown) — every group at once, then SIGKILL for what is left at the
-//! deadline, including orphans the manager adopted as a child subreaper.
+//! Ending processes: one process group gracefully (a stop, a restart, its turn in the
+//! shutdown), and everything the manager has at shutdown — SIGTERM to what the shutdown
+//! does not stop in order, then SIGKILL for all that is left at the deadline, including
+//! orphans the manager adopted as a child subreaper.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -10,48 +11,33 @@ use nix::sys::signal::Signal;
 use tokio::sync::watch;
 
 use super::leader::Leader;
+use super::lifecycle::Leftovers;
 use super::reaper::{Children, direct_children, reaping, signal_with_group};
 use crate::process_view::ProcState;
 
 /// Stops the run led by `leader`: `signal` (its `stop_signal`, SIGTERM by default) to its
-/// group, SIGKILL to the group after `grace` (or at once if the leader is gone), and waits
-/// for the leader's end. The group is named by the leader's pidfd, so the SIGKILL after the
-/// leader was reaped reaches what it left behind and nothing else.
+/// group, SIGKILL to the group after `grace` if the leader has not ended by then, and waits
+/// for the leader's end. What the leader leaves in its group once it ended in time is
+/// SIGKILLed with it, or left to the shutdown ([`Leftovers`]). The group is named by the
+/// leader's pidfd, so a SIGKILL after the leader was reaped reaches what it left behind and
+/// nothing else.
 pub async fn stop_group(
     leader: Arc<Leader>,
     signal: Signal,
     mut state: watch::Receiver<ProcState>,
     grace: Duration,
+    leftovers: Leftovers,
 ) {
     leader.signal_group(signal);
     let not_running = |s: &ProcState| !matches!(s, ProcState::Running { .. });
     let ended = tokio::time::timeout(grace, state.wait_for(not_running))
         .await
         .is_ok();
-    // Whatever is left in the group (children of a shell, say) goes with the leader.
-    leader.signal_group(Signal::SIGKILL);
+    if !ended || leftovers == Leftovers::Kill {
+        leader.signal_group(Signal::SIGKILL);
+    }
     if !ended {
         let _ = state.wait_for(not_running).await;
-    }
-}
-
-/// Asks the group led by `leader` to stop at shutdown: `signal`, then SIGKILL to the group
-/// if its leader has not ended after `grace`. Unlike [`stop_group`], what the leader leaves
-/// in its group keeps the rest of the shutdown's grace: [`terminate_all`] ends it with the
-/// rest.
-pub async fn shutdown_group(
-    leader: Arc<Leader>,
-    signal: Signal,
-    mut state: watch::Receiver<ProcState>,
-    grace: Duration,
-) {
-    leader.signal_group(signal);
-    let not_running = |s: &ProcState| !matches!(s, ProcState::Running { .. });
-    if tokio::time::timeout(grace, state.wait_for(not_running))
-        .await
-        .is_err()
-    {
-        leader.signal_group(Signal::SIGKILL);
     }
 }
 
@@ -73,17 +59,17 @@ fn signal_children(sig: Signal, mut seen: Option<&mut HashSet<i32>>) {
 /// Ends everything the manager started and everything that descends from it. Returns
 /// when the manager has no child left. SIGTERM goes to all at once, except to the children
 /// in `spare` (processes the supervisor stops itself, each with its own signal and in its
-/// own order); SIGKILL follows for all after `grace`, or as soon as `force` becomes true.
+/// own order); SIGKILL follows for all at `deadline`, or as soon as `force` becomes true.
 pub async fn terminate_all(
     mut children: watch::Receiver<Children>,
-    grace: Duration,
+    deadline: tokio::time::Instant,
     mut force: watch::Receiver<bool>,
     spare: HashSet<i32>,
 ) {
     let mut termed = spare;
     if !*force.borrow() {
         signal_children(Signal::SIGTERM, Some(&mut termed));
-        let deadline = tokio::time::sleep(grace);
+        let deadline = tokio::time::sleep_until(deadline);
         tokio::pin!(deadline);
         loop {
             if !children.borrow_and_update().any {

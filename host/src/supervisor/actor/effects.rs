@@ -10,7 +10,7 @@ use tokio::task::AbortHandle;
 use super::{Actor, Internal, verifier_kind};
 use crate::config::Messages;
 use crate::console::Console;
-use crate::plan::OutputMode;
+use crate::plan::{OutputMode, VerifierSpec};
 use crate::process_view::{Level, OutputLog, ProcState, ProcessView};
 use crate::supervisor::handle::CommandError;
 use crate::supervisor::lifecycle::{self, Answer, Effect, Env, Exit, Input, Note, ReplyId, State};
@@ -18,7 +18,7 @@ use crate::supervisor::output::{Sink, pump};
 use crate::supervisor::spawn::spawn;
 use crate::supervisor::terminate::stop_group;
 use crate::supervisor::verification;
-use crate::supervisor::{RESTART_GRACE, view};
+use crate::supervisor::view;
 
 impl Actor {
     /// Feeds `input` to process `idx` and carries out the effects, feeding back what they
@@ -30,7 +30,7 @@ impl Actor {
             let env = Env {
                 now: SystemTime::now(),
                 rules: slot.rules,
-                shutting_down: self.phase.is_shutting_down(),
+                shutting_down: self.manager.is_shutting_down(),
             };
             let state = std::mem::replace(&mut slot.state, State::Pending);
             let (state, effects) = lifecycle::step(state, input, &env);
@@ -59,16 +59,20 @@ impl Actor {
                     v.abort();
                 }
             }
-            Effect::StopGroup { run, pid } => {
+            Effect::StopGroup {
+                run,
+                pid,
+                signal,
+                grace,
+                leftovers,
+            } => {
                 let slot = &self.slots[idx];
                 let state = slot.os.subscribe();
-                let how = &slot.spec.orchestration;
-                let (signal, grace) = (how.stop_signal, how.graceful_time.unwrap_or(RESTART_GRACE));
                 let leader = slot.leader.clone().filter(|l| l.pid() == pid as i32);
                 let tx = self.internal.clone();
                 tokio::spawn(async move {
                     if let Some(leader) = leader {
-                        stop_group(leader, signal, state, grace).await;
+                        stop_group(leader, signal, state, grace, leftovers).await;
                     }
                     let _ = tx.send(Internal::GroupStopped { idx, run });
                 });
@@ -176,7 +180,6 @@ impl Actor {
             self.shutdown.child_token(),
             sink,
         )
-        .named(&slot.spec.name)
     }
 
     /// Starts the verifier of run `run` of process `idx` in a task of its own.
@@ -186,13 +189,12 @@ impl Actor {
         };
         self.slots[idx].attempt = None;
         let view = self.view(idx, Some(run));
-        let (runtime, reaper) = (self.runtime.clone(), self.reaper.clone());
-        let tx = self.internal.clone();
-        let task = tokio::spawn(async move {
-            let result = verification::run(&runtime, &reaper, &v, view).await;
-            let _ = tx.send(Internal::Checked { idx, run, result });
+        let task = self.check(v, view, None, move |result| Internal::Checked {
+            idx,
+            run,
+            result,
         });
-        if let Some(old) = self.slots[idx].verifier.replace(task.abort_handle()) {
+        if let Some(old) = self.slots[idx].verifier.replace(task) {
             old.abort();
         }
     }
@@ -204,14 +206,34 @@ impl Actor {
         };
         let v = l.verifier.clone();
         let view = self.view(idx, None);
+        let task = self.check(v, view, Some(at), move |result| Internal::Probed {
+            idx,
+            run,
+            result,
+        });
+        self.set_timer(idx, task);
+    }
+
+    /// Runs verifier `v` against the process `view` shows, in a task of its own, from `at`
+    /// (at once without one), and reports its verdict as `report` makes it: a verification
+    /// and a liveness check differ in nothing else.
+    fn check(
+        &self,
+        v: VerifierSpec,
+        view: ProcessView,
+        at: Option<SystemTime>,
+        report: impl FnOnce(Result<(), String>) -> Internal + Send + 'static,
+    ) -> AbortHandle {
         let (runtime, reaper) = (self.runtime.clone(), self.reaper.clone());
         let tx = self.internal.clone();
         let task = tokio::spawn(async move {
-            sleep_until(at).await;
+            if let Some(at) = at {
+                sleep_until(at).await;
+            }
             let result = verification::run(&runtime, &reaper, &v, view).await;
-            let _ = tx.send(Internal::Probed { idx, run, result });
+            let _ = tx.send(report(result));
         });
-        self.set_timer(idx, task.abort_handle());
+        task.abort_handle()
     }
 
     fn set_timer(&mut self, idx: usize, task: AbortHandle) {
@@ -255,7 +277,7 @@ impl Actor {
                 .console
                 .info(format_args!("process {} verified", slot.name())),
             // A failure the start-up waits on is reported as the start-up's failure.
-            Note::VerifyFailed(reason) if !self.startup.waits_on(idx) => {
+            Note::VerifyFailed(reason) if !self.manager.waits_on(idx) => {
                 self.console.log_line(&format!(
                     "[WARNING] process {} failed verification ({}): {}",
                     slot.name(),

@@ -1,13 +1,16 @@
-//! The task that owns the process table and carries out what the lifecycle decides.
+//! The task that owns the process table and carries out what the lifecycles and the
+//! manager decide.
 //!
 //! Every message (a command, a report from a task it started) becomes an [`Input`] to one
-//! process's [`lifecycle::step`](super::lifecycle::step); the actor stores the new state
-//! and carries out the effects (`effects.rs`): spawning, starting or cancelling a verifier,
-//! stopping a group, answering, writing a line. After each message it lets the start-up sequence move on, checks whether
-//! every process has ended, and publishes what changed. It decides nothing about a single
-//! process itself.
+//! process's [`lifecycle::step`](super::lifecycle::step), or to the manager's own
+//! [`manager::step`]; the actor stores the new value and carries out the effects
+//! (`effects.rs` for a process's, `manage.rs` for the manager's): spawning, starting or
+//! cancelling a verifier, stopping a group, answering, ending everything, writing a line.
+//! After each message it lets the manager look at the processes again (launch the next,
+//! end the start-up, stop what the shutdown's order lets go) and publishes what changed.
+//! It decides nothing itself.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
@@ -20,11 +23,9 @@ use super::handle::{
     Command, CommandError, Event, Phase, ProcessInfo, ProcessRef, Snapshot, SupervisorHandle,
 };
 use super::leader::Leader;
-use super::lifecycle::{Exit, Failure, Input, Liveness, ReplyId, Rules, State};
+use super::lifecycle::{Exit, Input, ReplyId, Rules, State};
+use super::manager::{self, Manager};
 use super::reaper::Reaper;
-use super::startup::{Next, Startup};
-use super::teardown::Teardown;
-use super::terminate::{shutdown_group, terminate_all};
 use super::timeline::Timeline;
 use super::{Outcome, StartupFailure, view};
 use crate::console::Console;
@@ -33,6 +34,7 @@ use crate::process_view::{OutputLog, ProcState};
 use crate::runtime::Runtime;
 
 mod effects;
+mod manage;
 
 type Reply = oneshot::Sender<Result<ProcessInfo, CommandError>>;
 
@@ -57,25 +59,18 @@ pub fn start(plan: Plan, runtime: Runtime, console: Console) -> std::io::Result<
     let (events, _) = broadcast::channel(1024);
     let (ready_tx, ready) = oneshot::channel();
     let slots: Vec<Slot> = plan.processes.iter().cloned().map(Slot::new).collect();
-    let teardown = Teardown::new(
-        plan.startup,
-        &crate::plan::start_deps(&plan.processes, crate::config::Startup::Parallel),
-    );
-    let startup = Startup::new(
-        plan.startup,
-        plan.processes
-            .iter()
-            .map(|p| p.orchestration.depends_on.clone())
-            .collect(),
-    );
-    let timeline = Timeline::new(
-        slots.iter().map(|s| s.name().to_string()).collect(),
-        (0..slots.len()).map(|i| startup.deps(i).to_vec()).collect(),
-    );
+    let manager = Manager::new(&plan);
+    let timeline = {
+        let startup = manager.startup().expect("a new manager is starting");
+        Timeline::new(
+            slots.iter().map(|s| s.name().to_string()).collect(),
+            (0..slots.len()).map(|i| startup.deps(i).to_vec()).collect(),
+        )
+    };
     let first = Arc::new(Snapshot {
-        phase: Phase::Launching,
+        phase: manager.phase(),
         processes: (0..slots.len())
-            .map(|i| Arc::new(record(&slots, &startup, i)))
+            .map(|i| Arc::new(record(&slots, &manager, i)))
             .collect(),
         startup_failure: None,
     });
@@ -93,19 +88,15 @@ pub fn start(plan: Plan, runtime: Runtime, console: Console) -> std::io::Result<
         runtime,
         console,
         reaper,
-        startup,
+        manager,
         timeline,
-        phase: Phase::Launching,
         snapshot_tx,
         events,
         internal: internal_tx,
         shutdown: CancellationToken::new(),
         force: watch::Sender::new(false),
         ready: Some(ready_tx),
-        outcome: None,
         replies: HashMap::new(),
-        teardown,
-        deadline: None,
         pumps: TaskTracker::new(),
         next_reply: 0,
     };
@@ -144,13 +135,13 @@ enum Internal {
         idx: usize,
         run: u32,
     },
+    /// The start-up may launch its next process.
     /// The verifier of run `run` said why an attempt failed (a warning or error line).
     Attempt {
         idx: usize,
         run: u32,
         line: String,
     },
-    /// The start-up may launch its next process.
     Advance,
     ShutdownDone,
 }
@@ -181,15 +172,7 @@ struct Slot {
 
 impl Slot {
     fn new(spec: Arc<ProcessSpec>) -> Slot {
-        let how = &spec.orchestration;
-        let rules = Rules {
-            verifier: spec.verifier.is_some(),
-            restart: how.restart,
-            liveness: how.liveness.as_ref().map(|l| Liveness {
-                period: l.period,
-                failures: l.failures,
-            }),
-        };
+        let rules = Rules::of(&spec);
         Slot {
             spec,
             state: State::Pending,
@@ -215,7 +198,7 @@ impl std::borrow::Borrow<State> for Slot {
     }
 }
 
-/// Processes launched per message in a start-up (see `Actor::advance_startup`): a
+/// Processes launched per message in a start-up (see `Actor::after_message`): a
 /// thousand processes started in parallel are 32 snapshots, not a thousand, and a request
 /// waits for at most 32 launches.
 const LAUNCH_BATCH: usize = 32;
@@ -234,25 +217,23 @@ struct Actor {
     /// Whether the start-up was over at the last publish (its end changes the records of
     /// the processes it held back).
     published_over: bool,
-    startup: Startup,
+    /// The manager's own life: the start-up, the phase, the shutdown.
+    manager: Manager,
     /// When each process waited, was spawned, verified and ended.
     timeline: Timeline,
-    phase: Phase,
     snapshot_tx: watch::Sender<Arc<Snapshot>>,
     events: broadcast::Sender<Event>,
     internal: mpsc::UnboundedSender<Internal>,
     /// Cancelled when the shutdown begins: verifiers and their waits end early.
     shutdown: CancellationToken,
+    /// Set when everything is to be killed at once: what the task ending everything
+    /// watches.
     force: watch::Sender<bool>,
+    /// The readiness answer, until it is given.
     ready: Option<oneshot::Sender<Result<(), StartupFailure>>>,
-    outcome: Option<Outcome>,
     /// Requesters waiting for an answer, by the id the lifecycle knows them by.
     replies: HashMap<ReplyId, Reply>,
     next_reply: ReplyId,
-    /// The order of the shutdown, once one begins.
-    teardown: Teardown,
-    /// When everything still running at shutdown is killed.
-    deadline: Option<tokio::time::Instant>,
     /// The tasks reading the processes' output: a process that printed and exited at once
     /// may be reaped before its last lines are read, so the end waits for them.
     pumps: TaskTracker,
@@ -269,13 +250,11 @@ impl Actor {
         self.after_message();
         loop {
             tokio::select! {
-                Some(msg) = internal.recv() => {
-                    if let Internal::ShutdownDone = msg {
-                        break;
-                    }
-                    self.on_internal(msg);
-                }
+                Some(msg) = internal.recv() => self.on_internal(msg),
                 Some(cmd) = commands.recv() => self.on_command(cmd),
+            }
+            if self.manager.is_done() {
+                break;
             }
             self.after_message();
         }
@@ -284,13 +263,21 @@ impl Actor {
         self.pumps.close();
         let _ = tokio::time::timeout(OUTPUT_DRAIN, self.pumps.wait()).await;
         self.console.flush().await;
-        self.outcome.take().unwrap_or(Outcome::Shutdown)
+        self.manager.outcome().cloned().unwrap_or(Outcome::Shutdown)
     }
 
+    /// Lets the manager look at the processes again, launching up to [`LAUNCH_BATCH`]
+    /// processes: requests are answered between batches, and a batch is published as one
+    /// snapshot.
     fn after_message(&mut self) {
-        self.advance_startup();
-        self.check_all_ended();
-        self.tear_down();
+        let mut launched = 0;
+        while self.step_manager(manager::Input::Changed, None) {
+            launched += 1;
+            if launched == LAUNCH_BATCH {
+                let _ = self.internal.send(Internal::Advance);
+                break;
+            }
+        }
         self.publish();
     }
 
@@ -325,7 +312,10 @@ impl Actor {
                     self.changed[idx] = true;
                 }
             }
-            Internal::Advance | Internal::ShutdownDone => {}
+            Internal::ShutdownDone => {
+                self.step_manager(manager::Input::AllGone, None);
+            }
+            Internal::Advance => {}
         }
     }
 
@@ -366,224 +356,17 @@ impl Actor {
                 let _ = reply.send(self.find(&target).map(|i| self.slots[i].output.clone()));
             }
             Command::Shutdown(reply) => {
-                if self.phase.is_shutting_down() {
-                    let _ = reply.send(Err(CommandError::ShuttingDown));
-                } else {
-                    let _ = reply.send(Ok(()));
-                    self.begin_shutdown(Outcome::Shutdown);
-                }
+                self.step_manager(manager::Input::Shutdown, Some(reply));
             }
             Command::ForceShutdown => {
-                self.force.send_replace(true);
-                self.begin_shutdown(Outcome::Shutdown);
-                self.set_phase(Phase::ForceShutdown);
+                self.step_manager(manager::Input::Force, None);
             }
         }
     }
 
-    // ---- start-up and the end ----------------------------------------------------------
-
-    /// Launches what the start-up allows, up to [`LAUNCH_BATCH`] processes per message:
-    /// requests are answered between batches, and a batch is published as one snapshot.
-    fn advance_startup(&mut self) {
-        for _ in 0..LAUNCH_BATCH {
-            if self.phase.is_shutting_down() {
-                return;
-            }
-            match self.startup.next(&self.slots) {
-                Next::Wait => return,
-                Next::Launch(idx) => {
-                    self.apply(idx, Input::Launch);
-                    continue;
-                }
-                other => self.end_startup(other),
-            }
-            return;
-        }
-        let _ = self.internal.send(Internal::Advance);
-    }
-
-    /// The start-up is over: ready, failed, or blocked for good.
-    fn end_startup(&mut self, next: Next) {
-        match next {
-            Next::Wait | Next::Launch(_) => {}
-            Next::Ready => {
-                self.set_phase(Phase::Running);
-                self.console.info("all processes are running");
-                // The app prints where the time went (`Timeline::summary_from`).
-                self.timeline.set_ready();
-                if let Some(ready) = self.ready.take() {
-                    let _ = ready.send(Ok(()));
-                }
-            }
-            Next::Failed(idx) => {
-                let slot = &self.slots[idx];
-                let line = match &slot.state {
-                    State::Failed {
-                        why: Failure::Verify(reason),
-                        ..
-                    } => format!(
-                        "process {} failed verification ({}): {reason}",
-                        slot.name(),
-                        verifier_kind(&slot.spec)
-                    ),
-                    State::Failed {
-                        why: Failure::Spawn(reason),
-                        ..
-                    } => format!(
-                        "could not set up processes: processes.{}: {reason}",
-                        slot.name()
-                    ),
-                    State::Failed { why, .. } => format!("process {} failed: {why}", slot.name()),
-                    _ => format!("process {} failed", slot.name()),
-                };
-                self.startup_failed(line, Some(idx));
-            }
-            Next::Blocked {
-                idx,
-                on,
-                condition,
-                why,
-            } => {
-                let (name, dep) = (self.slots[idx].name(), self.slots[on].name());
-                let line = format!(
-                    "process {name} cannot start: {dep} {why} (processes.{name}.depends_on.{dep}: {})",
-                    condition.as_str()
-                );
-                self.startup_failed(line, Some(on));
-            }
-        }
-    }
-
-    fn startup_failed(&mut self, line: String, culprit: Option<usize>) {
-        let line = crate::error_text::one_line(&line);
-        // The records as the failure left them, before the shutdown moves them on.
-        self.publish();
-        let failure = StartupFailure {
-            snapshot: Some(self.snapshot_tx.borrow().clone()),
-            output: culprit.map(|i| self.slots[i].output.clone()),
-            line: line.clone(),
-            process: culprit.map(|i| self.slots[i].name().to_string()),
-            waiters: culprit
-                .map(|i| {
-                    self.startup
-                        .waiting_on(i)
-                        .into_iter()
-                        .map(|(w, c)| (self.slots[w].name().to_string(), c.as_str()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        };
-        self.console.log_line(&format!("[ERROR] {line}"));
-        // In the snapshot before the event goes out: a stream that subscribes in between
-        // finds it in one or the other (and skips the repeat, see `api::stream::events`).
-        self.snapshot_tx.send_modify(|s| {
-            *s = Arc::new(Snapshot {
-                phase: s.phase,
-                processes: s.processes.clone(),
-                startup_failure: Some(line.clone()),
-            })
-        });
-        let _ = self.events.send(Event::StartupFailed {
-            message: line.clone(),
-        });
-        if let Some(ready) = self.ready.take() {
-            let _ = ready.send(Err(failure));
-        }
-        self.begin_shutdown(Outcome::StartupFailed(line));
-    }
-
-    /// Without keep-alive, the manager ends once no process runs any more.
-    fn check_all_ended(&mut self) {
-        if self.plan.keep_alive || self.phase != Phase::Running {
-            return;
-        }
-        if self.slots.iter().all(|s| s.state.is_ended()) {
-            self.console.info("all processes have ended");
-            self.begin_shutdown(Outcome::AllEnded);
-        }
-    }
-
-    fn begin_shutdown(&mut self, outcome: Outcome) {
-        if self.phase.is_shutting_down() {
-            return;
-        }
-        if !matches!(outcome, Outcome::AllEnded) {
-            self.console.say_now(
-                "Shutting down gracefully (SIGINT again to terminate immediately)...".into(),
-            );
-        }
-        self.outcome = Some(outcome);
-        if let Some(ready) = self.ready.take() {
-            let _ = ready.send(Err(StartupFailure::plain(
-                "pymanager was shut down during start-up",
-            )));
-        }
-        self.startup.abandon();
-        self.set_phase(Phase::Shutdown);
-        self.shutdown.cancel();
-        // What runs now is stopped by the teardown, each process with its own signal and
-        // grace, in order; the rest (adopted orphans) at once. Everything left when the
-        // largest grace is over is killed.
-        let spare: HashSet<i32> = self
-            .slots
-            .iter()
-            .filter_map(|s| s.state.live_pid())
-            .map(|p| p as i32)
-            .collect();
-        for idx in 0..self.slots.len() {
-            self.apply(idx, Input::Shutdown);
-        }
-        // The largest grace any process has (its own, or the global one).
-        let grace = self
-            .slots
-            .iter()
-            .map(|s| {
-                s.spec
-                    .orchestration
-                    .graceful_time
-                    .unwrap_or(self.plan.graceful_time)
-            })
-            .max()
-            .unwrap_or(self.plan.graceful_time);
-        self.deadline = Some(tokio::time::Instant::now() + grace);
-        let children = self.reaper.children();
-        let force = self.force.subscribe();
-        let tx = self.internal.clone();
-        tokio::spawn(async move {
-            terminate_all(children, grace, force, spare).await;
-            let _ = tx.send(Internal::ShutdownDone);
-        });
-        self.tear_down();
-    }
-
-    /// Asks the processes the teardown lets go now to stop: their stop signal, then SIGKILL
-    /// after their own grace, or when the shutdown's deadline comes if that is sooner.
-    fn tear_down(&mut self) {
-        let Some(deadline) = self.deadline else {
-            return;
-        };
-        for idx in self.teardown.next(&self.slots) {
-            let slot = &self.slots[idx];
-            let Some(pid) = slot.state.live_pid() else {
-                continue;
-            };
-            let how = &slot.spec.orchestration;
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let grace = how
-                .graceful_time
-                .unwrap_or(self.plan.graceful_time)
-                .min(left);
-            let (signal, state) = (how.stop_signal, slot.os.subscribe());
-            if let Some(leader) = slot.leader.clone().filter(|l| l.pid() == pid as i32) {
-                tokio::spawn(shutdown_group(leader, signal, state, grace));
-            }
-        }
-    }
-
+    /// Publishes the application's phase, with an event, if it changed.
     fn set_phase(&mut self, phase: Phase) {
-        if self.phase != phase {
-            self.phase = phase;
+        if self.snapshot_tx.borrow().phase != phase {
             let _ = self.events.send(Event::Phase { phase });
             self.snapshot_tx.send_modify(|s| {
                 *s = Arc::new(Snapshot {
@@ -597,7 +380,7 @@ impl Actor {
 
     /// The record of process `idx` as the API shows it.
     fn info(&self, idx: usize) -> ProcessInfo {
-        record(&self.slots, &self.startup, idx)
+        record(&self.slots, &self.manager, idx)
     }
 
     /// Publishes a new snapshot if a record changed, with an event for each that did.
@@ -608,20 +391,21 @@ impl Actor {
     /// ends. The rest are shared with the previous snapshot, so one change costs one record
     /// however many processes there are.
     fn publish(&mut self) {
-        let over = self.startup.is_over();
+        let startup = self.manager.startup();
+        let over = startup.is_none();
         if over != self.published_over {
             self.published_over = over;
             self.changed.fill(true);
         }
-        if !over {
+        if let Some(startup) = startup {
             // Only the states that changed: marking as we go would mark the dependents of
             // a dependent, and so on down a whole ordered start-up.
             let moved: Vec<usize> = (0..self.changed.len())
                 .filter(|&i| self.changed[i])
                 .collect();
             for on in moved {
-                for dependent in self.startup.dependents(on) {
-                    self.changed[dependent] |= self.startup.holds_back(dependent);
+                for dependent in startup.dependents(on) {
+                    self.changed[dependent] |= startup.holds_back(dependent);
                 }
             }
         }
@@ -646,7 +430,7 @@ impl Actor {
         }
         if any {
             self.snapshot_tx.send_replace(Arc::new(Snapshot {
-                phase: self.phase,
+                phase: old.phase,
                 processes,
                 startup_failure: old.startup_failure.clone(),
             }));
@@ -656,9 +440,11 @@ impl Actor {
 
 /// The record of process `idx`, derived from its state and what the start-up still holds
 /// it back for.
-fn record(slots: &[Slot], startup: &Startup, idx: usize) -> ProcessInfo {
-    let waiting = startup
-        .waiting_for(idx, slots)
+fn record(slots: &[Slot], manager: &Manager, idx: usize) -> ProcessInfo {
+    let waiting = manager
+        .startup()
+        .map(|s| s.waiting_for(idx, slots))
+        .unwrap_or_default()
         .into_iter()
         .map(|d| (slots[d.on].name().to_string(), d.condition.as_str()))
         .collect();

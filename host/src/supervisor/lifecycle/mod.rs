@@ -15,6 +15,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use nix::sys::signal::Signal;
+
 mod recovery;
 mod step;
 
@@ -230,6 +232,26 @@ pub struct Rules {
     pub restart: Restart,
     /// Its liveness check, if any.
     pub liveness: Option<Liveness>,
+    /// Its stop signal and graces.
+    pub stop: StopRule,
+}
+
+pub use crate::plan::StopRule;
+
+impl Rules {
+    /// The rules of the process `spec` describes.
+    pub fn of(spec: &crate::plan::ProcessSpec) -> Rules {
+        let how = &spec.orchestration;
+        Rules {
+            verifier: spec.verifier.is_some(),
+            restart: how.restart,
+            liveness: how.liveness.as_ref().map(|l| Liveness {
+                period: l.period,
+                failures: l.failures,
+            }),
+            stop: how.stop,
+        }
+    }
 }
 
 /// Everything the supervisor knows about one process.
@@ -449,8 +471,17 @@ pub enum Input {
         /// Which run failed.
         run: u32,
     },
-    /// The manager shuts down: everything stops at once.
+    /// The manager shuts down: what is under way for the process ends (a verification, a
+    /// restart, a backoff) and nothing starts again; a process that runs waits, stopping,
+    /// for its turn in the shutdown's order.
     Shutdown,
+    /// Its turn in the shutdown's order came: stop its group, with `grace` before SIGKILL
+    /// (the manager's: its own grace at shutdown, or less if the shutdown's deadline comes
+    /// sooner).
+    Teardown {
+        /// Time between the stop signal and SIGKILL.
+        grace: Duration,
+    },
 }
 
 /// How a request is answered. The actor adds the process's record to `Done`.
@@ -495,6 +526,18 @@ pub enum Note {
     Healthy,
 }
 
+/// What becomes of the rest of a process group once its leader ended within its grace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leftovers {
+    /// SIGKILLed with it: nothing of a stopped run stays behind (a user's stop or restart,
+    /// the restart policy's).
+    Kill,
+    /// Left to the shutdown, which already signalled them with the group and kills
+    /// whatever remains at its deadline: a child finishing its own clean-up is not cut
+    /// short.
+    ToShutdown,
+}
+
 /// What the actor must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
@@ -526,12 +569,20 @@ pub enum Effect {
     },
     /// Drop the pending probe or wake-up (and a liveness check under way).
     CancelTimer,
-    /// Stop the process group `pid` gracefully; report [`Input::GroupStopped`].
+    /// Stop the process group `pid`: `signal` to the group, SIGKILL after `grace` if its
+    /// leader has not ended; report [`Input::GroupStopped`] once it has. A user's stop and
+    /// the shutdown's go this one way.
     StopGroup {
         /// The run being stopped.
         run: u32,
         /// Its leader (and group id).
         pid: u32,
+        /// The process's stop signal.
+        signal: Signal,
+        /// Time between `signal` and SIGKILL.
+        grace: Duration,
+        /// What the leader leaves in its group when it ends in time.
+        leftovers: Leftovers,
     },
     /// Answer a requester.
     Reply {

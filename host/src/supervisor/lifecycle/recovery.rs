@@ -265,7 +265,8 @@ pub(super) fn backing_off(
         | Input::Probed { .. }
         | Input::Exited { .. }
         | Input::GroupStopped { .. }
-        | Input::Retry { .. } => State::BackingOff {
+        | Input::Retry { .. }
+        | Input::Teardown { .. } => State::BackingOff {
             run,
             proc,
             why,

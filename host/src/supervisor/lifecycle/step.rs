@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use super::recovery;
 use super::{
-    Answer, Effect, Failure, Input, Note, Op, Proc, ReplyId, Rules, Run, State, Then, Verdict,
-    Waiter,
+    Answer, Effect, Failure, Input, Leftovers, Note, Op, Proc, ReplyId, Rules, Run, State, Then,
+    Verdict, Waiter,
 };
 
 /// What a step needs to know besides the state: when it is, the process's rules, and
@@ -76,10 +76,14 @@ pub(super) fn stop(
     fx: &mut Vec<Effect>,
 ) -> State {
     if proc.exit.is_none() {
+        // At shutdown the group is signalled when its turn comes (`Input::Teardown`).
         if then != Then::Shutdown {
             fx.push(Effect::StopGroup {
                 run: run.n,
                 pid: proc.pid,
+                signal: env.rules.stop.signal,
+                grace: env.rules.stop.grace,
+                leftovers: Leftovers::Kill,
             });
         }
         return State::Stopping {
@@ -136,6 +140,9 @@ fn busy(waiter: Option<Waiter>) -> Answer {
 }
 
 fn transition(state: State, input: Input, env: &Env, fx: &mut Vec<Effect>) -> State {
+    if let Input::Teardown { grace } = input {
+        return teardown(state, grace, env, fx);
+    }
     if env.shutting_down
         && let Some(r) = user_request(&input)
     {
@@ -205,7 +212,8 @@ fn transition(state: State, input: Input, env: &Env, fx: &mut Vec<Effect>) -> St
             | Input::Exited { .. }
             | Input::GroupStopped { .. }
             | Input::Retry { .. }
-            | Input::Shutdown => State::Stopped { run, exit, verdict },
+            | Input::Shutdown
+            | Input::Teardown { .. } => State::Stopped { run, exit, verdict },
         },
 
         State::Exited { run, exit } => match input {
@@ -233,7 +241,8 @@ fn transition(state: State, input: Input, env: &Env, fx: &mut Vec<Effect>) -> St
             | Input::Exited { .. }
             | Input::GroupStopped { .. }
             | Input::Retry { .. }
-            | Input::Shutdown => State::Exited { run, exit },
+            | Input::Shutdown
+            | Input::Teardown { .. } => State::Exited { run, exit },
         },
 
         State::BackingOff {
@@ -245,6 +254,25 @@ fn transition(state: State, input: Input, env: &Env, fx: &mut Vec<Effect>) -> St
 
         State::Failed { run, why, proc } => failed(run, why, proc, input, env, fx),
     }
+}
+
+/// The shutdown's turn for this process: it shuts down (if it had not yet), and its group,
+/// if one runs, is signalled, with `grace` before SIGKILL. What the leader leaves in the
+/// group is the shutdown's to end.
+fn teardown(state: State, grace: std::time::Duration, env: &Env, fx: &mut Vec<Effect>) -> State {
+    let state = transition(state, Input::Shutdown, env, fx);
+    if let State::Stopping { run, proc, .. } = &state
+        && proc.exit.is_none()
+    {
+        fx.push(Effect::StopGroup {
+            run: run.n,
+            pid: proc.pid,
+            signal: env.rules.stop.signal,
+            grace,
+            leftovers: Leftovers::ToShutdown,
+        });
+    }
+    state
 }
 
 fn starting(
@@ -300,7 +328,8 @@ fn starting(
         | Input::Probed { .. }
         | Input::Exited { .. }
         | Input::GroupStopped { .. }
-        | Input::Retry { .. } => State::Starting { run, waiter },
+        | Input::Retry { .. }
+        | Input::Teardown { .. } => State::Starting { run, waiter },
     }
 }
 
@@ -385,7 +414,8 @@ fn verifying(
         | Input::Probed { .. }
         | Input::Exited { .. }
         | Input::GroupStopped { .. }
-        | Input::Retry { .. } => State::Verifying { run, proc, waiter },
+        | Input::Retry { .. }
+        | Input::Teardown { .. } => State::Verifying { run, proc, waiter },
     }
 }
 
@@ -498,7 +528,8 @@ fn stopping(
         | Input::Probed { .. }
         | Input::Exited { .. }
         | Input::GroupStopped { .. }
-        | Input::Retry { .. } => State::Stopping {
+        | Input::Retry { .. }
+        | Input::Teardown { .. } => State::Stopping {
             run,
             proc,
             verdict,
@@ -562,7 +593,8 @@ fn failed(
             | Input::Exited { .. }
             | Input::GroupStopped { .. }
             | Input::Retry { .. }
-            | Input::Shutdown,
+            | Input::Shutdown
+            | Input::Teardown { .. },
             _,
         ) => State::Failed { run, why, proc },
     }
@@ -605,6 +637,7 @@ fn live(
         | Input::Probed { .. }
         | Input::Exited { .. }
         | Input::GroupStopped { .. }
-        | Input::Retry { .. } => state,
+        | Input::Retry { .. }
+        | Input::Teardown { .. } => state,
     }
 }

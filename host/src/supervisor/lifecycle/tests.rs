@@ -51,7 +51,7 @@ fn plain() -> Env {
 }
 
 /// Restarted on failure (1 s, 2 s, … at most 4 s; at most 2 in a row), checked every 10 s,
-/// unhealthy after 2 failed checks in a row.
+/// unhealthy after 2 failed checks in a row; stopped with SIGINT, 2 s before SIGKILL.
 fn recovering() -> Env {
     Env {
         now: t(NOW),
@@ -67,6 +67,11 @@ fn recovering() -> Env {
                 period: Duration::from_secs(10),
                 failures: 2,
             }),
+            stop: StopRule {
+                signal: nix::sys::signal::Signal::SIGINT,
+                grace: Duration::from_secs(2),
+                shutdown_grace: Duration::from_secs(2),
+            },
         },
         shutting_down: false,
     }
@@ -148,6 +153,7 @@ fn inputs() -> Vec<(&'static str, Input)> {
         ("retry", Input::Retry { run: N }),
         ("retry-stale", Input::Retry { run: STALE }),
         ("shutdown", Input::Shutdown),
+        ("teardown", Input::Teardown { grace: Duration::from_secs(3) }),
     ]
 }
 
@@ -299,7 +305,21 @@ fn show_effects(fx: &[Effect]) -> String {
             Effect::Probe { run, at } => format!("probe #{run} at {}", secs(at)),
             Effect::Wake { run, at } => format!("wake #{run} at {}", secs(at)),
             Effect::CancelTimer => "cancel-timer".into(),
-            Effect::StopGroup { run, pid } => format!("stop-group #{run} pid {pid}"),
+            Effect::StopGroup {
+                run,
+                pid,
+                signal,
+                grace,
+                leftovers,
+            } => format!(
+                "stop-group #{run} pid {pid} {} {}s{}",
+                signal.as_str(),
+                grace.as_secs(),
+                match leftovers {
+                    Leftovers::Kill => "",
+                    Leftovers::ToShutdown => " rest to the shutdown",
+                }
+            ),
             Effect::Reply { to, answer } => format!(
                 "reply {to} {}",
                 match answer {
@@ -394,18 +414,6 @@ fn held(s: &State) -> Vec<ReplyId> {
     }
 }
 
-/// The pid a state says runs.
-fn live_pid(s: &State) -> Option<u32> {
-    match s {
-        State::Verifying { proc, .. } | State::Stopping { proc, .. } => {
-            proc.exit.is_none().then_some(proc.pid)
-        }
-        State::Failed { proc: Some(p), .. } => p.exit.is_none().then_some(p.pid),
-        State::Running { pid, .. } | State::Unhealthy { pid, .. } => Some(*pid),
-        _ => None,
-    }
-}
-
 /// Every environment the invariants are checked in.
 fn environments() -> Vec<Env> {
     let mut out = Vec::new();
@@ -469,7 +477,7 @@ fn invariants() {
                 for f in &fx {
                     // Only a pid that runs is signalled.
                     if let Effect::StopGroup { pid, .. } = f {
-                        assert_eq!(live_pid(&s), Some(*pid), "{at}");
+                        assert_eq!(s.live_pid(), Some(*pid), "{at}");
                     }
                     if let Effect::Spawn { run } = f {
                         assert!(!e.shutting_down, "{at}");
@@ -496,7 +504,7 @@ fn invariants() {
                 }
                 // A process that runs is never "ended"; one waiting to restart neither.
                 if next.is_ended() {
-                    assert_eq!(live_pid(&next), None, "{at}");
+                    assert_eq!(next.live_pid(), None, "{at}");
                     assert!(!matches!(next, State::BackingOff { .. }), "{at}");
                 }
                 // Under `never`, nothing starts by itself.
@@ -596,6 +604,41 @@ fn shutting_down_refuses_requests_and_spawns_nothing() {
 }
 
 #[test]
+fn a_teardown_stops_whatever_runs_with_the_shutdowns_grace_as_a_stop_does() {
+    let grace = Duration::from_secs(3);
+    for e in &environments() {
+        let down = Env {
+            shutting_down: true,
+            ..*e
+        };
+        for (sn, s) in states() {
+            let (next, fx) = step(s.clone(), Input::Teardown { grace }, &down);
+            let stops: Vec<&Effect> = fx
+                .iter()
+                .filter(|f| matches!(f, Effect::StopGroup { .. }))
+                .collect();
+            match s.live_pid() {
+                Some(pid) => {
+                    let stop = Effect::StopGroup {
+                        run: N,
+                        pid,
+                        signal: e.rules.stop.signal,
+                        grace,
+                        leftovers: Leftovers::ToShutdown,
+                    };
+                    assert_eq!(stops, [&stop], "{sn}");
+                    assert!(matches!(next, State::Stopping { .. }), "{sn}");
+                }
+                None => assert!(stops.is_empty(), "{sn}"),
+            }
+            // Besides the stop, a teardown is the shutdown: the same state follows.
+            let (shut, _) = step(s.clone(), Input::Shutdown, &down);
+            assert_eq!(next, shut, "{sn}");
+        }
+    }
+}
+
+#[test]
 fn without_a_verifier_a_spawned_process_is_ready_at_once() {
     let mut plain_no_verifier = plain();
     plain_no_verifier.rules.verifier = false;
@@ -671,7 +714,7 @@ fn backoff_doubles_up_to_its_bound_and_the_policy_gives_up_after_max_restarts() 
 fn ended_means_nothing_runs() {
     for (sn, s) in states() {
         if s.is_ended() {
-            assert_eq!(live_pid(&s), None, "{sn}");
+            assert_eq!(s.live_pid(), None, "{sn}");
             assert!(held(&s).is_empty(), "{sn}");
         }
     }

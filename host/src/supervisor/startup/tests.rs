@@ -96,10 +96,6 @@ fn a_failure_of_a_launched_process_ends_it_and_a_stop_does_not() {
     assert_eq!(s.next(&[&stopped, &p]), Next::Wait);
     assert_eq!(s.next(&[&failed(), &p]), Next::Failed(0));
     assert_eq!(s.next(&[&failed(), &p]), Next::Wait);
-
-    let mut s = Startup::new(Mode::Ordered, vec![vec![]]);
-    s.abandon();
-    assert_eq!(s.next(&[&p]), Next::Wait);
 }
 
 #[test]
