@@ -272,8 +272,7 @@ fn followers_that_never_read_a_flood_keep_memory_bounded() {
     let start = last_line_number(&addr);
     // Let ~1.2 GB more flow past them (20 000 lines of 60 KB).
     assert!(
-        wait_until(Duration::from_secs(120), || last_line_number(&addr)
-            > start + 20_000),
+        wait_until(2 * WAIT, || last_line_number(&addr) > start + 20_000),
         "the flood stalled at {} (from {start})",
         last_line_number(&addr)
     );

@@ -1,36 +1,18 @@
 //! End-to-end tests of the command line: flags, config errors and exit codes.
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use common::*;
 use serde_json::json;
 
-fn run(dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run pymanager")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 #[test]
 fn version_and_help() {
     let dir = tempfile::tempdir().unwrap();
-    let o = run(dir.path(), &["-V"]);
+    let o = pymanager_in(dir.path(), &["-V"]);
     assert_eq!(o.status.code(), Some(0));
     assert!(text(&o).starts_with("pymanager "), "{}", text(&o));
-    let o = run(dir.path(), &["--help"]);
+    let o = pymanager_in(dir.path(), &["--help"]);
     assert_eq!(o.status.code(), Some(0));
     for flag in [
         "--file",
@@ -50,7 +32,7 @@ fn exit_codes_of_the_original() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // 1: not found, with the original's sentence.
-    let o = run(d, &[]);
+    let o = pymanager_in(d, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         text(&o).contains("Cannot find file pymanager.json."),
@@ -59,7 +41,7 @@ fn exit_codes_of_the_original() {
     );
     // 2: cannot be read (a directory).
     std::fs::create_dir(d.join("dir.json")).unwrap();
-    let o = run(d, &["-f", "dir.json"]);
+    let o = pymanager_in(d, &["-f", "dir.json"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains("Error while loading file dir.json"),
@@ -68,7 +50,7 @@ fn exit_codes_of_the_original() {
     );
     // 2 as well: not UTF-8 (the original decoded the file before parsing it).
     std::fs::write(d.join("latin1.json"), b"{\"processes\": {\"caf\xe9\": 1}}").unwrap();
-    let o = run(d, &["-f", "latin1.json"]);
+    let o = pymanager_in(d, &["-f", "latin1.json"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains(
@@ -80,7 +62,7 @@ fn exit_codes_of_the_original() {
     );
     // 3: not JSON, with line and column.
     std::fs::write(d.join("bad.json"), "{\n  \"processes\": ,\n}").unwrap();
-    let o = run(d, &["-f", "bad.json"]);
+    let o = pymanager_in(d, &["-f", "bad.json"]);
     assert_eq!(o.status.code(), Some(3));
     assert!(
         text(&o).contains("bad.json is not a valid JSON file"),
@@ -90,7 +72,7 @@ fn exit_codes_of_the_original() {
     assert!(text(&o).contains("line 2, column 16"), "{}", text(&o));
     // 4: no processes.
     std::fs::write(d.join("empty.json"), r#"{"processes": {}}"#).unwrap();
-    let o = run(d, &["-f", "empty.json"]);
+    let o = pymanager_in(d, &["-f", "empty.json"]);
     assert_eq!(o.status.code(), Some(4));
     assert!(text(&o).contains("No processes listed"), "{}", text(&o));
     // 5: a field of the wrong type, named by its path.
@@ -99,7 +81,7 @@ fn exit_codes_of_the_original() {
         r#"{"processes": {"web": {"executable": "true", "arguments": [], "options": {"shell": 7}}}}"#,
     )
     .unwrap();
-    let o = run(d, &["-f", "typed.json"]);
+    let o = pymanager_in(d, &["-f", "typed.json"]);
     assert_eq!(o.status.code(), Some(5));
     assert!(
         text(&o).contains("processes.web.options.shell"),
@@ -115,7 +97,7 @@ fn suppress_with_redirect_fails_at_load_before_anything_starts() {
         "first": sh("echo started > started.txt"),
         "web": {"executable": "true", "arguments": [],
                 "options": {"suppress_output": true, "redirect_output": "x.log"}}}}));
-    let o = run(dir.path(), &["-f", "pymanager.json"]);
+    let o = pymanager_in(dir.path(), &["-f", "pymanager.json"]);
     assert_eq!(o.status.code(), Some(5));
     assert!(text(&o).contains("processes.web.options"), "{}", text(&o));
     assert!(text(&o).contains("mutually exclusive"), "{}", text(&o));
@@ -128,7 +110,7 @@ fn missing_executable_fails_with_exit_5_naming_the_process() {
         "ok": {"executable": "sleep", "arguments": ["1000"]},
         "broken": {"executable": "no-such-program-here", "arguments": []}}}));
     // `check` finds it, as the start-up does, before anything starts.
-    let o = run(dir.path(), &["check"]);
+    let o = pymanager_in(dir.path(), &["check"]);
     assert_eq!(o.status.code(), Some(5), "{}", text(&o));
     assert!(
         text(&o).contains(
@@ -158,7 +140,7 @@ fn unknown_keys_are_warned_about_not_fatal() {
 #[test]
 fn check_validates_without_starting_anything() {
     let dir = config_dir(&json!({"processes": {"a": sh("echo ran > ran.txt")}}));
-    let o = run(dir.path(), &["check", "-f", "pymanager.json"]);
+    let o = pymanager_in(dir.path(), &["check", "-f", "pymanager.json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("ok (1 processes"), "{}", text(&o));
     assert!(!dir.path().join("ran.txt").exists());
@@ -168,7 +150,7 @@ fn check_validates_without_starting_anything() {
         r#"{"processes": {"a": {"executable": "x"}}}"#,
     )
     .unwrap();
-    let o = run(dir.path(), &["check", "-f", "bad.json"]);
+    let o = pymanager_in(dir.path(), &["check", "-f", "bad.json"]);
     assert_eq!(o.status.code(), Some(5));
     assert!(
         text(&o).contains("processes.a: missing field \"arguments\""),
@@ -206,11 +188,11 @@ fn the_file_flag_may_come_before_a_subcommand() {
         dir.path().join("env.json"),
     )
     .unwrap();
-    let o = run(dir.path(), &["-f", "env.json", "check"]);
+    let o = pymanager_in(dir.path(), &["-f", "env.json", "check"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("env.json: ok"), "{}", text(&o));
     // ctl finds the manager of env.json (none runs: exit 2, naming where it looked).
-    let o = run(dir.path(), &["-f", "env.json", "ctl", "status"]);
+    let o = pymanager_in(dir.path(), &["-f", "env.json", "ctl", "status"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
 
@@ -218,7 +200,7 @@ fn the_file_flag_may_come_before_a_subcommand() {
 fn a_positional_config_file_is_taken_when_no_file_flag_is_given() {
     // `pymanager pymanager.json` is what people typed for the original.
     let dir = config_dir(&json!({"processes": {"a": sh("echo ran > ran.txt")}}));
-    let o = run(dir.path(), &["pymanager.json"]);
+    let o = pymanager_in(dir.path(), &["pymanager.json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(dir.path().join("ran.txt").exists());
     // Any name, and after other flags.
@@ -227,12 +209,12 @@ fn a_positional_config_file_is_taken_when_no_file_flag_is_given() {
         r#"{"processes": {"b": {"executable": "sh", "arguments": ["-c", "echo b > b.txt"]}}}"#,
     )
     .unwrap();
-    let o = run(dir.path(), &["-v", "env.json"]);
+    let o = pymanager_in(dir.path(), &["-v", "env.json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(dir.path().join("b.txt").exists());
     // A word beside -f is ignored, as the original ignored it, with a warning.
     std::fs::remove_file(dir.path().join("ran.txt")).unwrap();
-    let o = run(dir.path(), &["-f", "pymanager.json", "env.json"]);
+    let o = pymanager_in(dir.path(), &["-f", "pymanager.json", "env.json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
         text(&o)
@@ -247,13 +229,13 @@ fn a_positional_config_file_is_taken_when_no_file_flag_is_given() {
 fn unique_prefixes_of_long_options_are_accepted() {
     let dir = config_dir(&json!({"processes": {"a": sh("exit 0")}}));
     std::fs::rename(dir.path().join("pymanager.json"), dir.path().join("x.json")).unwrap();
-    let o = run(dir.path(), &["--verb", "--fi", "x.json"]);
+    let o = pymanager_in(dir.path(), &["--verb", "--fi", "x.json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("[INFO] "), "{}", text(&o));
-    let o = run(dir.path(), &["--fi=x.json", "check"]);
+    let o = pymanager_in(dir.path(), &["--fi=x.json", "check"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     // Ambiguous: --verbose or --version.
-    let o = run(dir.path(), &["--ver", "--fi", "x.json"]);
+    let o = pymanager_in(dir.path(), &["--ver", "--fi", "x.json"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
 
@@ -263,12 +245,12 @@ fn check_executes_nothing_not_even_an_environment_file() {
         "a": {"executable": "true", "arguments": [],
               "options": {"environment_file": "env.sh"}}}}));
     std::fs::write(dir.path().join("env.sh"), "touch sourced.txt\nexport X=1\n").unwrap();
-    let o = run(dir.path(), &["check"]);
+    let o = pymanager_in(dir.path(), &["check"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(!dir.path().join("sourced.txt").exists(), "check sourced it");
     // It must still be readable.
     std::fs::remove_file(dir.path().join("env.sh")).unwrap();
-    let o = run(dir.path(), &["check"]);
+    let o = pymanager_in(dir.path(), &["check"]);
     assert_eq!(o.status.code(), Some(5), "{}", text(&o));
     assert!(
         text(&o).contains("processes.a.options.environment_file: cannot read"),
@@ -277,7 +259,7 @@ fn check_executes_nothing_not_even_an_environment_file() {
     );
     // Running it does source it.
     std::fs::write(dir.path().join("env.sh"), "touch sourced.txt\n").unwrap();
-    let o = run(dir.path(), &[]);
+    let o = pymanager_in(dir.path(), &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(dir.path().join("sourced.txt").exists());
 }
@@ -304,11 +286,9 @@ fn a_daemon_keeps_writing_output_to_the_callers_stdout() {
         "talker": sh("echo before; while [ ! -e go ]; do sleep 0.05; done; \
                       echo after-detaching; exec sleep 1000")}}));
     let out_file = dir.path().join("caller.stdout");
-    let o = Command::new(bin())
+    let o = pymanager(&[])
         .args(["-d"])
         .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_file).unwrap())
         .stderr(Stdio::piped())
         .output()
@@ -347,11 +327,9 @@ fn a_daemons_caller_sees_the_warnings_of_start_up() {
               "verifier": {"type": "pymutils.exited_verifier.ExitedVerifier",
                            "arguments": {"description": "x"}}},
         "b": sh("exec sleep 1000")}}));
-    let o = Command::new(bin())
+    let o = pymanager(&[])
         .args(["-d"])
         .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
         .stdout(std::fs::File::create(dir.path().join("caller.stdout")).unwrap())
         .stderr(Stdio::piped())
         .output()
@@ -378,11 +356,9 @@ fn a_daemon_whose_callers_stdout_closes_goes_on_without_it() {
     let dir = config_dir(&json!({"http": {"enabled": true}, "processes": {
         "flood": sh("while [ ! -e go ]; do sleep 0.05; done; yes flooding"),
         "other": sh("echo $$ > other.pid; exec sleep 1000")}}));
-    let mut caller = Command::new(bin())
+    let mut caller = pymanager(&[])
         .args(["-d"])
         .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -401,7 +377,7 @@ fn a_daemon_whose_callers_stdout_closes_goes_on_without_it() {
     // The manager still answers, and restarting a process still works: nothing is stuck
     // behind the closed stdout.
     let ctl = |args: &[&str]| {
-        Command::new(bin())
+        pymanager(&[])
             .arg("ctl")
             .args(args)
             .current_dir(dir.path())
@@ -459,10 +435,8 @@ fn a_stuck_stdout_drops_verifier_chatter_counts_it_and_keeps_launch_lines() {
                        "verifier": {"type": "good.Say", "arguments": {"message": "hello"}}}
         }
     }));
-    let mut m = Command::new(bin())
+    let mut m = pymanager(&[])
         .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -603,7 +577,7 @@ fn sigint_to_a_waiting_daemon_caller_stops_everything() {
             "verifier": {"type": "tcp", "arguments": {"port": 1, "timeout": 600}}
         }
     }}));
-    let caller = Command::new(bin())
+    let caller = pymanager(&[])
         .args(["-d", "-f"])
         .arg(dir.path().join("pymanager.json"))
         .current_dir(dir.path())

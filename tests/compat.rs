@@ -4,10 +4,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
-
-use common::{Manager, config_dir, sh};
+use common::{Manager, config_dir, serve_status, sh};
 use serde_json::json;
 
 /// With `working_directory`, a relative executable is found inside that directory (the
@@ -162,15 +159,7 @@ fn a_partial_line_is_shown_without_waiting_for_its_newline() {
 /// `Verifier: Attempting connection to … with a timeout of …` lines did.
 #[test]
 fn verifier_verbose_announces_each_attempt() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut tcp in listener.incoming().flatten() {
-            let mut buf = [0u8; 4096];
-            let _ = tcp.read(&mut buf);
-            let _ = tcp.write_all(b"HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n");
-        }
-    });
+    let port = serve_status("200 OK");
     let url = format!("http://127.0.0.1:{port}/");
     let m = Manager::start(json!({
         "messages": ["verifier.verbose"],

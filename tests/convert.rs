@@ -9,7 +9,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use common::*;
 use serde_json::{Value, json};
@@ -23,32 +23,17 @@ fn repo() -> PathBuf {
 }
 
 /// `pymanager <args>` in `dir`, with a fixed environment for `${env.…}`.
+/// `pymanager <args...>` in `dir`, with the environment the kitchen-sink config reads.
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .current_dir(dir)
-        .env("KITCHEN_MODE", "prod")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run pymanager")
+    output_of(pymanager(args).current_dir(dir).env("KITCHEN_MODE", "prod"))
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
+/// The stdout of a command that must have succeeded.
 fn ok(out: &Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
+    assert_code(out, 0);
+    stdout(out)
 }
 
-/// Compares `have` with the golden file `name` (or writes it, with PYMANAGER_WRITE_GOLDEN).
 fn golden(name: &str, have: &str) {
     let path = fixtures().join("golden").join(name);
     if std::env::var_os("PYMANAGER_WRITE_GOLDEN").is_some() {
@@ -118,10 +103,7 @@ fn export_kitchen(target: &str) -> (String, String) {
                 ],
             );
             ok(&out);
-            return (
-                units_text(&o, &dir.canonicalize().unwrap()),
-                text(&out.stderr),
-            );
+            return (units_text(&o, &dir.canonicalize().unwrap()), stderr(&out));
         }
         "compose" | "k8s" => run(
             &dir,
@@ -136,7 +118,7 @@ fn export_kitchen(target: &str) -> (String, String) {
         ),
         _ => run(&dir, &["export", target, "-f", "kitchen.json"]),
     };
-    (ok(&out), text(&out.stderr))
+    (ok(&out), stderr(&out))
 }
 
 #[test]
@@ -178,7 +160,7 @@ fn strict_makes_a_loss_exit_5_and_writes_nothing() {
     );
     assert_eq!(out.status.code(), Some(5), "{out:?}");
     assert!(!file.exists(), "nothing written");
-    let err = text(&out.stderr);
+    let err = stderr(&out);
     assert!(err.contains("[WARNING] processes.db.liveness: "), "{err}");
     assert!(
         err.lines().last().unwrap().starts_with("[ERROR] export: ")
@@ -216,7 +198,7 @@ fn strict_makes_a_loss_exit_5_and_writes_nothing() {
         ],
     );
     assert!(ok(&out).contains("  job:\n    image: busybox\n"));
-    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
 }
 
 #[test]
@@ -225,9 +207,9 @@ fn wrong_flags_and_missing_images_are_one_line() {
     let out = run(&dir, &["export", "compose", "-f", "kitchen.json"]);
     assert_eq!(out.status.code(), Some(5));
     assert!(
-        text(&out.stderr).contains("processes.migrate.export.image: no image to run it in: give --image IMAGE, or set this key"),
+        stderr(&out).contains("processes.migrate.export.image: no image to run it in: give --image IMAGE, or set this key"),
         "{}",
-        text(&out.stderr)
+        stderr(&out)
     );
     let out = run(
         &dir,
@@ -235,7 +217,7 @@ fn wrong_flags_and_missing_images_are_one_line() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        text(&out.stderr),
+        stderr(&out),
         "[ERROR] export: --image applies to compose and k8s only\n"
     );
     let out = run(&dir, &["export", "systemd", "-f", "kitchen.json"]);
@@ -254,7 +236,7 @@ fn wrong_flags_and_missing_images_are_one_line() {
     let out = run(tmp.path(), &["import", "process-compose", "pc.yaml"]);
     assert_eq!(out.status.code(), Some(5), "{out:?}");
     assert_eq!(
-        text(&out.stderr),
+        stderr(&out),
         "[ERROR] import: pc.yaml: processes.a.depends_on.b.condition: unknown condition \"process_done\"\n"
     );
 }
@@ -314,7 +296,7 @@ fn every_example_exported_to_compose_is_accepted_by_docker_compose_and_the_compo
         assert!(
             check.status.success(),
             "{file}: docker-compose config: {}",
-            text(&check.stderr)
+            stderr(&check)
         );
         // The compose-spec schema docker-compose ships, checked on its own.
         let script = "import json, sys, yaml, jsonschema, compose.config as c, os\n\
@@ -327,7 +309,7 @@ fn every_example_exported_to_compose_is_accepted_by_docker_compose_and_the_compo
         assert!(
             check.status.success(),
             "{file}: compose-spec schema: {}",
-            text(&check.stderr)
+            stderr(&check)
         );
     }
     // And the validator does refuse what is not a compose file.
@@ -379,14 +361,10 @@ fn every_example_exported_to_k8s_is_accepted_by_kubernetes_validate_strict() {
         assert!(
             check.status.success(),
             "{file}: {}{}",
-            text(&check.stdout),
-            text(&check.stderr)
+            stdout(&check),
+            stderr(&check)
         );
-        assert!(
-            text(&check.stdout).contains("passed"),
-            "{}",
-            text(&check.stdout)
-        );
+        assert!(stdout(&check).contains("passed"), "{}", stdout(&check));
     }
     std::fs::write(
         tmp.path().join("bad.yaml"),
@@ -452,8 +430,8 @@ fn every_example_exported_to_systemd_is_accepted_by_systemd_analyze_verify() {
         assert!(
             check.status.success() && check.stderr.is_empty(),
             "{file}: {}{}",
-            text(&check.stdout),
-            text(&check.stderr)
+            stdout(&check),
+            stderr(&check)
         );
     }
 }
@@ -463,10 +441,10 @@ fn imports_of_a_procfile_and_a_process_compose_file_are_as_recorded() {
     let dir = fixtures();
     let out = run(&dir, &["import", "procfile", "Procfile"]);
     golden("Procfile.json", &ok(&out));
-    golden("Procfile.warnings", &text(&out.stderr));
+    golden("Procfile.warnings", &stderr(&out));
     let out = run(&dir, &["import", "process-compose", "process-compose.yaml"]);
     golden("process-compose.json", &ok(&out));
-    golden("process-compose.warnings", &text(&out.stderr));
+    golden("process-compose.warnings", &stderr(&out));
 }
 
 /// Starts `cfg` (an imported config, with the API turned on) in `dir` and waits until
@@ -489,7 +467,7 @@ fn get(url: &str) -> bool {
 #[test]
 fn an_imported_procfile_runs_with_foremans_ports_and_its_env() {
     let dir = tempfile::tempdir().unwrap();
-    let base = free_port_pair();
+    let base = free_port_trio();
     std::fs::copy(fixtures().join("Procfile"), dir.path().join("Procfile")).unwrap();
     std::fs::copy(fixtures().join(".env"), dir.path().join(".env")).unwrap();
     let out = run(
@@ -517,28 +495,6 @@ fn an_imported_procfile_runs_with_foremans_ports_and_its_env() {
     let mut m = m;
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_exit(), 0, "{}", m.output());
-}
-
-/// A free port whose neighbours 100 and 200 above were free a moment ago too.
-fn free_port_pair() -> u16 {
-    loop {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = l.local_addr().unwrap().port();
-        if p < 65000
-            && std::net::TcpListener::bind(("127.0.0.1", p + 100)).is_ok()
-            && std::net::TcpListener::bind(("127.0.0.1", p + 200)).is_ok()
-        {
-            return p;
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The process-compose fixture with its two fixed ports replaced by free ones.
@@ -668,7 +624,7 @@ fn the_moving_on_page_shows_what_export_writes_and_warns() {
             "docs/moving-on.md lacks the {target} export of examples/orchestration.json:\n{written}"
         );
         assert!(
-            page.contains(&text(&out.stderr)),
+            page.contains(&stderr(&out)),
             "docs/moving-on.md lacks the {target} warnings"
         );
     }

@@ -4,7 +4,10 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 
-use common::{Manager, WAIT, alive, bin, sh, wait_all_gone, wait_until};
+use common::{
+    Manager, WAIT, alive, assert_code, free_port, output_of, pymanager, sh, stderr, stdout,
+    wait_all_gone, wait_until,
+};
 use serde_json::{Value, json};
 
 /// `pymanager ctl -f <manager's config> <args>`.
@@ -12,36 +15,14 @@ fn ctl(m: &Manager, args: &[&str]) -> Output {
     ctl_in(&m.path("pymanager.json"), args, &[])
 }
 
+/// `pymanager ctl -f <cfg> <args>` with `env` added.
 fn ctl_in(cfg: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(bin())
-        .arg("ctl")
-        .arg("-f")
-        .arg(cfg)
-        .args(args)
-        .env_remove("PYMANAGER_TOKEN")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run pymanager ctl")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-#[track_caller]
-fn assert_code(o: &Output, code: i32) {
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        stdout(o),
-        stderr(o)
-    );
+    output_of(
+        pymanager(&["ctl", "-f"])
+            .arg(cfg)
+            .args(args)
+            .envs(env.iter().copied()),
+    )
 }
 
 #[test]
@@ -121,7 +102,7 @@ fn list_status_restart_stop_start_and_logs() {
 #[test]
 fn while_verifying_the_last_attempts_outcome_is_shown() {
     let answers_404 = common::serve_status("404 Not Found");
-    let closed = common::free_port();
+    let closed = free_port();
     let m = Manager::start(json!({
         "http": {"enabled": true},
         "startup": "parallel",
@@ -205,7 +186,7 @@ fn wait_returns_once_running_even_if_started_first() {
     }));
     let cfg = dir.path().join("pymanager.json");
     // ctl first: it keeps trying until the manager is there.
-    let waiter = Command::new(bin())
+    let waiter = pymanager(&[])
         .args(["ctl", "-f"])
         .arg(&cfg)
         .args(["wait", "--timeout", "30"])
@@ -235,11 +216,7 @@ fn unreachable_managers_and_timeouts_have_their_own_exit_code() {
         stderr(&o)
     );
     // A port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let o = ctl_in(
         &cfg,
         &["list", "--url", &format!("http://127.0.0.1:{port}")],
@@ -299,7 +276,7 @@ fn logs_follow_prints_new_lines_until_the_manager_exits() {
         "processes": { "talker": sh("echo first; exec sleep 100") }
     }));
     m.wait_status("running");
-    let mut follower = Command::new(bin())
+    let mut follower = pymanager(&[])
         .args(["ctl", "-f"])
         .arg(m.path("pymanager.json"))
         .args(["logs", "talker", "-f", "-n", "5"])
@@ -369,7 +346,7 @@ fn failing_start_up() -> Manager {
 }
 
 fn wait_ctl(m: &Manager) -> Command {
-    let mut c = Command::new(bin());
+    let mut c = pymanager(&[]);
     c.args(["ctl", "-f"])
         .arg(m.path("pymanager.json"))
         .args(["wait", "--timeout", "60"])
@@ -632,11 +609,7 @@ fn ctl_reads_the_config_with_the_managers_own_loader() {
     let o = ctl(&m, &["status"]);
     assert_code(&o, 0);
     // Without an address file, the config's port is used: a fixed free port here.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let m2 = Manager::start(json!({
         "http": {"enabled": "true", "port": port},
         "processes": { "web": sh("exec sleep 100") }
@@ -650,10 +623,7 @@ fn ctl_reads_the_config_with_the_managers_own_loader() {
 
 #[test]
 fn the_ctl_help_speaks_to_users() {
-    let o = Command::new(bin())
-        .args(["ctl", "--help"])
-        .output()
-        .unwrap();
+    let o = pymanager(&[]).args(["ctl", "--help"]).output().unwrap();
     assert_code(&o, 0);
     let help = stdout(&o);
     assert!(
@@ -695,7 +665,7 @@ fn a_stop_or_a_restart_cuts_a_restarts_verification_short() {
     let url = m.url();
     assert!(wait_until(WAIT, || m.path("second").exists()));
     let slow = |verb: &str| {
-        Command::new(bin())
+        pymanager(&[])
             .arg("ctl")
             .arg("--url")
             .arg(&url)
@@ -762,7 +732,7 @@ fn the_file_flag_after_the_command_and_ports() {
     m.wait_status("running");
     let file = m.path("pymanager.json");
     let after = |args: &[&str]| {
-        Command::new(bin())
+        pymanager(&[])
             .arg("ctl")
             .args(args)
             .arg("-f")

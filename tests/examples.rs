@@ -6,13 +6,8 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
-use common::{Manager, build_example, example_dir, wait_until};
-
-/// Bound for a run that first compiles a 12–18 MB component: seconds on a quiet machine,
-/// minutes on a loaded one. The test goes on the moment its event happens.
-const SLOW_WAIT: Duration = Duration::from_secs(20 * 60);
+use common::{BUILD_WAIT, Manager, build_example, example_dir, wait_until};
 
 /// What the build makes or fetches, which the copy does not take.
 const BUILT: &[&str] = &[".venv", "node_modules", "verifier.wasm", "__pycache__"];
@@ -66,7 +61,7 @@ fn runs(copy: tempfile::TempDir) {
     let mut m = Manager::start_in(copy, &["-v"]);
     let out = || m.output();
     assert!(
-        wait_until(SLOW_WAIT, || out()
+        wait_until(BUILD_WAIT, || out()
             .contains("[INFO] all processes are running")
             || out().contains("[ERROR]")),
         "{}",

@@ -4,8 +4,6 @@
 //! group; the same check works as a liveness check and in `pymanager verify`.
 mod common;
 
-use std::process::{Command, Stdio};
-
 use common::*;
 use serde_json::{Value, json};
 
@@ -183,7 +181,7 @@ fn a_hanging_liveness_check_is_killed_with_its_group_each_period() {
 fn pymanager_verify_runs_it_here_and_kills_a_run_at_its_time_out() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: Value, extra: &[&str]| {
-        Command::new(bin())
+        pymanager(&[])
             .arg("verify")
             .arg("exec")
             .arg("--args")
@@ -191,7 +189,6 @@ fn pymanager_verify_runs_it_here_and_kills_a_run_at_its_time_out() {
             .args(extra)
             .current_dir(dir.path())
             .env("MARK", "here")
-            .stdin(Stdio::null())
             .output()
             .unwrap()
     };

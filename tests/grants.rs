@@ -5,50 +5,10 @@
 //! and keep configured headers for the origin they were configured for.
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-
-use common::{Manager, sh};
+use common::{Manager, free_port, serve, sh};
 use serde_json::{Value, json};
 
 const GUEST: &str = env!("PYMANAGER_TEST_GUEST_HTTPGRANT");
-
-/// A loopback port free right now (for the API, whose port the guest must be told).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A real HTTP server on loopback that records each request's head and answers with
-/// `answer(request line)`.
-fn server(answer: impl Fn(&str) -> String + Send + 'static) -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { return };
-            let mut head = String::new();
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                head.push_str(&line);
-            }
-            let first = head.lines().next().unwrap_or_default().to_string();
-            record.lock().unwrap().push(head);
-            let _ = conn.write_all(answer(&first).as_bytes());
-        }
-    });
-    (port, seen)
-}
 
 fn ok(_: &str) -> String {
     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".into()
@@ -121,7 +81,7 @@ fn an_ungranted_module_reaches_neither_the_api_nor_another_loopback_port() {
     );
     assert!(!out.contains("hunter2"), "{out}");
 
-    let (port, seen) = server(ok);
+    let (port, seen) = serve(ok);
     let (code, out) = run(
         free_port(),
         None,
@@ -196,9 +156,9 @@ fn a_grant_without_a_port_is_refused_with_its_field_path() {
 
 #[test]
 fn builtin_http_keeps_configured_headers_for_their_origin_only() {
-    let (elsewhere, elsewhere_seen) = server(ok);
+    let (elsewhere, elsewhere_seen) = serve(ok);
     // Same origin first (/start → /next), then another origin (another port).
-    let (first, first_seen) = server(move |line| {
+    let (first, first_seen) = serve(move |line| {
         let to = if line.starts_with("GET /start") {
             "/next".to_string()
         } else {

@@ -1,8 +1,11 @@
 //! The guest SDK stands alone: its copy of the WIT is the repository's, it packages, and a
 //! verifier builds against the packaged crate outside the workspace and runs.
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use common::pymanager;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -134,7 +137,7 @@ fn a_verifier_builds_against_the_packaged_sdk_outside_the_workspace() {
     assert!(wasm.is_file());
 
     // And it runs: the wall clock is there, not only elapsed time.
-    let out = Command::new(env!("CARGO_BIN_EXE_pymanager"))
+    let out = pymanager(&[])
         .args(["verify", "--module"])
         .arg(&wasm)
         .args(["--verifier", "Clocked", "--args", r#"{"after_year": 2024}"#])

@@ -63,7 +63,7 @@ fn a_bad_graph_is_refused_before_anything_starts() {
     ];
     for (cfg, want) in cases {
         let dir = config_dir(&cfg);
-        let check = std::process::Command::new(bin())
+        let check = pymanager(&[])
             .args(["check", "-f", "pymanager.json"])
             .current_dir(dir.path())
             .output()
@@ -85,7 +85,7 @@ fn check_prints_the_start_plan() {
         "db": sh("true"), "cache": sh("true"),
         "migrate": with(sh("true"), json!({"depends_on": ["db"]})),
         "api": with(sh("true"), json!({"depends_on": {"migrate": "exited_ok", "cache": "started"}}))}}));
-    let out = std::process::Command::new(bin())
+    let out = pymanager(&[])
         .args(["check", "-f", "pymanager.json"])
         .current_dir(dir.path())
         .output()
@@ -118,7 +118,7 @@ fn the_readme_example_checks_with_the_plan_it_shows() {
         readme.contains(example.trim()),
         "README and examples/orchestration.json differ"
     );
-    let out = std::process::Command::new(bin())
+    let out = pymanager(&[])
         .args(["check", "-f", "examples/orchestration.json"])
         .current_dir(&root)
         .output()
@@ -424,14 +424,6 @@ fn a_crashing_process_is_restarted_with_a_doubling_backoff_until_max_restarts() 
     let mut m = m;
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_exit(), 0);
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A service that listens on `port` until it gets SIGUSR1, then stops answering but runs on.

@@ -127,7 +127,7 @@ fn a_wrong_reference_is_a_load_error_naming_its_field() {
     ];
     for (process, want) in cases {
         let dir = config_dir(&json!({"processes": {"web": process}}));
-        let out = std::process::Command::new(bin())
+        let out = pymanager(&[])
             .arg("check")
             .arg("-f")
             .arg(dir.path().join("pymanager.json"))
@@ -155,7 +155,7 @@ fn a_daemons_waiting_caller_lets_the_picked_ports_go() {
         }
     }));
     let env_file = dir.path().join("env");
-    let out = std::process::Command::new(bin())
+    let out = pymanager(&[])
         .args(["-d", "-l", "out.log", "--write-env", "env", "-f"])
         .arg(dir.path().join("pymanager.json"))
         .current_dir(dir.path())

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 /// `pymanager run -f <dir>/pymanager.json <extra...> -- <cmd...>`, started in `dir`.
 fn spawn_run(dir: &Path, extra: &[&str], cmd: &[&str]) -> Child {
-    Command::new(bin())
+    pymanager(&[])
         .arg("run")
         .arg("-f")
         .arg(dir.join("pymanager.json"))
@@ -19,9 +19,7 @@ fn spawn_run(dir: &Path, extra: &[&str], cmd: &[&str]) -> Child {
         .arg("--")
         .args(cmd)
         .current_dir(dir)
-        .env("NO_COLOR", "1")
         .env_remove("GITHUB_ACTIONS")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -41,10 +39,6 @@ fn finish(child: Child) -> Output {
 
 fn run_in(dir: &Path, extra: &[&str], cmd: &[&str]) -> Output {
     finish(spawn_run(dir, extra, cmd))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// A service that records its pid in `<name>.pid` and then sleeps.
@@ -73,12 +67,7 @@ fn the_commands_exit_code_is_runs_and_nothing_is_left() {
         let script = format!("{started}; {last}");
         let cmd = ["sh", "-c", script.as_str()];
         let out = run_in(dir.path(), &[], &cmd);
-        assert_eq!(
-            out.status.code(),
-            Some(want),
-            "{cmd:?}: {}",
-            text(&out.stderr)
-        );
+        assert_eq!(out.status.code(), Some(want), "{cmd:?}: {}", stderr(&out));
         let pids = pids_in(dir.path(), &["a", "b"]);
         assert_eq!(pids.len(), 2);
         assert_eq!(wait_all_gone(&pids, WAIT), Ok(()), "{cmd:?} left processes");
@@ -103,7 +92,7 @@ fn the_command_gets_the_environments_address_token_and_ports_and_its_logs_stay_o
         curl -s -o /dev/null -w 'web=%{http_code}\n' "http://127.0.0.1:$PYMANAGER_PORT_WEB_HTTP/"
     "#;
     let out = run_in(dir.path(), &[], &["sh", "-c", script]);
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    let (stdout, stderr) = (stdout(&out), stderr(&out));
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     let port: u16 = stdout
         .lines()
@@ -131,9 +120,9 @@ fn the_command_gets_the_environments_address_token_and_ports_and_its_logs_stay_o
     // --output console: the original's interleaved console instead.
     let out = run_in(dir.path(), &["--output", "console"], &["true"]);
     assert!(
-        text(&out.stdout).contains("web | Serving HTTP"),
+        common::stdout(&out).contains("web | Serving HTTP"),
         "{}",
-        text(&out.stdout)
+        common::stdout(&out)
     );
 }
 
@@ -156,7 +145,7 @@ fn sigint_during_start_up_stops_everything_and_the_command_never_runs() {
         out.status.code(),
         Some(128 + libc::SIGINT),
         "{}",
-        text(&out.stderr)
+        stderr(&out)
     );
     assert!(!dir.path().join("ran").exists());
     assert_eq!(
@@ -173,7 +162,7 @@ fn sigint_during_the_command_goes_to_it_first_then_everything_stops() {
     assert!(wait_until(WAIT, || dir.path().join("cmd.pid").exists()));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = finish(child);
-    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
     assert_eq!(
         std::fs::read_to_string(dir.path().join("trapped")).unwrap(),
         "got-int\n"
@@ -197,7 +186,7 @@ fn abort_on_exit_stops_the_command_when_a_service_dies() {
     assert!(wait_until(WAIT, || dir.path().join("cmd.pid").exists()));
     std::fs::write(dir.path().join("die"), "").unwrap();
     let out = finish(child);
-    let stderr = text(&out.stderr);
+    let stderr = stderr(&out);
     assert_eq!(out.status.code(), Some(6), "{stderr}");
     assert!(
         stderr.contains("process svc ended while the command ran: exited with code 1"),
@@ -215,7 +204,7 @@ fn without_abort_on_exit_a_dead_service_is_reported_when_the_command_ends() {
     // The command makes the service die, waits for it to be gone, and succeeds.
     let cmd = "touch die; while kill -0 $(cat svc.pid) 2>/dev/null; do sleep 0.05; done; exit 0";
     let out = run_in(dir.path(), &[], &["sh", "-c", cmd]);
-    let stderr = text(&out.stderr);
+    let stderr = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
         stderr.contains(
@@ -253,10 +242,10 @@ fn four_copies_of_one_config_run_at_once_in_one_directory() {
             out.status.code(),
             Some(0),
             "{}\n{}",
-            text(&out.stdout),
-            text(&out.stderr)
+            stdout(&out),
+            stderr(&out)
         );
-        ports.push(text(&out.stdout).trim().to_string());
+        ports.push(stdout(&out).trim().to_string());
     }
     ports.sort();
     ports.dedup();
@@ -279,7 +268,7 @@ fn ctl_finds_a_lone_copy_and_asks_to_choose_among_several() {
     let dir = config_dir(&cfg);
     let file = dir.path().join("pymanager.json");
     let ctl = |args: &[&str]| {
-        Command::new(bin())
+        pymanager(&[])
             .arg("ctl")
             .arg("-f")
             .arg(&file)
@@ -291,9 +280,9 @@ fn ctl_finds_a_lone_copy_and_asks_to_choose_among_several() {
     let first = Manager::start_in(dir, &[]);
     first.wait_status("running");
     let out = ctl(&["status"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
     // A second copy in the same directory writes its own address file.
-    let second = Command::new(bin())
+    let second = pymanager(&[])
         .arg("-f")
         .arg(&file)
         .stdout(Stdio::null())
@@ -305,13 +294,13 @@ fn ctl_finds_a_lone_copy_and_asks_to_choose_among_several() {
         .join(format!("pymanager.json.{}.addr", second.id()));
     assert!(wait_until(WAIT, || own.exists()));
     let out = ctl(&["status"]);
-    let stderr = text(&out.stderr);
+    let stderr = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("2 copies of"), "{stderr}");
     assert!(stderr.contains("--url"), "{stderr}");
     // PYMANAGER_URL chooses.
     let url = std::fs::read_to_string(&own).unwrap();
-    let out = Command::new(bin())
+    let out = pymanager(&[])
         .arg("ctl")
         .arg("-f")
         .arg(&file)
@@ -319,13 +308,13 @@ fn ctl_finds_a_lone_copy_and_asks_to_choose_among_several() {
         .env("PYMANAGER_URL", url.trim())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
     let mut second = second;
     assert!(wait_until(WAIT, || second.try_wait().unwrap().is_some()));
     assert!(!own.exists());
     // The first copy is alone again, and found.
     let out = ctl(&["status"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
 }
 
 /// The failure block of each kind of failure names the process, the reason and its last
@@ -376,7 +365,7 @@ fn a_failed_start_up_explains_itself() {
     for (what, cfg, wants) in cases {
         let dir = config_dir(&cfg);
         let run_out = run_in(dir.path(), &[], &["touch", "ran"]);
-        let daemon_out = Command::new(bin())
+        let daemon_out = pymanager(&[])
             .args(["-d", "-f"])
             .arg(dir.path().join("pymanager.json"))
             .current_dir(dir.path())
@@ -386,8 +375,8 @@ fn a_failed_start_up_explains_itself() {
         let mut fg = Manager::start_in(config_dir(&cfg), &[]);
         assert_eq!(fg.wait_exit(), 5, "{what}");
         for (mode, code, stderr) in [
-            ("run", run_out.status.code(), text(&run_out.stderr)),
-            ("-d", daemon_out.status.code(), text(&daemon_out.stderr)),
+            ("run", run_out.status.code(), stderr(&run_out)),
+            ("-d", daemon_out.status.code(), stderr(&daemon_out)),
             ("foreground", Some(5), fg.output()),
         ] {
             assert_eq!(code, Some(5), "{what}, {mode}: {stderr}");
@@ -410,7 +399,7 @@ fn in_github_actions_the_failure_is_an_annotation_with_a_fold() {
         "executable": "sh", "arguments": ["-c", "echo boom; exit 2"],
         "verifier": {"type": "http", "arguments": {"url": "http://127.0.0.1:1/", "timeout": 30}}
     }}}));
-    let out = Command::new(bin())
+    let out = pymanager(&[])
         .arg("run")
         .arg("-f")
         .arg(dir.path().join("pymanager.json"))
@@ -418,7 +407,7 @@ fn in_github_actions_the_failure_is_an_annotation_with_a_fold() {
         .env("GITHUB_ACTIONS", "true")
         .output()
         .unwrap();
-    let stderr = text(&out.stderr);
+    let stderr = stderr(&out);
     assert_eq!(out.status.code(), Some(5), "{stderr}");
     assert!(
         stderr.contains("::error title=pymanager%3A web failed::"),
@@ -438,7 +427,7 @@ fn timeout_bounds_the_wait_and_names_what_is_not_ready() {
         "after": {"executable": "sleep", "arguments": ["600"]}
     }}));
     let out = run_in(dir.path(), &["--timeout", "1"], &["touch", "ran"]);
-    let stderr = text(&out.stderr);
+    let stderr = stderr(&out);
     assert_eq!(out.status.code(), Some(5), "{stderr}");
     assert!(
         stderr.contains("start-up not done after 1.00 s: 2 not ready (slow, after)"),
@@ -462,7 +451,7 @@ fn a_daemon_writes_its_environment_and_ends_with_the_process_it_was_told_to() {
     // The process it ends with: a sleeper of the test's own.
     let mut owner = Command::new("sleep").arg("600").spawn().unwrap();
     let env_file = dir.path().join("env");
-    let out = Command::new(bin())
+    let out = pymanager(&[])
         .args(["-d", "-f"])
         .arg(dir.path().join("pymanager.json"))
         .arg("--http-port")
@@ -476,7 +465,7 @@ fn a_daemon_writes_its_environment_and_ends_with_the_process_it_was_told_to() {
         .stdout(Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
     let env = std::fs::read_to_string(&env_file).unwrap();
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(

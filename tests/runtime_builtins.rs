@@ -38,18 +38,12 @@ async fn http_follows_a_redirect_to_a_2xx() {
     let (decl, v) = builtin("http");
     let rt = runtime(vec![decl]).await;
     let (target, target_hits) = http_server(|_| 200).await;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let mut buf = [0u8; 1024];
-            let _ = sock.read(&mut buf).await;
-            let reply = format!(
-                "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{target}/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-            let _ = sock.write_all(reply.as_bytes()).await;
-        }
-    });
+    let (port, _) = http_server_answering(move |_| {
+        format!(
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{target}/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+    })
+    .await;
     let args = json!({"url": format!("http://127.0.0.1:{port}/")}).to_string();
     let (view, _tx, _) = running();
     bounded(rt.verify(&v, &args, view))
@@ -75,7 +69,7 @@ async fn http_fails_with_the_last_status_after_its_timeout() {
 async fn http_gives_up_when_the_process_exits() {
     let (decl, v) = builtin("http");
     let rt = runtime(vec![decl]).await;
-    let port = closed_port().await;
+    let port = free_port();
     let args = json!({"url": format!("http://127.0.0.1:{port}/"), "interval": 0.05}).to_string();
     let (view, tx, _) = running();
     later(
@@ -94,7 +88,7 @@ async fn http_gives_up_when_the_process_exits() {
 async fn http_gives_up_on_shutdown() {
     let (decl, v) = builtin("http");
     let rt = runtime(vec![decl]).await;
-    let port = closed_port().await;
+    let port = free_port();
     let args = json!({"url": format!("http://127.0.0.1:{port}/")}).to_string();
     let (view, _tx, _) = running();
     let token: CancellationToken = view.shutdown().clone();
@@ -221,7 +215,7 @@ async fn tcp_passes_on_a_listening_port_and_gives_up_on_exit() {
         .await
         .expect("listening");
 
-    let port = closed_port().await;
+    let port = free_port();
     let (view, tx, _) = running();
     later(
         tx,

@@ -110,7 +110,7 @@ async fn the_sandbox_has_no_sockets_of_its_own() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_host_outside_the_grants_is_refused_with_the_grant_to_add() {
     let (port, hits) = http_server(|_| 200).await;
-    let other = closed_port().await;
+    let other = free_port();
     let rt = granted("mymod", "httpgrant", &[other]).await;
     let (view, _tx, _) = running();
     let args = json!({"url": format!("http://127.0.0.1:{port}/")}).to_string();
@@ -143,7 +143,7 @@ async fn a_host_outside_the_grants_is_refused_with_the_grant_to_add() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sdks_retry_fails_at_once_on_what_retrying_cannot_fix() {
     let (port, hits) = http_server(|n| if n < 2 { 503 } else { 200 }).await;
-    let closed = closed_port().await;
+    let closed = free_port();
     let rt = granted("mymod", "httpgrant", &[closed]).await;
     let (view, _tx, _) = running();
     let retry = vref("mymod", "RetryAnywhere");

@@ -5,9 +5,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use common::{Manager, build_example, config_dir, wait_until};
+use common::{BUILD_WAIT, Manager, build_example, config_dir, free_port, wait_until};
 use serde_json::json;
 
 fn build_js_verifier() -> PathBuf {
@@ -54,18 +53,6 @@ const HEALTHY: &str = "let n = 0; require('http').createServer((q, s) => { n += 
 const HTML: &str = "require('http').createServer((q, s) => s.end('<html>hello</html>'))\
     .listen(Number(process.argv[1]), '127.0.0.1');";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Compiling a 12 MB component the first time takes seconds, and minutes on a loaded
-/// machine; every later load comes from the disk cache.
-const COMPILE_WAIT: Duration = Duration::from_secs(1800);
-
 #[test]
 fn a_javascript_verifier_verifies_a_real_process_and_fails_with_a_throws_message() {
     let wasm = build_js_verifier();
@@ -74,7 +61,7 @@ fn a_javascript_verifier_verifies_a_real_process_and_fails_with_a_throws_message
     let port = free_port();
     let mut m = Manager::start_in(config(&wasm, port, HEALTHY), &["-v"]);
     assert!(
-        wait_until(COMPILE_WAIT, || listening_or_failed(&m))
+        wait_until(BUILD_WAIT, || listening_or_failed(&m))
             && m.output().contains("REST API listening"),
         "{}",
         m.output()
@@ -92,7 +79,7 @@ fn a_javascript_verifier_verifies_a_real_process_and_fails_with_a_throws_message
     // A thrown Error fails the verification with its message (exit 5), not a crash.
     let port = free_port();
     let mut m = Manager::start_in(config(&wasm, port, HTML), &[]);
-    let status = m.wait_exit_within(COMPILE_WAIT).map(|s| s.code());
+    let status = m.wait_exit_within(BUILD_WAIT).map(|s| s.code());
     assert_eq!(status, Some(Some(5)), "{}", m.output());
     let out = m.output();
     assert!(
@@ -132,7 +119,7 @@ fn rss_after_load(wasm: &Path, cache: &Path) -> (u64, bool) {
     std::fs::copy(wasm, dir.path().join("verifier.wasm")).unwrap();
     let m = Manager::start_env(dir, &["-v"], &[("XDG_CACHE_HOME", cache)]);
     assert!(
-        wait_until(COMPILE_WAIT, || listening_or_failed(&m))
+        wait_until(BUILD_WAIT, || listening_or_failed(&m))
             && m.output().contains("REST API listening"),
         "{}",
         m.output()

@@ -6,23 +6,15 @@ mod common;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use common::{build_example, example_dir};
+use common::runtime::http_server_answering;
+use common::{BUILD_WAIT, WAIT, build_example, example_dir, free_port, http_response};
 use pymanager::process_view::{ProcState, ProcessView};
 use pymanager::runtime::{
     CacheOutcome, Grants, HostGrants, HostPattern, Limits, ModuleDecl, ModuleSource, Runtime,
     RuntimeOptions, VerifierRef,
 };
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
-const WAIT: Duration = Duration::from_secs(120);
-/// Bound for a run that first builds a Python component with componentize-py and compiles
-/// it (an 18 MB component): seconds on a quiet machine, minutes on a loaded one. The test
-/// goes on the moment the event it waits for happens; this only bounds a hang.
-const SLOW_WAIT: Duration = Duration::from_secs(20 * 60);
 
 fn build_python_verifier() -> PathBuf {
     build_example("python-verifier")
@@ -30,36 +22,15 @@ fn build_python_verifier() -> PathBuf {
 
 /// Answers `{"status": "starting"}` to the first two requests, `{"status": "ok"}` after.
 async fn health_server() -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let n = counter.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
-                    }
-                }
-                let body = if n < 2 {
-                    r#"{"status": "starting"}"#
-                } else {
-                    r#"{"status": "ok"}"#
-                };
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = sock.write_all(reply.as_bytes()).await;
-            });
-        }
-    });
-    (port, hits)
+    http_server_answering(|n| {
+        let status = if n < 2 { "starting" } else { "ok" };
+        http_response(
+            "200 OK",
+            "application/json",
+            &format!(r#"{{"status": "{status}"}}"#),
+        )
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -264,11 +235,7 @@ fn the_originals_python_verifiers_run_unchanged_in_the_sandbox() {
         ("PYMANAGER_COMPONENTIZE_PY", tool.as_path()),
         ("XDG_CACHE_HOME", cache.path()),
     ];
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let dir = original_config(json!({
         "web": {
             "executable": "python3",
@@ -284,7 +251,7 @@ fn the_originals_python_verifiers_run_unchanged_in_the_sandbox() {
     // Built with componentize-py and compiled on first use: minutes on a loaded machine.
     let m = common::Manager::start_env(dir, &["-v"], &env);
     assert!(
-        common::wait_until(SLOW_WAIT, || {
+        common::wait_until(BUILD_WAIT, || {
             let out = m.output();
             out.contains("REST API listening") || out.contains("[ERROR]")
         }) && m.output().contains("REST API listening"),
@@ -295,7 +262,7 @@ fn the_originals_python_verifiers_run_unchanged_in_the_sandbox() {
     let status = format!("{}/status", m.url());
     let client = common::client();
     assert!(
-        common::wait_until(SLOW_WAIT, || {
+        common::wait_until(BUILD_WAIT, || {
             client
                 .get(&status)
                 .send()
@@ -308,7 +275,7 @@ fn the_originals_python_verifiers_run_unchanged_in_the_sandbox() {
     m.signal(libc::SIGTERM);
     let mut m = m;
     assert_eq!(
-        m.wait_exit_within(SLOW_WAIT).and_then(|s| s.code()),
+        m.wait_exit_within(BUILD_WAIT).and_then(|s| s.code()),
         Some(0),
         "{}",
         m.output()
@@ -322,7 +289,7 @@ fn the_originals_python_verifiers_run_unchanged_in_the_sandbox() {
         }
     }));
     let mut m = common::Manager::start_env(dir, &[], &env);
-    let status = m.wait_exit_within(SLOW_WAIT).and_then(|s| s.code());
+    let status = m.wait_exit_within(BUILD_WAIT).and_then(|s| s.code());
     assert_eq!(status, Some(5), "{}", m.output());
     assert!(
         m.output().contains(

@@ -8,7 +8,6 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use common::*;
 use pymanager::process_view::{ProcState, ProcessView};
@@ -97,12 +96,9 @@ async fn the_default_loopback_grant_reaches_services_but_never_another_pymanager
                 module: "checks".into(),
                 name: name.into(),
             };
-            tokio::time::timeout(
-                Duration::from_secs(60),
-                rt.verify(&v, &args.to_string(), view),
-            )
-            .await
-            .expect("bounded")
+            tokio::time::timeout(WAIT, rt.verify(&v, &args.to_string(), view))
+                .await
+                .expect("bounded")
         }
     };
 
@@ -154,7 +150,7 @@ async fn the_default_loopback_grant_reaches_services_but_never_another_pymanager
         name: "HttpAnywhere".into(),
     };
     let args = json!({"url": format!("{api}/status")}).to_string();
-    tokio::time::timeout(Duration::from_secs(60), rt.verify(&v, &args, view))
+    tokio::time::timeout(WAIT, rt.verify(&v, &args, view))
         .await
         .expect("bounded")
         .expect("an explicit grant reaches it");

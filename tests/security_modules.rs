@@ -11,7 +11,7 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use common::*;
 use serde_json::{Value, json};
@@ -51,7 +51,7 @@ fn users_library() -> tempfile::TempDir {
 fn run_manager(dir: &Path, pythonpath: &Path) -> (Option<i32>, String) {
     let cache = tempfile::tempdir().unwrap();
     run_within(
-        Command::new(bin())
+        pymanager(&[])
             .current_dir(dir)
             .env("PYTHONPATH", pythonpath)
             .env("PYMANAGER_COMPONENTIZE_PY", componentize_py())
@@ -175,14 +175,12 @@ fn fake_tool(dir: &Path, log: &Path, body: &str) -> PathBuf {
 }
 
 fn run_with_tool(dir: &Path, tool: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
+    pymanager(&[])
         .args(args)
         .current_dir(dir)
         .env("PYMANAGER_COMPONENTIZE_PY", tool)
         .env("XDG_CACHE_HOME", dir.join("cache"))
         .env("XDG_STATE_HOME", dir.join("state"))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
         .output()
         .unwrap()
 }
@@ -211,7 +209,7 @@ fn check_runs_no_code_of_a_python_module() {
         std::fs::read_to_string(&log)
     );
     // Nor is a missing tool run to find out: it is looked for.
-    let o = Command::new(bin())
+    let o = pymanager(&[])
         .arg("check")
         .current_dir(dir.path())
         .env("PYMANAGER_COMPONENTIZE_PY", dir.path().join("missing"))
@@ -243,7 +241,7 @@ fn a_build_that_hangs_is_stopped_with_its_process_group_at_its_time_limit() {
         &format!("sleep 1000 & echo $! > {}; wait", pids.display()),
     );
     let (code, err) = run_within(
-        Command::new(bin())
+        pymanager(&[])
             .current_dir(dir.path())
             .env("PYMANAGER_COMPONENTIZE_PY", &tool)
             .env("XDG_CACHE_HOME", dir.path().join("cache"))

@@ -13,14 +13,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-
-/// Bound for a run that builds a Python component and compiles it (an 18 MB component):
-/// seconds on a quiet machine, minutes on a loaded one. Waits end on the event.
-const SLOW_WAIT: Duration = Duration::from_secs(20 * 60);
 
 /// The user's module: `HttpAnywhere` passes without a request; `Probe` passes if its URL
 /// answers, and fails with the reason if it cannot be reached.
@@ -67,12 +62,12 @@ fn config(verifier: &str, url: &str) -> tempfile::TempDir {
 /// and output.
 fn run(dir: &Path, env: &[(&str, &Path)]) -> (Option<i32>, String) {
     run_within(
-        Command::new(bin())
+        pymanager(&[])
             .current_dir(dir)
             .envs(env.iter().copied())
             .env("PYMANAGER_COMPONENTIZE_PY", componentize_py())
             .env("NO_COLOR", "1"),
-        SLOW_WAIT,
+        BUILD_WAIT,
     )
 }
 

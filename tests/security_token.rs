@@ -7,25 +7,14 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use common::*;
 use serde_json::json;
 
+/// `pymanager ctl <args>` in `dir`.
 fn ctl(dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .arg("ctl")
-        .args(args)
-        .current_dir(dir)
-        .env_remove("PYMANAGER_TOKEN")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run pymanager ctl")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    output_of(pymanager(&["ctl"]).args(args).current_dir(dir))
 }
 
 #[test]

@@ -4,25 +4,10 @@
 mod common;
 
 use std::os::unix::fs::{PermissionsExt, symlink};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
 use common::*;
 use serde_json::json;
-
-fn run(dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("PYMANAGER_TOKEN")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run pymanager")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn private_dir(dir: &std::path::Path) -> std::path::PathBuf {
     let state = dir.join(".pymanager");
@@ -48,7 +33,7 @@ fn a_symbolic_link_planted_as_the_address_file_is_refused_and_its_target_kept() 
     let target = dir.path().join("precious");
     std::fs::write(&target, "keep me").unwrap();
     symlink(&target, state.join("pymanager.json.addr")).unwrap();
-    let o = run(dir.path(), &[]);
+    let o = pymanager_in(dir.path(), &[]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
@@ -69,7 +54,7 @@ fn a_symbolic_link_planted_as_the_token_file_is_refused_and_its_target_kept() {
     let target = dir.path().join("precious");
     std::fs::write(&target, "keep me").unwrap();
     symlink(&target, state.join("pymanager.json.token")).unwrap();
-    let o = run(dir.path(), &[]);
+    let o = pymanager_in(dir.path(), &[]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("pymanager.json.token: it is a symbolic link"),
@@ -80,10 +65,9 @@ fn a_symbolic_link_planted_as_the_token_file_is_refused_and_its_target_kept() {
     assert!(!dir.path().join("ran.txt").exists(), "a process ran");
     // ctl does not take a token from it either.
     std::fs::write(&target, "stolen\n").unwrap();
-    let o = Command::new(bin())
+    let o = pymanager(&[])
         .args(["ctl", "list", "--url", "http://127.0.0.1:9"])
         .current_dir(dir.path())
-        .env_remove("PYMANAGER_TOKEN")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -102,7 +86,7 @@ fn a_symbolic_link_planted_as_the_pid_file_is_refused_and_its_target_kept() {
     std::fs::write(&target, "keep me").unwrap();
     symlink(&target, state.join("pymanager.json.pid")).unwrap();
     // The daemon's default pid file: refused before detaching, on the caller's stderr.
-    let o = run(dir.path(), &["-d"]);
+    let o = pymanager_in(dir.path(), &["-d"]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("it is a symbolic link"),
@@ -111,7 +95,7 @@ fn a_symbolic_link_planted_as_the_pid_file_is_refused_and_its_target_kept() {
     );
     // A pid file named on the command line, likewise.
     symlink(&target, dir.path().join("my.pid")).unwrap();
-    let o = run(dir.path(), &["--pidfile", "my.pid"]);
+    let o = pymanager_in(dir.path(), &["--pidfile", "my.pid"]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("my.pid: it is a symbolic link"),
@@ -127,7 +111,7 @@ fn a_state_directory_others_may_write_to_is_refused() {
     let dir = marking(true);
     let state = private_dir(dir.path());
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let o = run(dir.path(), &[]);
+    let o = pymanager_in(dir.path(), &[]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("others may write to the directory"),
@@ -146,7 +130,7 @@ fn a_state_directory_of_someone_else_is_refused() {
     let dir = marking(true);
     let state = private_dir(dir.path());
     std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
-    let o = run(dir.path(), &[]);
+    let o = pymanager_in(dir.path(), &[]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("belongs to uid 65534"),
@@ -201,10 +185,9 @@ fn an_auto_token_is_made_at_start_kept_private_and_found_by_ctl() {
         .unwrap();
     assert_eq!(r.status(), 200);
     // ctl finds it on its own.
-    let o = Command::new(bin())
+    let o = pymanager(&[])
         .args(["ctl", "list"])
         .current_dir(m.dir.path())
-        .env_remove("PYMANAGER_TOKEN")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -234,11 +217,9 @@ fn the_token_in_the_environment_is_not_passed_to_processes() {
         "shell": {"executable": "echo token=${PYMANAGER_TOKEN:-unset} > shell.txt; exec sleep 100",
                   "arguments": [], "options": {"shell": true}}}}));
     std::fs::write(dir.path().join("env.sh"), "export X=1\n").unwrap();
-    let mut child = Command::new(bin())
+    let mut child = pymanager(&[])
         .current_dir(dir.path())
-        .env("NO_COLOR", "1")
         .env("PYMANAGER_TOKEN", "from-the-environment")
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -303,7 +284,7 @@ fn a_symbolic_link_another_user_planted_as_the_log_file_is_refused() {
         let mut args = args.to_vec();
         let log = log.display().to_string();
         args.push(&log);
-        let o = run(dir.path(), &args);
+        let o = pymanager_in(dir.path(), &args);
         assert_eq!(o.status.code(), Some(5), "{args:?}: {}", stderr(&o));
         assert!(
             stderr(&o).contains("cannot open the log file")

@@ -2,7 +2,7 @@
 //! keep-alive, signals and daemon mode — each checking that nothing is left behind.
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -54,11 +54,9 @@ impl Daemonized {
 /// caller's stdout, so a pipe would stay open as long as the daemon runs.
 fn daemon(dir: &std::path::Path, args: &[&str]) -> Daemonized {
     let stdout_file = dir.join("daemon.stdout");
-    let out = Command::new(bin())
+    let out = pymanager(&[])
         .args(args)
         .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
         .stdout(std::fs::File::create(&stdout_file).unwrap())
         .stderr(Stdio::piped())
         .output()
@@ -177,11 +175,9 @@ fn options_shell_environment_file_and_working_directory() {
 fn default_shell_true_is_the_users_shell() {
     let dir = config_dir(&json!({"processes": {
         "a": {"executable": "echo", "arguments": ["shell=$0"], "options": {"shell": true}}}}));
-    let out = Command::new(bin())
+    let out = pymanager(&[])
         .current_dir(dir.path())
         .env("SHELL", "/bin/bash")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("shell=/bin/bash"));
@@ -340,11 +336,10 @@ fn daemon_mode_reports_a_failed_start_up_with_exit_5() {
         "a": a,
         "b": {"executable": "./no-such-program-here", "arguments": []}}}));
     let log = dir.path().join("daemon.log");
-    let out = Command::new(bin())
+    let out = pymanager(&[])
         .args(["-d", "-f", "pymanager.json", "-l"])
         .arg(&log)
         .current_dir(dir.path())
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(5));
@@ -366,14 +361,6 @@ fn pidfile_is_written_where_asked_and_removed_at_the_end() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
     stop_daemon(dir.path(), &pidfile, libc::SIGINT);
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

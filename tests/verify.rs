@@ -4,36 +4,20 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{WAIT, bin};
+use common::{WAIT, described, free_port, output_of, pymanager, text};
 
 /// `pymanager verify <args...>`, run to its end.
 fn verify(args: &[&str]) -> Output {
-    Command::new(bin())
-        .arg("verify")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run pymanager verify")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    output_of(pymanager(&["verify"]).args(args))
 }
 
 /// True if `needle` is in what the command wrote (stdout or stderr).
 fn says(out: &Output, needle: &str) -> bool {
-    String::from_utf8_lossy(&out.stdout).contains(needle)
-        || String::from_utf8_lossy(&out.stderr).contains(needle)
+    text(out).contains(needle)
 }
 
 /// A child killed and reaped when the test ends, whatever happens.
@@ -82,16 +66,13 @@ fn passes_against_a_running_http_server() {
     let (_server, port) = http_server();
     let args = format!(r#"{{"url": "http://127.0.0.1:{port}/", "timeout": 20}}"#);
     let out = verify(&["http", "--args", &args]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", described(&out));
     assert!(String::from_utf8_lossy(&out.stdout).ends_with("passed\n"));
 }
 
 #[test]
 fn fails_with_the_reason_against_a_closed_port() {
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         file.path(),
@@ -100,18 +81,18 @@ fn fails_with_the_reason_against_a_closed_port() {
     .unwrap();
     let at = format!("@{}", file.path().display());
     let out = verify(&["pymutils.http_verifier.HttpOkVerifier", "--args", &at]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", described(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.starts_with(&format!(
             "failed: http://127.0.0.1:{port}/: Connection refused"
         )),
         "{}",
-        text(&out)
+        described(&out)
     );
-    assert!(err.contains("gave up after"), "{}", text(&out));
+    assert!(err.contains("gave up after"), "{}", described(&out));
     // Each attempt is in the verifier's log, on stdout.
-    assert!(says(&out, "[WARN] attempt 1: "), "{}", text(&out));
+    assert!(says(&out, "[WARN] attempt 1: "), "{}", described(&out));
 }
 
 #[test]
@@ -146,20 +127,19 @@ fn usage_errors_exit_2_with_one_line() {
         ),
     ] {
         let out = verify(&args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", described(&out));
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(err.lines().count(), 1, "{args:?}: {}", text(&out));
-        assert!(err.contains(says), "{args:?}: {}", text(&out));
+        assert_eq!(err.lines().count(), 1, "{args:?}: {}", described(&out));
+        assert!(err.contains(says), "{args:?}: {}", described(&out));
     }
 }
 
 /// Starts `pymanager verify` with its stdout piped, and returns it and a channel of its
 /// stdout lines.
 fn spawn_verify(args: &[&str]) -> (Reaped, mpsc::Receiver<String>) {
-    let mut child = Command::new(bin())
+    let mut child = pymanager(&[])
         .arg("verify")
         .args(args)
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -245,10 +225,7 @@ fn attaches_to_a_pid_and_sees_its_exit_code() {
 fn a_verifier_gives_up_when_the_attached_pid_ends() {
     let mut proc = exits_on_eof(0);
     let pid = proc.id().to_string();
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let args = format!(r#"{{"port": {port}, "timeout": 60}}"#);
     let (v, rx) = spawn_verify(&["tcp", "--pid", &pid, "--args", &args]);
     wait_line(&rx, "watching process");
@@ -316,11 +293,11 @@ fn a_log_line_that_never_comes_fails_after_the_timeout() {
         "--args",
         r#"{"pattern": "ready", "timeout": 0.3}"#,
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", described(&out));
     assert!(
         says(&out, "no output line matched /ready/"),
         "{}",
-        text(&out)
+        described(&out)
     );
 }
 
@@ -333,20 +310,20 @@ fn with_pid_a_port_counts_only_when_that_process_holds_it() {
     let (other, holder) = (bystander.0.id().to_string(), server.0.id().to_string());
     let args = format!(r#"{{"port": {port}, "timeout": 0.5}}"#);
     let out = verify(&["tcp", "--pid", &other, "--args", &args]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", described(&out));
     let said = format!(
         "failed: port {port} is held by pid {holder} (python3), not by process {other} (sleep)"
     );
     assert!(
         String::from_utf8_lossy(&out.stderr).starts_with(&said),
         "{said:?}, got {}",
-        text(&out)
+        described(&out)
     );
     let out = verify(&["tcp", "--pid", &holder, "--args", &args]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", described(&out));
     let url = format!(r#"{{"url": "http://127.0.0.1:{port}/", "timeout": 20}}"#);
     let out = verify(&["http", "--pid", &holder, "--args", &url]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", described(&out));
 }
 
 /// A process that is not `verify`'s child and leaves no zombie behind (its parent ignores
@@ -389,14 +366,12 @@ fn the_exit_code_of_a_process_reaped_elsewhere_is_unknown_not_invented() {
 /// `verify` with the compiled-component cache of its own (the cache and its key under
 /// `home`), as a fresh container has.
 fn verify_in(home: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .arg("verify")
-        .args(args)
-        .env("XDG_CACHE_HOME", home.join("cache"))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run pymanager verify")
+    output_of(
+        pymanager(&["verify"])
+            .args(args)
+            .env("XDG_CACHE_HOME", home.join("cache"))
+            .env("XDG_STATE_HOME", home.join("state")),
+    )
 }
 
 const GOOD: &str = env!("PYMANAGER_TEST_GUEST_GOOD");
@@ -408,15 +383,15 @@ fn prepare_only_compiles_into_the_cache_and_the_probe_loads_it_from_there() {
     let home = tempfile::tempdir().unwrap();
     let prepare = ["--module", GOOD, "--verifier", "Trivial", "--prepare-only"];
     let out = verify_in(home.path(), &prepare);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", described(&out));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
         said.starts_with("prepared: guest_good compiled into the cache in "),
         "{}",
-        text(&out)
+        described(&out)
     );
     let out = verify_in(home.path(), &prepare);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", described(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "prepared: guest_good in the cache already\n"
@@ -426,14 +401,14 @@ fn prepare_only_compiles_into_the_cache_and_the_probe_loads_it_from_there() {
         home.path(),
         &["http", "--prepare-only", "--args", r#"{"url": 3}"#],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", described(&out));
     let out = verify_in(home.path(), &["http", "--prepare-only"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", described(&out));
     let out = verify_in(
         home.path(),
         &["--module", GOOD, "--verifier", "Trivial", "--timeout", "20"],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", described(&out));
 }
 
 /// `--timeout` bounds the whole run: a cold cache's compile longer than it fails the
@@ -452,7 +427,7 @@ fn timeout_covers_loading_the_module_and_says_to_prepare_it() {
             "0.01",
         ],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", described(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).trim(),
         "failed: did not pass within 10 ms (--timeout): loading the module took that long (it \
@@ -476,7 +451,7 @@ fn a_host_not_granted_names_the_allow_host_flag_and_the_module() {
         "--args",
         &args,
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", described(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).trim(),
         format!(
@@ -495,7 +470,7 @@ fn a_host_not_granted_names_the_allow_host_flag_and_the_module() {
         "--args",
         &args,
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", described(&out));
 }
 
 /// `pymanager prepare -f pymanager.json`: the config's modules compiled into the cache at
@@ -515,27 +490,30 @@ fn prepare_compiles_a_configs_modules_and_starts_nothing() {
     )
     .unwrap();
     let prepare = || {
-        Command::new(bin())
+        pymanager(&[])
             .args(["prepare", "-f"])
             .arg(&cfg)
             .env("XDG_CACHE_HOME", home.path().join("cache"))
             .env("XDG_STATE_HOME", home.path().join("state"))
-            .stdin(Stdio::null())
             .output()
             .expect("run pymanager prepare")
     };
     let out = prepare();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", described(&out));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
         said.contains("good: compiled into the cache in "),
         "{}",
-        text(&out)
+        described(&out)
     );
     assert!(
         !dir.path().join("ran").exists(),
         "prepare started a process"
     );
     let out = prepare();
-    assert!(says(&out, "good: in the cache already"), "{}", text(&out));
+    assert!(
+        says(&out, "good: in the cache already"),
+        "{}",
+        described(&out)
+    );
 }

@@ -7,7 +7,7 @@ pub mod runtime;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,12 @@ use serde_json::Value;
 
 /// How long any wait in a test may take before the test fails; generous, because CI
 /// machines are slow and busy. Waits return as soon as their event happens.
-pub const WAIT: Duration = Duration::from_secs(30);
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// The bound for a wait that includes building or compiling a large component (the Python
+/// and JavaScript examples: componentize-py, then an 18 MB component through Cranelift):
+/// seconds on a quiet machine, many minutes on a loaded one. Only bounds a hang.
+pub const BUILD_WAIT: Duration = Duration::from_secs(30 * 60);
 
 /// The binary under test.
 pub fn bin() -> PathBuf {
@@ -336,12 +341,27 @@ pub fn read_pids(file: &Path) -> Vec<i32> {
         .collect()
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago (for a config that needs a fixed port, or a
+/// port nothing listens on).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
+}
+
+/// A free loopback port whose neighbours 100 and 200 above were free a moment ago too (for
+/// foreman's port scheme: `PORT` = base + 100 × the process's index).
+pub fn free_port_trio() -> u16 {
+    loop {
+        let p = free_port();
+        if p < 65000
+            && std::net::TcpListener::bind(("127.0.0.1", p + 100)).is_ok()
+            && std::net::TcpListener::bind(("127.0.0.1", p + 200)).is_ok()
+        {
+            return p;
+        }
+    }
 }
 
 /// A web server (`python3 -m http.server`) on a port picked at start-up, `ports.<name>.http`,
@@ -416,20 +436,99 @@ pub fn build_example(name: &str) -> PathBuf {
     dir.join("verifier.wasm")
 }
 
+/// A real HTTP server on a free loopback port, on one thread until the test ends: it reads
+/// each request's head, records it, and writes `answer(request line)` (the whole response)
+/// back. The port, and the heads received so far.
+pub fn serve(answer: impl Fn(&str) -> String + Send + 'static) -> (u16, Arc<Mutex<Vec<String>>>) {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut head = String::new();
+            let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let first = head.lines().next().unwrap_or_default().to_string();
+            record.lock().unwrap().push(head);
+            let _ = conn.write_all(answer(&first).as_bytes());
+        }
+    });
+    (port, seen)
+}
+
+/// A whole HTTP/1.1 response with `status` (`"200 OK"`) and `body`, closing the connection.
+pub fn http_response(status: &str, content_type: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
 /// Serves HTTP on a free loopback port until the test ends, answering every request with
 /// `status` and an empty body; the port.
 pub fn serve_status(status: &'static str) -> u16 {
-    use std::io::Write;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut tcp in listener.incoming().flatten() {
-            let mut buf = [0u8; 4096];
-            let _ = tcp.read(&mut buf);
-            let _ = write!(tcp, "HTTP/1.0 {status}\r\ncontent-length: 0\r\n\r\n");
-        }
-    });
-    port
+    serve(move |_| http_response(status, "text/plain", "")).0
+}
+
+/// `pymanager <args...>`, ready to run: no stdin, no colours, no `PYMANAGER_TOKEN` from the
+/// test's own environment. Callers add a directory or an environment of their own.
+pub fn pymanager(args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("PYMANAGER_TOKEN")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `pymanager <args...>` in `dir` to its end; its output.
+pub fn pymanager_in(dir: &Path, args: &[&str]) -> Output {
+    output_of(pymanager(args).current_dir(dir))
+}
+
+/// Runs `cmd` (a [`pymanager`] command) to its end, capturing its stdout and stderr.
+pub fn output_of(cmd: &mut Command) -> Output {
+    cmd.output().expect("run pymanager")
+}
+
+/// What a command wrote to stdout.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// What a command wrote to stderr.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Everything a command wrote: stdout, then stderr.
+pub fn text(o: &Output) -> String {
+    format!("{}{}", stdout(o), stderr(o))
+}
+
+/// A command's exit code and output, for an assertion's message.
+pub fn described(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    )
+}
+
+/// Asserts that a command exited with `code`, showing its output if not.
+#[track_caller]
+pub fn assert_code(o: &Output, code: i32) {
+    assert_eq!(o.status.code(), Some(code), "{}", described(o));
 }
 
 /// Runs `cmd` (its stdout and stderr captured) until it exits, for at most `bound`: its exit

@@ -23,8 +23,7 @@ pub use tokio::net::TcpListener;
 pub use tokio::sync::watch;
 pub use tokio_util::sync::CancellationToken;
 
-/// Generous bound on anything a test waits for; only reached when something is broken.
-pub const WAIT: Duration = Duration::from_secs(60);
+pub use super::{WAIT, free_port};
 
 /// Compiled components shared by the tests of this binary (the cache tests use their own).
 pub fn shared_cache() -> RuntimeOptions {
@@ -152,18 +151,32 @@ pub async fn bounded<T>(f: impl Future<Output = T>) -> T {
 pub async fn http_server(
     status: impl Fn(usize) -> u16 + Send + Sync + 'static,
 ) -> (u16, Arc<AtomicUsize>) {
+    http_server_answering(move |n| {
+        format!(
+            "HTTP/1.1 {} Status\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+            status(n)
+        )
+    })
+    .await
+}
+
+/// A real HTTP/1.1 server on an ephemeral loopback port, on the test's runtime: reads each
+/// request's head and writes `answer(n)` (the whole response) for the n-th request (from
+/// 0); the port and the count of requests.
+pub async fn http_server_answering(
+    answer: impl Fn(usize) -> String + Send + Sync + 'static,
+) -> (u16, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let hits = Arc::new(AtomicUsize::new(0));
     let counter = hits.clone();
-    let status = Arc::new(status);
+    let answer = Arc::new(answer);
     tokio::spawn(async move {
         loop {
             let Ok((mut sock, _)) = listener.accept().await else {
                 return;
             };
-            let n = counter.fetch_add(1, Ordering::SeqCst);
-            let code = status(n);
+            let reply = answer(counter.fetch_add(1, Ordering::SeqCst));
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 1024];
@@ -173,20 +186,11 @@ pub async fn http_server(
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                     }
                 }
-                let reply = format!(
-                    "HTTP/1.1 {code} Status\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
-                );
                 let _ = sock.write_all(reply.as_bytes()).await;
             });
         }
     });
     (port, hits)
-}
-
-/// A loopback port with nothing listening on it.
-pub async fn closed_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap().port()
 }
 
 pub fn err(r: Result<(), pymanager::runtime::VerifyError>) -> String {
@@ -244,7 +248,7 @@ pub async fn parked(rt: &Runtime, n: usize) {
     let started = std::time::Instant::now();
     while rt.parked_now() != n {
         assert!(
-            started.elapsed() < Duration::from_secs(120),
+            started.elapsed() < WAIT,
             "{} verifications parked, not {n}",
             rt.parked_now()
         );
