@@ -22,7 +22,7 @@ wheel:
 
 # The README's pictures of the dashboard and its start-up waterfall, taken by its browser tests.
 screenshot:
-    PYMANAGER_SCREENSHOT=1 cargo test --test dashboard -- usable the_start_up_is_drawn
+    PYMANAGER_SCREENSHOT=1 cargo test --test dashboard_look --test dashboard_startup
 
 # Every command the READMEs and docs show, run from outside the checkout (after `cargo build`).
 doc-commands:

@@ -2,38 +2,21 @@
 //! listed as the API reports it, and changes made through the API (a stop, restarts) show
 //! up in their rows by themselves, through the event stream, without a reload. Functional
 //! only: no test here asserts a duration.
-mod browser;
 mod common;
 
-use browser::Browser;
-use common::{Manager, client};
+use common::browser::Browser;
+use common::dashboard::row;
+use common::{Manager, client, sleeps};
 use serde_json::{Value, json};
 
 const N: usize = 1000;
-
-/// The config: `N` sleeps started in parallel, the API on.
-fn thousand() -> Value {
-    let processes: serde_json::Map<String, Value> = (0..N)
-        .map(|i| {
-            (
-                format!("s{i:04}"),
-                json!({"executable": "sleep", "arguments": ["100000"],
-                       "options": {"suppress_output": true}}),
-            )
-        })
-        .collect();
-    json!({"http": {"enabled": true}, "keep-alive": true, "startup": "parallel",
-           "graceful_time": 5, "processes": processes})
-}
 
 /// A JavaScript expression: `[lifecycle, os text]` of the row of process `name`, or null
 /// until it exists.
 fn row_state(name: &str) -> String {
     format!(
-        "(r => r ? [r.dataset.lifecycle, r.querySelector('.os').textContent] : null)(\
-         [...document.querySelectorAll('#rows tr')]\
-         .find(r => r.querySelector('button.name').textContent === {}))",
-        serde_json::to_string(name).unwrap()
+        "(r => r ? [r.dataset.lifecycle, r.querySelector('.os').textContent] : null)({})",
+        row(name)
     )
 }
 
@@ -49,7 +32,7 @@ fn command(m: &Manager, name: &str, verb: &str) -> Value {
 
 #[test]
 fn a_thousand_rows_render_and_follow_changes_without_a_reload() {
-    let m = Manager::start(thousand());
+    let m = Manager::start(sleeps(N));
     m.wait_status("running");
     let b = Browser::start(1280, 800);
     b.goto(&format!("{}/ui/", m.url()));

@@ -8,28 +8,13 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const N: usize = 1000;
 
 /// Time for what a thousand processes do at once on a busy machine; every wait still ends
 /// as soon as its event happens.
 const LONG: Duration = Duration::from_secs(180);
-
-/// The config: `N` sleeps, started in parallel, the API on.
-fn thousand() -> Value {
-    let processes: serde_json::Map<String, Value> = (0..N)
-        .map(|i| {
-            (
-                format!("s{i:04}"),
-                json!({"executable": "sleep", "arguments": ["100000"],
-                       "options": {"suppress_output": true}}),
-            )
-        })
-        .collect();
-    json!({"http": {"enabled": true}, "keep-alive": true, "startup": "parallel",
-           "graceful_time": 5, "processes": processes})
-}
 
 /// The manager's own children, zombies included.
 fn children(manager: i32) -> HashSet<i32> {
@@ -95,7 +80,7 @@ fn all_running(m: &Manager) -> Vec<i32> {
 
 #[test]
 fn a_thousand_processes_start_restart_and_stop_leaving_nothing() {
-    let mut m = Manager::start(thousand());
+    let mut m = Manager::start(sleeps(N));
     let manager = m.manager_pid();
     let started = std::time::Instant::now();
     assert!(

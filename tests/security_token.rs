@@ -2,7 +2,6 @@
 //! user would: a listener squatting the config's port or a stale address's, a child
 //! reading `/proc/$PPID/environ`, a page left open on a manager that shut down. And what
 //! is not defended, shown as it is: without a token, any local user can stop the manager.
-mod browser;
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
@@ -276,13 +275,16 @@ fn the_dashboard_stops_reconnecting_once_the_manager_said_it_shuts_down() {
         "processes": {"svc": sh("exec sleep 1000")}}),
     );
     m.wait_status("running");
-    let b = browser::Browser::start(1280, 800);
+    let b = common::browser::Browser::start(1280, 800);
     b.goto(&format!("{}/ui/", m.url()));
     b.wait_for(
         "the token form",
         "!document.getElementById('token-form').hidden",
     );
-    b.type_into(&b.find("#token"), &format!("t0ken{}", browser::ENTER));
+    b.type_into(
+        &b.find("#token"),
+        &format!("t0ken{}", common::browser::ENTER),
+    );
     b.wait_for(
         "the live connection",
         "document.getElementById('connection').dataset.state === 'live'",

@@ -3,6 +3,8 @@
 //! makes sure nothing it started outlives the test.
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod dashboard;
 pub mod runtime;
 
 use std::io::Read;
@@ -373,6 +375,22 @@ pub fn web_on_a_picked_port(name: &str) -> Value {
         "ports": {"http": 0},
         "verifier": {"type": "http", "arguments": {"url": format!("http://127.0.0.1:${{ports.{name}.http}}/")}}
     })
+}
+
+/// A config of `n` sleeps (`s0000`, `s0001`, …) started in parallel, their output
+/// suppressed, the API on: the load of the scale tests.
+pub fn sleeps(n: usize) -> Value {
+    let processes: serde_json::Map<String, Value> = (0..n)
+        .map(|i| {
+            (
+                format!("s{i:04}"),
+                serde_json::json!({"executable": "sleep", "arguments": ["100000"],
+                       "options": {"suppress_output": true}}),
+            )
+        })
+        .collect();
+    serde_json::json!({"http": {"enabled": true}, "keep-alive": true, "startup": "parallel",
+           "graceful_time": 5, "processes": processes})
 }
 
 /// A `sh -c` process entry for a config.

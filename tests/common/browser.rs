@@ -5,7 +5,6 @@
 //! other tests already use. Waits run inside the page: a script resolves on the first DOM
 //! mutation after which its condition holds (a `MutationObserver`), bounded by
 //! `common::WAIT`, so a test waits exactly as long as the page takes.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -15,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::WAIT;
+use super::WAIT;
 
 /// Where Debian's packages put the browser and its driver; `PYMANAGER_CHROMIUM` and
 /// `PYMANAGER_CHROMEDRIVER` override them.
