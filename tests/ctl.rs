@@ -463,61 +463,62 @@ fn ctl_never_goes_through_a_proxy() {
     assert!(!proxy.connected(), "ctl talked to the proxy");
 }
 
-#[test]
-fn ctl_refuses_an_address_file_others_could_have_written() {
+/// A config (`http` as given) whose state directory, made with `mode`, holds an address
+/// file saying `addr`, as someone could have planted it: the config file and the state
+/// directory.
+fn planted_address(
+    http: Value,
+    mode: u32,
+    addr: &str,
+) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
     let dir = common::config_dir(&json!({
-        "http": {"enabled": true, "token": "s3cret"},
+        "http": http,
         "processes": { "web": sh("exec sleep 100") }
     }));
     let cfg = dir.path().join("pymanager.json");
-    let fake = Trap::new();
     let state = dir.path().join(".pymanager");
     std::fs::create_dir(&state).unwrap();
-    std::fs::write(
-        state.join("pymanager.json.addr"),
-        format!("{}\n", fake.url()),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let o = ctl_in(&cfg, &["list"], &[]);
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(mode)).unwrap();
+    std::fs::write(state.join("pymanager.json.addr"), format!("{addr}\n")).unwrap();
+    (dir, cfg, state)
+}
+
+/// Asserts that `ctl list` on `cfg` is refused (exit 2) with `reason` on stderr.
+#[track_caller]
+fn list_refused(cfg: &std::path::Path, reason: &str) {
+    let o = ctl_in(cfg, &["list"], &[]);
     assert_code(&o, 2);
-    assert!(
-        stderr(&o).contains("others may write to the directory"),
-        "{}",
-        stderr(&o)
+    assert!(stderr(&o).contains(reason), "{}", stderr(&o));
+}
+
+#[test]
+fn ctl_refuses_an_address_file_others_could_have_written() {
+    let fake = Trap::new();
+    let (dir, cfg, state) = planted_address(
+        json!({"enabled": true, "token": "s3cret"}),
+        0o777,
+        &fake.url(),
     );
+    list_refused(&cfg, "others may write to the directory");
+    use std::os::unix::fs::PermissionsExt;
     // The directory is fine, the file is not.
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
     let addr = state.join("pymanager.json.addr");
     std::fs::set_permissions(&addr, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let o = ctl_in(&cfg, &["list"], &[]);
-    assert_code(&o, 2);
-    assert!(
-        stderr(&o).contains("others may write to the file"),
-        "{}",
-        stderr(&o)
-    );
+    list_refused(&cfg, "others may write to the file");
     if unsafe { libc::geteuid() } == 0 {
         // A file of someone else's, in our own directory.
         std::fs::set_permissions(&addr, std::fs::Permissions::from_mode(0o644)).unwrap();
         std::os::unix::fs::chown(&addr, Some(65534), Some(65534)).unwrap();
-        let o = ctl_in(&cfg, &["list"], &[]);
-        assert_code(&o, 2);
-        assert!(
-            stderr(&o).contains("belongs to uid 65534"),
-            "{}",
-            stderr(&o)
-        );
+        list_refused(&cfg, "belongs to uid 65534");
     }
     // A symbolic link as the address file.
     std::fs::remove_file(&addr).unwrap();
     let elsewhere = dir.path().join("elsewhere");
     std::fs::write(&elsewhere, format!("{}\n", fake.url())).unwrap();
     std::os::unix::fs::symlink(&elsewhere, &addr).unwrap();
-    let o = ctl_in(&cfg, &["list"], &[]);
-    assert_code(&o, 2);
-    assert!(stderr(&o).contains("symbolic link"), "{}", stderr(&o));
+    list_refused(&cfg, "symbolic link");
     assert!(
         !fake.connected(),
         "ctl sent its request (and token) to the fake"
@@ -530,29 +531,14 @@ fn ctl_refuses_a_state_directory_of_someone_else() {
         // Only root can give a directory away; the mode checks above cover the rest.
         return;
     }
-    let dir = common::config_dir(&json!({
-        "http": {"enabled": true, "token": "s3cret"},
-        "processes": { "web": sh("exec sleep 100") }
-    }));
-    let cfg = dir.path().join("pymanager.json");
     let fake = Trap::new();
-    let state = dir.path().join(".pymanager");
-    std::fs::create_dir(&state).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::write(
-        state.join("pymanager.json.addr"),
-        format!("{}\n", fake.url()),
-    )
-    .unwrap();
-    std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
-    let o = ctl_in(&cfg, &["list"], &[]);
-    assert_code(&o, 2);
-    assert!(
-        stderr(&o).contains("belongs to uid 65534"),
-        "{}",
-        stderr(&o)
+    let (_dir, cfg, state) = planted_address(
+        json!({"enabled": true, "token": "s3cret"}),
+        0o755,
+        &fake.url(),
     );
+    std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
+    list_refused(&cfg, "belongs to uid 65534");
     assert!(
         !fake.connected(),
         "ctl sent its request (and token) to the fake"
@@ -561,25 +547,11 @@ fn ctl_refuses_a_state_directory_of_someone_else() {
 
 #[test]
 fn ctl_talks_only_to_loopback_unless_told_otherwise() {
-    let dir = common::config_dir(&json!({
-        "http": {"enabled": true},
-        "processes": { "web": sh("exec sleep 100") }
-    }));
-    let cfg = dir.path().join("pymanager.json");
-    let state = dir.path().join(".pymanager");
-    std::fs::create_dir(&state).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
     // 192.0.2.0/24 is reserved for documentation: nothing answers there.
-    std::fs::write(state.join("pymanager.json.addr"), "http://192.0.2.1:5001\n").unwrap();
-    let o = ctl_in(&cfg, &["list"], &[]);
-    assert_code(&o, 2);
-    assert!(
-        stderr(&o).contains("not a loopback address"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(stderr(&o).contains("--url"), "{}", stderr(&o));
+    let (_dir, cfg, state) =
+        planted_address(json!({"enabled": true}), 0o700, "http://192.0.2.1:5001");
+    list_refused(&cfg, "not a loopback address");
+    list_refused(&cfg, "--url");
     // The config's own host, likewise.
     std::fs::remove_file(state.join("pymanager.json.addr")).unwrap();
     std::fs::write(
@@ -589,13 +561,7 @@ fn ctl_talks_only_to_loopback_unless_told_otherwise() {
         .to_string(),
     )
     .unwrap();
-    let o = ctl_in(&cfg, &["list"], &[]);
-    assert_code(&o, 2);
-    assert!(
-        stderr(&o).contains("not a loopback address"),
-        "{}",
-        stderr(&o)
-    );
+    list_refused(&cfg, "not a loopback address");
 }
 
 #[test]
