@@ -288,6 +288,20 @@ fn a_token_guards_everything_but_status() {
     assert_eq!(json_of(&b)["restarts"], 0);
 }
 
+/// `POST <url>/restart/1` on a thread of its own, with a client that waits as long as a
+/// test may (a restart of a stubborn process takes its whole grace period).
+fn restart_in_background(url: &str) -> std::thread::JoinHandle<(u16, String, String)> {
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        pymanager::tls::install_crypto_provider();
+        let c = reqwest::blocking::Client::builder()
+            .timeout(WAIT)
+            .build()
+            .unwrap();
+        send(c.post(format!("{url}/restart/1")))
+    })
+}
+
 #[test]
 fn a_second_restart_of_the_same_process_is_refused_and_reads_never_wait() {
     let m = Manager::start(json!({
@@ -297,17 +311,7 @@ fn a_second_restart_of_the_same_process_is_refused_and_reads_never_wait() {
     m.wait_status("running");
     let url = m.url();
     let old = m.pids();
-    let first = {
-        let url = url.clone();
-        std::thread::spawn(move || {
-            pymanager::tls::install_crypto_provider();
-            let c = reqwest::blocking::Client::builder()
-                .timeout(WAIT)
-                .build()
-                .unwrap();
-            send(c.post(format!("{url}/restart/1")))
-        })
-    };
+    let first = restart_in_background(&url);
     // The first restart takes the whole grace period (the process ignores SIGTERM).
     assert!(wait_until(WAIT, || v1_process(&m, "stubborn")["lifecycle"]
         == "stopping"));
@@ -345,17 +349,7 @@ fn a_shutdown_during_a_restart_answers_both_and_leaves_nothing() {
     m.wait_status("running");
     let url = m.url();
     let old = m.pids();
-    let restart = {
-        let url = url.clone();
-        std::thread::spawn(move || {
-            pymanager::tls::install_crypto_provider();
-            let c = reqwest::blocking::Client::builder()
-                .timeout(WAIT)
-                .build()
-                .unwrap();
-            send(c.post(format!("{url}/restart/1")))
-        })
-    };
+    let restart = restart_in_background(&url);
     assert!(wait_until(WAIT, || v1_process(&m, "1")["lifecycle"] == "stopping"));
     let (s, _, b) = send(client().delete(format!("{url}/")));
     assert_eq!((s, b.as_str()), (200, r#"{"success": true}"#));

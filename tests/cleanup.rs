@@ -3,8 +3,6 @@
 //! name.
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use serde_json::json;
 
@@ -24,15 +22,6 @@ fn zombie_children(pid: i32) -> Vec<i32> {
 fn tree() -> serde_json::Value {
     sh("echo $$ >> pids; sleep 1000 & echo $! >> pids; \
         (setsid sh -c 'echo $$ >> pids; exec sleep 1000' &); wait")
-}
-
-fn check_gone(pids: &[i32]) {
-    if let Err(left) = wait_all_gone(pids, Duration::from_secs(5)) {
-        for p in &left {
-            unsafe { libc::kill(*p, libc::SIGKILL) };
-        }
-        panic!("left running: {left:?}");
-    }
 }
 
 fn started_tree(n: usize) -> (Manager, Vec<i32>) {
@@ -56,7 +45,7 @@ fn kill_9_of_pymanager_leaves_nothing() {
     m.signal(libc::SIGKILL);
     m.wait_exit();
     // The manager kills everything at once when the guardian dies: no 600 s grace.
-    check_gone(&pids);
+    assert_all_gone(&pids);
 }
 
 #[test]
@@ -66,7 +55,7 @@ fn kill_9_of_the_manager_process_leaves_nothing() {
     unsafe { libc::kill(manager, libc::SIGKILL) };
     // The guardian exits with the manager's fate after killing what it left.
     assert_eq!(m.wait_exit(), 128 + libc::SIGKILL);
-    check_gone(&pids);
+    assert_all_gone(&pids);
     assert!(!m.path(".pymanager/pymanager.json.addr").exists());
 }
 
@@ -104,7 +93,7 @@ fn misbehaving_processes_are_reported_truthfully() {
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_exit(), 0);
     assert!(!group_alive(forker), "the forker's 300 children survived");
-    check_gone(&[manager, forker]);
+    assert_all_gone(&[manager, forker]);
 }
 
 /// The parent of `pid`, while it exists (a zombie included).
@@ -143,12 +132,6 @@ fn no_zombies_are_left_while_running() {
             .collect::<Vec<_>>()
     );
     assert!(wait_until(WAIT, || zombie_children(manager).is_empty()));
-}
-
-fn fd_count(pid: i32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count()
 }
 
 fn thread_count(pid: i32) -> usize {
@@ -191,7 +174,7 @@ fn hundreds_of_restarts_leak_no_descriptor_thread_or_process() {
     }));
     let (old, current) = pids.split_at(pids.len() - 2);
     assert!(old.len() > 100, "too few runs recorded: {}", old.len());
-    check_gone(old);
+    assert_all_gone(old);
     assert!(current.iter().all(|p| alive(*p)));
     assert!(zombie_children(manager).is_empty());
 }
@@ -212,5 +195,5 @@ fn five_hundred_processes_start_and_all_stop() {
     let mut m = m;
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_exit(), 0);
-    check_gone(&pids);
+    assert_all_gone(&pids);
 }

@@ -285,24 +285,13 @@ fn a_daemon_keeps_writing_output_to_the_callers_stdout() {
     let dir = config_dir(&json!({"http": {"enabled": true}, "processes": {
         "talker": sh("echo before; while [ ! -e go ]; do sleep 0.05; done; \
                       echo after-detaching; exec sleep 1000")}}));
-    let out_file = dir.path().join("caller.stdout");
-    let o = pymanager(&[])
-        .args(["-d"])
-        .current_dir(dir.path())
-        .stdout(std::fs::File::create(&out_file).unwrap())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = daemon(dir.path(), &["-d"]);
+    assert_eq!(o.status.code(), Some(0), "{}", o.stderr);
     let pidfile = dir.path().join(".pymanager/pymanager.json.pid");
-    let guardian: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let guardian = daemon_pid(dir.path());
     // The caller has exited; the daemon still writes where its stdout went.
     std::fs::write(dir.path().join("go"), "").unwrap();
-    let read = || std::fs::read_to_string(&out_file).unwrap_or_default();
+    let read = || o.stdout();
     assert!(
         wait_until(WAIT, || read().contains("talker | after-detaching")),
         "{}",
@@ -327,26 +316,15 @@ fn a_daemons_caller_sees_the_warnings_of_start_up() {
               "verifier": {"type": "pymutils.exited_verifier.ExitedVerifier",
                            "arguments": {"description": "x"}}},
         "b": sh("exec sleep 1000")}}));
-    let o = pymanager(&[])
-        .args(["-d"])
-        .current_dir(dir.path())
-        .stdout(std::fs::File::create(dir.path().join("caller.stdout")).unwrap())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let o = daemon(dir.path(), &["-d"]);
+    let err = &o.stderr;
+    assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(err.contains("unknown key bogus"), "{err}");
     assert!(
         err.contains("processes.a.verifier.arguments.description: unknown argument"),
         "{err}"
     );
-    let pidfile = dir.path().join(".pymanager/pymanager.json.pid");
-    let guardian: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let guardian = daemon_pid(dir.path());
     unsafe { libc::kill(guardian, libc::SIGTERM) };
     wait_all_gone(&[guardian], WAIT).expect("daemon gone");
 }
@@ -368,22 +346,10 @@ fn a_daemon_whose_callers_stdout_closes_goes_on_without_it() {
     // The reader goes away; then the output floods.
     drop(stdout);
     std::fs::write(dir.path().join("go"), "").unwrap();
-    let pidfile = dir.path().join(".pymanager/pymanager.json.pid");
-    let guardian: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let guardian = daemon_pid(dir.path());
     // The manager still answers, and restarting a process still works: nothing is stuck
     // behind the closed stdout.
-    let ctl = |args: &[&str]| {
-        pymanager(&[])
-            .arg("ctl")
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap()
-    };
+    let ctl = |args: &[&str]| output_of(pymanager(&["ctl"]).args(args).current_dir(dir.path()));
     for _ in 0..3 {
         let o = ctl(&["restart", "other"]);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -395,6 +361,7 @@ fn a_daemon_whose_callers_stdout_closes_goes_on_without_it() {
         text(&o)
     );
     unsafe { libc::kill(guardian, libc::SIGTERM) };
+    let pidfile = dir.path().join(".pymanager/pymanager.json.pid");
     assert!(wait_until(WAIT, || !pidfile.exists()), "pid file left");
     wait_all_gone(&[guardian], WAIT).expect("daemon gone");
 }
@@ -556,12 +523,7 @@ fn an_api_bound_beyond_loopback_without_a_token_is_warned_about() {
         "{}",
         text(&o)
     );
-    let pidfile = dir.path().join(".pymanager/pymanager.json.pid");
-    let guardian: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let guardian = daemon_pid(dir.path());
     unsafe { libc::kill(guardian, libc::SIGTERM) };
     wait_all_gone(&[guardian], WAIT).expect("daemon gone");
 }

@@ -2,7 +2,6 @@
 //! keep-alive, signals and daemon mode — each checking that nothing is left behind.
 mod common;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -33,49 +32,6 @@ fn stop_daemon(dir: &std::path::Path, pidfile: &std::path::Path, sig: i32) {
         wait_until(WAIT, || !pidfile.exists()),
         "pid file left behind"
     );
-}
-
-/// What `pymanager -d …` left: its exit status, its stderr, and the file its stdout (and
-/// the daemon's, which keeps it) goes to.
-struct Daemonized {
-    status: std::process::ExitStatus,
-    stderr: String,
-    stdout_file: std::path::PathBuf,
-}
-
-impl Daemonized {
-    /// Everything written to the shared stdout so far.
-    fn stdout(&self) -> String {
-        std::fs::read_to_string(&self.stdout_file).unwrap_or_default()
-    }
-}
-
-/// Runs `pymanager <args>` in `dir` with stdout in a file: a daemon keeps writing to its
-/// caller's stdout, so a pipe would stay open as long as the daemon runs.
-fn daemon(dir: &std::path::Path, args: &[&str]) -> Daemonized {
-    let stdout_file = dir.join("daemon.stdout");
-    let out = pymanager(&[])
-        .args(args)
-        .current_dir(dir)
-        .stdout(std::fs::File::create(&stdout_file).unwrap())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    Daemonized {
-        status: out.status,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        stdout_file,
-    }
-}
-
-fn assert_all_gone(pids: &[i32]) {
-    assert!(!pids.is_empty(), "no pids were recorded");
-    if let Err(left) = wait_all_gone(pids, Duration::from_secs(5)) {
-        for p in &left {
-            unsafe { libc::kill(*p, libc::SIGKILL) };
-        }
-        panic!("processes left running: {left:?}");
-    }
 }
 
 #[test]

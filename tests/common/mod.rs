@@ -269,6 +269,52 @@ fn collect(mut stream: Box<dyn Read + Send>, into: Arc<Mutex<String>>) {
     }
 }
 
+/// What `pymanager -d …` left: its exit status, its stderr, and the file its stdout (and
+/// the daemon's, which keeps it) goes to.
+pub struct Daemonized {
+    /// The caller's exit status.
+    pub status: std::process::ExitStatus,
+    /// The caller's stderr.
+    pub stderr: String,
+    /// Where the shared stdout goes.
+    pub stdout_file: PathBuf,
+}
+
+impl Daemonized {
+    /// Everything written to the shared stdout so far.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout_file).unwrap_or_default()
+    }
+}
+
+/// Runs `pymanager <args>` in `dir` with stdout in a file: a daemon keeps writing to its
+/// caller's stdout, so a pipe would stay open as long as the daemon runs.
+pub fn daemon(dir: &Path, args: &[&str]) -> Daemonized {
+    let stdout_file = dir.join("daemon.stdout");
+    let out = pymanager(&[])
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::fs::File::create(&stdout_file).unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    Daemonized {
+        status: out.status,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stdout_file,
+    }
+}
+
+/// The pid of the daemon started in `dir` (the guardian), from its pid file.
+pub fn daemon_pid(dir: &Path) -> i32 {
+    let file = dir.join(".pymanager/pymanager.json.pid");
+    std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 /// A blocking HTTP client with a bound on every request.
 pub fn client() -> reqwest::blocking::Client {
     pymanager::tls::install_crypto_provider();
@@ -331,6 +377,19 @@ pub fn wait_all_gone(pids: &[i32], timeout: Duration) -> Result<(), Vec<i32>> {
         Ok(())
     } else {
         Err(pids.iter().copied().filter(|p| alive(*p)).collect())
+    }
+}
+
+/// Asserts that every one of `pids` (at least one) ends within [`WAIT`]; survivors are
+/// killed, so that a failing test leaves nothing behind, and named in the failure.
+#[track_caller]
+pub fn assert_all_gone(pids: &[i32]) {
+    assert!(!pids.is_empty(), "no pids were recorded");
+    if let Err(left) = wait_all_gone(pids, WAIT) {
+        for p in &left {
+            unsafe { libc::kill(*p, libc::SIGKILL) };
+        }
+        panic!("processes left running: {left:?}");
     }
 }
 
@@ -408,9 +467,12 @@ pub fn rss_kib(pid: i32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Open file descriptors of `pid`.
+/// Open file descriptors of `pid`, which must be alive (a count of a process that is gone
+/// would pass any "no more than" check).
 pub fn fd_count(pid: i32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|e| panic!("the descriptors of {pid}: {e}"))
+        .count()
 }
 
 /// The manager process of a guardian: its only child, once it has one.
