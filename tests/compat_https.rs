@@ -25,6 +25,16 @@ struct TlsServer {
 }
 
 impl TlsServer {
+    /// Asserts that `m` starts up, its verifier having completed a request over TLS.
+    fn assert_answered(&self, m: &Manager) {
+        m.wait_status("running");
+        assert!(
+            self.answered.load(Ordering::SeqCst) >= 1,
+            "the verifier never completed a request over TLS:\n{}",
+            m.output()
+        );
+    }
+
     fn start() -> TlsServer {
         let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -124,12 +134,7 @@ fn https_passes_with_the_ca_of_ca_file_beside_the_config() {
     std::fs::create_dir(dir.path().join("certs")).unwrap();
     std::fs::write(dir.path().join("certs/ca.pem"), &server.ca_pem).unwrap();
     let m = Manager::start_in(dir, &[]);
-    m.wait_status("running");
-    assert!(
-        server.answered.load(Ordering::SeqCst) >= 1,
-        "the verifier never completed a request over TLS:\n{}",
-        m.output()
-    );
+    server.assert_answered(&m);
 }
 
 #[test]
@@ -163,12 +168,7 @@ fn https_passes_with_the_ca_bundle_that_requests_ca_bundle_names() {
     let bundle = dir.path().join("bundle.pem");
     std::fs::write(&bundle, &server.ca_pem).unwrap();
     let m = Manager::start_env(dir, &[], &[("REQUESTS_CA_BUNDLE", &bundle)]);
-    m.wait_status("running");
-    assert!(
-        server.answered.load(Ordering::SeqCst) >= 1,
-        "the verifier never completed a request over TLS:\n{}",
-        m.output()
-    );
+    server.assert_answered(&m);
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod common;
 
 use common::browser::Browser;
 use common::dashboard::*;
-use common::{Manager, client, sh};
+use common::{Manager, client, critical_chain, sh};
 use serde_json::{Value, json};
 
 /// A parallel start-up with a chain of dependencies (db → migrate → api), a process off it
@@ -95,12 +95,7 @@ fn the_start_up_is_drawn_as_a_waterfall_with_its_critical_chain() {
     let bars = b.exec(&format!("return {BARS}"), json!([]));
 
     // The rows on the critical chain are the API's.
-    let chain: Vec<&str> = t["critical_chain"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["name"].as_str().unwrap())
-        .collect();
+    let chain = critical_chain(&t);
     assert_eq!(chain.last(), Some(&"api"), "{t}");
     for name in ["db", "cache", "migrate", "api", "worker"] {
         assert_eq!(

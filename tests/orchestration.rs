@@ -199,12 +199,7 @@ fn the_timeline_names_the_chain_that_decided_when_the_start_up_was_ready() {
         .send()
         .and_then(|r| r.json())
         .unwrap();
-    let chain: Vec<&str> = t["critical_chain"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["name"].as_str().unwrap())
-        .collect();
+    let chain = critical_chain(&t);
     // api starts only once migrate ended, which starts only once db is verified.
     assert_eq!(chain, ["db", "migrate", "api"], "{t}");
     let ready = t["ready"].as_f64().unwrap();

@@ -19,6 +19,17 @@ fn listening_or_failed(m: &Manager) -> bool {
     out.contains("REST API listening") || out.contains("[ERROR]")
 }
 
+/// Waits (through the first compile of the component) until `m` listens; fails with its
+/// output if it fails first.
+fn wait_listening(m: &Manager) {
+    assert!(
+        wait_until(BUILD_WAIT, || listening_or_failed(m))
+            && m.output().contains("REST API listening"),
+        "{}",
+        m.output()
+    );
+}
+
 /// A config in a fresh directory running `server` (a node one-liner) verified by the JS
 /// example's JsonField, with the component copied beside it.
 fn config(wasm: &Path, port: u16, server: &str) -> tempfile::TempDir {
@@ -60,12 +71,7 @@ fn a_javascript_verifier_verifies_a_real_process_and_fails_with_a_throws_message
     // Passes once the real server says "ok"; -d returns 0 only then.
     let port = free_port();
     let mut m = Manager::start_in(config(&wasm, port, HEALTHY), &["-v"]);
-    assert!(
-        wait_until(BUILD_WAIT, || listening_or_failed(&m))
-            && m.output().contains("REST API listening"),
-        "{}",
-        m.output()
-    );
+    wait_listening(&m);
     m.wait_status("running");
     assert!(
         m.output()
@@ -118,12 +124,7 @@ fn rss_after_load(wasm: &Path, cache: &Path) -> (u64, bool) {
     let dir = config_dir(&cfg);
     std::fs::copy(wasm, dir.path().join("verifier.wasm")).unwrap();
     let m = Manager::start_env(dir, &["-v"], &[("XDG_CACHE_HOME", cache)]);
-    assert!(
-        wait_until(BUILD_WAIT, || listening_or_failed(&m))
-            && m.output().contains("REST API listening"),
-        "{}",
-        m.output()
-    );
+    wait_listening(&m);
     m.wait_status("running");
     let rss = manager_rss_kib(m.pid());
     let compiled = m.output().contains("jsverify") && m.output().contains(") compiled in");

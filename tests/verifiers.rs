@@ -136,17 +136,7 @@ struct Leftover(std::process::Child);
 
 impl Leftover {
     fn listen(port: u16, http: bool) -> Leftover {
-        let script = if http {
-            format!(
-                "import http.server; http.server.HTTPServer(('127.0.0.1', {port}), \
-                 http.server.SimpleHTTPRequestHandler).serve_forever()"
-            )
-        } else {
-            format!(
-                "import socket,time; s=socket.socket(); s.bind(('127.0.0.1', {port})); \
-                 s.listen(); time.sleep(600)"
-            )
-        };
+        let script = listener_script(port, http);
         let child = std::process::Command::new("python3")
             .args(["-c", &script])
             .stdout(std::process::Stdio::null())
@@ -174,10 +164,10 @@ impl Drop for Leftover {
     }
 }
 
-/// A Python command that listens on `port` as the leftover does: it fails to bind while
-/// the leftover holds the port, and exits 1.
-fn binds(port: u16, http: bool) -> serde_json::Value {
-    let script = if http {
+/// A Python program that listens on `port` (an HTTP server when `http`, a bare socket
+/// otherwise): the leftover, and the process that tries to take its port.
+fn listener_script(port: u16, http: bool) -> String {
+    if http {
         format!(
             "import http.server; http.server.HTTPServer(('127.0.0.1', {port}), \
              http.server.SimpleHTTPRequestHandler).serve_forever()"
@@ -187,8 +177,13 @@ fn binds(port: u16, http: bool) -> serde_json::Value {
             "import socket,time; s=socket.socket(); s.bind(('127.0.0.1', {port})); \
              s.listen(); time.sleep(600)"
         )
-    };
-    json!({"executable": "python3", "arguments": ["-c", script]})
+    }
+}
+
+/// A Python command that listens on `port` as the leftover does: it fails to bind while
+/// the leftover holds the port, and exits 1.
+fn binds(port: u16, http: bool) -> serde_json::Value {
+    json!({"executable": "python3", "arguments": ["-c", listener_script(port, http)]})
 }
 
 /// Back to back: the previous run's server still holds the port, the new one cannot bind

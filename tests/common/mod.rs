@@ -452,6 +452,16 @@ pub fn sleeps(n: usize) -> Value {
            "graceful_time": 5, "processes": processes})
 }
 
+/// The names on the critical chain of a `GET /api/v1/timeline` answer, in its order.
+pub fn critical_chain(timeline: &Value) -> Vec<&str> {
+    timeline["critical_chain"]
+        .as_array()
+        .expect("a critical_chain")
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect()
+}
+
 /// A `sh -c` process entry for a config.
 pub fn sh(script: &str) -> Value {
     serde_json::json!({ "executable": "sh", "arguments": ["-c", script] })
