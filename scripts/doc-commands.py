@@ -382,6 +382,7 @@ def runners(e, dry=False):
         "pymanager ctl logs web -n 50 -f": ctl_session,
         "pymanager ctl stop": ctl_session,
         "pymanager check -f env.json": run("pymanager check -f env.json"),
+        "pymanager prepare -f env.json": run("pymanager prepare -f env.json"),
         "pymanager verify http --args '{\"url\": \"http://127.0.0.1:8080/\"}'":
             run(f"pymanager verify http --args '{{\"url\": \"http://127.0.0.1:{port}/\"}}'"),
         "pymanager verify http --args '{\"url\": \"http://127.0.0.1:8080/health\", "

@@ -128,6 +128,26 @@ fn missing_executable_fails_with_exit_5_naming_the_process() {
 }
 
 #[test]
+fn a_verifier_url_with_no_valid_port_fails_check_as_it_fails_the_start_up() {
+    let dir = config_dir(&json!({"processes": {"web": {
+        "executable": "sleep", "arguments": ["1000"],
+        "verifier": {"type": "http", "arguments": {"url": "http://127.0.0.1:${MYPORT}/"}}}}}));
+    let want = "the port in 'http://127.0.0.1:${MYPORT}/' is not a number from 1 to 65535";
+    let o = pymanager_in(dir.path(), &["check"]);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    assert!(text(&o).contains("processes.web"), "{}", text(&o));
+    assert!(text(&o).contains(want), "{}", text(&o));
+    let mut m = Manager::start_in(dir, &[]);
+    assert_eq!(m.wait_exit(), 5);
+    assert!(m.output().contains(want), "{}", m.output());
+    assert!(
+        !m.output().contains("$ sleep 1000"),
+        "nothing starts: {}",
+        m.output()
+    );
+}
+
+#[test]
 fn unknown_keys_are_warned_about_not_fatal() {
     let mut m = Manager::start(json!({"keep_alvie": true, "processes": {
         "a": {"executable": "true", "arguments": [], "optoins": {}}}}));

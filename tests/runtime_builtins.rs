@@ -116,6 +116,19 @@ async fn http_arguments_are_checked_at_validate() {
             "url: expected an http:// or https:// URL, got 'ftp://x/'",
         ),
         (
+            json!({"url": "http://127.0.0.1:${MYPORT}/"}),
+            "url: the port in 'http://127.0.0.1:${MYPORT}/' is not a number from 1 to 65535 \
+             (only ${ports.<process>.<name>} and ${env.NAME} are filled in)",
+        ),
+        (
+            json!({"url": "http://127.0.0.1:70000/"}),
+            "url: the port in 'http://127.0.0.1:70000/' is not a number from 1 to 65535",
+        ),
+        (
+            json!({"url": "http:///health"}),
+            "url: 'http:///health' names no host",
+        ),
+        (
             json!({"url": "http://x/", "headers": {"a": 1}}),
             "headers.a: expected a string",
         ),

@@ -47,22 +47,24 @@ class Probe(Verifier):
 "#;
 
 /// A config directory with `checks.py` and a job verified by `checks.<verifier>` with
-/// `url`; the manager ends when the job has ended (no keep-alive).
+/// `url`, to be run as `pymanager run -- true` (see [`run`]): a verifier passes only for a
+/// process that is still there, so the job stays until `true` has run.
 fn config(verifier: &str, url: &str) -> tempfile::TempDir {
     let dir = config_dir(&json!({
         "modules": {"checks": {"verifiers": ["HttpAnywhere", "Probe"]}},
-        "processes": {"job": {"executable": "true", "arguments": [],
+        "processes": {"job": {"executable": "sleep", "arguments": ["1000"],
             "verifier": {"type": format!("checks.{verifier}"), "arguments": {"url": url}}}}
     }));
     std::fs::write(dir.path().join("checks.py"), CHECKS_PY).unwrap();
     dir
 }
 
-/// Runs the manager on `dir` to its end with these environment variables; its exit code
-/// and output.
+/// Runs `pymanager run -- true` on `dir` with these environment variables: the start-up,
+/// then everything stopped; its exit code (`true`'s 0, or 5 when the start-up failed) and
+/// output.
 fn run(dir: &Path, env: &[(&str, &Path)]) -> (Option<i32>, String) {
     run_within(
-        pymanager(&[])
+        pymanager(&["run", "--", "true"])
             .current_dir(dir)
             .envs(env.iter().copied())
             .env("PYMANAGER_COMPONENTIZE_PY", componentize_py())

@@ -152,7 +152,7 @@ fn reap(manager: Pid) -> Option<i32> {
 
 /// Kills every process re-parented to the guardian, and their groups, until none is left.
 fn kill_everything() {
-    use crate::supervisor::reaper::{direct_children, signal_with_group};
+    use crate::supervisor::children::{direct_children, signal_with_group};
     loop {
         for pid in direct_children() {
             signal_with_group(pid, Signal::SIGKILL);

@@ -9,12 +9,13 @@
 //! of *that* group — whether the leader is still there or not — and nobody else.
 
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::{Pid, getpgid};
 
-use super::reaper::{direct_children, reaping};
+use super::children::{direct_children, reaping};
 
 /// `pidfd_send_signal` flag: signal the process group of the pidfd's process (Linux 6.9).
 const PIDFD_SIGNAL_PROCESS_GROUP: libc::c_uint = 1 << 2;
@@ -24,7 +25,8 @@ const PIDFD_SIGNAL_PROCESS_GROUP: libc::c_uint = 1 << 2;
 pub struct Leader {
     pid: i32,
     pidfd: Option<OwnedFd>,
-    reaped: AtomicBool,
+    /// Set by the reaper, under its lock, when it collected the leader.
+    reaped: Arc<AtomicBool>,
 }
 
 impl Leader {
@@ -40,7 +42,7 @@ impl Leader {
         Leader {
             pid,
             pidfd,
-            reaped: AtomicBool::new(false),
+            reaped: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -49,9 +51,9 @@ impl Leader {
         self.pid
     }
 
-    /// Called by the reaper, under its lock, when it collected the leader.
-    pub(super) fn mark_reaped(&self) {
-        self.reaped.store(true, Ordering::Release);
+    /// The flag the reaper sets, under its lock, when it collects the leader.
+    pub(super) fn reaped_flag(&self) -> Arc<AtomicBool> {
+        self.reaped.clone()
     }
 
     /// Sends `sig` to every process still in the run's group, never to another.

@@ -13,6 +13,7 @@
 //! on a busy process are refused (409).
 
 mod actor;
+pub mod children;
 mod clone_exec;
 pub mod command;
 pub mod exec_check;

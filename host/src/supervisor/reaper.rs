@@ -3,13 +3,11 @@
 //! One task drains `waitpid(-1, WNOHANG)` on each SIGCHLD, so exits are events, never
 //! polled, and no child ever stays a zombie — including orphans re-parented to the manager
 //! (it is a child subreaper). Spawning goes through [`Reaper::spawn`], which holds the
-//! reaping lock across the clone, so an exit can never be reaped before its pid is
-//! registered. Whoever signals children by pid holds the same lock ([`reaping`]): a child
-//! not yet reaped keeps its pid (and its process group's number), so no signal can reach a
-//! process that reused the number.
+//! reaping lock ([`reaping`]) across the clone, so an exit can never be reaped before its
+//! pid is registered.
 
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use nix::errno::Errno;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -17,21 +15,9 @@ use nix::unistd::Pid;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{oneshot, watch};
 
+use super::children::{Waiter, reaping};
 use super::leader::Leader;
 use crate::process_view::ProcState;
-
-/// Who waits for which child, by pid. One table for the process, locked while children
-/// are reaped, spawned, or signalled by pid: `waitpid(-1)` reaps any child, whichever
-/// reaper asks, and it must find the child's waiter.
-static WAITING: LazyLock<Mutex<Waiters>> = LazyLock::new(Mutex::default);
-
-type Waiters = HashMap<i32, (oneshot::Sender<ProcState>, Arc<Leader>)>;
-
-/// Holds off reaping until the guard is dropped: the pids of the manager's children (and
-/// the process groups they are in) cannot be reused meanwhile.
-pub(super) fn reaping() -> MutexGuard<'static, Waiters> {
-    WAITING.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Owns the reaping of all children; cheap to clone.
 #[derive(Clone)]
@@ -78,7 +64,13 @@ impl Reaper {
         let pid = start()?;
         let leader = Arc::new(Leader::new(pid));
         let (tx, rx) = oneshot::channel();
-        waiting.insert(pid, (tx, leader.clone()));
+        waiting.insert(
+            pid,
+            Waiter {
+                end: tx,
+                reaped: leader.reaped_flag(),
+            },
+        );
         self.children
             .send_if_modified(|c| !std::mem::replace(&mut c.any, true));
         Ok((leader, rx))
@@ -112,9 +104,9 @@ impl Reaper {
                 }
             };
             reaped += 1;
-            if let Some((tx, leader)) = waiting.remove(&pid.as_raw()) {
-                leader.mark_reaped();
-                let _ = tx.send(state);
+            if let Some(waiter) = waiting.remove(&pid.as_raw()) {
+                waiter.reaped.store(true, Ordering::Release);
+                let _ = waiter.end.send(state);
             }
         }
     }
@@ -127,35 +119,4 @@ impl Reaper {
             changed
         });
     }
-}
-
-/// The manager's direct children right now (its own and adopted orphans), from procfs.
-pub fn direct_children() -> Vec<i32> {
-    let mut out = Vec::new();
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return out;
-    };
-    for t in tasks.flatten() {
-        if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
-            out.extend(s.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
-        }
-    }
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-/// Sends `sig` to `pid` and to its process group (unless that is the caller's own group):
-/// a direct child of the manager or guardian takes its whole group with it.
-pub fn signal_with_group(pid: i32, sig: nix::sys::signal::Signal) {
-    use nix::sys::signal::{kill, killpg};
-    use nix::unistd::{getpgid, getpgrp};
-    let pid = Pid::from_raw(pid);
-    if let Ok(pg) = getpgid(Some(pid))
-        && pg != getpgrp()
-        && pg.as_raw() > 1
-    {
-        let _ = killpg(pg, sig);
-    }
-    let _ = kill(pid, sig);
 }

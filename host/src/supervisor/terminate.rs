@@ -10,9 +10,10 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use tokio::sync::watch;
 
+use super::children::{direct_children, reaping, signal_with_group};
 use super::leader::Leader;
 use super::lifecycle::Leftovers;
-use super::reaper::{Children, direct_children, reaping, signal_with_group};
+use super::reaper::Children;
 use crate::process_view::ProcState;
 
 /// Stops the run led by `leader`: `signal` (its `stop_signal`, SIGTERM by default) to its

@@ -49,7 +49,21 @@ impl Verifier for HttpOkVerifier {
                 a.url
             ));
         }
-        Ok(())
+        if retry::url_host(&a.url).is_empty() {
+            return Err(format!("url: '{}' names no host", a.url));
+        }
+        match retry::url_port(&a.url) {
+            Some(port) if port > 0 => Ok(()),
+            _ => Err(format!(
+                "url: the port in '{}' is not a number from 1 to 65535{}",
+                a.url,
+                if a.url.contains("${") {
+                    " (only ${ports.<process>.<name>} and ${env.NAME} are filled in)"
+                } else {
+                    ""
+                }
+            )),
+        }
     }
 
     fn verify(a: Args) -> Result<(), String> {

@@ -180,6 +180,7 @@ impl Actor {
             self.shutdown.child_token(),
             sink,
         )
+        .named(&slot.spec.name)
     }
 
     /// Starts the verifier of run `run` of process `idx` in a task of its own.
