@@ -242,10 +242,10 @@ fn four_copies_of_one_config_run_at_once_in_one_directory() {
             out.status.code(),
             Some(0),
             "{}\n{}",
-            stdout(&out),
-            stderr(&out)
+            stdout(out),
+            stderr(out)
         );
-        ports.push(stdout(&out).trim().to_string());
+        ports.push(stdout(out).trim().to_string());
     }
     ports.sort();
     ports.dedup();
