@@ -73,13 +73,6 @@ fn assert_error_shape(got: (u16, String), status: u16) {
     );
 }
 
-/// `GET /api/v1/processes/<r>`.
-fn v1_process(m: &Manager, r: &str) -> Value {
-    let (s, b) = get(&format!("{}/api/v1/processes/{r}", m.url()));
-    assert_eq!(s, 200, "{b}");
-    json_of(&b)
-}
-
 #[test]
 fn original_list_and_status_have_the_originals_shape() {
     let m = Manager::start(json!({
@@ -234,7 +227,7 @@ fn every_rejection_uses_the_error_body() {
             .body(vec![b'x'; 65 * 1024 + 1]),
     );
     assert_error_shape((s, b), 413);
-    assert_eq!(v1_process(&m, "web")["restarts"], 0);
+    assert_eq!(m.v1_process("web")["restarts"], 0);
     // A small body is fine.
     let (s, _, b) = send(client().post(format!("{url}/restart/1")).body("{}"));
     assert_eq!(s, 200, "{b}");
@@ -313,8 +306,7 @@ fn a_second_restart_of_the_same_process_is_refused_and_reads_never_wait() {
     let old = m.pids();
     let first = restart_in_background(&url);
     // The first restart takes the whole grace period (the process ignores SIGTERM).
-    assert!(wait_until(WAIT, || v1_process(&m, "stubborn")["lifecycle"]
-        == "stopping"));
+    assert!(wait_until(WAIT, || m.v1_process("stubborn")["lifecycle"] == "stopping"));
     assert_error(
         post(&format!("{url}/api/v1/processes/stubborn/restart")),
         409,
@@ -350,7 +342,7 @@ fn a_shutdown_during_a_restart_answers_both_and_leaves_nothing() {
     let url = m.url();
     let old = m.pids();
     let restart = restart_in_background(&url);
-    assert!(wait_until(WAIT, || v1_process(&m, "1")["lifecycle"] == "stopping"));
+    assert!(wait_until(WAIT, || m.v1_process("1")["lifecycle"] == "stopping"));
     let (s, _, b) = send(client().delete(format!("{url}/")));
     assert_eq!((s, b.as_str()), (200, r#"{"success": true}"#));
     // The restart gets an answer (success or the standard error body), never a hang.
@@ -405,8 +397,8 @@ fn v1_lists_gets_stops_starts_and_restarts() {
     assert_eq!(web["lifecycle"], "ready");
     assert!(web["started_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(web["verifier"], Value::Null);
-    assert!(wait_until(WAIT, || v1_process(&m, "job")["state"] == "exited"));
-    assert_eq!(v1_process(&m, "2")["exit_code"], 0);
+    assert!(wait_until(WAIT, || m.v1_process("job")["state"] == "exited"));
+    assert_eq!(m.v1_process("2")["exit_code"], 0);
 
     let (s, b) = post(&format!("{url}/api/v1/processes/web/stop"));
     assert_eq!(s, 200, "{b}");

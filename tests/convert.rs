@@ -519,14 +519,7 @@ fn an_imported_process_compose_file_starts_and_verifies_for_real() {
     );
     let cfg: Value = serde_json::from_str(&ok(&out)).unwrap();
     let m = run_for_real(dir, cfg);
-    let v1 = |name: &str| -> Value {
-        client()
-            .get(format!("{}/api/v1/processes/{name}", m.url()))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap()
-    };
+    let v1 = |name: &str| m.v1_process(name);
     for name in ["db", "api", "logger"] {
         assert_eq!(
             v1(name)["verifier"]["outcome"],

@@ -53,11 +53,7 @@ fn a_thousand_rows_render_and_follow_changes_without_a_reload() {
           r.querySelector('.os').textContent])",
         json!([]),
     );
-    let api: Value = client()
-        .get(format!("{}/api/v1/processes", m.url()))
-        .send()
-        .and_then(|r| r.json())
-        .unwrap();
+    let api = m.get_json("/api/v1/processes");
     let api = api["processes"].as_array().unwrap();
     assert_eq!(api.len(), N);
     let shown = shown.as_array().unwrap();

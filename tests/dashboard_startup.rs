@@ -7,7 +7,7 @@ mod common;
 
 use common::browser::Browser;
 use common::dashboard::*;
-use common::{Manager, client, critical_chain, sh};
+use common::{Manager, critical_chain, sh};
 use serde_json::{Value, json};
 
 /// A parallel start-up with a chain of dependencies (db → migrate → api), a process off it
@@ -72,12 +72,7 @@ import('/ui/app.js').then((m) => {
 fn the_start_up_is_drawn_as_a_waterfall_with_its_critical_chain() {
     let m = Manager::start(start_up_showcase());
     m.wait_status("running");
-    let t: Value = client()
-        .get(format!("{}/api/v1/timeline", m.url()))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let t = m.get_json("/api/v1/timeline");
     let summary = t["summary"].as_str().unwrap().to_string();
     let b = Browser::start(WIDTH, HEIGHT);
     open(&b, &m, 5);

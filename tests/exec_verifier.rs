@@ -7,14 +7,6 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-fn v1(m: &Manager, name: &str) -> Value {
-    client()
-        .get(format!("{}/api/v1/processes/{name}", m.url()))
-        .send()
-        .and_then(|r| r.json())
-        .expect("GET /api/v1/processes/<name>")
-}
-
 /// A command that records its own pid and a grandchild's, then hangs: only a kill of the
 /// whole group ends both.
 const HANGS: &str = "echo $$ >> check.pids; sleep 1000 & echo $! >> check.pids; wait";
@@ -49,7 +41,7 @@ fn passes_once_the_command_exits_0_in_the_processs_directory_and_whole_environme
     let mut m = Manager::start_in(dir, &[]);
     m.wait_status("running");
     assert!(work.join("ready").exists());
-    assert_eq!(v1(&m, "svc")["verifier"]["outcome"], "passed");
+    assert_eq!(m.v1_process("svc")["verifier"]["outcome"], "passed");
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_exit(), 0, "{}", m.output());
 }
@@ -138,8 +130,8 @@ fn as_a_liveness_check_it_marks_a_process_unhealthy_then_healthy_again() {
     }));
     m.wait_status("running");
     std::fs::remove_file(m.path("healthy")).unwrap();
-    assert!(wait_until(WAIT, || v1(&m, "svc")["lifecycle"] == "unhealthy"));
-    let p = v1(&m, "svc");
+    assert!(wait_until(WAIT, || m.v1_process("svc")["lifecycle"] == "unhealthy"));
+    let p = m.v1_process("svc");
     assert!(
         p["liveness"]["message"]
             .as_str()
@@ -147,7 +139,7 @@ fn as_a_liveness_check_it_marks_a_process_unhealthy_then_healthy_again() {
         "{p}"
     );
     std::fs::write(m.path("healthy"), "").unwrap();
-    assert!(wait_until(WAIT, || v1(&m, "svc")["lifecycle"] == "ready"));
+    assert!(wait_until(WAIT, || m.v1_process("svc")["lifecycle"] == "ready"));
     let mut m = m;
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_exit(), 0);
@@ -163,7 +155,7 @@ fn a_hanging_liveness_check_is_killed_with_its_group_each_period() {
                          "period": 0.1, "failures": 1}
         }}
     }));
-    assert!(wait_until(WAIT, || v1(&m, "svc")["lifecycle"] == "unhealthy"));
+    assert!(wait_until(WAIT, || m.v1_process("svc")["lifecycle"] == "unhealthy"));
     let pids = m.path("check.pids");
     assert!(
         wait_until(WAIT, || read_pids(&pids).len() >= 4),

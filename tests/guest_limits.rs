@@ -20,12 +20,24 @@ fn peak_rss_kib(pid: i32) -> u64 {
 
 /// The lifecycle of process `name`, as `GET /api/v1/processes/<name>` answers it.
 fn lifecycle(m: &Manager, name: &str) -> String {
-    let v: serde_json::Value = client()
-        .get(format!("{}/api/v1/processes/{name}", m.url()))
-        .send()
-        .and_then(|r| r.json())
-        .unwrap_or_else(|e| panic!("GET /api/v1/processes/{name}: {e}"));
-    v["lifecycle"].as_str().unwrap_or_default().to_string()
+    m.v1_process(name)["lifecycle"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Asks for process `name` `n` times in a row and asserts that every answer came while it
+/// was still verifying: the API kept answering while the verifier's guest worked.
+#[track_caller]
+fn answered_while_verifying(m: &Manager, name: &str, n: usize) {
+    for i in 0..n {
+        assert_eq!(
+            lifecycle(m, name),
+            "verifying",
+            "answer {i} came after {name}'s verification ended: {}",
+            tail(&m.output())
+        );
+    }
 }
 
 fn tail(s: &str) -> &str {
@@ -69,14 +81,7 @@ fn a_guest_logging_a_million_lines_costs_bounded_memory() {
         "the guest never logged:\n{}",
         m.output()
     );
-    for i in 0..5 {
-        assert_eq!(
-            lifecycle(&m, "chatty"),
-            "verifying",
-            "answer {i} came after the flood ended: {}",
-            tail(&m.output())
-        );
-    }
+    answered_while_verifying(&m, "chatty", 5);
     // A million host calls take a while in a debug build on a busy machine (its
     // verification bound, the `timeout` argument, is raised for that).
     let url = format!("{}/status", m.url());
@@ -133,14 +138,7 @@ fn a_costly_pattern_neither_blocks_the_api_nor_escapes_the_cpu_budget() {
         "never verifying: {}",
         m.output()
     );
-    for i in 0..10 {
-        assert_eq!(
-            lifecycle(&m, "noisy"),
-            "verifying",
-            "answer {i} came after the scans ended: {}",
-            tail(&m.output())
-        );
-    }
+    answered_while_verifying(&m, "noisy", 10);
     // The scans were charged to the guest: it is stopped at its CPU budget, not at the end
     // of its (40 s) verification bound.
     // (CPU time: on a loaded machine it takes longer on the clock.)

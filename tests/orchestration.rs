@@ -23,14 +23,6 @@ fn open_gate(dir: &Path, name: &str) {
     std::fs::write(dir.join(name), "go\n").unwrap();
 }
 
-fn v1(m: &Manager, r: &str) -> Value {
-    client()
-        .get(format!("{}/api/v1/processes/{r}", m.url()))
-        .send()
-        .and_then(|r| r.json())
-        .expect("GET /api/v1/processes/<ref>")
-}
-
 fn quiet(script: &str) -> Value {
     json!({"executable": "sh", "arguments": ["-c", script], "options": {"suppress_output": true}})
 }
@@ -152,13 +144,16 @@ fn parallel_start_waits_on_exactly_what_each_process_needs() {
     let m = Manager::start_in(dir, &[]);
     // db waits at its gate: free runs already, migrate and api wait, and say for what.
     assert!(m.wait_output("| free-started"));
-    assert!(wait_until(WAIT, || v1(&m, "db")["lifecycle"] == "verifying"));
-    assert_eq!(v1(&m, "migrate")["waiting_for"], json!({"db": "verified"}));
+    assert!(wait_until(WAIT, || m.v1_process("db")["lifecycle"] == "verifying"));
     assert_eq!(
-        v1(&m, "api")["waiting_for"],
+        m.v1_process("migrate")["waiting_for"],
+        json!({"db": "verified"})
+    );
+    assert_eq!(
+        m.v1_process("api")["waiting_for"],
         json!({"migrate": "exited_ok"})
     );
-    assert_eq!(v1(&m, "api")["lifecycle"], "pending");
+    assert_eq!(m.v1_process("api")["lifecycle"], "pending");
     let status = client()
         .get(format!("{}/status", m.url()))
         .send()
@@ -169,7 +164,7 @@ fn parallel_start_waits_on_exactly_what_each_process_needs() {
     open_gate(m.dir.path(), "db-gate");
     m.wait_status("running");
     assert!(m.wait_output("| api-saw-the-migration"));
-    assert_eq!(v1(&m, "api")["waiting_for"], Value::Null);
+    assert_eq!(m.v1_process("api")["waiting_for"], Value::Null);
     let mut m = m;
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_exit(), 0);
@@ -194,11 +189,7 @@ fn the_timeline_names_the_chain_that_decided_when_the_start_up_was_ready() {
         &["-v"],
     );
     m.wait_status("running");
-    let t: Value = client()
-        .get(format!("{}/api/v1/timeline", m.url()))
-        .send()
-        .and_then(|r| r.json())
-        .unwrap();
+    let t = m.get_json("/api/v1/timeline");
     let chain = critical_chain(&t);
     // api starts only once migrate ended, which starts only once db is verified.
     assert_eq!(chain, ["db", "migrate", "api"], "{t}");
@@ -283,7 +274,7 @@ fn a_dependency_that_fails_stops_the_start_up_unless_only_its_end_is_awaited() {
     );
     m.wait_status("running");
     assert!(m.wait_output("| cleaned"));
-    assert_eq!(v1(&m, "tests")["lifecycle"], "failed");
+    assert_eq!(m.v1_process("tests")["lifecycle"], "failed");
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_exit(), 0);
 }
@@ -450,11 +441,11 @@ fn a_service_that_stops_answering_is_restarted_by_its_liveness_check() {
         "messages": ["verifier.fail"], "processes": {"svc": svc}}));
     m.wait_status("running");
     let first = m.pids()[0];
-    assert_eq!(v1(&m, "svc")["liveness"]["type"], "tcp");
+    assert_eq!(m.v1_process("svc")["liveness"]["type"], "tcp");
     unsafe { libc::kill(first, libc::SIGUSR1) };
     // Two failed checks in a row: unhealthy, then restarted, verified again.
     assert!(wait_until(WAIT, || {
-        let p = v1(&m, "svc");
+        let p = m.v1_process("svc");
         p["restarts"] == 1 && p["lifecycle"] == "ready"
     }));
     wait_all_gone(&[first], WAIT).expect("the unhealthy run is gone");
@@ -483,8 +474,8 @@ fn without_a_restart_policy_a_service_that_stops_answering_is_marked_unhealthy()
     m.wait_status("running");
     let pid = m.pids()[0];
     unsafe { libc::kill(pid, libc::SIGUSR1) };
-    assert!(wait_until(WAIT, || v1(&m, "svc")["lifecycle"] == "unhealthy"));
-    let p = v1(&m, "svc");
+    assert!(wait_until(WAIT, || m.v1_process("svc")["lifecycle"] == "unhealthy"));
+    let p = m.v1_process("svc");
     assert!(p["liveness"]["failures"].as_u64().unwrap() >= 2, "{p}");
     assert!(p["liveness"]["message"].is_string(), "{p}");
     assert_eq!(p["pid"], pid, "left running");
@@ -597,8 +588,9 @@ fn a_users_stop_and_start_take_precedence_over_the_restart_policy() {
         "processes": {"crashy": with(quiet("echo run >> runs; exit 1"),
             json!({"restart": {"policy": "always", "backoff": 30, "max_backoff": 120}}))}}),
     );
-    assert!(wait_until(WAIT, || v1(&m, "crashy")["lifecycle"] == "backing-off"));
-    let p = v1(&m, "crashy");
+    assert!(wait_until(WAIT, || m.v1_process("crashy")["lifecycle"]
+        == "backing-off"));
+    let p = m.v1_process("crashy");
     let first = seconds(&p["started_at"]);
     assert!(seconds(&p["next_attempt"]) - first >= 29.99, "{p}");
 
@@ -607,17 +599,17 @@ fn a_users_stop_and_start_take_precedence_over_the_restart_policy() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["process"]["lifecycle"], "stopped", "{body}");
     assert_eq!(body["process"]["next_attempt"], Value::Null, "{body}");
-    assert_eq!(v1(&m, "crashy")["lifecycle"], "stopped");
+    assert_eq!(m.v1_process("crashy")["lifecycle"], "stopped");
 
     // A start does not wait for the backoff, and its failures in a row count anew: the
     // next wait is the first backoff again, not the doubled one.
     let (status, body) = post(&m, "/api/v1/processes/crashy/start");
     assert_eq!(status, 200, "{body}");
     assert!(wait_until(WAIT, || {
-        let p = v1(&m, "crashy");
+        let p = m.v1_process("crashy");
         p["restarts"] == 1 && p["lifecycle"] == "backing-off"
     }));
-    let p = v1(&m, "crashy");
+    let p = m.v1_process("crashy");
     let second = seconds(&p["started_at"]);
     assert!(
         second - first < 29.0,

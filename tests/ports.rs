@@ -40,12 +40,7 @@ fn a_picked_port_reaches_arguments_environment_dependents_verifier_and_api() {
         "{}",
         m.output()
     );
-    let list: serde_json::Value = client()
-        .get(format!("{}/api/v1/processes", m.url()))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let list = m.get_json("/api/v1/processes");
     let web = &list["processes"][0]["ports"];
     let http = web["http"].as_u64().expect("web's http port");
     let admin = web["admin"].as_u64().expect("web's admin port");
@@ -80,14 +75,7 @@ fn a_port_is_kept_across_restarts() {
     });
     let m = Manager::start(cfg);
     m.wait_status("running");
-    let get = || -> serde_json::Value {
-        client()
-            .get(format!("{}/api/v1/processes/web", m.url()))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap()
-    };
+    let get = || m.v1_process("web");
     let before = get();
     let r = client()
         .post(format!("{}/api/v1/processes/web/restart", m.url()))

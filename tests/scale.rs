@@ -8,7 +8,6 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::*;
-use serde_json::Value;
 
 const N: usize = 1000;
 
@@ -111,11 +110,7 @@ fn a_thousand_processes_start_restart_and_stop_leaving_nothing() {
         let names: Vec<&str> = fds.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["0", "1", "2"], "{pid}: {fds:?}");
     }
-    let v1: Value = client()
-        .get(format!("{}/api/v1/processes", m.url()))
-        .send()
-        .and_then(|r| r.json())
-        .unwrap();
+    let v1 = m.get_json("/api/v1/processes");
     assert_eq!(v1["count"], N);
     // An output pipe, a stdin pipe and a pidfd per process, and a few of its own.
     let held = process_descriptors(manager);

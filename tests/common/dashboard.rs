@@ -72,13 +72,7 @@ pub fn row_id(b: &Browser, name: &str) -> String {
 
 /// `GET /api/v1/processes`, by name.
 pub fn api_processes(m: &Manager) -> serde_json::Map<String, Value> {
-    let v: Value = client()
-        .get(format!("{}/api/v1/processes", m.url()))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    v["processes"]
+    m.get_json("/api/v1/processes")["processes"]
         .as_array()
         .unwrap()
         .iter()

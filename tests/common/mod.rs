@@ -197,6 +197,22 @@ impl Manager {
             .expect("GET /")
     }
 
+    /// `GET <path>` (`/api/v1/timeline`) parsed; panics, naming the path, unless the
+    /// answer is a success with a JSON body.
+    pub fn get_json(&self, path: &str) -> Value {
+        client()
+            .get(format!("{}{path}", self.url()))
+            .send()
+            .and_then(|r| r.error_for_status())
+            .and_then(|r| r.json())
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// `GET /api/v1/processes/<r>`: one process as the API shows it.
+    pub fn v1_process(&self, r: &str) -> Value {
+        self.get_json(&format!("/api/v1/processes/{r}"))
+    }
+
     /// Pids of the managed processes that `GET /` reports as running.
     pub fn pids(&self) -> Vec<i32> {
         self.list()["processes"]
