@@ -287,6 +287,7 @@ fn events_until(
     mut done: impl FnMut(&Value) -> bool,
 ) -> Vec<Value> {
     pymanager::tls::install_crypto_provider();
+    // One request for the whole stream, which spans the test's waits: two of them.
     let c = reqwest::blocking::Client::builder()
         .timeout(WAIT * 2)
         .build()

@@ -26,7 +26,8 @@ fn spawn_run(dir: &Path, extra: &[&str], cmd: &[&str]) -> Child {
         .expect("spawn pymanager run")
 }
 
-/// Waits (bounded) for a child's end and its output.
+/// Waits for a child's end and its output, bounded by two waits: a run is a start-up and
+/// a shutdown, each of which a test may wait `WAIT` for.
 fn finish(child: Child) -> Output {
     let pid = child.id() as i32;
     let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
