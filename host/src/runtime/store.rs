@@ -156,7 +156,6 @@ impl ResourceLimiter for MemoryCap {
 mod tests {
     use super::*;
     use crate::runtime::host_fns::context::Mode;
-    use crate::runtime::types::{Grants, HostGrants, Limits};
 
     #[test]
     fn table_elements_are_capped_across_tables() {
@@ -177,14 +176,7 @@ mod tests {
 
     #[test]
     fn a_call_holds_a_bounded_number_of_host_resources() {
-        let module = Arc::new(ModuleInfo {
-            alias: "m".into(),
-            grants: Grants {
-                hosts: HostGrants::none(),
-            },
-            limits: Limits::default(),
-            grants_from: Default::default(),
-        });
+        let module = Arc::new(ModuleInfo::bare("m"));
         let ticker = Ticker::start(wasmtime::Engine::default());
         let call = CallState::new(&module, Mode::Load, None);
         let mut st = StoreData::new(module, call, ticker.clone(), Clients::new());

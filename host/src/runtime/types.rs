@@ -319,6 +319,21 @@ pub(crate) struct ModuleInfo {
     pub grants_from: GrantsFrom,
 }
 
+#[cfg(test)]
+impl ModuleInfo {
+    /// A module of the runtime's own unit tests: granted nothing, default limits.
+    pub(crate) fn bare(alias: &str) -> ModuleInfo {
+        ModuleInfo {
+            alias: alias.into(),
+            grants: Grants {
+                hosts: HostGrants::none(),
+            },
+            limits: Limits::default(),
+            grants_from: Default::default(),
+        }
+    }
+}
+
 /// A module to load, under the alias verifier types name it by.
 #[derive(Debug, Clone)]
 pub struct ModuleDecl {

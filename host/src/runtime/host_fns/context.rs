@@ -146,18 +146,10 @@ impl CallState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::types::{Grants, HostGrants, Limits};
 
     #[test]
     fn a_guest_whose_replays_would_not_fit_its_cpu_budget_waits_live() {
-        let module = Arc::new(ModuleInfo {
-            alias: "m".into(),
-            grants: Grants {
-                hosts: HostGrants::none(),
-            },
-            limits: Limits::default(),
-            grants_from: Default::default(),
-        });
+        let module = Arc::new(ModuleInfo::bare("m"));
         let ticker = Ticker::start(wasmtime::Engine::default());
         let new = |call| HostCtx::new(call, module.clone(), ticker.clone(), Clients::new());
         let (view, _tx, _) =
