@@ -48,10 +48,29 @@ class Skip(Exception):
 # ---------------------------------------------------------------- ports, HTTP
 
 
+# Ports the harness hands out come from below the kernel's ephemeral range
+# (/proc/sys/net/ipv4/ip_local_port_range, 32768-60999 by default): a port picked there and
+# released could be taken by any outgoing connection (a verifier's, the harness's own
+# polling) before the service binds it, and its start then fails with "Address already in
+# use". Below the range only a listener takes a port, and each is handed out once per run.
+_NEXT_PORT = [20000 + (os.getpid() % 5000)]
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    if low <= 11000:  # no room below the range: the kernel's pick, as before
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    while True:
+        port = _NEXT_PORT[0]
+        _NEXT_PORT[0] = port + 1 if port + 1 < low else 10000
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def http_get(url: str, timeout: float = 1.0) -> tuple[int, bytes]:
