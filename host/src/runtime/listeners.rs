@@ -5,11 +5,11 @@
 //! that list is per process; another pymanager of the same user (a second copy of the
 //! config, another project's environment) has an API that answers `DELETE /` without a
 //! token unless one is set. So before a loopback-granted module connects, the listening
-//! sockets of the addresses it would reach are looked up in `/proc/net/tcp{,6}` and their
-//! owners among the processes this user may inspect: a process named `pymanager`, or
-//! running the same executable as this one, is a pymanager. Looked up at each connection
-//! (a manager started after the check is still seen); a few reads of `/proc`, on a
-//! blocking thread.
+//! sockets of the addresses it would reach are asked of the kernel ([`diag`], or
+//! `/proc/net/tcp{,6}` where it does not answer) and their owners looked up among the
+//! processes this user may inspect: a process named `pymanager`, or running the same
+//! executable as this one, is a pymanager. Looked up at each connection (a manager started
+//! after the check is still seen), on a blocking thread.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -17,13 +17,14 @@ use std::os::unix::fs::MetadataExt;
 
 use super::forbidden::same_listener;
 
+mod diag;
+
 /// The first of `targets` on which a pymanager listens, with that pymanager's pid.
 /// Blocking.
 pub(crate) fn pymanager_on(targets: &[SocketAddr]) -> Option<(SocketAddr, u32)> {
-    let listening = listening();
     let mut inodes: Vec<(SocketAddr, u64)> = Vec::new();
     for target in targets {
-        for l in &listening {
+        for l in &listening_on(target.port()) {
             if l.addr.port() == target.port() && same_listener(l.addr.ip(), target.ip()) {
                 inodes.push((*target, l.inode));
             }
@@ -49,8 +50,20 @@ pub(crate) struct Listener {
     pub uid: u32,
 }
 
-/// Every listening TCP socket of this network namespace.
-pub(crate) fn listening() -> Vec<Listener> {
+/// The TCP sockets of this network namespace listening on `port`: asked of the kernel
+/// over `sock_diag`, else read from `/proc/net/tcp{,6}`.
+pub(crate) fn listening_on(port: u16) -> Vec<Listener> {
+    diag::listening_on(port).unwrap_or_else(|| {
+        listening_in_proc()
+            .into_iter()
+            .filter(|l| l.addr.port() == port)
+            .collect()
+    })
+}
+
+/// Every listening TCP socket of this network namespace, as `/proc/net/tcp{,6}` lists
+/// them: the way that needs no netlink, and costs a walk of every connection slot.
+fn listening_in_proc() -> Vec<Listener> {
     let mut out = Vec::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         if let Ok(text) = std::fs::read_to_string(table) {
@@ -162,10 +175,36 @@ mod tests {
     }
 
     #[test]
+    fn the_kernel_and_proc_name_the_same_listeners_of_a_port() {
+        let v4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = v4.local_addr().unwrap().port();
+        // The same port on IPv6 where the machine has it: both families are asked.
+        let v6 = std::net::TcpListener::bind(("::1", port)).ok();
+        let key = |l: &Listener| (l.addr, l.inode, l.uid);
+        let mut asked: Vec<_> = diag::listening_on(port)
+            .expect("sock_diag answers on Linux")
+            .iter()
+            .map(key)
+            .collect();
+        let mut read: Vec<_> = listening_in_proc()
+            .iter()
+            .filter(|l| l.addr.port() == port)
+            .map(key)
+            .collect();
+        asked.sort();
+        read.sort();
+        assert_eq!(asked, read);
+        assert_eq!(asked.len(), 1 + usize::from(v6.is_some()));
+        drop((v4, v6));
+        assert_eq!(diag::listening_on(port), Some(Vec::new()));
+    }
+
+    #[test]
     fn a_listener_of_a_process_running_this_executable_is_found() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        assert!(listening().iter().any(|l| l.addr == addr));
+        assert!(listening_on(addr.port()).iter().any(|l| l.addr == addr));
+        assert!(listening_in_proc().iter().any(|l| l.addr == addr));
         // This test binary runs the executable it is: it counts as a pymanager.
         assert_eq!(pymanager_on(&[addr]), Some((addr, std::process::id())));
         let wild = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), addr.port());

@@ -2,9 +2,9 @@
 //! process (or one of its descendants), or to someone else — a leftover of an earlier run
 //! that still holds the port while the new process failed to bind it and exited?
 //!
-//! Linux says it in `/proc` (read by `runtime::listeners`): the listening sockets, with
-//! their inodes and owners' uids, are in `/proc/net/tcp` and `/proc/net/tcp6` (state `0A`,
-//! LISTEN); a process's open sockets are the `socket:[inode]` links of `/proc/<pid>/fd`;
+//! Linux says it (asked by `runtime::listeners`): the listening sockets of a port, with
+//! their inodes and owners' uids, come from `sock_diag` netlink (or `/proc/net/tcp{,6}`,
+//! state `0A`); a process's open sockets are the `socket:[inode]` links of `/proc/<pid>/fd`;
 //! its children are listed in
 //! `/proc/<pid>/task/<tid>/children`. A connection to `127.0.0.1:P` reaches the listener
 //! bound to that address if there is one, else one bound to the wildcard address
@@ -19,7 +19,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
-use super::super::listeners::{Listener, listening, pids, sockets_of};
+use super::super::listeners::{Listener, listening_on, pids, sockets_of};
 use super::super::types::ModuleInfo;
 use super::budget::CpuMeter;
 use super::reach::resolve;
@@ -98,10 +98,19 @@ pub(crate) fn check(
     targets: &[SocketAddr],
     remembered: &mut Option<(u64, u32)>,
 ) -> Result<(), NotOwned> {
-    let listening = listening();
+    // `resolve` gives one host's addresses at one port.
+    let loopback: Vec<SocketAddr> = targets
+        .iter()
+        .copied()
+        .filter(|t| t.ip().is_loopback())
+        .collect();
+    let Some(port) = loopback.first().map(SocketAddr::port) else {
+        return Ok(());
+    };
+    let listening = listening_on(port);
     let mut reached: Vec<Listener> = Vec::new();
-    for target in targets.iter().filter(|t| t.ip().is_loopback()) {
-        reached.extend(reachable(&listening, *target));
+    for target in loopback.into_iter().filter(|t| t.port() == port) {
+        reached.extend(reachable(&listening, target));
     }
     if reached.is_empty() {
         return Ok(());
