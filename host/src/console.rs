@@ -71,6 +71,32 @@ struct Queue {
     closed: bool,
     /// The writer waits for work: only then does a new item need to wake it.
     writer_waiting: bool,
+    /// Open [`Held`] guards: while any is, a new line does not wake the writer.
+    held: u32,
+}
+
+impl Queue {
+    /// Whether a line just queued must wake the writer now (and so it no longer waits).
+    fn wake_writer(&mut self) -> bool {
+        let pressing = self.reserved >= RESERVED_LINES / 2 || self.ordinary >= QUEUE_LINES / 2;
+        (self.held == 0 || pressing) && std::mem::take(&mut self.writer_waiting)
+    }
+}
+
+/// While alive, lines are queued without waking the writer thread; the last one dropped
+/// wakes it for all of them: see [`Console::hold`].
+pub struct Held<'a>(&'a Shared);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let mut q = self.0.lock();
+        q.held -= 1;
+        let wake = q.held == 0 && !q.items.is_empty() && std::mem::take(&mut q.writer_waiting);
+        drop(q);
+        if wake {
+            self.0.work.notify_one();
+        }
+    }
 }
 
 enum Item {
@@ -174,7 +200,7 @@ impl Console {
                             reserved: false,
                         });
                     }
-                    let wake = std::mem::take(&mut q.writer_waiting);
+                    let wake = q.wake_writer();
                     drop(q);
                     if wake {
                         self.shared.work.notify_one();
@@ -226,11 +252,20 @@ impl Console {
             q.ordinary += 1;
         }
         q.items.push_back(Item::Line { bytes, reserved });
-        let wake = std::mem::take(&mut q.writer_waiting);
+        let wake = q.wake_writer();
         drop(q);
         if wake {
             self.shared.work.notify_one();
         }
+    }
+
+    /// Holds the writer thread back while a burst of lines is queued (a batch of
+    /// launches): they are written in one go when the guard is dropped, and the thread
+    /// that queues them is not preempted by a writer woken for each. A queue half full
+    /// wakes the writer all the same, so nothing is dropped for being held.
+    pub fn hold(&self) -> Held<'_> {
+        self.shared.lock().held += 1;
+        Held(&self.shared)
     }
 
     /// An `[INFO]` line, shown with `-v` or `-w`.
@@ -475,5 +510,90 @@ mod tests {
         assert!(
             text.ends_with("[pymanager: 9 lines dropped here, stdout could not keep up]\noutput\n")
         );
+    }
+
+    /// A stdout that keeps each `write` call apart.
+    struct Writes(Arc<Mutex<Vec<Vec<u8>>>>);
+
+    impl Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn recording() -> (Console, Arc<Mutex<Vec<Vec<u8>>>>) {
+        let writes = Arc::new(Mutex::new(Vec::new()));
+        let out = Box::new(Writes(writes.clone()));
+        let c = Console::with_writers(
+            Verbosity::Quiet,
+            out,
+            Box::new(std::io::sink()),
+            false,
+            std::iter::empty(),
+        )
+        .unwrap();
+        (c, writes)
+    }
+
+    /// Waits (bounded) until the writer thread sleeps for want of work.
+    async fn writer_idle(c: &Console) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !c.shared.lock().writer_waiting {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writer never went idle"
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn lines_queued_while_held_wake_the_writer_once_and_go_out_in_one_write() {
+        let (c, writes) = recording();
+        writer_idle(&c).await;
+        {
+            let _held = c.hold();
+            for i in 0..100 {
+                c.say_now(format!("$ run {i}"));
+            }
+            // Nothing woke it: it still sleeps, and has written nothing.
+            assert!(c.shared.lock().writer_waiting);
+            assert!(writes.lock().unwrap().is_empty());
+        }
+        c.flush().await;
+        let writes = writes.lock().unwrap();
+        let want: String = (0..100).map(|i| format!("$ run {i}\n")).collect();
+        assert_eq!(writes.len(), 1);
+        assert_eq!(String::from_utf8(writes[0].clone()).unwrap(), want);
+    }
+
+    #[tokio::test]
+    async fn a_hold_wakes_the_writer_all_the_same_once_the_room_is_half_taken() {
+        let (c, writes) = recording();
+        writer_idle(&c).await;
+        let held = c.hold();
+        for i in 0..RESERVED_LINES / 2 - 1 {
+            c.say_now(format!("$ run {i}"));
+        }
+        assert!(c.shared.lock().writer_waiting);
+        c.say_now("$ the one that fills half".into());
+        // Woken now, not when the hold ends: a long burst is not dropped for being held.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while writes.lock().unwrap().is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writer was not woken"
+            );
+            tokio::task::yield_now().await;
+        }
+        drop(held);
+        c.flush().await;
+        let text = String::from_utf8(writes.lock().unwrap().concat()).unwrap();
+        assert_eq!(text.lines().count(), RESERVED_LINES / 2);
+        assert!(text.ends_with("$ the one that fills half\n"));
     }
 }

@@ -268,8 +268,11 @@ impl Actor {
 
     /// Lets the manager look at the processes again, launching up to [`LAUNCH_BATCH`]
     /// processes: requests are answered between batches, and a batch is published as one
-    /// snapshot.
+    /// snapshot and its launch lines written as one.
     fn after_message(&mut self) {
+        // The batch's launch lines go out in one write, after it.
+        let console = self.console.clone();
+        let _held = console.hold();
         let mut launched = 0;
         while self.step_manager(manager::Input::Changed, None) {
             launched += 1;
