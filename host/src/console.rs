@@ -539,16 +539,21 @@ mod tests {
         (c, writes)
     }
 
-    /// Waits (bounded) until the writer thread sleeps for want of work.
-    async fn writer_idle(c: &Console) {
+    /// Waits (bounded) until `cond` holds; `what` names it if it never does.
+    async fn until(what: &str, cond: impl Fn() -> bool) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !c.shared.lock().writer_waiting {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the writer never went idle"
-            );
+        while !cond() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
             tokio::task::yield_now().await;
         }
+    }
+
+    /// Waits until the writer thread sleeps for want of work.
+    async fn writer_idle(c: &Console) {
+        until("the writer never went idle", || {
+            c.shared.lock().writer_waiting
+        })
+        .await;
     }
 
     #[tokio::test]
@@ -582,14 +587,10 @@ mod tests {
         assert!(c.shared.lock().writer_waiting);
         c.say_now("$ the one that fills half".into());
         // Woken now, not when the hold ends: a long burst is not dropped for being held.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while writes.lock().unwrap().is_empty() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the writer was not woken"
-            );
-            tokio::task::yield_now().await;
-        }
+        until("the writer was not woken", || {
+            !writes.lock().unwrap().is_empty()
+        })
+        .await;
         drop(held);
         c.flush().await;
         let text = String::from_utf8(writes.lock().unwrap().concat()).unwrap();

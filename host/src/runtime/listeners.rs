@@ -22,9 +22,10 @@ mod diag;
 /// The first of `targets` on which a pymanager listens, with that pymanager's pid.
 /// Blocking.
 pub(crate) fn pymanager_on(targets: &[SocketAddr]) -> Option<(SocketAddr, u32)> {
+    let listening = listening_at(targets);
     let mut inodes: Vec<(SocketAddr, u64)> = Vec::new();
     for target in targets {
-        for l in &listening_on(target.port()) {
+        for l in &listening {
             if l.addr.port() == target.port() && same_listener(l.addr.ip(), target.ip()) {
                 inodes.push((*target, l.inode));
             }
@@ -50,9 +51,18 @@ pub(crate) struct Listener {
     pub uid: u32,
 }
 
+/// The TCP sockets listening on the ports of `targets`, each port asked once (the
+/// addresses a name resolves to share theirs).
+pub(crate) fn listening_at(targets: &[SocketAddr]) -> Vec<Listener> {
+    let mut ports: Vec<u16> = targets.iter().map(SocketAddr::port).collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports.into_iter().flat_map(listening_on).collect()
+}
+
 /// The TCP sockets of this network namespace listening on `port`: asked of the kernel
 /// over `sock_diag`, else read from `/proc/net/tcp{,6}`.
-pub(crate) fn listening_on(port: u16) -> Vec<Listener> {
+fn listening_on(port: u16) -> Vec<Listener> {
     diag::listening_on(port).unwrap_or_else(|| {
         listening_in_proc()
             .into_iter()

@@ -19,7 +19,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
-use super::super::listeners::{Listener, listening_on, pids, sockets_of};
+use super::super::listeners::{Listener, listening_at, pids, sockets_of};
 use super::super::types::ModuleInfo;
 use super::budget::CpuMeter;
 use super::reach::resolve;
@@ -98,18 +98,14 @@ pub(crate) fn check(
     targets: &[SocketAddr],
     remembered: &mut Option<(u64, u32)>,
 ) -> Result<(), NotOwned> {
-    // `resolve` gives one host's addresses at one port.
     let loopback: Vec<SocketAddr> = targets
         .iter()
         .copied()
         .filter(|t| t.ip().is_loopback())
         .collect();
-    let Some(port) = loopback.first().map(SocketAddr::port) else {
-        return Ok(());
-    };
-    let listening = listening_on(port);
+    let listening = listening_at(&loopback);
     let mut reached: Vec<Listener> = Vec::new();
-    for target in loopback.into_iter().filter(|t| t.port() == port) {
+    for target in loopback {
         reached.extend(reachable(&listening, target));
     }
     if reached.is_empty() {
