@@ -94,10 +94,11 @@ def summarize(data: dict) -> str:
         rows.setdefault(key, {}).setdefault(s["manager"], []).append(s["value"])
         units[key] = s["unit"]
     cols = ["ours", "ours-vs", "ours-par", "ours-i50ms", "original", "supervisord", "floor-seq", "floor-par",
-            "bash", "harness-GET"]
+            "bash", "c-vfork", "c-fork", "c-http", "harness-GET"]
     present = [c for c in cols if any(c in v for v in rows.values())]
-    # The other build and bash get a ratio column only when they were run.
-    others = ["original", "supervisord"] + [c for c in ("ours-vs", "bash") if c in present]
+    # The other build, bash and the C floors get a ratio column only when they were run.
+    others = ["original", "supervisord"] + [c for c in ("ours-vs", "bash", "c-vfork", "c-fork", "c-http")
+                                            if c in present]
     out = ["| scenario | case | metric | " + " | ".join(present) + " | "
            + " | ".join(f"ratio {o}/ours" for o in others) + " |",
            "|" + "---|" * (len(present) + 3 + len(others))]
@@ -139,6 +140,21 @@ def fmt(x: float) -> str:
     if abs(x) >= 1:
         return f"{x:.2f}"
     return f"{x:.3g}"
+
+
+def floor_program(name: str) -> Path:
+    """bench/floor/<name>.c, built with `cc -O2` into bench/.floor (again when the source is
+    newer): the C floors the scale and rest scenarios measure beside the managers."""
+    src = BENCH / "floor" / f"{name}.c"
+    out = BENCH / ".floor" / name
+    if out.exists() and out.stat().st_mtime >= src.stat().st_mtime:
+        return out
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        raise Skip("no C compiler (cc) to build the floor programs of bench/floor/")
+    out.parent.mkdir(exist_ok=True)
+    subprocess.run([cc, "-O2", "-pthread", "-o", str(out), str(src)], check=True)
+    return out
 
 
 def workdir(tag: str) -> Path:
@@ -469,9 +485,23 @@ def parse_wrk(out: str) -> dict:
     return d
 
 
-def rest_manager(res: Results, manager: str, rep: int, duration: int, n: int = 20):
+def wrk_get(res: Results, manager: str, rep: int, duration: int, url: str, n: int):
+    """`wrk` on `url`, as every manager of the rest scenario is measured."""
     wrk = shutil.which("wrk")
     if not wrk:
+        raise Skip("wrk is not installed (bench/setup.sh installs it with apt-get)")
+    out = subprocess.run([wrk, "-t2", "-c16", f"-d{duration}s", "--latency", url],
+                         capture_output=True, text=True, timeout=duration + 60).stdout
+    d = parse_wrk(out)
+    case = f"GET /, {n} procs"
+    res.add("rest", case, "requests/s", manager, d["rps"], "req/s", rep)
+    res.add("rest", case, "p50 latency", manager, d["p50"], "ms", rep)
+    res.add("rest", case, "p99 latency", manager, d["p99"], "ms", rep)
+    res.add("rest", case, "errors", manager, d["errors"], "", rep)
+
+
+def rest_manager(res: Results, manager: str, rep: int, duration: int, n: int = 20):
+    if not shutil.which("wrk"):
         raise Skip("wrk is not installed (bench/setup.sh installs it with apt-get)")
     work = workdir("rest")
     procs = [Proc(f"s{i:04d}", ["sleep", "1000"]) for i in range(n)]
@@ -481,16 +511,42 @@ def rest_manager(res: Results, manager: str, rep: int, duration: int, n: int = 2
     r = STARTERS[manager](procs, work, **kw)
     try:
         r.wait_running(timeout=60 + n / 10, poll=0.05)
-        out = subprocess.run([wrk, "-t2", "-c16", f"-d{duration}s", "--latency", r.status_url + "/"],
-                             capture_output=True, text=True, timeout=duration + 60).stdout
-        d = parse_wrk(out)
-        case = f"GET /, {n} procs"
-        res.add("rest", case, "requests/s", manager, d["rps"], "req/s", rep)
-        res.add("rest", case, "p50 latency", manager, d["p50"], "ms", rep)
-        res.add("rest", case, "p99 latency", manager, d["p99"], "ms", rep)
-        res.add("rest", case, "errors", manager, d["errors"], "", rep)
+        wrk_get(res, manager, rep, duration, r.status_url + "/", n)
     finally:
         r.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def legacy_list_response(n: int) -> bytes:
+    """What ours answers to `GET /` with `n` running `sleep 1000` processes, byte for byte in
+    length: the body of the original's list, and ours's headers."""
+    rows = ", ".join(f'{{"id": {i + 1}, "command": "sleep 1000", "status": "running", "pid": {100000 + i}}}'
+                     for i in range(n))
+    body = f'{{"count": {n}, "processes": [{rows}]}}'.encode()
+    date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
+    head = ("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-content-type-options: nosniff\r\n"
+            f"content-length: {len(body)}\r\ndate: {date}\r\n\r\n")
+    return head.encode() + body
+
+
+def rest_floor(res: Results, rep: int, duration: int, n: int):
+    """The floor: bench/floor/http.c (two threads) answering every request with the bytes
+    of ours's answer, measured by the same `wrk`."""
+    if not shutil.which("wrk"):
+        raise Skip("wrk is not installed (bench/setup.sh installs it with apt-get)")
+    prog = floor_program("http")
+    work = workdir("rest-floor")
+    answer = work / "answer"
+    answer.write_bytes(legacy_list_response(n))
+    port = free_port()
+    p = subprocess.Popen([str(prog), str(port), "2", str(answer)], stdout=subprocess.PIPE, text=True)
+    try:
+        if p.stdout.readline().strip() != "ready":
+            raise RuntimeError("bench/floor/http did not start")
+        wrk_get(res, "c-http", rep, duration, f"http://127.0.0.1:{port}/", n)
+    finally:
+        p.kill()
+        p.wait()
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -500,13 +556,17 @@ def scenario_rest(res: Results, args):
     print("[rest]", flush=True)
     res.notes.append(f"rest: wrk -t2 -c16 -d{duration}s --latency on the same 2 cores as the server. "
                      "supervisord has no JSON list; its GET / is the HTML status page of its web UI. "
-                     "With 1000 processes: ours only (ours-vs too), started in parallel.")
+                     "With 1000 processes: ours only (ours-vs too), started in parallel. "
+                     "c-http: bench/floor/http.c, 2 threads, answering every request with the "
+                     "bytes of ours's answer (the floor of the kernel's TCP path and wrk).")
     for n in sizes:
         managers = MANAGERS if n <= 100 else [m for m in MANAGERS if m.startswith("ours")]
         for rep in range(args.reps):
             for m in managers:
                 run_one(res, "rest", f"GET /, {n} procs", m,
                         lambda: rest_manager(res, m, rep, duration, n), rep)
+            run_one(res, "rest", f"GET /, {n} procs", "c-http",
+                    lambda: rest_floor(res, rep, duration, n), rep)
 
 
 # ================================================================ 5b. start-up at scale
@@ -540,17 +600,38 @@ def scale_bash(res: Results, n: int, rep: int):
         kill_session(p.pid)
 
 
+def scale_floor(res: Results, n: int, rep: int, mode: str):
+    """The floor: bench/floor/spawn.c starting the same `n` sleeps (`vfork`: each start
+    waits for its child's execve, as ours does; `fork`: none waits, each execve confirmed
+    later), timed from its launch until it says every child has called execve."""
+    prog = floor_program("spawn")
+    t0 = time.monotonic()
+    p = subprocess.Popen([str(prog), str(n), mode], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        if p.stdout.readline().strip() != "ready":
+            raise RuntimeError("bench/floor/spawn did not start its children")
+        res.add("scale", f"N={n}", "time to running", f"c-{mode}", time.monotonic() - t0, "s", rep)
+        p.wait(60 + n / 10)
+    finally:
+        kill_session(p.pid)
+
+
 def scenario_scale(res: Results, args):
     n = 200 if args.quick else 1000
     print(f"[scale] N={n}", flush=True)
     res.notes.append(f"scale: {n} `sleep` processes, `\"startup\": \"parallel\"`, no verifier, REST on; "
                      "time from the manager's launch until GET /status says running (polled every 5 ms). "
-                     "bash: `for i in $(seq N); do sleep 100000 & done`, from its launch until it exits.")
+                     "bash: `for i in $(seq N); do sleep 100000 & done`, from its launch until it exits. "
+                     "c-vfork, c-fork: bench/floor/spawn.c (posix_spawn, each waiting for its child's "
+                     "execve; fork, the execve confirmed later), from its launch until every child has "
+                     "called execve.")
     managers = [m for m in MANAGERS if m.startswith("ours")]
     for rep in range(args.reps):
         for m in managers:
             run_one(res, "scale", f"N={n}", m, lambda: scale_manager(res, m, n, rep), rep)
         run_one(res, "scale", f"N={n}", "bash", lambda: scale_bash(res, n, rep), rep)
+        for mode in ("vfork", "fork"):
+            run_one(res, "scale", f"N={n}", f"c-{mode}", lambda: scale_floor(res, n, rep, mode), rep)
 
 
 # ================================================================ 6. verifier cost
