@@ -485,12 +485,17 @@ def parse_wrk(out: str) -> dict:
     return d
 
 
-def wrk_get(res: Results, manager: str, rep: int, duration: int, url: str, n: int):
-    """`wrk` on `url`, as every manager of the rest scenario is measured."""
+def wrk_path() -> str:
+    """`wrk`, or a Skip before anything is started for nothing."""
     wrk = shutil.which("wrk")
     if not wrk:
         raise Skip("wrk is not installed (bench/setup.sh installs it with apt-get)")
-    out = subprocess.run([wrk, "-t2", "-c16", f"-d{duration}s", "--latency", url],
+    return wrk
+
+
+def wrk_get(res: Results, manager: str, rep: int, duration: int, url: str, n: int):
+    """`wrk` on `url`, as every manager of the rest scenario is measured."""
+    out = subprocess.run([wrk_path(), "-t2", "-c16", f"-d{duration}s", "--latency", url],
                          capture_output=True, text=True, timeout=duration + 60).stdout
     d = parse_wrk(out)
     case = f"GET /, {n} procs"
@@ -501,8 +506,7 @@ def wrk_get(res: Results, manager: str, rep: int, duration: int, url: str, n: in
 
 
 def rest_manager(res: Results, manager: str, rep: int, duration: int, n: int = 20):
-    if not shutil.which("wrk"):
-        raise Skip("wrk is not installed (bench/setup.sh installs it with apt-get)")
+    wrk_path()
     work = workdir("rest")
     procs = [Proc(f"s{i:04d}", ["sleep", "1000"]) for i in range(n)]
     kw = {} if manager == "supervisord" else {"graceful_time": 1}
@@ -532,8 +536,7 @@ def legacy_list_response(n: int) -> bytes:
 def rest_floor(res: Results, rep: int, duration: int, n: int):
     """The floor: bench/floor/http.c (two threads) answering every request with the bytes
     of ours's answer, measured by the same `wrk`."""
-    if not shutil.which("wrk"):
-        raise Skip("wrk is not installed (bench/setup.sh installs it with apt-get)")
+    wrk_path()
     prog = floor_program("http")
     work = workdir("rest-floor")
     answer = work / "answer"
