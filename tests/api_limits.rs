@@ -135,21 +135,57 @@ fn a_client_that_never_finishes_its_headers_is_cut_off() {
         "processes": {"web": sh("exec sleep 1000")}
     }));
     m.wait_status("running");
-    let mut s = TcpStream::connect(addr_of(&m)).unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+    let addr = addr_of(&m);
+    // A stream answers one request for as long as it is open: the timeout is not for it.
+    let (mut events, head) = open_stream(&addr, "/api/v1/events");
+    assert_eq!(status(&head), 200, "{head}");
+    // A first request of its own, never finished.
+    let mut first = TcpStream::connect(&addr).unwrap();
+    first
+        .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
         .unwrap();
-    s.set_read_timeout(Some(HEADER_READ_TIMEOUT + WAIT))
-        .unwrap();
-    let mut buf = Vec::new();
-    // The server closes the connection (with or without a 408): the read ends, it does
-    // not time out.
-    let got = s.read_to_end(&mut buf);
-    assert!(
-        got.is_ok(),
-        "still open after {:?}: {got:?}",
-        HEADER_READ_TIMEOUT + WAIT
-    );
-    assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
+    // A kept-alive connection whose second request is never finished: its period starts
+    // when the first answer has been written.
+    let mut second = TcpStream::connect(&addr).unwrap();
+    write!(second, "GET /status HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    second.set_read_timeout(Some(WAIT)).unwrap();
+    let mut answer = [0u8; 4096];
+    let n = second.read(&mut answer).expect("the first answer");
+    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"));
+    second.write_all(b"GET / HTTP/1.1\r\nX-Slow: ").unwrap();
+    for (what, mut s) in [("first", first), ("second", second)] {
+        s.set_read_timeout(Some(HEADER_READ_TIMEOUT + WAIT))
+            .unwrap();
+        let mut buf = Vec::new();
+        // The server closes the connection (with or without a 408): the read ends, it
+        // does not time out.
+        let got = s.read_to_end(&mut buf);
+        assert!(
+            got.is_ok(),
+            "{what} request: still open after {:?}: {got:?}",
+            HEADER_READ_TIMEOUT + WAIT
+        );
+        assert!(!String::from_utf8_lossy(&buf).contains("200 OK"), "{what}");
+    }
+    // By now the stream has been open longer than the timeout; it still follows events
+    // (before the restart it has sent only the phase and keep-alives, which name no
+    // process).
+    let restarted = common::client()
+        .post(format!("http://{addr}/restart/1"))
+        .send()
+        .expect("restart");
+    assert_eq!(restarted.status(), 200);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("web") {
+        match events.read(&mut buf) {
+            Ok(n) if n > 0 => seen.extend_from_slice(&buf[..n]),
+            got => panic!(
+                "the event stream ended or stalled ({got:?}) after: {}",
+                String::from_utf8_lossy(&seen)
+            ),
+        }
+    }
 }
 
 /// Opens `max` streams at `path`, checks the next one is refused with 503 and the message,

@@ -10,23 +10,30 @@
 //!   the file descriptors that starting a process needs (its pipes); if every connection is
 //!   busy, the newcomer gets a 503 at once and is closed.
 //!
-//! warp's own server has neither (no timer is given to hyper), hence this accept loop over
-//! hyper's HTTP/1 connection with the API's [`Front`](super::front::Front) as the service.
+//! warp's own server has neither, hence this accept loop over hyper's HTTP/1 connection
+//! with the API's [`Front`](super::front::Front) as the service.
+//!
+//! The timeout is kept here rather than by hyper's own `header_read_timeout`: that one
+//! drops and allocates a timer and registers it with tokio's timer wheel on every request
+//! (12 % of the instructions of a `GET /`). Here a request costs a clock read when its
+//! answer is done; each connection has one timer, which fires at most once per timeout
+//! period and then checks how long the connection has really been waiting.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::Request;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use warp::reply::Response;
 
@@ -106,9 +113,9 @@ where
     F: Future<Output = Result<Response, Infallible>> + Send + 'static,
 {
     let _ = stream.set_nodelay(true);
-    let busy = slot.busy.clone();
+    let activity = slot.activity.clone();
     let handler = hyper::service::service_fn(move |req: Request<Incoming>| {
-        let guard = Busy::enter(&busy);
+        let guard = Busy::enter(&activity);
         let answered = answer(req);
         async move {
             let mut res = answered.await?;
@@ -122,19 +129,42 @@ where
         }
     });
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+    // Kept by `waited_too_long` instead (see the module's doc).
+    http.header_read_timeout(None);
     let conn = http.serve_connection(TokioIo::new(stream), handler);
     tokio::pin!(conn);
+    let too_long = waited_too_long(&slot.activity, HEADER_READ_TIMEOUT);
+    tokio::pin!(too_long);
     tokio::select! {
         _ = &mut conn => return,
         _ = slot.evict.cancelled() => return,
+        _ = &mut too_long => return,
         _ = stop.cancelled() => {}
     }
     conn.as_mut().graceful_shutdown();
     tokio::select! {
         _ = &mut conn => {}
         _ = slot.evict.cancelled() => {}
+        _ = &mut too_long => {}
+    }
+}
+
+/// Resolves once the connection has waited `limit` for a request's head: since it was
+/// opened, or since its last answer was written, with no request handed to the routes in
+/// between. A connection with a request in flight (a stream included) never times out.
+async fn waited_too_long(activity: &Activity, limit: Duration) {
+    let timer = tokio::time::sleep_until(activity.opened + limit);
+    tokio::pin!(timer);
+    loop {
+        (&mut timer).await;
+        let now = Instant::now();
+        let next = match activity.idle_since() {
+            Some(since) if now.saturating_duration_since(since) >= limit => return,
+            Some(since) => since + limit,
+            // Busy now: whenever it is done, it gets the whole period again.
+            None => now + limit,
+        };
+        timer.as_mut().reset(next);
     }
 }
 
@@ -152,7 +182,7 @@ struct Open {
 }
 
 struct Entry {
-    busy: Arc<AtomicUsize>,
+    activity: Arc<Activity>,
     evict: CancellationToken,
 }
 
@@ -194,13 +224,13 @@ impl Table {
         let id = open.next;
         open.next += 1;
         let entry = Entry {
-            busy: Arc::new(AtomicUsize::new(0)),
+            activity: Arc::new(Activity::new()),
             evict: CancellationToken::new(),
         };
         let slot = Slot {
             table: self.clone(),
             id,
-            busy: entry.busy.clone(),
+            activity: entry.activity.clone(),
             evict: entry.evict.clone(),
         };
         open.conns.insert(id, entry);
@@ -217,7 +247,7 @@ impl Table {
         let idle = open
             .conns
             .values()
-            .find(|e| !e.evict.is_cancelled() && e.busy.load(Ordering::Acquire) == 0);
+            .find(|e| !e.evict.is_cancelled() && e.activity.is_idle());
         match idle {
             Some(e) => {
                 e.evict.cancel();
@@ -258,7 +288,7 @@ impl Drop for CloseAll {
 struct Slot {
     table: Arc<Table>,
     id: u64,
-    busy: Arc<AtomicUsize>,
+    activity: Arc<Activity>,
     evict: CancellationToken,
 }
 
@@ -268,20 +298,56 @@ impl Drop for Slot {
     }
 }
 
+/// What a connection is doing, as its answers tell it: whether a request is in flight,
+/// and since when it has not been. Read by the eviction of idle connections and by the
+/// header-read timeout.
+struct Activity {
+    /// Requests handed to the routes whose answers are not yet written.
+    busy: AtomicUsize,
+    /// When the last answer was written, in nanoseconds after `opened`.
+    idle_since: AtomicU64,
+    opened: Instant,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            busy: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            opened: Instant::now(),
+        }
+    }
+
+    fn is_idle(&self) -> bool {
+        self.busy.load(Ordering::Acquire) == 0
+    }
+
+    /// Since when the connection has had no request in flight; `None` while it has one.
+    fn idle_since(&self) -> Option<Instant> {
+        self.is_idle()
+            .then(|| self.opened + Duration::from_nanos(self.idle_since.load(Ordering::Acquire)))
+    }
+}
+
 /// Marks a connection busy from the moment a request is handed to the routes until its
 /// answer's last byte has been written (the guard lives in the answer's body).
-struct Busy(Arc<AtomicUsize>);
+struct Busy(Arc<Activity>);
 
 impl Busy {
-    fn enter(count: &Arc<AtomicUsize>) -> Busy {
-        count.fetch_add(1, Ordering::AcqRel);
-        Busy(count.clone())
+    fn enter(activity: &Arc<Activity>) -> Busy {
+        activity.busy.fetch_add(1, Ordering::AcqRel);
+        Busy(activity.clone())
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        let a = &self.0;
+        // Written before the count drops, so whoever sees the connection idle also sees
+        // since when.
+        let since = u64::try_from(a.opened.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        a.idle_since.fetch_max(since, Ordering::AcqRel);
+        a.busy.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -320,7 +386,7 @@ mod tests {
         let table = Arc::new(Table::new(2));
         let a = table.admit().await.unwrap();
         let b = table.admit().await.unwrap();
-        let busy_a = Busy::enter(&a.busy);
+        let busy_a = Busy::enter(&a.activity);
         // b is idle: it is told to close, and its place is given once it has.
         let b_evict = b.evict.clone();
         let closer = tokio::spawn(async move {
@@ -330,7 +396,7 @@ mod tests {
         let c = table.admit().await.expect("b is idle and makes room");
         closer.await.unwrap();
         assert!(!a.evict.is_cancelled());
-        let _busy_c = Busy::enter(&c.busy);
+        let _busy_c = Busy::enter(&c.activity);
         assert!(table.admit().await.is_none(), "every connection is busy");
         drop(busy_a);
         let a_evict = a.evict.clone();
@@ -340,6 +406,55 @@ mod tests {
         });
         assert!(table.admit().await.is_some());
         closer.await.unwrap();
+    }
+
+    /// Generous: the timer may fire late on a loaded machine, never early.
+    const LATE: Duration = Duration::from_secs(30);
+
+    #[tokio::test]
+    async fn an_idle_connection_times_out_one_period_after_it_opened() {
+        let activity = Activity::new();
+        let limit = Duration::from_millis(200);
+        tokio::time::timeout(LATE, waited_too_long(&activity, limit))
+            .await
+            .expect("an idle connection times out");
+        assert!(activity.opened.elapsed() >= limit);
+    }
+
+    #[tokio::test]
+    async fn a_request_in_flight_holds_the_timeout_off_and_its_end_restarts_it() {
+        let activity = Arc::new(Activity::new());
+        let limit = Duration::from_millis(100);
+        let busy = Busy::enter(&activity);
+        let too_long = waited_too_long(&activity, limit);
+        tokio::pin!(too_long);
+        // Five periods with a stream open: it is never cut.
+        let held = tokio::time::timeout(5 * limit, &mut too_long).await;
+        assert!(held.is_err(), "a busy connection timed out");
+        let done = Instant::now();
+        drop(busy);
+        tokio::time::timeout(LATE, &mut too_long)
+            .await
+            .expect("idle after its answer, it times out");
+        assert!(done.elapsed() >= limit, "cut before a whole idle period");
+    }
+
+    #[tokio::test]
+    async fn an_answer_late_in_the_period_gives_a_whole_new_one() {
+        let activity = Arc::new(Activity::new());
+        let limit = Duration::from_millis(300);
+        let too_long = waited_too_long(&activity, limit);
+        tokio::pin!(too_long);
+        // Its timer is armed for one period after the opening…
+        let _ = tokio::time::timeout(limit / 2, &mut too_long).await;
+        // …and a request answered since moves the end.
+        drop(Busy::enter(&activity));
+        let answered = Instant::now();
+        tokio::time::timeout(LATE, &mut too_long).await.unwrap();
+        assert!(
+            answered.elapsed() >= limit,
+            "cut before a whole idle period"
+        );
     }
 
     #[test]
