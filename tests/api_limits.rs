@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{Manager, WAIT, config_dir, fd_count, rss_kib, sh, wait_until};
 use pymanager::api::server::HEADER_READ_TIMEOUT;
-use pymanager::api::{MAX_EVENT_STREAMS, MAX_LOG_FOLLOWS};
+use pymanager::api::{BODY_READ_TIMEOUT, MAX_EVENT_STREAMS, MAX_LOG_FOLLOWS};
 use serde_json::{Value, json};
 
 fn addr_of(m: &Manager) -> String {
@@ -186,6 +186,40 @@ fn a_client_that_never_finishes_its_headers_is_cut_off() {
             ),
         }
     }
+}
+
+#[test]
+fn a_body_that_never_arrives_gets_a_408_and_changes_nothing() {
+    let m = Manager::start(json!({
+        "http": {"enabled": true}, "keep-alive": true,
+        "processes": {"web": sh("exec sleep 1000")}
+    }));
+    m.wait_status("running");
+    let addr = addr_of(&m);
+    let pid_of_web = || {
+        let list: Value = common::client()
+            .get(format!("http://{addr}/"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        list["processes"][0]["pid"].clone()
+    };
+    let before = pid_of_web();
+    let mut s = TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "POST /restart/1 HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 10\r\n\r\nabc"
+    )
+    .unwrap();
+    s.set_read_timeout(Some(BODY_READ_TIMEOUT + WAIT)).unwrap();
+    let mut answer = Vec::new();
+    let got = s.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(got.is_ok(), "still open: {got:?} after {answer}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("did not arrive within"), "{answer}");
+    assert_eq!(pid_of_web(), before, "the request was carried out");
 }
 
 /// Opens `max` streams at `path`, checks the next one is refused with 503 and the message,

@@ -1,7 +1,8 @@
 //! The request body limit ([`BODY_LIMIT`](super::BODY_LIMIT)): none of our routes needs a
 //! body, so a request that announces a bigger one is refused before routing (413), and the
 //! routes that change something read and discard what a chunked body sends, refusing it
-//! once it goes past the limit.
+//! once it goes past the limit, or when it does not arrive in time
+//! ([`BODY_READ_TIMEOUT`](super::BODY_READ_TIMEOUT), 408).
 
 use bytes::Buf;
 use futures::StreamExt;
@@ -10,8 +11,8 @@ use warp::http::StatusCode;
 use warp::http::header::{CONTENT_LENGTH, HeaderMap};
 use warp::reject::Rejection;
 
-use super::BODY_LIMIT;
 use super::error::{Failure, too_large};
+use super::{BODY_LIMIT, BODY_READ_TIMEOUT};
 
 /// 413 for a request announcing a body over the limit. A `Content-Length` that is not a
 /// number is left to the HTTP layer, which refuses it before any route runs.
@@ -26,10 +27,26 @@ pub fn announced(headers: &HeaderMap) -> Result<(), Failure> {
     }
 }
 
-/// Reads (and discards) the body of a mutating request, 413 past the limit: a chunked body
-/// has no length to check up front.
+/// Reads (and discards) the body of a mutating request, 413 past the limit (a chunked body
+/// has no length to check up front), 408 when it takes longer than [`BODY_READ_TIMEOUT`].
 pub fn drained() -> impl Filter<Extract = (), Error = Rejection> + Clone {
-    warp::body::stream().and_then(drain).untuple_one()
+    warp::body::stream()
+        .and_then(|body| async move {
+            tokio::time::timeout(BODY_READ_TIMEOUT, drain(body))
+                .await
+                .unwrap_or_else(|_| Err(warp::reject::custom(too_slow())))
+        })
+        .untuple_one()
+}
+
+fn too_slow() -> Failure {
+    Failure::new(
+        StatusCode::REQUEST_TIMEOUT,
+        format!(
+            "The request body did not arrive within {} s.",
+            BODY_READ_TIMEOUT.as_secs()
+        ),
+    )
 }
 
 async fn drain<S, B>(body: S) -> Result<(), Rejection>

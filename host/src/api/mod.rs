@@ -41,6 +41,11 @@ use crate::supervisor::{Snapshot, SupervisorHandle};
 /// mistake or an attack (413).
 pub const BODY_LIMIT: u64 = 64 * 1024;
 
+/// How long a request's body may take to arrive once its head has: the header-read
+/// timeout's counterpart, so that a client announcing a body it never sends does not hold
+/// a connection busy (out of reach of the idle eviction) forever (408).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long in-flight requests may finish after the server is told to stop; a client
 /// following logs must not hold the manager's exit hostage.
 pub const DRAIN: Duration = Duration::from_secs(5);
