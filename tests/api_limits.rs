@@ -124,17 +124,23 @@ fn five_hundred_idle_connections_neither_block_status_nor_starve_a_restart() {
     drop(idle);
 }
 
+/// A running manager of one process, `web`, with the API on.
+fn one_web() -> Manager {
+    let m = Manager::start(json!({
+        "http": {"enabled": true}, "keep-alive": true,
+        "processes": {"web": sh("exec sleep 1000")}
+    }));
+    m.wait_status("running");
+    m
+}
+
 fn json_of(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
 
 #[test]
 fn a_client_that_never_finishes_its_headers_is_cut_off() {
-    let m = Manager::start(json!({
-        "http": {"enabled": true}, "keep-alive": true,
-        "processes": {"web": sh("exec sleep 1000")}
-    }));
-    m.wait_status("running");
+    let m = one_web();
     let addr = addr_of(&m);
     // A stream answers one request for as long as it is open: the timeout is not for it.
     let (mut events, head) = open_stream(&addr, "/api/v1/events");
@@ -190,11 +196,7 @@ fn a_client_that_never_finishes_its_headers_is_cut_off() {
 
 #[test]
 fn a_body_that_never_arrives_gets_a_408_and_changes_nothing() {
-    let m = Manager::start(json!({
-        "http": {"enabled": true}, "keep-alive": true,
-        "processes": {"web": sh("exec sleep 1000")}
-    }));
-    m.wait_status("running");
+    let m = one_web();
     let addr = addr_of(&m);
     let pid_of_web = || {
         let list: Value = common::client()
@@ -225,11 +227,7 @@ fn a_body_that_never_arrives_gets_a_408_and_changes_nothing() {
 /// Opens `max` streams at `path`, checks the next one is refused with 503 and the message,
 /// then that closing one makes room again.
 fn streams_are_capped(path: &str, max: usize, what: &str) {
-    let m = Manager::start(json!({
-        "http": {"enabled": true}, "keep-alive": true,
-        "processes": {"web": sh("exec sleep 1000")}
-    }));
-    m.wait_status("running");
+    let m = one_web();
     let addr = addr_of(&m);
     let mut open = Vec::new();
     for i in 0..max {
@@ -277,11 +275,7 @@ fn followed_logs_are_capped_with_a_503() {
 
 #[test]
 fn event_streams_that_never_read_keep_memory_bounded() {
-    let m = Manager::start(json!({
-        "http": {"enabled": true}, "keep-alive": true,
-        "processes": {"web": sh("exec sleep 1000")}
-    }));
-    m.wait_status("running");
+    let m = one_web();
     let addr = addr_of(&m);
     let manager = m.manager_pid();
     let rss_before = rss_kib(manager);
