@@ -493,19 +493,18 @@ def wrk_path() -> str:
     return wrk
 
 
-def wrk_get(res: Results, manager: str, rep: int, duration: int, url: str, n: int):
+def wrk_get(res: Results, manager: str, rep: int, duration: int, url: str, case: str):
     """`wrk` on `url`, as every manager of the rest scenario is measured."""
     out = subprocess.run([wrk_path(), "-t2", "-c16", f"-d{duration}s", "--latency", url],
                          capture_output=True, text=True, timeout=duration + 60).stdout
     d = parse_wrk(out)
-    case = f"GET /, {n} procs"
     res.add("rest", case, "requests/s", manager, d["rps"], "req/s", rep)
     res.add("rest", case, "p50 latency", manager, d["p50"], "ms", rep)
     res.add("rest", case, "p99 latency", manager, d["p99"], "ms", rep)
     res.add("rest", case, "errors", manager, d["errors"], "", rep)
 
 
-def rest_manager(res: Results, manager: str, rep: int, duration: int, n: int = 20):
+def rest_manager(res: Results, manager: str, rep: int, duration: int, n: int = 20, path: str = "/"):
     wrk_path()
     work = workdir("rest")
     procs = [Proc(f"s{i:04d}", ["sleep", "1000"]) for i in range(n)]
@@ -515,7 +514,7 @@ def rest_manager(res: Results, manager: str, rep: int, duration: int, n: int = 2
     r = STARTERS[manager](procs, work, **kw)
     try:
         r.wait_running(timeout=60 + n / 10, poll=0.05)
-        wrk_get(res, manager, rep, duration, r.status_url + "/", n)
+        wrk_get(res, manager, rep, duration, r.status_url + path, f"GET {path}, {n} procs")
     finally:
         r.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -546,7 +545,7 @@ def rest_floor(res: Results, rep: int, duration: int, n: int):
     try:
         if p.stdout.readline().strip() != "ready":
             raise RuntimeError("bench/floor/http did not start")
-        wrk_get(res, "c-http", rep, duration, f"http://127.0.0.1:{port}/", n)
+        wrk_get(res, "c-http", rep, duration, f"http://127.0.0.1:{port}/", f"GET /, {n} procs")
     finally:
         p.kill()
         p.wait()
@@ -561,7 +560,9 @@ def scenario_rest(res: Results, args):
                      "supervisord has no JSON list; its GET / is the HTML status page of its web UI. "
                      "With 1000 processes: ours only (ours-vs too), started in parallel. "
                      "c-http: bench/floor/http.c, 2 threads, answering every request with the "
-                     "bytes of ours's answer (the floor of the kernel's TCP path and wrk).")
+                     "bytes of ours's answer (the floor of the kernel's TCP path and wrk). "
+                     "GET /api/v1/processes (what the dashboard and the Python API read): ours only, "
+                     "at the larger size.")
     for n in sizes:
         managers = MANAGERS if n <= 100 else [m for m in MANAGERS if m.startswith("ours")]
         for rep in range(args.reps):
@@ -570,6 +571,12 @@ def scenario_rest(res: Results, args):
                         lambda: rest_manager(res, m, rep, duration, n), rep)
             run_one(res, "rest", f"GET /, {n} procs", "c-http",
                     lambda: rest_floor(res, rep, duration, n), rep)
+    # What the dashboard and the Python API read: the /api/v1/ list, ours only.
+    n = sizes[-1]
+    for rep in range(args.reps):
+        for m in [m for m in MANAGERS if m.startswith("ours")]:
+            run_one(res, "rest", f"GET /api/v1/processes, {n} procs", m,
+                    lambda: rest_manager(res, m, rep, duration, n, "/api/v1/processes"), rep)
 
 
 # ================================================================ 5b. start-up at scale

@@ -399,6 +399,10 @@ fn v1_lists_gets_stops_starts_and_restarts() {
     assert_eq!(web["verifier"], Value::Null);
     assert!(wait_until(WAIT, || m.v1_process("job")["state"] == "exited"));
     assert_eq!(m.v1_process("2")["exit_code"], 0);
+    assert_eq!(
+        json_of(&get(&format!("{url}/api/v1/status")).1)["lifecycle"]["stopped"],
+        0
+    );
 
     let (s, b) = post(&format!("{url}/api/v1/processes/web/stop"));
     assert_eq!(s, 200, "{b}");
@@ -407,12 +411,21 @@ fn v1_lists_gets_stops_starts_and_restarts() {
     assert_eq!(v["process"]["lifecycle"], "stopped");
     assert_eq!(v["process"]["pid"], Value::Null);
     wait_all_gone(&[web["pid"].as_i64().unwrap() as i32], WAIT).expect("stopped");
+    // The list and the status are kept rendered per snapshot: both were read above, and
+    // both follow the change.
+    let list = || json_of(&get(&format!("{url}/api/v1/processes")).1);
+    let status = || json_of(&get(&format!("{url}/api/v1/status")).1);
+    assert!(wait_until(WAIT, || list()["processes"][0]["lifecycle"] == "stopped"));
+    assert!(wait_until(WAIT, || status()["lifecycle"]["stopped"] == 1));
 
     let (s, b) = post(&format!("{url}/api/v1/processes/web/start"));
     assert_eq!(s, 200, "{b}");
     let v = json_of(&b);
     assert_eq!(v["process"]["state"], "running");
-    assert!(alive(v["process"]["pid"].as_i64().unwrap() as i32));
+    let pid = v["process"]["pid"].as_i64().unwrap();
+    assert!(alive(pid as i32));
+    assert!(wait_until(WAIT, || list()["processes"][0]["pid"] == pid));
+    assert!(wait_until(WAIT, || status()["lifecycle"]["stopped"] == 0));
 
     let (s, b) = post(&format!("{url}/api/v1/processes/job/restart"));
     assert_eq!(s, 200, "{b}");

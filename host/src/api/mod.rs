@@ -19,6 +19,7 @@ pub mod json;
 pub mod limits;
 pub mod origin;
 pub mod percent;
+pub mod rendered;
 pub mod routes;
 pub mod server;
 pub mod stream;
@@ -27,7 +28,7 @@ pub mod v1;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -191,8 +192,8 @@ fn listen(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
     Ok((socket.listen(1024)?, local))
 }
 
-/// What every handler shares: the supervisor's handle, the token, and the cache of the
-/// hottest answer.
+/// What every handler shares: the supervisor's handle, the token, and the hottest answers
+/// rendered once per snapshot.
 #[derive(Clone)]
 pub struct Api {
     inner: Arc<Inner>,
@@ -202,9 +203,8 @@ pub struct Api {
 struct Inner {
     handle: SupervisorHandle,
     token: Option<String>,
-    /// `GET /` for the latest snapshot, serialized once per snapshot: the body only changes
-    /// when a process does, and polling clients ask far more often than that.
-    legacy_list: Mutex<Option<(Arc<Snapshot>, Bytes)>>,
+    /// The answers made of the latest snapshot alone.
+    rendered: rendered::Rendered,
     /// Cancelled when the server stops; ends every stream.
     stop: CancellationToken,
     /// Room for more event streams.
@@ -234,7 +234,7 @@ impl Api {
             inner: Arc::new(Inner {
                 handle,
                 token,
-                legacy_list: Mutex::new(None),
+                rendered: Default::default(),
                 stop,
                 event_streams: Arc::new(Semaphore::new(MAX_EVENT_STREAMS)),
                 log_follows: Arc::new(Semaphore::new(MAX_LOG_FOLLOWS)),
@@ -293,21 +293,10 @@ impl Api {
             })
     }
 
-    /// The latest snapshot and its `GET /` body, serialized at most once per snapshot.
-    pub fn legacy_list(&self) -> (Arc<Snapshot>, Bytes) {
+    /// The latest snapshot and its `which` body, serialized at most once per snapshot.
+    pub fn rendered(&self, which: rendered::Body) -> (Arc<Snapshot>, Bytes) {
         let snap = self.inner.handle.snapshot();
-        let mut cache = self
-            .inner
-            .legacy_list
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some((cached, body)) = cache.as_ref()
-            && Arc::ptr_eq(cached, &snap)
-        {
-            return (snap, body.clone());
-        }
-        let body = Bytes::from(json::to_legacy_string(&json::LegacyList(&snap)));
-        *cache = Some((snap.clone(), body.clone()));
+        let body = self.inner.rendered.get(&snap, which);
         (snap, body)
     }
 }

@@ -8,6 +8,7 @@ use warp::reply::Response;
 use crate::api::Api;
 use crate::api::error::{Failure, json_response};
 use crate::api::json::{self, LegacyProcess, LegacyRestarted};
+use crate::api::rendered::Body;
 use crate::supervisor::{CommandError, Phase, ProcessRef};
 
 /// An answer of one of the original's routes, serialized as the original did.
@@ -17,7 +18,7 @@ fn legacy_json<T: serde::Serialize>(v: &T) -> Response {
 
 /// `GET /`: the processes, from the body rendered once per snapshot.
 pub fn list(api: &Api) -> Response {
-    let (snap, body) = api.legacy_list();
+    let (snap, body) = api.rendered(Body::LegacyList);
     if snap.phase.is_shutting_down() {
         return Failure::shutting_down().into_legacy_response();
     }

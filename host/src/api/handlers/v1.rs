@@ -8,28 +8,17 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::{find, ok_json, text_response};
-use crate::api::error::Failure;
-use crate::api::json::{V1Done, V1Process, V1Status};
+use crate::api::error::{Failure, json_response};
+use crate::api::json::{V1Done, V1Process};
+use crate::api::rendered::Body;
 use crate::api::v1::DEFAULT_LOG_LINES;
 use crate::api::{Api, StreamKind};
 use crate::process_view::OUTPUT_HISTORY_LINES;
 use crate::supervisor::ProcessRef;
 
-/// `GET /api/v1/processes`.
+/// `GET /api/v1/processes`, from the body rendered once per snapshot.
 pub fn list(api: &Api) -> Response {
-    #[derive(serde::Serialize)]
-    struct List<'a> {
-        count: usize,
-        processes: Vec<V1Process<'a>>,
-    }
-    let snap = api.handle().snapshot();
-    ok_json(
-        StatusCode::OK,
-        &List {
-            count: snap.processes.len(),
-            processes: snap.processes.iter().map(|p| V1Process(p)).collect(),
-        },
-    )
+    json_response(StatusCode::OK, api.rendered(Body::V1List).1)
 }
 
 /// `GET /api/v1/processes/{ref}`.
@@ -65,10 +54,9 @@ pub async fn command(api: &Api, r: &str, verb: &str) -> Response {
     }
 }
 
-/// `GET /api/v1/status`.
+/// `GET /api/v1/status`, from the body rendered once per snapshot.
 pub fn status(api: &Api) -> Response {
-    let snap = api.handle().snapshot();
-    ok_json(StatusCode::OK, &V1Status(&snap))
+    json_response(StatusCode::OK, api.rendered(Body::V1Status).1)
 }
 
 /// `GET /api/v1/timeline`: asked of the supervisor, which keeps it.
