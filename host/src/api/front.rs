@@ -4,10 +4,11 @@
 //!   [`super::origin`]), and one announcing a body over the limit (413, see
 //!   [`super::limits`]). They run here, on the request as it arrived, so no route (present or
 //!   future) can forget them, and they read the headers in place.
-//! - **The hottest answers**: `GET /` and `GET /status`, what polling scripts ask, are
+//! - **The hottest answers**: `GET /`, `GET /status`, `GET /api/v1/processes` and
+//!   `GET /api/v1/status`, what polling scripts, the Python API and the dashboard ask, are
 //!   answered here from bytes rendered once per snapshot (or known in advance), with the
 //!   token checked as their routes check it. Everything else goes to the routes
-//!   ([`super::routes`]), which answer the same two requests the same way.
+//!   ([`super::routes`]), which answer the same four requests the same way.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -18,7 +19,7 @@ use warp::http::header::AUTHORIZATION;
 use warp::http::{Method, Request};
 use warp::reply::Response;
 
-use super::handlers::legacy;
+use super::handlers::{legacy, v1};
 use super::{Api, auth, limits, origin};
 
 /// The front of the API: the checks, the hottest answers, then the routes `R` (warp's
@@ -45,22 +46,33 @@ where
         {
             return Either::Left(ready(Ok(f.into_response())));
         }
-        if req.method() == Method::GET {
-            match req.uri().path() {
-                "/" => {
-                    let given = req.headers().get(AUTHORIZATION);
-                    let res = match auth::check(self.api.token(), given) {
-                        Ok(()) => legacy::list(&self.api),
-                        Err(f) => f.into_response(),
-                    };
-                    return Either::Left(ready(Ok(res)));
-                }
-                "/status" => return Either::Left(ready(Ok(legacy::status(&self.api)))),
-                _ => {}
-            }
+        if req.method() == Method::GET
+            && let Some((read, guarded)) = snapshot_read(req.uri().path())
+        {
+            let given = req.headers().get(AUTHORIZATION);
+            let res = match guarded.then(|| auth::check(self.api.token(), given)) {
+                Some(Err(f)) => f.into_response(),
+                _ => read(&self.api),
+            };
+            return Either::Left(ready(Ok(res)));
         }
         Either::Right(Box::pin(self.routes.clone().call(req)))
     }
+}
+
+/// A read answered from the latest snapshot alone (see [`super::rendered`]).
+type Read = fn(&Api) -> Response;
+
+/// The snapshot read a path names, and whether it needs the token (the original's
+/// `/status` never did).
+fn snapshot_read(path: &str) -> Option<(Read, bool)> {
+    Some(match path {
+        "/" => (legacy::list, true),
+        "/status" => (legacy::status, false),
+        "/api/v1/processes" => (v1::list, true),
+        "/api/v1/status" => (v1::status, true),
+        _ => return None,
+    })
 }
 
 /// An answer of the front: made at once, or the routes' future. The routes' future is

@@ -45,9 +45,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/ui/style.css"),
 ];
 
-/// Every route, with the error handler behind. The two reads of the original are also
-/// answered before routing ([`super::front`]); their routes here keep a wrong method on
-/// them a 405, and the answer the same whichever way a request takes.
+/// Every route, with the error handler behind. The reads made of the snapshot alone (the
+/// original's two, the `/api/v1/` list and status) are also answered before routing
+/// ([`super::front`]); their routes here keep a wrong method on them a 405, and the answer
+/// the same whichever way a request takes.
 pub fn all(api: Api) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let legacy_list = warp::path::end()
         .and(warp::get())

@@ -303,6 +303,16 @@ async fn token_guards_everything_but_status() {
     assert_eq!((st, body), (401, error_body("Invalid token.")));
     let (st, _) = call(c.get(format!("{}/", s.base)).bearer_auth("s3cret")).await;
     assert_eq!(st, 200);
+    // The reads answered before routing check it as their routes do.
+    for path in ["/api/v1/processes", "/api/v1/status"] {
+        let url = format!("{}{path}", s.base);
+        let (st, body) = call(c.get(&url)).await;
+        assert_eq!(st, 401, "{path}: {body}");
+        let (st, body) = call(c.get(&url).bearer_auth("wrong")).await;
+        assert_eq!((st, body), (401, error_body("Invalid token.")), "{path}");
+        let (st, _) = call(c.get(&url).bearer_auth("s3cret")).await;
+        assert_eq!(st, 200, "{path}");
+    }
     let (st, _) = call(c.post(format!("{}/api/v1/shutdown", s.base))).await;
     assert_eq!(st, 401);
     assert_eq!(m.handle.snapshot().phase, Phase::Running);
