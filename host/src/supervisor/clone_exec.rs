@@ -81,7 +81,12 @@ struct Prepared {
     /// `/bin/sh`, the candidate, then `argv[1..]`: how `execvp` runs a script without a
     /// `#!` line (`ENOEXEC`). Slot 1 is filled in by the child.
     sh_argv: Vec<*const libc::c_char>,
-    envp: Vec<*const libc::c_char>,
+    /// The child's environment as `execve` takes it: `own_env`'s pointers, or the
+    /// manager's own `environ` (never changed after `main`'s start, see
+    /// `token::take_from_env`), which is then not copied at each start.
+    envp: *const *const libc::c_char,
+    /// The pointers of an environment given in the config (null-terminated).
+    _own_env: Vec<*const libc::c_char>,
     cwd: Option<CString>,
     /// Copies of the pipes moved above 0–2 (see [`above_stdio`]); closed after the clone.
     _moved: Vec<OwnedFd>,
@@ -304,32 +309,31 @@ fn prepare(p: &Program<'_>) -> std::io::Result<Prepared> {
     strings.push(sh);
 
     let mut path = None;
-    let mut envp = Vec::new();
-    let mut add_var = |k: &OsStr, v: &OsStr, strings: &mut Vec<CString>| -> std::io::Result<()> {
-        if k.as_bytes() == b"PATH" {
-            path = Some(v.to_os_string());
-        }
-        let mut kv = k.as_bytes().to_vec();
-        kv.push(b'=');
-        kv.extend_from_slice(v.as_bytes());
-        let c = cstring(&kv)?;
-        envp.push(c.as_ptr());
-        strings.push(c);
-        Ok(())
-    };
-    match p.env {
+    let mut own_env = Vec::new();
+    let envp = match p.env {
         Some(env) => {
             for (k, v) in env {
-                add_var(k, v, &mut strings)?;
+                if k.as_bytes() == b"PATH" {
+                    path = Some(v.clone());
+                }
+                let mut kv = k.as_bytes().to_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                let c = cstring(&kv)?;
+                own_env.push(c.as_ptr());
+                strings.push(c);
             }
+            own_env.push(std::ptr::null());
+            own_env.as_ptr()
         }
         None => {
-            for (k, v) in std::env::vars_os() {
-                add_var(&k, &v, &mut strings)?;
-            }
+            path = std::env::var_os("PATH");
+            manager_environ().unwrap_or_else(|| {
+                own_env.push(std::ptr::null());
+                own_env.as_ptr()
+            })
         }
-    }
-    envp.push(std::ptr::null());
+    };
 
     let mut candidates = candidates(p.program, path.as_deref())?;
     // The search path the candidates come from, when the program is looked up in one.
@@ -354,6 +358,7 @@ fn prepare(p: &Program<'_>) -> std::io::Result<Prepared> {
         argv,
         sh_argv,
         envp,
+        _own_env: own_env,
         cwd,
         _moved: moved,
         stdin,
@@ -365,6 +370,23 @@ fn prepare(p: &Program<'_>) -> std::io::Result<Prepared> {
         outcome: Outcome::default(),
         _strings: strings,
     })
+}
+
+unsafe extern "C" {
+    /// The C library's environment of this process.
+    static environ: *const *const libc::c_char;
+}
+
+/// The manager's own environment, as the C library holds it (`None` once cleared). Handed
+/// to the child as it is, as `fork` and `exec` would: copying it made three allocations per
+/// variable at each start. Sound because nothing changes the
+/// environment once `main` has started other threads (`token::take_from_env` runs first,
+/// alone; `set_var` is `unsafe` for this reason), so the array stays as it is while a
+/// child reads it.
+fn manager_environ() -> Option<*const *const libc::c_char> {
+    // SAFETY: reads the pointer, which nothing writes after the start of `main`.
+    let env = unsafe { environ };
+    (!env.is_null()).then_some(env)
 }
 
 /// The search path when `PATH` is unset, as glibc's `execvp` has it.
@@ -538,11 +560,11 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         let mut denied = false;
         for (i, path) in p.candidates.iter().enumerate() {
             p.outcome.attempt = i;
-            libc::execve(path.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
+            libc::execve(path.as_ptr(), p.argv.as_ptr(), p.envp);
             let e = *libc::__errno_location();
             if e == libc::ENOEXEC {
                 p.sh_argv[1] = path.as_ptr();
-                libc::execve(p.sh_argv[0], p.sh_argv.as_ptr(), p.envp.as_ptr());
+                libc::execve(p.sh_argv[0], p.sh_argv.as_ptr(), p.envp);
                 errno = *libc::__errno_location();
                 break;
             }

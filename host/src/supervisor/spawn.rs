@@ -87,6 +87,7 @@ mod tests {
     //! The guarantees of a spawn, checked on real processes.
     use std::ffi::OsString;
     use std::io::Read;
+    use std::os::unix::ffi::OsStrExt;
     use std::time::Duration;
 
     use nix::sys::signal::Signal;
@@ -259,6 +260,27 @@ mod tests {
                 .unwrap();
             assert_eq!(state, ProcState::Exited { code: i % 7 });
         }
+    }
+
+    /// Without an environment of its own, the child gets the manager's, every variable of
+    /// it and nothing else (it is handed over, not rebuilt).
+    #[tokio::test]
+    async fn without_an_environment_of_its_own_the_child_gets_the_managers() {
+        let reaper = Reaper::start().unwrap();
+        let s = spawn(&spec("cat", &["/proc/self/environ"]), &reaper).unwrap();
+        let Spawned { output, exit, .. } = s;
+        let mut seen = Vec::new();
+        std::fs::File::from(output).read_to_end(&mut seen).unwrap();
+        assert_eq!(exit.await.unwrap(), ProcState::Exited { code: 0 });
+        let mut seen: Vec<&[u8]> = seen.split(|b| *b == 0).filter(|v| !v.is_empty()).collect();
+        seen.sort();
+        let ours: Vec<Vec<u8>> = std::env::vars_os()
+            .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat())
+            .collect();
+        let mut ours: Vec<&[u8]> = ours.iter().map(Vec::as_slice).collect();
+        ours.sort();
+        assert!(!ours.is_empty());
+        assert_eq!(seen, ours);
     }
 
     #[tokio::test]

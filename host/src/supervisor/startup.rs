@@ -53,6 +53,9 @@ pub struct Startup {
     /// The reverse of `deps`: which processes wait for each one.
     dependents: Vec<Vec<usize>>,
     launched: Vec<bool>,
+    /// Every process below this index is launched: where the search for the next one
+    /// begins, so that a parallel start-up of N processes looks at each once, not N times.
+    unlaunched_from: usize,
     over: bool,
 }
 
@@ -80,6 +83,7 @@ impl Startup {
         }
         Startup {
             launched: vec![false; deps.len()],
+            unlaunched_from: 0,
             dependents,
             deps,
             over: false,
@@ -101,7 +105,7 @@ impl Startup {
                 return Next::Failed(i);
             }
         }
-        for i in 0..self.deps.len() {
+        for i in self.unlaunched_from..self.deps.len() {
             if self.launched[i] {
                 continue;
             }
@@ -123,6 +127,9 @@ impl Startup {
             }
             if all {
                 self.launched[i] = true;
+                while self.launched.get(self.unlaunched_from) == Some(&true) {
+                    self.unlaunched_from += 1;
+                }
                 return Next::Launch(i);
             }
         }
