@@ -142,18 +142,19 @@ def fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
-def floor_program(name: str) -> Path:
-    """bench/floor/<name>.c, built with `cc -O2` into bench/.floor (again when the source is
-    newer): the C floors the scale and rest scenarios measure beside the managers."""
+def floor_program(name: str, flags: tuple[str, ...] = (), out: Path | None = None) -> Path:
+    """bench/floor/<name>.c, built with `cc -O2` (and `flags`) into bench/.floor, or `out`
+    (again when the source is newer): the C floors the scale and rest scenarios measure
+    beside the managers."""
     src = BENCH / "floor" / f"{name}.c"
-    out = BENCH / ".floor" / name
+    out = out or BENCH / ".floor" / name
     if out.exists() and out.stat().st_mtime >= src.stat().st_mtime:
         return out
     cc = shutil.which("cc") or shutil.which("gcc")
     if not cc:
         raise Skip("no C compiler (cc) to build the floor programs of bench/floor/")
-    out.parent.mkdir(exist_ok=True)
-    subprocess.run([cc, "-O2", "-pthread", "-o", str(out), str(src)], check=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([cc, "-O2", "-pthread", *flags, "-o", str(out), str(src)], check=True)
     return out
 
 
@@ -626,9 +627,34 @@ def scale_floor(res: Results, n: int, rep: int, mode: str):
         kill_session(p.pid)
 
 
+def static_child_path() -> str:
+    """A directory holding bench/floor/pause.c built as `sleep`, to put first in PATH."""
+    out = BENCH / ".floor" / "static-child" / "sleep"
+    try:
+        floor_program("pause", ("-static", "-nostdlib"), out)
+    except subprocess.CalledProcessError as e:
+        raise SystemExit(f"--scale-child static: cannot build bench/floor/pause.c: {e}")
+    return str(out.parent)
+
+
 def scenario_scale(res: Results, args):
     n = 200 if args.quick else 1000
     print(f"[scale] N={n}", flush=True)
+    if args.scale_child == "static":
+        old_path = os.environ.get("PATH", "")
+        os.environ["PATH"] = static_child_path() + os.pathsep + old_path
+        try:
+            res.notes.append("scale: with --scale-child static, `sleep` is bench/floor/pause.c, "
+                             "a static child without the C library that only waits (first in PATH "
+                             "for ours, bash and the C floor alike).")
+            scale_runs(res, args, n)
+        finally:
+            os.environ["PATH"] = old_path
+    else:
+        scale_runs(res, args, n)
+
+
+def scale_runs(res: Results, args, n: int):
     res.notes.append(f"scale: {n} `sleep` processes, `\"startup\": \"parallel\"`, no verifier, REST on; "
                      "time from the manager's launch until GET /status says running (polled every 5 ms). "
                      "bash: `for i in $(seq N); do sleep 100000 & done`, from its launch until it exits. "
@@ -916,6 +942,10 @@ def main():
     ap.add_argument("--vs", metavar="BIN",
                     help="another build of ours (an older commit's target/release/pymanager) to run "
                          "side by side as manager ours-vs, added to --managers")
+    ap.add_argument("--scale-child", choices=["sleep", "static"], default="sleep",
+                    help="what the scale scenario starts 1000 of: `sleep`, or a static child "
+                         "that costs nothing to start (bench/floor/pause.c), to time the "
+                         "starting itself")
     ap.add_argument("--combine", nargs="+", metavar="DIR",
                     help="only write one summary.md from the results.json of these result directories")
     args = ap.parse_args()
