@@ -52,6 +52,8 @@ SKIP = {
     "bench/run.sh --reps 5 --only footprint,spawn,rest,exit --managers ours": BENCH,
     "bench/run.sh --reps 5 --only waiting --managers ours": BENCH,
     "bench/run.sh --only scale,rest --reps 5 --managers ours": BENCH,
+    "PYMANAGER_BIN=<this build> bench/run.py --only scale --reps 7 --managers ours "
+    "--vs <before> [--scale-child static]": BENCH,
     "bench/.venv/bin/python bench/run.py --combine bench/results/<first> "
     "bench/results/<second> bench/results/<third>": BENCH,
     "cargo bench -p pymanager --bench runtime": BENCH,
