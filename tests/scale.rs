@@ -169,3 +169,43 @@ fn a_thousand_processes_start_restart_and_stop_leaving_nothing() {
         );
     }
 }
+
+/// The manager grows its descriptor table for all its processes before it starts the
+/// first: growing it while they start would stop the spawning thread for an RCU grace
+/// period at each doubling (see `supervisor::fd_limit::reserve`).
+#[test]
+fn the_descriptor_table_is_grown_for_every_process_before_the_first_starts() {
+    let mut cfg = sleeps(N);
+    // Everything waits for the first to have exited, which it never does: one runs.
+    for (name, p) in cfg["processes"].as_object_mut().unwrap() {
+        if name != "s0000" {
+            p["depends_on"] = serde_json::json!({"s0000": "exited"});
+        }
+    }
+    let mut m = Manager::start(cfg);
+    let manager = m.manager_pid();
+    assert!(
+        wait_until(LONG, || m.pids().len() == 1),
+        "the first process does not run; output:\n{}",
+        m.output()
+    );
+    let fd_size: usize = std::fs::read_to_string(format!("/proc/{manager}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("FDSize:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        fd_size >= 3 * N,
+        "a table of {fd_size} descriptors for {N} processes"
+    );
+    assert!(process_descriptors(manager) < 10, "only one process runs");
+    let r = client().delete(format!("{}/", m.url())).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let code = m
+        .wait_exit_within(LONG)
+        .unwrap_or_else(|| panic!("the manager did not exit; output:\n{}", m.output()));
+    assert_eq!(code.code(), Some(0), "{}", m.output());
+}

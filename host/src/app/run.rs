@@ -332,6 +332,11 @@ fn supervise(setup: Setup, readiness: &mut Option<Readiness>) -> Result<i32, App
         ),
         None => None,
     };
+    // A few hundred processes and REST clients outgrow the usual soft limit of 1024
+    // descriptors; the children get the caller's limit back. The table is grown for them
+    // now, while this is the only thread (the console's writer is the next).
+    let raised = crate::supervisor::fd_limit::raise();
+    crate::supervisor::fd_limit::reserve(setup.plan.processes.len());
     let names = setup.plan.processes.iter().map(|p| &*p.name);
     let console = match &setup.run_logs {
         // `run`: what pymanager says about the processes goes beside their logs; its
@@ -350,9 +355,7 @@ fn supervise(setup: Setup, readiness: &mut Option<Readiness>) -> Result<i32, App
         None => Console::new(setup.verbosity, log, names),
     }
     .map_err(SetupError::Console)?;
-    // A few hundred processes and REST clients outgrow the usual soft limit of 1024
-    // descriptors; the children get the caller's limit back.
-    if let Err(e) = crate::supervisor::fd_limit::raise() {
+    if let Err(e) = raised {
         console.log_line(&format!(
             "[WARNING] cannot raise the limit on open files: {e}"
         ));
