@@ -59,6 +59,16 @@ fn descriptors(pid: i32) -> Vec<(String, String)> {
     fds
 }
 
+/// Stops everything over the API (`DELETE /`) and waits for the manager to exit 0.
+fn stop_and_exit_0(m: &mut Manager) {
+    let r = client().delete(format!("{}/", m.url())).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let code = m
+        .wait_exit_within(LONG)
+        .unwrap_or_else(|| panic!("the manager did not exit; output:\n{}", m.output()));
+    assert_eq!(code.code(), Some(0), "{}", m.output());
+}
+
 /// The running pids `GET /` lists, once it lists `N` running processes.
 fn all_running(m: &Manager) -> Vec<i32> {
     let mut pids = Vec::new();
@@ -152,12 +162,7 @@ fn a_thousand_processes_start_restart_and_stop_leaving_nothing() {
     assert_eq!(process_descriptors(manager), held, "descriptors leaked");
 
     // Stopped: everything ends, the manager exits 0, nothing is left.
-    let r = client().delete(format!("{}/", m.url())).send().unwrap();
-    assert_eq!(r.status(), 200);
-    let code = m
-        .wait_exit_within(LONG)
-        .unwrap_or_else(|| panic!("the manager did not exit; output:\n{}", m.output()));
-    assert_eq!(code.code(), Some(0), "{}", m.output());
+    stop_and_exit_0(&mut m);
     assert!(
         wait_all_gone(&second, LONG).is_ok(),
         "a process outlived the manager"
@@ -202,10 +207,5 @@ fn the_descriptor_table_is_grown_for_every_process_before_the_first_starts() {
         "a table of {fd_size} descriptors for {N} processes"
     );
     assert!(process_descriptors(manager) < 10, "only one process runs");
-    let r = client().delete(format!("{}/", m.url())).send().unwrap();
-    assert_eq!(r.status(), 200);
-    let code = m
-        .wait_exit_within(LONG)
-        .unwrap_or_else(|| panic!("the manager did not exit; output:\n{}", m.output()));
-    assert_eq!(code.code(), Some(0), "{}", m.output());
+    stop_and_exit_0(&mut m);
 }
