@@ -379,10 +379,9 @@ unsafe extern "C" {
 
 /// The manager's own environment, as the C library holds it (`None` once cleared). Handed
 /// to the child as it is, as `fork` and `exec` would: copying it made three allocations per
-/// variable at each start. Sound because nothing changes the
-/// environment once `main` has started other threads (`token::take_from_env` runs first,
-/// alone; `set_var` is `unsafe` for this reason), so the array stays as it is while a
-/// child reads it.
+/// variable at each start. Sound because nothing changes the environment once `main` has
+/// started other threads (`token::take_from_env` runs first, alone; `set_var` is `unsafe`
+/// for this reason), so the array stays as it is while a child reads it.
 fn manager_environ() -> Option<*const *const libc::c_char> {
     // SAFETY: reads the pointer, which nothing writes after the start of `main`.
     let env = unsafe { environ };

@@ -116,7 +116,7 @@ mod tests {
             0
         );
         // Within the soft limit, whatever the machine's: 1000 processes need 4064.
-        let processes = ((limit.rlim_cur.min(4064) - 64) / 4) as usize;
+        let processes = (limit.rlim_cur.min(4064).saturating_sub(64) / 4) as usize;
         super::reserve(processes);
         assert!(
             fd_size() >= 64 + 4 * processes as u64 - 1,
